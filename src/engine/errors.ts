@@ -1,0 +1,59 @@
+/**
+ * Errors the engine raises. Each carries the AWS error type (`code`) that the
+ * QLDB APIs send for it, so the protocol layer maps them without guessing.
+ */
+export type LedgerErrorCode =
+  | 'OccConflictException'
+  | 'BadRequestException'
+  | 'InvalidSessionException'
+  | 'LimitExceededException'
+  | 'CapacityExceededException'
+  | 'ResourceNotFoundException'
+  | 'ResourceAlreadyExistsException'
+  | 'ResourcePreconditionNotMetException'
+  | 'InvalidParameterException';
+
+export class LedgerError extends Error {
+  constructor(
+    readonly code: LedgerErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = code;
+  }
+}
+
+export class OccConflictError extends LedgerError {
+  constructor(readonly transactionId: string) {
+    super(
+      'OccConflictException',
+      'Optimistic concurrency control (OCC) failure encountered while committing the transaction',
+    );
+  }
+}
+
+export class TransactionExpiredError extends LedgerError {
+  constructor(readonly transactionId: string) {
+    super('InvalidSessionException', `Transaction ${transactionId} has expired`);
+  }
+}
+
+export class TransactionClosedError extends LedgerError {
+  constructor(readonly transactionId: string, state: string) {
+    super('BadRequestException', `Transaction ${transactionId} is ${state}; start a new transaction`);
+  }
+}
+
+export class QuotaExceededError extends LedgerError {
+  constructor(message: string) {
+    super('LimitExceededException', message);
+  }
+}
+
+/** A storage failure; the transactions involved wrote nothing and may be retried. */
+export class StorageUnavailableError extends LedgerError {
+  constructor(cause: unknown) {
+    super('CapacityExceededException', `Storage write failed, retry the transaction: ${String(cause)}`);
+    this.cause = cause;
+  }
+}

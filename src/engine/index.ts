@@ -1,0 +1,6 @@
+export { Engine, type EngineOptions, type LedgerDescription, type LedgerSettings } from './engine.js';
+export { Ledger, revisionToIon, type Digest } from './ledger/ledger.js';
+export { Transaction, type CommitResult } from './ledger/transaction.js';
+export { Revision } from './ledger/revision.js';
+export * from './errors.js';
+export type { BlockAddress, RevisionMetadata } from './journal/journal-types.js';

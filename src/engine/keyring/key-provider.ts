@@ -1,0 +1,11 @@
+/**
+ * Where a ledger's data key comes from and how it is wrapped for storage.
+ * The root key file provider is the embedded default; a KMS-backed provider
+ * replaces it without changing the stored format of anything else.
+ */
+export interface KeyProvider {
+  /** Wrap a new data key for the ledger; the result is stored with the ledger. */
+  wrap(ledgerId: string, dataKey: Uint8Array): Promise<Uint8Array>;
+  /** Unwrap a stored data key; rejects when the key is not available. */
+  unwrap(ledgerId: string, wrapped: Uint8Array): Promise<Uint8Array>;
+}

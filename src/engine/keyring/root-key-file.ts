@@ -1,0 +1,85 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { KeyProvider } from './key-provider.js';
+
+export const ROOT_KEY_FILE = 'root.key';
+const KEY_LENGTH = 32;
+const IV_LENGTH = 12;
+const TAG_LENGTH = 16;
+const WRAP_VERSION = 1;
+
+/**
+ * Load the 256-bit root key from `<dataDir>/root.key`, creating it with mode
+ * 0600 when it does not exist. A file that others can read is rejected, since
+ * whoever reads it can unwrap every ledger's data key.
+ */
+export function loadOrCreateRootKey(dataDir: string): Uint8Array {
+  const path = join(dataDir, ROOT_KEY_FILE);
+  try {
+    const fd = openSync(path, 'wx', 0o600);
+    try {
+      writeSync(fd, randomBytes(KEY_LENGTH));
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw new Error(
+      `root key file ${path} has mode ${mode.toString(8)}; run "chmod 600 ${path}" so only its owner can read it`,
+    );
+  }
+  const key = readFileSync(path);
+  if (key.length !== KEY_LENGTH) {
+    throw new Error(`root key file ${path} must hold ${KEY_LENGTH} bytes, found ${key.length}`);
+  }
+  return key;
+}
+
+/** Wraps data keys with AES-256-GCM under the root key, bound to the ledger id. */
+export class RootKeyProvider implements KeyProvider {
+  readonly #rootKey: Uint8Array;
+
+  constructor(rootKey: Uint8Array) {
+    if (rootKey.length !== KEY_LENGTH) {
+      throw new RangeError(`root key must be ${KEY_LENGTH} bytes, got ${rootKey.length}`);
+    }
+    this.#rootKey = rootKey;
+  }
+
+  async wrap(ledgerId: string, dataKey: Uint8Array): Promise<Uint8Array> {
+    const iv = randomBytes(IV_LENGTH);
+    const cipher = createCipheriv('aes-256-gcm', this.#rootKey, iv);
+    cipher.setAAD(additionalData(ledgerId));
+    const body = Buffer.concat([cipher.update(dataKey), cipher.final()]);
+    return Buffer.concat([Buffer.of(WRAP_VERSION), iv, body, cipher.getAuthTag()]);
+  }
+
+  async unwrap(ledgerId: string, wrapped: Uint8Array): Promise<Uint8Array> {
+    const buffer = Buffer.from(wrapped);
+    if (buffer.length !== 1 + IV_LENGTH + KEY_LENGTH + TAG_LENGTH || buffer[0] !== WRAP_VERSION) {
+      throw new Error(`wrapped data key of ledger ${ledgerId} is malformed`);
+    }
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.#rootKey, buffer.subarray(1, 1 + IV_LENGTH));
+      decipher.setAAD(additionalData(ledgerId));
+      decipher.setAuthTag(buffer.subarray(buffer.length - TAG_LENGTH));
+      return Buffer.concat([
+        decipher.update(buffer.subarray(1 + IV_LENGTH, buffer.length - TAG_LENGTH)),
+        decipher.final(),
+      ]);
+    } catch {
+      throw new Error(
+        `cannot unwrap the data key of ledger ${ledgerId}: the root key file does not match this data directory`,
+      );
+    }
+  }
+}
+
+function additionalData(ledgerId: string): Buffer {
+  return Buffer.from(`vellum ledger data key ${ledgerId}`, 'utf8');
+}

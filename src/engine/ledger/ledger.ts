@@ -1,0 +1,282 @@
+import { dom } from 'ion-js';
+import type { Store, StoredBlock, StoredRevision } from '../../storage/store.js';
+import { LedgerError, OccConflictError } from '../errors.js';
+import { merklePathOfList } from '../ion/index.js';
+import { decodeBlockBody } from '../journal/block-body.js';
+import { blockContext, revisionContext } from '../journal/block-builder.js';
+import { BlockTree } from '../journal/block-tree.js';
+import { blockAddressToIon, metadataToIon, timestampFromMillis, transactionInfoToIon } from '../journal/journal-ion.js';
+import type { BlockAddress } from '../journal/journal-types.js';
+import type { LedgerCipher } from '../keyring/ledger-cipher.js';
+import { Catalog } from './catalog.js';
+import { Committer } from './committer.js';
+import { Revision } from './revision.js';
+import { Transaction, type CommitResult, type LedgerAccess } from './transaction.js';
+
+export interface Digest {
+  digest: Uint8Array;
+  tipAddress: BlockAddress;
+}
+
+export interface LedgerOpenOptions {
+  transactionTimeoutMs: number;
+}
+
+/**
+ * An open ledger: its catalog, committer and block tree, with the read side
+ * of the journal (digests, blocks, revisions and their proofs).
+ */
+export class Ledger implements LedgerAccess {
+  #catalog: Catalog;
+  readonly #committer: Committer;
+  readonly #tree: BlockTree;
+
+  private constructor(
+    readonly name: string,
+    readonly id: string,
+    readonly store: Store,
+    readonly cipher: LedgerCipher,
+    readonly transactionTimeoutMs: number,
+    catalog: Catalog,
+    tree: BlockTree,
+    tip: { seq: number; hash: Uint8Array; time: number },
+  ) {
+    this.#catalog = catalog;
+    this.#tree = tree;
+    this.#committer = new Committer(
+      id,
+      id,
+      store,
+      cipher,
+      tree,
+      () => this.#catalog,
+      (next) => {
+        this.#catalog = next;
+      },
+      transactionTimeoutMs,
+      tip,
+    );
+  }
+
+  static async open(
+    name: string,
+    id: string,
+    store: Store,
+    cipher: LedgerCipher,
+    options: LedgerOpenOptions,
+  ): Promise<Ledger> {
+    const catalog = Catalog.decode(await store.loadCatalog(id), cipher);
+    const last = await store.lastBlock(id);
+    const tree = new BlockTree((nodes) => store.getMerkleNodes(id, nodes));
+    if (last !== undefined) await tree.load(last.seq + 1);
+    const tip =
+      last === undefined
+        ? { seq: -1, hash: new Uint8Array(0), time: 0 }
+        : { seq: last.seq, hash: last.blockHash, time: last.time };
+    return new Ledger(name, id, store, cipher, options.transactionTimeoutMs, catalog, tree, tip);
+  }
+
+  // LedgerAccess, for transactions.
+
+  catalog(): Catalog {
+    return this.#catalog;
+  }
+
+  durableSeq(): number {
+    return this.#committer.durableSeq;
+  }
+
+  submit(transaction: Transaction): Promise<CommitResult> {
+    return this.#committer.submit(transaction);
+  }
+
+  toRevision(stored: StoredRevision): Revision {
+    const plaintext = this.cipher.open(stored.payload, revisionContext(stored.docId, stored.version));
+    return new Revision(
+      stored.tableId,
+      { id: stored.docId, version: stored.version, txTime: stored.txTime, txId: stored.txId },
+      { strandId: this.id, sequenceNo: stored.blockSeq },
+      stored.hash,
+      stored.deleted ? undefined : plaintext,
+    );
+  }
+
+  // Transactions.
+
+  begin(): Transaction {
+    return new Transaction(this);
+  }
+
+  /**
+   * Run `body` in a transaction and commit it, retrying from the start on an
+   * OCC conflict up to `retryLimit` more times, as the QLDB driver does.
+   */
+  async run<T>(body: (transaction: Transaction) => Promise<T>, options: { retryLimit?: number } = {}): Promise<T> {
+    const retryLimit = options.retryLimit ?? 4;
+    for (let attempt = 0; ; attempt++) {
+      const transaction = this.begin();
+      try {
+        const value = await body(transaction);
+        await transaction.commit();
+        return value;
+      } catch (error) {
+        transaction.abort();
+        if (!(error instanceof OccConflictError) || attempt >= retryLimit) throw error;
+      }
+    }
+  }
+
+  // Journal reads.
+
+  /** The digest over every block so far and the address of the last block. */
+  async digest(): Promise<Digest> {
+    const tipSeq = this.#tree.size - 1;
+    if (tipSeq < 0) {
+      throw new LedgerError('ResourcePreconditionNotMetException', `Ledger ${this.name} has no blocks yet`);
+    }
+    return { digest: await this.#tree.root(), tipAddress: { strandId: this.id, sequenceNo: tipSeq } };
+  }
+
+  /** The digest as of an earlier tip. */
+  async digestAt(tipSeq: number): Promise<Uint8Array> {
+    this.#checkTip(tipSeq);
+    return this.#tree.root(tipSeq + 1);
+  }
+
+  /** A block as an Ion value, and its proof against the digest at `tipSeq` when given. */
+  async getBlock(seq: number, tipSeq?: number): Promise<{ block: dom.Value; proof?: Uint8Array[] }> {
+    const stored = await this.#storedBlock(seq);
+    const block = await this.#blockToIon(stored);
+    if (tipSeq === undefined) return { block };
+    this.#checkTip(tipSeq, seq);
+    return { block, proof: await this.#tree.inclusionPath(seq, tipSeq + 1) };
+  }
+
+  /**
+   * A revision as an Ion value (`{blockAddress, hash, data, metadata}`), and
+   * its proof against the digest at `tipSeq` when given: siblings in the
+   * block's revision list, then in its entries list, then the previous block
+   * hash, then the block's path in the block tree.
+   */
+  async getRevision(
+    seq: number,
+    docId: string,
+    tipSeq?: number,
+  ): Promise<{ revision: dom.Value; proof?: Uint8Array[] }> {
+    const stored = await this.#storedBlock(seq);
+    const revisions = await this.store.getBlockRevisions(this.id, seq);
+    const position = revisions.findIndex((revision) => revision.docId === docId);
+    if (position < 0) {
+      throw new LedgerError(
+        'InvalidParameterException',
+        `Block ${seq} of ledger ${this.name} holds no revision of document ${docId}`,
+      );
+    }
+    const revision = revisionToIon(this.toRevision(revisions[position]!));
+    if (tipSeq === undefined) return { revision };
+
+    this.#checkTip(tipSeq, seq);
+    const body = decodeBlockBody(this.cipher.open(stored.body, blockContext(seq)));
+    const proof = [
+      ...merklePathOfList(
+        revisions.map((r) => r.hash),
+        position,
+      ),
+      ...merklePathOfList(body.entriesHashList, body.entriesHashList.length - 1),
+    ];
+    if (stored.previousHash.length > 0) proof.push(stored.previousHash);
+    proof.push(...(await this.#tree.inclusionPath(seq, tipSeq + 1)));
+    return { revision, proof };
+  }
+
+  /** RFC 9162 consistency proof from the digest at `fromTip` to the one at `toTip`. */
+  async consistencyProof(fromTip: number, toTip: number): Promise<Uint8Array[]> {
+    this.#checkTip(toTip, fromTip);
+    return this.#tree.consistencyProof(fromTip + 1, toTip + 1);
+  }
+
+  /** Blocks `from <= seq < to` as Ion values, for export and verification. */
+  async blocks(from: number, to: number): Promise<dom.Value[]> {
+    const stored = await this.store.getBlocks(this.id, from, to);
+    return Promise.all(stored.map((block) => this.#blockToIon(block)));
+  }
+
+  /** Every revision of a document, oldest first. */
+  async documentHistory(docId: string): Promise<Revision[]> {
+    const rows = await this.store.documentHistory(this.id, docId);
+    return rows.map((row) => this.toRevision(row));
+  }
+
+  /**
+   * Revisions of a table that were active at some time in `[start, end]`
+   * (epoch ms, both inclusive): committed at or before `end` and not replaced
+   * before `start`. Without bounds, the whole history.
+   */
+  async tableHistory(tableId: string, start?: number, end?: number): Promise<Revision[]> {
+    const rows = await this.store.tableHistory(this.id, { tableId, until: end });
+    const active: StoredRevision[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const next = rows[i + 1];
+      const replacedAt = next !== undefined && next.docId === row.docId ? next.txTime : undefined;
+      if (start !== undefined && replacedAt !== undefined && replacedAt <= start) continue;
+      active.push(row);
+    }
+    return active.map((row) => this.toRevision(row));
+  }
+
+  get tipSeq(): number {
+    return this.#tree.size - 1;
+  }
+
+  #checkTip(tipSeq: number, atLeast = 0): void {
+    if (!Number.isInteger(tipSeq) || tipSeq < atLeast || tipSeq >= this.#tree.size) {
+      throw new LedgerError(
+        'InvalidParameterException',
+        `Digest tip address sequenceNo ${tipSeq} must be between ${atLeast} and ${this.#tree.size - 1}`,
+      );
+    }
+  }
+
+  async #storedBlock(seq: number): Promise<StoredBlock> {
+    const stored = Number.isInteger(seq) && seq >= 0 ? await this.store.getBlock(this.id, seq) : undefined;
+    if (stored === undefined) {
+      throw new LedgerError(
+        'InvalidParameterException',
+        `Block ${seq} does not exist in ledger ${this.name}; its last block is ${this.#tree.size - 1}`,
+      );
+    }
+    return stored;
+  }
+
+  async #blockToIon(stored: StoredBlock): Promise<dom.Value> {
+    const body = decodeBlockBody(this.cipher.open(stored.body, blockContext(stored.seq)));
+    const revisions = await this.store.getBlockRevisions(this.id, stored.seq);
+    const address = { strandId: this.id, sequenceNo: stored.seq };
+    const fields: Record<string, unknown> = {
+      blockAddress: blockAddressToIon(address),
+      transactionId: stored.txId,
+      blockTimestamp: timestampFromMillis(stored.time),
+      blockHash: stored.blockHash,
+      entriesHash: stored.entriesHash,
+      previousBlockHash: stored.previousHash,
+      entriesHashList: body.entriesHashList,
+      transactionInfo: transactionInfoToIon(body.info),
+    };
+    if (revisions.length > 0) {
+      fields.revisions = revisions.map((revision) => revisionToIon(this.toRevision(revision)));
+    }
+    return dom.Value.from(fields);
+  }
+}
+
+/** The journal form of a revision: `{blockAddress, hash, data, metadata}`, without data when deleted. */
+export function revisionToIon(revision: Revision): dom.Value {
+  const fields: Record<string, unknown> = {
+    blockAddress: revision.blockAddress === undefined ? null : blockAddressToIon(revision.blockAddress),
+    hash: revision.hash,
+  };
+  if (revision.data !== undefined) fields.data = revision.data;
+  fields.metadata = metadataToIon(revision.metadata);
+  return dom.Value.from(fields);
+}

@@ -1,0 +1,607 @@
+import { dom, dumpText, IonTypes } from 'ion-js';
+import type { Store, StoredRevision, IndexEntry } from '../../storage/store.js';
+import {
+  LedgerError,
+  QuotaExceededError,
+  TransactionClosedError,
+  TransactionExpiredError,
+} from '../errors.js';
+import { newId, isId } from '../ids.js';
+import { dot, encodeIonBinary, hashString, ionHash } from '../ion/index.js';
+import { revisionContext, type PreparedRevision } from '../journal/block-builder.js';
+import type { BlockAddress, StatementInfo, TransactionInfo } from '../journal/journal-types.js';
+import type { LedgerCipher } from '../keyring/ledger-cipher.js';
+import {
+  Catalog,
+  MAX_ACTIVE_TABLES,
+  MAX_INDEXES_PER_TABLE,
+  MAX_TABLES,
+  type CatalogObject,
+  type IndexDefinition,
+  type TableDefinition,
+} from './catalog.js';
+import { Revision } from './revision.js';
+
+/** QLDB's per-transaction and per-document quotas. */
+export const MAX_DOCUMENTS_PER_TRANSACTION = 40;
+export const MAX_TRANSACTION_BYTES = 4 * 1024 * 1024;
+export const MAX_DOCUMENT_BYTES = 128 * 1024;
+export const DEFAULT_TRANSACTION_TIMEOUT_MS = 30_000;
+
+const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const MAX_FIELD_NAME_LENGTH = 128;
+
+export interface CommitResult {
+  transactionId: string;
+  commitDigest: Uint8Array;
+  /** Address of the block written; undefined when the transaction changed and ran nothing. */
+  blockAddress: BlockAddress | undefined;
+}
+
+/** What a transaction needs from its ledger. */
+export interface LedgerAccess {
+  readonly id: string;
+  readonly store: Store;
+  readonly cipher: LedgerCipher;
+  readonly transactionTimeoutMs: number;
+  catalog(): Catalog;
+  /** Sequence number of the last durable block; reads observe at least this state. */
+  durableSeq(): number;
+  submit(transaction: Transaction): Promise<CommitResult>;
+  toRevision(stored: StoredRevision): Revision;
+}
+
+/** A document change buffered until commit. */
+export interface PendingWrite {
+  table: TableDefinition;
+  docId: string;
+  version: number;
+  data: dom.Value | undefined;
+  binary: Uint8Array | undefined;
+  dataHash: Uint8Array | undefined;
+  payload: Uint8Array;
+  indexEntries: IndexEntry[];
+  /** Index entries of the state this write replaces; a change to them conflicts with their readers. */
+  replacedEntries: IndexEntry[];
+  statements: Set<number>;
+}
+
+type State = 'open' | 'committing' | 'committed' | 'aborted' | 'expired';
+
+/**
+ * A serializable transaction under optimistic concurrency control. Reads see
+ * the latest committed state plus the transaction's own writes and are
+ * recorded: documents with the sequence number they were read at, index
+ * lookups and table scans. At commit the ledger's committer rejects the
+ * transaction with `OccConflictException` when a later commit changed any of
+ * them, so the committed order is a serial order.
+ */
+export class Transaction {
+  readonly id = newId();
+  readonly startedAt = Date.now();
+
+  #state: State = 'open';
+  readonly #ledger: LedgerAccess;
+  #catalog: Catalog;
+  #catalogChanged = false;
+
+  readonly reads = new Map<string, number>();
+  readonly indexReads = new Map<string, number>();
+  readonly scans = new Map<string, number>();
+  catalogObservedAt: number | undefined;
+
+  readonly writes = new Map<string, PendingWrite>();
+  readonly catalogChanges = new Map<string, CatalogObject>();
+  readonly indexBuilds: Array<{ docId: string; entry: IndexEntry }> = [];
+  readonly statements: StatementInfo[] = [];
+  #currentStatement = -1;
+  #bytesWritten = 0;
+  #digest: Uint8Array;
+  #alwaysJournal = false;
+
+  constructor(ledger: LedgerAccess) {
+    this.#ledger = ledger;
+    this.#catalog = ledger.catalog();
+    this.#digest = hashString(this.id);
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+
+  /** The running commit digest, computed as the QLDB driver does. */
+  get commitDigest(): Uint8Array {
+    return this.#digest;
+  }
+
+  get expired(): boolean {
+    return Date.now() - this.startedAt > this.#ledger.transactionTimeoutMs;
+  }
+
+  /**
+   * Record a statement in the journal and the commit digest: the statement's
+   * hash is `H(text)` dotted with `H(p)` of each parameter, and the commit
+   * digest is dotted with it. Later writes are attributed to this statement.
+   */
+  recordStatement(statement: string, parameters: readonly dom.Value[] = []): number {
+    this.#assertOpen();
+    let statementDigest = hashString(statement);
+    for (const parameter of parameters) statementDigest = dot(statementDigest, ionHash(parameter));
+    this.#digest = dot(this.#digest, statementDigest);
+    this.statements.push({ statement, startTime: Date.now(), statementDigest });
+    this.#currentStatement = this.statements.length - 1;
+    return this.#currentStatement;
+  }
+
+  // Tables and indexes.
+
+  /** All tables, active or not, as this transaction sees them. */
+  tables(): TableDefinition[] {
+    this.#assertOpen();
+    this.#observeCatalog();
+    return this.#catalog.tables();
+  }
+
+  indexes(tableId: string): readonly IndexDefinition[] {
+    this.#assertOpen();
+    this.#observeCatalog();
+    return this.#catalog.indexesOf(tableId);
+  }
+
+  /** The active table with this name, or undefined. */
+  findTable(name: string): TableDefinition | undefined {
+    this.#assertOpen();
+    this.#observeCatalog();
+    return this.#catalog.activeTable(name);
+  }
+
+  createTable(name: string): string {
+    this.#assertOpen();
+    validateName('table name', name);
+    this.#observeCatalog();
+    if (this.#catalog.activeTable(name) !== undefined) {
+      throw new LedgerError('BadRequestException', `Table ${name} already exists`);
+    }
+    const tables = this.#catalog.tables();
+    this.#assertTableQuotas(tables);
+    if (tables.length >= MAX_TABLES) {
+      throw new QuotaExceededError(
+        `Cannot create table ${name}: the ledger already has ${MAX_TABLES} tables, active and inactive, the maximum`,
+      );
+    }
+    const table: TableDefinition = { kind: 'table', tableId: newId(), name, status: 'ACTIVE' };
+    this.#changeCatalog(table);
+    return table.tableId;
+  }
+
+  dropTable(name: string): string {
+    const table = this.#activeTable(name);
+    this.#changeCatalog({ ...table, status: 'INACTIVE' });
+    return table.tableId;
+  }
+
+  undropTable(tableId: string): string {
+    this.#assertOpen();
+    this.#observeCatalog();
+    const table = this.#catalog.get(tableId);
+    if (table === undefined || table.kind !== 'table') {
+      throw new LedgerError('BadRequestException', `No table with id ${tableId} exists`);
+    }
+    if (table.status === 'ACTIVE') {
+      throw new LedgerError('BadRequestException', `Table ${table.name} (${tableId}) is already active`);
+    }
+    if (this.#catalog.activeTable(table.name) !== undefined) {
+      throw new LedgerError(
+        'BadRequestException',
+        `Cannot undrop table ${tableId}: an active table named ${table.name} exists; drop or rename it first`,
+      );
+    }
+    this.#assertTableQuotas(this.#catalog.tables());
+    this.#changeCatalog({ ...table, status: 'ACTIVE' });
+    return tableId;
+  }
+
+  /**
+   * Create an equality index on a top-level field and index the table's
+   * current documents in the same transaction.
+   */
+  async createIndex(tableName: string, field: string, options: { unique?: boolean } = {}): Promise<string> {
+    const table = this.#activeTable(tableName);
+    if (typeof field !== 'string' || field.length === 0 || field.length > MAX_FIELD_NAME_LENGTH) {
+      throw new LedgerError(
+        'BadRequestException',
+        `Index field name must be 1 to ${MAX_FIELD_NAME_LENGTH} characters, got ${JSON.stringify(field)}`,
+      );
+    }
+    const existing = this.#catalog.indexesOf(table.tableId);
+    if (existing.some((index) => index.field === field)) {
+      throw new LedgerError('BadRequestException', `An index on ${tableName}.${field} already exists`);
+    }
+    if (existing.length >= MAX_INDEXES_PER_TABLE) {
+      throw new QuotaExceededError(
+        `Cannot create an index on ${tableName}.${field}: the table already has ${MAX_INDEXES_PER_TABLE} indexes, the maximum`,
+      );
+    }
+
+    const index: IndexDefinition = {
+      kind: 'index',
+      indexId: newId(),
+      tableId: table.tableId,
+      field,
+      unique: options.unique === true,
+    };
+    const documents = await this.scan(tableName);
+    const seen = new Set<string>();
+    const builds: Array<{ docId: string; entry: IndexEntry }> = [];
+    for (const revision of documents) {
+      const value = fieldOf(revision.data, field);
+      if (value === undefined) continue;
+      const entry = this.#indexEntry(index, value);
+      if (index.unique) {
+        const key = Buffer.from(entry.keyMac).toString('base64');
+        if (seen.has(key)) {
+          throw new LedgerError(
+            'BadRequestException',
+            `Cannot create a unique index on ${tableName}.${field}: documents share the value ${describe(value)}`,
+          );
+        }
+        seen.add(key);
+      }
+      const pending = this.writes.get(revision.id);
+      if (pending !== undefined) pending.indexEntries.push(entry);
+      else builds.push({ docId: revision.id, entry });
+    }
+
+    this.#changeCatalog(index);
+    this.indexBuilds.push(...builds);
+    return index.indexId;
+  }
+
+  // Documents.
+
+  async insert(tableName: string, data: dom.Value): Promise<string> {
+    const table = this.#activeTable(tableName);
+    const docId = newId();
+    const write = await this.#prepareWrite(table, docId, 0, data, []);
+    this.#addWrite(write);
+    return docId;
+  }
+
+  /** Replace a document's data; returns the new version. */
+  async update(tableName: string, docId: string, data: dom.Value): Promise<number> {
+    const table = this.#activeTable(tableName);
+    const current = await this.#requireDocument(table, docId);
+    const pending = this.writes.get(docId);
+    const version = pending !== undefined ? pending.version : current.version + 1;
+    const replaced = pending !== undefined ? pending.replacedEntries : this.#entriesOf(table, current.data);
+    const write = await this.#prepareWrite(table, docId, version, data, replaced);
+    this.#addWrite(write);
+    return version;
+  }
+
+  /** Write a deletion revision; returns its version. */
+  async delete(tableName: string, docId: string): Promise<number> {
+    const table = this.#activeTable(tableName);
+    const current = await this.#requireDocument(table, docId);
+    const pending = this.writes.get(docId);
+    const version = pending !== undefined ? pending.version : current.version + 1;
+    const replaced = pending !== undefined ? pending.replacedEntries : this.#entriesOf(table, current.data);
+    this.#addWrite({
+      table,
+      docId,
+      version,
+      data: undefined,
+      binary: undefined,
+      dataHash: undefined,
+      payload: this.#ledger.cipher.seal(new Uint8Array(0), revisionContext(docId, version)),
+      indexEntries: [],
+      replacedEntries: replaced,
+      statements: new Set(pending?.statements),
+    });
+    return version;
+  }
+
+  /** The current revision of a document in the table, or undefined. */
+  async get(tableName: string, docId: string): Promise<Revision | undefined> {
+    const table = this.#activeTable(tableName);
+    return this.#readDocument(table, docId);
+  }
+
+  /** Current documents whose indexed top-level `field` equals `value`. */
+  async lookup(tableName: string, field: string, value: dom.Value): Promise<Revision[]> {
+    const table = this.#activeTable(tableName);
+    const index = this.#catalog.indexesOf(table.tableId).find((candidate) => candidate.field === field);
+    if (index === undefined) {
+      throw new LedgerError('BadRequestException', `No index on ${tableName}.${field}`);
+    }
+    const entry = this.#indexEntry(index, value);
+    const observed = this.#ledger.durableSeq();
+    const markKey = indexMarkKey(entry);
+    if (!this.indexReads.has(markKey)) this.indexReads.set(markKey, observed);
+
+    const stored = await this.#ledger.store.lookupIndex(this.#ledger.id, entry);
+    const results: Revision[] = [];
+    for (const row of stored) {
+      if (this.writes.has(row.docId)) continue;
+      results.push(this.#ledger.toRevision(row));
+    }
+    for (const write of this.writes.values()) {
+      if (write.table.tableId !== table.tableId || write.binary === undefined) continue;
+      if (write.indexEntries.some((own) => sameEntry(own, entry))) results.push(pendingRevision(write, this.id));
+    }
+    return results;
+  }
+
+  /** Every current document of the table; the scan conflicts with any later write to the table. */
+  async scan(tableName: string): Promise<Revision[]> {
+    const table = this.#activeTable(tableName);
+    if (!this.scans.has(table.tableId)) this.scans.set(table.tableId, this.#ledger.durableSeq());
+    const stored = await this.#ledger.store.scanTable(this.#ledger.id, table.tableId);
+    const results: Revision[] = [];
+    for (const row of stored) {
+      if (this.writes.has(row.docId)) continue;
+      results.push(this.#ledger.toRevision(row));
+    }
+    for (const write of this.writes.values()) {
+      if (write.table.tableId === table.tableId && write.binary !== undefined) {
+        results.push(pendingRevision(write, this.id));
+      }
+    }
+    return results;
+  }
+
+  // Completion.
+
+  /**
+   * Commit through the ledger's committer. When `commitDigest` is given it
+   * must equal the digest of the statements received, as QLDB requires.
+   */
+  async commit(options: { commitDigest?: Uint8Array } = {}): Promise<CommitResult> {
+    this.#assertOpen();
+    if (options.commitDigest !== undefined && !Buffer.from(options.commitDigest).equals(this.#digest)) {
+      throw new LedgerError('BadRequestException', "Digests don't match");
+    }
+    this.#state = 'committing';
+    try {
+      const result = await this.#ledger.submit(this);
+      this.#state = 'committed';
+      return result;
+    } catch (error) {
+      this.#state = error instanceof TransactionExpiredError ? 'expired' : 'aborted';
+      throw error;
+    }
+  }
+
+  /** Discard the transaction. Aborting a finished transaction does nothing. */
+  abort(): void {
+    if (this.#state === 'open') this.#state = 'aborted';
+  }
+
+  /** The journal's `transactionInfo` for this transaction's block. */
+  transactionInfo(): TransactionInfo {
+    const documents = new Map<string, { tableName: string; tableId: string; statements: number[] }>();
+    for (const write of this.writes.values()) {
+      documents.set(write.docId, {
+        tableName: write.table.name,
+        tableId: write.table.tableId,
+        statements: [...write.statements].sort((a, b) => a - b),
+      });
+    }
+    return { statements: this.statements, documents };
+  }
+
+  preparedRevisions(): PreparedRevision[] {
+    return [...this.writes.values()].map((write) => ({
+      docId: write.docId,
+      version: write.version,
+      tableId: write.table.tableId,
+      dataHash: write.dataHash,
+      payload: write.payload,
+      indexEntries: write.indexEntries,
+    }));
+  }
+
+  /** Write a block at commit even when the transaction recorded nothing, as a ledger's first block. */
+  journalEvenIfEmpty(): void {
+    this.#alwaysJournal = true;
+  }
+
+  /** True when committing would record nothing in the journal. */
+  get empty(): boolean {
+    return (
+      !this.#alwaysJournal &&
+      this.writes.size === 0 &&
+      this.catalogChanges.size === 0 &&
+      this.statements.length === 0
+    );
+  }
+
+  // Internals.
+
+  #assertOpen(): void {
+    if (this.#state !== 'open') {
+      if (this.#state === 'expired') throw new TransactionExpiredError(this.id);
+      throw new TransactionClosedError(this.id, this.#state);
+    }
+    if (this.expired) {
+      this.#state = 'expired';
+      throw new TransactionExpiredError(this.id);
+    }
+  }
+
+  #observeCatalog(): void {
+    if (this.catalogObservedAt === undefined) this.catalogObservedAt = this.#ledger.durableSeq();
+  }
+
+  #activeTable(name: string): TableDefinition {
+    this.#assertOpen();
+    this.#observeCatalog();
+    const table = this.#catalog.activeTable(name);
+    if (table === undefined) {
+      throw new LedgerError('BadRequestException', `No such table: ${name}; create it with CREATE TABLE ${name}`);
+    }
+    return table;
+  }
+
+  #assertTableQuotas(tables: TableDefinition[]): void {
+    const active = tables.filter((table) => table.status === 'ACTIVE').length;
+    if (active >= MAX_ACTIVE_TABLES) {
+      throw new QuotaExceededError(
+        `The ledger already has ${MAX_ACTIVE_TABLES} active tables, the maximum; drop a table first`,
+      );
+    }
+  }
+
+  #changeCatalog(object: CatalogObject): void {
+    if (!this.#catalogChanged) {
+      this.#catalog = this.#catalog.clone();
+      this.#catalogChanged = true;
+    }
+    this.#catalog.put(object);
+    this.catalogChanges.set(object.kind === 'table' ? object.tableId : object.indexId, object);
+  }
+
+  async #readDocument(table: TableDefinition, docId: string): Promise<Revision | undefined> {
+    if (!isId(docId)) return undefined;
+    const pending = this.writes.get(docId);
+    if (pending !== undefined) {
+      return pending.binary === undefined ? undefined : pendingRevision(pending, this.id);
+    }
+    const observed = this.#ledger.durableSeq();
+    if (!this.reads.has(docId)) this.reads.set(docId, observed);
+    const stored = await this.#ledger.store.getDocument(this.#ledger.id, docId);
+    if (stored === undefined || stored.deleted || stored.tableId !== table.tableId) return undefined;
+    return this.#ledger.toRevision(stored);
+  }
+
+  async #requireDocument(table: TableDefinition, docId: string): Promise<Revision> {
+    const current = await this.#readDocument(table, docId);
+    if (current === undefined) {
+      throw new LedgerError('BadRequestException', `Document ${docId} does not exist in table ${table.name}`);
+    }
+    return current;
+  }
+
+  async #prepareWrite(
+    table: TableDefinition,
+    docId: string,
+    version: number,
+    data: dom.Value,
+    replacedEntries: IndexEntry[],
+  ): Promise<PendingWrite> {
+    if (!(data instanceof dom.Value) || data.getType() !== IonTypes.STRUCT || data.isNull()) {
+      throw new LedgerError('BadRequestException', 'A document must be an Ion struct');
+    }
+    const binary = encodeIonBinary(data);
+    if (binary.length > MAX_DOCUMENT_BYTES) {
+      throw new QuotaExceededError(
+        `Document is ${binary.length} bytes of Ion binary; the maximum is ${MAX_DOCUMENT_BYTES}`,
+      );
+    }
+    const indexEntries = this.#entriesOf(table, data);
+    await this.#checkUnique(table, docId, data);
+
+    const statements = new Set(this.writes.get(docId)?.statements);
+    if (this.#currentStatement >= 0) statements.add(this.#currentStatement);
+    return {
+      table,
+      docId,
+      version,
+      data,
+      binary,
+      dataHash: ionHash(data),
+      payload: this.#ledger.cipher.seal(binary, revisionContext(docId, version)),
+      indexEntries,
+      replacedEntries,
+      statements,
+    };
+  }
+
+  #addWrite(write: PendingWrite): void {
+    const previous = this.writes.get(write.docId);
+    const documents = this.writes.size + (previous === undefined ? 1 : 0);
+    if (documents > MAX_DOCUMENTS_PER_TRANSACTION) {
+      throw new QuotaExceededError(
+        `Transaction ${this.id} would write ${documents} documents; the maximum is ${MAX_DOCUMENTS_PER_TRANSACTION}`,
+      );
+    }
+    const bytes = this.#bytesWritten - (previous?.binary?.length ?? 0) + (write.binary?.length ?? 0);
+    if (bytes > MAX_TRANSACTION_BYTES) {
+      throw new QuotaExceededError(
+        `Transaction ${this.id} would write ${bytes} bytes of documents; the maximum is ${MAX_TRANSACTION_BYTES}`,
+      );
+    }
+    this.#bytesWritten = bytes;
+    this.writes.set(write.docId, write);
+  }
+
+  #entriesOf(table: TableDefinition, data: dom.Value | undefined): IndexEntry[] {
+    const entries: IndexEntry[] = [];
+    if (data === undefined) return entries;
+    for (const index of this.#catalog.indexesOf(table.tableId)) {
+      const value = fieldOf(data, index.field);
+      if (value !== undefined) entries.push(this.#indexEntry(index, value));
+    }
+    return entries;
+  }
+
+  async #checkUnique(table: TableDefinition, docId: string, data: dom.Value): Promise<void> {
+    for (const index of this.#catalog.indexesOf(table.tableId)) {
+      if (!index.unique) continue;
+      const value = fieldOf(data, index.field);
+      if (value === undefined) continue;
+      const holders = await this.lookup(table.name, index.field, value);
+      if (holders.some((holder) => holder.id !== docId)) {
+        throw new LedgerError(
+          'BadRequestException',
+          `Unique index on ${table.name}.${index.field} already contains the value ${describe(value)}`,
+        );
+      }
+    }
+  }
+
+  #indexEntry(index: IndexDefinition, value: dom.Value): IndexEntry {
+    // NOTE: keys compare by Ion equality through the Ion hash, so 1 and 1.0
+    // are different keys; callers that want numeric equality normalise first.
+    const material = Buffer.concat([Buffer.from(index.indexId, 'latin1'), ionHash(value)]);
+    return { indexId: index.indexId, keyMac: this.#ledger.cipher.mac(material) };
+  }
+}
+
+export function indexMarkKey(entry: IndexEntry): string {
+  return `${entry.indexId}:${Buffer.from(entry.keyMac).toString('base64')}`;
+}
+
+function sameEntry(a: IndexEntry, b: IndexEntry): boolean {
+  return a.indexId === b.indexId && Buffer.from(a.keyMac).equals(b.keyMac);
+}
+
+function fieldOf(data: dom.Value | undefined, field: string): dom.Value | undefined {
+  if (data === undefined) return undefined;
+  return data.get(field) ?? undefined;
+}
+
+function pendingRevision(write: PendingWrite, txId: string): Revision {
+  return new Revision(
+    write.table.tableId,
+    { id: write.docId, version: write.version, txTime: Number.NaN, txId },
+    undefined,
+    undefined,
+    write.binary,
+    write.data,
+  );
+}
+
+function validateName(what: string, name: string): void {
+  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+    throw new LedgerError(
+      'BadRequestException',
+      `Invalid ${what} ${JSON.stringify(name)}: use 1 to 128 letters, digits or underscores, starting with a letter or underscore`,
+    );
+  }
+}
+
+function describe(value: dom.Value): string {
+  const text = dumpText(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}

@@ -1,0 +1,175 @@
+/**
+ * The storage contract under the ledger engine. The engine encrypts every
+ * value that a user wrote before it reaches a store, so a store only sees
+ * opaque payloads, random identifiers, hashes, sequence numbers and times.
+ *
+ * Every implementation must pass the contract suite in
+ * `test/unit/storage/store-contract.test.ts` unchanged.
+ */
+
+/** A ledger's persistent record. `settings` is engine-owned JSON. */
+export interface LedgerRecord {
+  /** Ledger name, unique within the store. */
+  name: string;
+  /** The ledger's strand id (22-character base62); also its key in every other table. */
+  id: string;
+  /** Creation time, epoch milliseconds. */
+  createdAt: number;
+  /** Engine-owned JSON: state, permissions mode, deletion protection, tags. */
+  settings: string;
+  /** The ledger's data key, wrapped by its key-encryption key. */
+  wrappedKey: Uint8Array;
+}
+
+/** One revision of a document as the store keeps it. */
+export interface StoredRevision {
+  docId: string;
+  version: number;
+  tableId: string;
+  blockSeq: number;
+  /** Commit time, epoch milliseconds. */
+  txTime: number;
+  /** Id of the transaction that wrote the revision. */
+  txId: string;
+  /** The revision hash (32 bytes). */
+  hash: Uint8Array;
+  /** Encrypted revision payload: metadata and data. */
+  payload: Uint8Array;
+  /** True for the revision written by a delete. */
+  deleted: boolean;
+}
+
+/** A catalog object (table or index) with its encrypted definition. */
+export interface StoredCatalogObject {
+  objectId: string;
+  kind: 'table' | 'index';
+  /** Block sequence number of the transaction that last changed it. */
+  blockSeq: number;
+  payload: Uint8Array;
+}
+
+/** An index entry: the keyed MAC of an indexed value pointing at a document. */
+export interface IndexEntry {
+  indexId: string;
+  keyMac: Uint8Array;
+}
+
+export interface RevisionWrite extends StoredRevision {
+  /** Index entries of the document's new state; they replace the old ones. */
+  indexEntries: IndexEntry[];
+}
+
+export interface MerkleNode {
+  level: number;
+  index: number;
+  hash: Uint8Array;
+}
+
+/** A block as the store keeps it; the body is the encrypted rest of the block. */
+export interface StoredBlock {
+  seq: number;
+  txId: string;
+  /** Block time, epoch milliseconds. */
+  time: number;
+  blockHash: Uint8Array;
+  entriesHash: Uint8Array;
+  previousHash: Uint8Array;
+  body: Uint8Array;
+}
+
+export interface BlockWrite extends StoredBlock {
+  revisions: RevisionWrite[];
+  catalog: StoredCatalogObject[];
+  /** Merkle nodes completed by appending this block's hash. */
+  merkleNodes: MerkleNode[];
+  /** Index entries for documents that an index created in this block covers. */
+  indexAdds?: Array<{ docId: string; entry: IndexEntry }>;
+}
+
+export interface TableHistoryQuery {
+  tableId: string;
+  /** Revisions committed at or before this time (epoch ms) are candidates. */
+  until?: number;
+}
+
+/**
+ * Persistent storage for ledgers. Every method may be called concurrently;
+ * `appendBlocks` calls for one ledger are serialised by the engine's
+ * committer, and the store rejects a call whose first sequence number is not
+ * the next one after its tip.
+ */
+export interface Store {
+  readonly kind: string;
+
+  /** Release connections and files. The store is unusable afterwards. */
+  close(): Promise<void>;
+
+  /** The schema version the store runs at. */
+  schemaVersion(): Promise<number>;
+
+  createLedger(record: LedgerRecord): Promise<void>;
+  getLedger(name: string): Promise<LedgerRecord | undefined>;
+  listLedgers(): Promise<LedgerRecord[]>;
+  updateLedgerSettings(name: string, settings: string): Promise<void>;
+  updateLedgerKey(name: string, wrappedKey: Uint8Array): Promise<void>;
+  /** Delete a ledger and everything it holds. */
+  deleteLedger(name: string): Promise<void>;
+
+  /**
+   * Append blocks and everything they change in one storage transaction.
+   * Resolves only once the transaction is durable. Rejects with
+   * `SequenceConflictError` when `blocks[0].seq` is not the next sequence
+   * number, and then writes nothing.
+   */
+  appendBlocks(ledgerId: string, blocks: BlockWrite[]): Promise<void>;
+
+  /** The last block, or undefined for an empty journal. */
+  lastBlock(ledgerId: string): Promise<StoredBlock | undefined>;
+  getBlock(ledgerId: string, seq: number): Promise<StoredBlock | undefined>;
+  /** Blocks with `from <= seq < to`, in order. */
+  getBlocks(ledgerId: string, from: number, to: number): Promise<StoredBlock[]>;
+  /** Revisions written by one block, in the order they were written. */
+  getBlockRevisions(ledgerId: string, seq: number): Promise<StoredRevision[]>;
+
+  /** Stored Merkle nodes; a missing node is `undefined` at its position. */
+  getMerkleNodes(
+    ledgerId: string,
+    nodes: ReadonlyArray<{ level: number; index: number }>,
+  ): Promise<Array<Uint8Array | undefined>>;
+
+  /** The catalog: every table and index definition of the ledger. */
+  loadCatalog(ledgerId: string): Promise<StoredCatalogObject[]>;
+
+  /** The current revision of a document, deleted or not. */
+  getDocument(ledgerId: string, docId: string): Promise<StoredRevision | undefined>;
+  /** Current, not deleted revisions of a table's documents, ordered by document id. */
+  scanTable(ledgerId: string, tableId: string): Promise<StoredRevision[]>;
+  /** Current, not deleted revisions whose index entry matches. */
+  lookupIndex(ledgerId: string, entry: IndexEntry): Promise<StoredRevision[]>;
+
+  /** One revision by document id and version. */
+  getRevision(ledgerId: string, docId: string, version: number): Promise<StoredRevision | undefined>;
+  /** All revisions of a document, oldest first. */
+  documentHistory(ledgerId: string, docId: string): Promise<StoredRevision[]>;
+  /** Revisions of a table ordered by document id and version. */
+  tableHistory(ledgerId: string, query: TableHistoryQuery): Promise<StoredRevision[]>;
+}
+
+/** Raised by `appendBlocks` when another writer appended first. */
+export class SequenceConflictError extends Error {
+  constructor(
+    readonly expected: number,
+    readonly received: number,
+  ) {
+    super(`block sequence conflict: the next block is ${expected}, got ${received}`);
+    this.name = 'SequenceConflictError';
+  }
+}
+
+/** Raised by `createLedger` when the name is taken. */
+export class LedgerExistsError extends Error {
+  constructor(readonly ledgerName: string) {
+    super(`ledger ${ledgerName} already exists`);
+    this.name = 'LedgerExistsError';
+  }
+}

@@ -1,0 +1,247 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import {
+  LedgerExistsError,
+  SequenceConflictError,
+  type BlockWrite,
+  type RevisionWrite,
+  type Store,
+} from '../../../src/storage/store.js';
+import { backends } from '../../helpers/backends.js';
+
+const bytes = (n: number) => new Uint8Array(randomBytes(n));
+
+function revision(docId: string, version: number, blockSeq: number, extra: Partial<RevisionWrite> = {}): RevisionWrite {
+  return {
+    docId,
+    version,
+    tableId: 'T'.repeat(22),
+    blockSeq,
+    txTime: 1_000 + blockSeq,
+    txId: `tx${blockSeq}`.padEnd(22, 'x'),
+    hash: bytes(32),
+    payload: bytes(40),
+    deleted: false,
+    indexEntries: [],
+    ...extra,
+  };
+}
+
+function block(seq: number, revisions: RevisionWrite[] = [], extra: Partial<BlockWrite> = {}): BlockWrite {
+  return {
+    seq,
+    txId: `tx${seq}`.padEnd(22, 'x'),
+    time: 1_000 + seq,
+    blockHash: bytes(32),
+    entriesHash: bytes(32),
+    previousHash: seq === 0 ? new Uint8Array(0) : bytes(32),
+    body: bytes(64),
+    revisions,
+    catalog: [],
+    merkleNodes: [{ level: 0, index: seq, hash: bytes(32) }],
+    ...extra,
+  };
+}
+
+async function withLedger(store: Store, name = 'contract'): Promise<string> {
+  const id = `${name}`.padEnd(22, '0');
+  await store.createLedger({ name, id, createdAt: 5, settings: '{"a":1}', wrappedKey: bytes(61) });
+  return id;
+}
+
+for (const backend of backends) {
+  describe(`store contract: ${backend.name}`, () => {
+    const run = (name: string, body: (store: Store, reopen: () => Promise<Store>) => Promise<void>) =>
+      test(name, async () => {
+        const { store, dispose, reopen } = await backend.create();
+        try {
+          await body(store, reopen);
+        } finally {
+          await dispose();
+        }
+      });
+
+    run('schema is migrated', async (store) => {
+      assert.ok((await store.schemaVersion()) >= 1);
+    });
+
+    run('ledger records round-trip', async (store) => {
+      const wrappedKey = bytes(61);
+      await store.createLedger({ name: 'one', id: 'A'.repeat(22), createdAt: 42, settings: '{}', wrappedKey });
+      const record = await store.getLedger('one');
+      assert.equal(record?.id, 'A'.repeat(22));
+      assert.equal(record?.createdAt, 42);
+      assert.deepEqual(Buffer.from(record!.wrappedKey), Buffer.from(wrappedKey));
+      assert.equal(await store.getLedger('two'), undefined);
+
+      await store.updateLedgerSettings('one', '{"state":"ACTIVE"}');
+      assert.equal((await store.getLedger('one'))?.settings, '{"state":"ACTIVE"}');
+      const rewrapped = bytes(61);
+      await store.updateLedgerKey('one', rewrapped);
+      assert.deepEqual(Buffer.from((await store.getLedger('one'))!.wrappedKey), Buffer.from(rewrapped));
+    });
+
+    run('duplicate ledger name is rejected', async (store) => {
+      await withLedger(store, 'dup');
+      await assert.rejects(withLedger(store, 'dup'), LedgerExistsError);
+    });
+
+    run('ledgers are listed by name', async (store) => {
+      await withLedger(store, 'b');
+      await withLedger(store, 'a');
+      assert.deepEqual((await store.listLedgers()).map((l) => l.name), ['a', 'b']);
+    });
+
+    run('blocks append in sequence', async (store) => {
+      const id = await withLedger(store);
+      assert.equal(await store.lastBlock(id), undefined);
+      const first = block(0);
+      await store.appendBlocks(id, [first, block(1), block(2)]);
+      assert.equal((await store.lastBlock(id))?.seq, 2);
+      const read = await store.getBlock(id, 0);
+      assert.deepEqual(Buffer.from(read!.blockHash), Buffer.from(first.blockHash));
+      assert.deepEqual(Buffer.from(read!.body), Buffer.from(first.body));
+      assert.equal(read!.previousHash.length, 0);
+      assert.deepEqual((await store.getBlocks(id, 1, 3)).map((b) => b.seq), [1, 2]);
+      assert.equal(await store.getBlock(id, 3), undefined);
+    });
+
+    run('out-of-sequence append writes nothing', async (store) => {
+      const id = await withLedger(store);
+      await store.appendBlocks(id, [block(0)]);
+      await assert.rejects(store.appendBlocks(id, [block(2)]), SequenceConflictError);
+      await assert.rejects(
+        store.appendBlocks(id, [block(1, [revision('D'.repeat(22), 0, 1)]), block(3)]),
+        SequenceConflictError,
+      );
+      assert.equal((await store.lastBlock(id))?.seq, 0);
+      assert.equal(await store.getDocument(id, 'D'.repeat(22)), undefined);
+      assert.equal(await store.getBlock(id, 1), undefined);
+    });
+
+    run('current document follows its revisions', async (store) => {
+      const id = await withLedger(store);
+      const doc = 'D'.repeat(22);
+      const v0 = revision(doc, 0, 0);
+      await store.appendBlocks(id, [block(0, [v0])]);
+      assert.equal((await store.getDocument(id, doc))?.version, 0);
+      const v1 = revision(doc, 1, 1);
+      await store.appendBlocks(id, [block(1, [v1])]);
+      const current = await store.getDocument(id, doc);
+      assert.equal(current?.version, 1);
+      assert.deepEqual(Buffer.from(current!.payload), Buffer.from(v1.payload));
+      assert.equal(current?.txId, v1.txId);
+      assert.deepEqual((await store.documentHistory(id, doc)).map((r) => r.version), [0, 1]);
+      assert.deepEqual(Buffer.from((await store.getRevision(id, doc, 0))!.hash), Buffer.from(v0.hash));
+    });
+
+    run('deleted documents leave scans and lookups', async (store) => {
+      const id = await withLedger(store);
+      const entry = { indexId: 'I'.repeat(22), keyMac: bytes(32) };
+      const a = 'A'.repeat(22);
+      const b = 'B'.repeat(22);
+      await store.appendBlocks(id, [
+        block(0, [revision(a, 0, 0, { indexEntries: [entry] }), revision(b, 0, 0, { indexEntries: [entry] })]),
+      ]);
+      assert.deepEqual((await store.scanTable(id, 'T'.repeat(22))).map((r) => r.docId), [a, b]);
+      assert.deepEqual((await store.lookupIndex(id, entry)).map((r) => r.docId), [a, b]);
+
+      await store.appendBlocks(id, [block(1, [revision(a, 1, 1, { deleted: true })])]);
+      assert.deepEqual((await store.scanTable(id, 'T'.repeat(22))).map((r) => r.docId), [b]);
+      assert.deepEqual((await store.lookupIndex(id, entry)).map((r) => r.docId), [b]);
+      assert.equal((await store.getDocument(id, a))?.deleted, true);
+    });
+
+    run('new revision replaces index entries', async (store) => {
+      const id = await withLedger(store);
+      const doc = 'D'.repeat(22);
+      const old = { indexId: 'I'.repeat(22), keyMac: bytes(32) };
+      const next = { indexId: 'I'.repeat(22), keyMac: bytes(32) };
+      await store.appendBlocks(id, [block(0, [revision(doc, 0, 0, { indexEntries: [old] })])]);
+      await store.appendBlocks(id, [block(1, [revision(doc, 1, 1, { indexEntries: [next] })])]);
+      assert.deepEqual(await store.lookupIndex(id, old), []);
+      assert.equal((await store.lookupIndex(id, next))[0]?.version, 1);
+    });
+
+    run('index adds cover existing documents', async (store) => {
+      const id = await withLedger(store);
+      const doc = 'D'.repeat(22);
+      const entry = { indexId: 'J'.repeat(22), keyMac: bytes(32) };
+      await store.appendBlocks(id, [block(0, [revision(doc, 0, 0)])]);
+      await store.appendBlocks(id, [block(1, [], { indexAdds: [{ docId: doc, entry }] })]);
+      assert.equal((await store.lookupIndex(id, entry))[0]?.docId, doc);
+    });
+
+    run('block revisions keep their order', async (store) => {
+      const id = await withLedger(store);
+      const ids = ['Z', 'A', 'M'].map((c) => c.repeat(22));
+      await store.appendBlocks(id, [block(0, ids.map((doc) => revision(doc, 0, 0)))]);
+      assert.deepEqual((await store.getBlockRevisions(id, 0)).map((r) => r.docId), ids);
+    });
+
+    run('table history filters by time', async (store) => {
+      const id = await withLedger(store);
+      const doc = 'D'.repeat(22);
+      await store.appendBlocks(id, [block(0, [revision(doc, 0, 0)]), block(1, [revision(doc, 1, 1)])]);
+      const all = await store.tableHistory(id, { tableId: 'T'.repeat(22) });
+      assert.deepEqual(all.map((r) => r.version), [0, 1]);
+      const early = await store.tableHistory(id, { tableId: 'T'.repeat(22), until: 1_000 });
+      assert.deepEqual(early.map((r) => r.version), [0]);
+    });
+
+    run('merkle nodes are stored', async (store) => {
+      const id = await withLedger(store);
+      const parent = { level: 1, index: 0, hash: bytes(32) };
+      const b0 = block(0);
+      const b1 = block(1);
+      b1.merkleNodes.push(parent);
+      await store.appendBlocks(id, [b0, b1]);
+      const [leaf, node, missing] = await store.getMerkleNodes(id, [
+        { level: 0, index: 0 },
+        { level: 1, index: 0 },
+        { level: 1, index: 1 },
+      ]);
+      assert.deepEqual(Buffer.from(leaf!), Buffer.from(b0.merkleNodes[0]!.hash));
+      assert.deepEqual(Buffer.from(node!), Buffer.from(parent.hash));
+      assert.equal(missing, undefined);
+    });
+
+    run('catalog objects upsert', async (store) => {
+      const id = await withLedger(store);
+      const first = { objectId: 'C'.repeat(22), kind: 'table' as const, blockSeq: 0, payload: bytes(10) };
+      await store.appendBlocks(id, [block(0, [], { catalog: [first] })]);
+      const second = { ...first, blockSeq: 1, payload: bytes(12) };
+      await store.appendBlocks(id, [block(1, [], { catalog: [second] })]);
+      const catalog = await store.loadCatalog(id);
+      assert.equal(catalog.length, 1);
+      assert.deepEqual(Buffer.from(catalog[0]!.payload), Buffer.from(second.payload));
+    });
+
+    run('ledgers are isolated', async (store) => {
+      const one = await withLedger(store, 'one');
+      const two = await withLedger(store, 'two');
+      await store.appendBlocks(one, [block(0, [revision('D'.repeat(22), 0, 0)])]);
+      await store.appendBlocks(two, [block(0)]);
+      assert.equal(await store.getDocument(two, 'D'.repeat(22)), undefined);
+      assert.equal((await store.scanTable(two, 'T'.repeat(22))).length, 0);
+    });
+
+    run('delete ledger removes its data', async (store) => {
+      const id = await withLedger(store, 'gone');
+      await store.appendBlocks(id, [block(0, [revision('D'.repeat(22), 0, 0)])]);
+      await store.deleteLedger('gone');
+      assert.equal(await store.getLedger('gone'), undefined);
+      assert.equal(await store.lastBlock(id), undefined);
+      assert.equal(await store.getDocument(id, 'D'.repeat(22)), undefined);
+    });
+
+    run('data survives reopen', async (store, reopen) => {
+      const id = await withLedger(store);
+      await store.appendBlocks(id, [block(0, [revision('D'.repeat(22), 0, 0)])]);
+      const again = await reopen();
+      assert.equal((await again.lastBlock(id))?.seq, 0);
+      assert.equal((await again.getDocument(id, 'D'.repeat(22)))?.version, 0);
+    });
+  });
+}
