@@ -31,7 +31,8 @@ stream.on('test:pass', (event) => {
   else counts.passed += 1;
 });
 stream.on('test:fail', (event) => {
-  if (event.details?.type === 'suite' && event.details?.error?.failureType === 'subtestsFailed') return;
+  if (event.details?.type === 'suite' && event.details?.error?.failureType === 'subtestsFailed')
+    return;
   counts.failed += 1;
 });
 

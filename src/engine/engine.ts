@@ -71,7 +71,10 @@ export class Engine {
    * Create a ledger with a new data key and write its first block, so that
    * every ledger has a digest from the start.
    */
-  async createLedger(name: string, settings: Partial<LedgerSettings> = {}): Promise<LedgerDescription> {
+  async createLedger(
+    name: string,
+    settings: Partial<LedgerSettings> = {},
+  ): Promise<LedgerDescription> {
     if (typeof name !== 'string' || !LEDGER_NAME_PATTERN.test(name)) {
       throw new LedgerError(
         'InvalidParameterException',

@@ -39,8 +39,14 @@ export class TransactionExpiredError extends LedgerError {
 }
 
 export class TransactionClosedError extends LedgerError {
-  constructor(readonly transactionId: string, state: string) {
-    super('BadRequestException', `Transaction ${transactionId} is ${state}; start a new transaction`);
+  constructor(
+    readonly transactionId: string,
+    state: string,
+  ) {
+    super(
+      'BadRequestException',
+      `Transaction ${transactionId} is ${state}; start a new transaction`,
+    );
   }
 }
 
@@ -53,7 +59,23 @@ export class QuotaExceededError extends LedgerError {
 /** A storage failure; the transactions involved wrote nothing and may be retried. */
 export class StorageUnavailableError extends LedgerError {
   constructor(cause: unknown) {
-    super('CapacityExceededException', `Storage write failed, retry the transaction: ${String(cause)}`);
+    super(
+      'CapacityExceededException',
+      `Storage write failed, retry the transaction: ${String(cause)}`,
+    );
+    this.cause = cause;
+  }
+}
+
+/** A stored block or one of its revisions failed authentication: the store was changed. */
+export class JournalIntegrityError extends Error {
+  constructor(
+    readonly ledgerName: string,
+    readonly blockSeq: number,
+    cause: Error,
+  ) {
+    super(`block ${blockSeq} of ledger ${ledgerName} is corrupt: ${cause.message}`);
+    this.name = 'JournalIntegrityError';
     this.cause = cause;
   }
 }

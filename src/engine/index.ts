@@ -1,4 +1,9 @@
-export { Engine, type EngineOptions, type LedgerDescription, type LedgerSettings } from './engine.js';
+export {
+  Engine,
+  type EngineOptions,
+  type LedgerDescription,
+  type LedgerSettings,
+} from './engine.js';
 export { Ledger, revisionToIon, type Digest } from './ledger/ledger.js';
 export { Transaction, type CommitResult } from './ledger/transaction.js';
 export { Revision } from './ledger/revision.js';

@@ -80,7 +80,7 @@ export interface StoredBlock {
 export interface BlockWrite extends StoredBlock {
   revisions: RevisionWrite[];
   catalog: StoredCatalogObject[];
-  /** Merkle nodes completed by appending this block's hash. */
+  /** Merkle nodes above the leaves completed by appending this block; a leaf is the block hash itself. */
   merkleNodes: MerkleNode[];
   /** Index entries for documents that an index created in this block covers. */
   indexAdds?: Array<{ docId: string; entry: IndexEntry }>;
@@ -131,7 +131,7 @@ export interface Store {
   /** Revisions written by one block, in the order they were written. */
   getBlockRevisions(ledgerId: string, seq: number): Promise<StoredRevision[]>;
 
-  /** Stored Merkle nodes; a missing node is `undefined` at its position. */
+  /** Stored Merkle nodes, level 0 being the block hashes; a missing node is `undefined` at its position. */
   getMerkleNodes(
     ledgerId: string,
     nodes: ReadonlyArray<{ level: number; index: number }>,
@@ -148,7 +148,11 @@ export interface Store {
   lookupIndex(ledgerId: string, entry: IndexEntry): Promise<StoredRevision[]>;
 
   /** One revision by document id and version. */
-  getRevision(ledgerId: string, docId: string, version: number): Promise<StoredRevision | undefined>;
+  getRevision(
+    ledgerId: string,
+    docId: string,
+    version: number,
+  ): Promise<StoredRevision | undefined>;
   /** All revisions of a document, oldest first. */
   documentHistory(ledgerId: string, docId: string): Promise<StoredRevision[]>;
   /** Revisions of a table ordered by document id and version. */

@@ -41,7 +41,10 @@ export function decodeBlockBody(bytes: Uint8Array): BlockBody {
         statementDigest: Buffer.from(digest, 'base64'),
       })),
       documents: new Map(
-        body.d.map(([docId, tableName, tableId, statements]) => [docId, { tableName, tableId, statements }]),
+        body.d.map(([docId, tableName, tableId, statements]) => [
+          docId,
+          { tableName, tableId, statements },
+        ]),
       ),
     },
     entriesHashList: body.e.map((hash) => Buffer.from(hash, 'base64')),

@@ -42,7 +42,8 @@ export function buildBlock(input: BlockInput, cipher: LedgerCipher): BlockWrite 
       txTime: input.time,
       txId: input.txId,
     });
-    const hash = revision.dataHash === undefined ? metadataHash : dot(metadataHash, revision.dataHash);
+    const hash =
+      revision.dataHash === undefined ? metadataHash : dot(metadataHash, revision.dataHash);
     revisionHashes.push(hash);
     return {
       docId: revision.docId,

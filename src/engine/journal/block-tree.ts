@@ -40,26 +40,29 @@ export class BlockTree {
     }
     const hashes = await this.#read(refs);
     this.#lastAtLevel = hashes.map((hash, level) => {
-      if (hash === undefined) throw new Error(`block tree node ${level}/${refs[level]!.index} is missing`);
+      if (hash === undefined)
+        throw new Error(`block tree node ${level}/${refs[level]!.index} is missing`);
       return hash;
     });
     this.#size = size;
   }
 
   /**
-   * Append the next block hash and return the nodes it completes, without
-   * changing the tree: call `commitAppend` once those nodes are stored.
+   * Plan appending the next block hash, after `previous` when given, without
+   * changing the tree: the plan lists the nodes to store, and `commitAppend`
+   * applies it once they are stored. Plans chain, so several blocks can be
+   * planned before the first is durable.
    */
   planAppend(blockHash: Uint8Array, previous?: AppendPlan): AppendPlan {
-    const lastAtLevel = previous === undefined ? [...this.#lastAtLevel] : previous.lastAtLevel;
-    const nodes: MerkleNode[] = previous === undefined ? [] : previous.nodes;
-    const index = previous === undefined ? this.#size : previous.size;
+    const lastAtLevel = [...(previous?.lastAtLevel ?? this.#lastAtLevel)];
+    const index = previous?.size ?? this.#size;
+    const nodes: MerkleNode[] = [];
 
     let hash = blockHash;
     let level = 0;
     let position = index;
     for (;;) {
-      nodes.push({ level, index: position, hash });
+      if (level > 0) nodes.push({ level, index: position, hash });
       const left = lastAtLevel[level];
       lastAtLevel[level] = hash;
       if ((position & 1) === 0) break;
@@ -169,8 +172,10 @@ export class BlockTree {
 }
 
 export interface AppendPlan {
+  /** Tree size after the append. */
   size: number;
   lastAtLevel: Uint8Array[];
+  /** Interior nodes the append completes; leaves are the block hashes, stored with the blocks. */
   nodes: MerkleNode[];
 }
 

@@ -1,18 +1,55 @@
-import { dom } from 'ion-js';
-import { ionHash } from '../ion/index.js';
+import { IonHashBuilder } from '../ion/index.js';
 import type { RevisionMetadata, TransactionInfo } from './journal-types.js';
-import { metadataToIon, transactionInfoToIon } from './journal-ion.js';
+import { timestampFromMillis } from './journal-ion.js';
+
+/**
+ * Ion hashes of the journal structures the engine builds itself, streamed
+ * into the hash builder without constructing ion-js values. They must equal
+ * the Ion hashes of the values in `journal-ion.ts`, which GetBlock and
+ * GetRevision return; the journal tests check both against ion-hash-js.
+ */
+
+const builder = new IonHashBuilder();
 
 /** Ion Hash of a revision's metadata struct `{id, version, txTime, txId}`. */
 export function hashMetadata(metadata: RevisionMetadata): Uint8Array {
-  return ionHash(metadataToIon(metadata));
+  builder.reset();
+  builder.stepIn('struct');
+  builder.fieldName('id').string(metadata.id);
+  builder.fieldName('version').int(metadata.version);
+  builder.fieldName('txTime').timestamp(timestampFromMillis(metadata.txTime));
+  builder.fieldName('txId').string(metadata.txId);
+  builder.stepOut();
+  return builder.digest();
 }
 
 /** Ion Hash of a block's `transactionInfo` struct. */
 export function hashTransactionInfo(info: TransactionInfo): Uint8Array {
-  return ionHash(transactionInfoToIon(info));
-}
+  builder.reset();
+  builder.stepIn('struct');
 
-export function hashDocument(data: dom.Value): Uint8Array {
-  return ionHash(data);
+  builder.fieldName('statements').stepIn('list');
+  for (const statement of info.statements) {
+    builder.stepIn('struct');
+    builder.fieldName('statement').string(statement.statement);
+    builder.fieldName('startTime').timestamp(timestampFromMillis(statement.startTime));
+    builder.fieldName('statementDigest').blob(statement.statementDigest);
+    builder.stepOut();
+  }
+  builder.stepOut();
+
+  builder.fieldName('documents').stepIn('struct');
+  for (const [docId, document] of info.documents) {
+    builder.fieldName(docId).stepIn('struct');
+    builder.fieldName('tableName').string(document.tableName);
+    builder.fieldName('tableId').string(document.tableId);
+    builder.fieldName('statements').stepIn('list');
+    for (const index of document.statements) builder.int(index);
+    builder.stepOut();
+    builder.stepOut();
+  }
+  builder.stepOut();
+
+  builder.stepOut();
+  return builder.digest();
 }

@@ -11,7 +11,9 @@ export function timestampFromMillis(millis: number): Timestamp {
   const date = new Date(millis);
   // Millisecond precision always, including .000, so the value and its hash
   // do not change with the clock reading.
-  const seconds = new Decimal(`${date.getUTCSeconds()}.${String(date.getUTCMilliseconds()).padStart(3, '0')}`);
+  const seconds = new Decimal(
+    `${date.getUTCSeconds()}.${String(date.getUTCMilliseconds()).padStart(3, '0')}`,
+  );
   return new Timestamp(
     0,
     date.getUTCFullYear(),
@@ -49,7 +51,7 @@ export function transactionInfoToIon(info: TransactionInfo): dom.Value {
     statements: info.statements.map((statement) => ({
       statement: statement.statement,
       startTime: timestampFromMillis(statement.startTime),
-      statementDigest: statement.statementDigest,
+      statementDigest: new Uint8Array(statement.statementDigest),
     })),
     documents,
   });

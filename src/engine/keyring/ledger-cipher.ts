@@ -1,9 +1,9 @@
+import { pooledRandomBytes } from '../random.js';
 import {
   createCipheriv,
   createDecipheriv,
   createHmac,
   hkdfSync,
-  randomBytes,
   type KeyObject,
   createSecretKey,
 } from 'node:crypto';
@@ -16,7 +16,9 @@ const HEADER_LENGTH = 1 + IV_LENGTH;
 /** Raised when a sealed payload fails authentication: wrong key, wrong place or changed bytes. */
 export class PayloadIntegrityError extends Error {
   constructor(readonly context: string) {
-    super(`stored payload for ${context} failed authentication: it was changed or belongs elsewhere`);
+    super(
+      `stored payload for ${context} failed authentication: it was changed or belongs elsewhere`,
+    );
     this.name = 'PayloadIntegrityError';
   }
 }
@@ -47,8 +49,10 @@ export class LedgerCipher {
   }
 
   seal(plaintext: Uint8Array, context: string): Uint8Array {
-    const iv = randomBytes(IV_LENGTH);
-    const cipher = createCipheriv('aes-256-gcm', this.#payloadKey, iv, { authTagLength: TAG_LENGTH });
+    const iv = pooledRandomBytes(IV_LENGTH);
+    const cipher = createCipheriv('aes-256-gcm', this.#payloadKey, iv, {
+      authTagLength: TAG_LENGTH,
+    });
     cipher.setAAD(Buffer.from(context, 'utf8'));
     const body = cipher.update(plaintext);
     const final = cipher.final();

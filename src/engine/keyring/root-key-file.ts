@@ -65,7 +65,11 @@ export class RootKeyProvider implements KeyProvider {
       throw new Error(`wrapped data key of ledger ${ledgerId} is malformed`);
     }
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.#rootKey, buffer.subarray(1, 1 + IV_LENGTH));
+      const decipher = createDecipheriv(
+        'aes-256-gcm',
+        this.#rootKey,
+        buffer.subarray(1, 1 + IV_LENGTH),
+      );
       decipher.setAAD(additionalData(ledgerId));
       decipher.setAuthTag(buffer.subarray(buffer.length - TAG_LENGTH));
       return Buffer.concat([

@@ -39,13 +39,19 @@ export class Catalog {
   static decode(rows: StoredCatalogObject[], cipher: LedgerCipher): Catalog {
     const catalog = new Catalog();
     for (const row of rows) {
-      const json = Buffer.from(cipher.open(row.payload, catalogContext(row.objectId))).toString('utf8');
+      const json = Buffer.from(cipher.open(row.payload, catalogContext(row.objectId))).toString(
+        'utf8',
+      );
       catalog.put(JSON.parse(json) as CatalogObject);
     }
     return catalog;
   }
 
-  static encode(object: CatalogObject, blockSeq: number, cipher: LedgerCipher): StoredCatalogObject {
+  static encode(
+    object: CatalogObject,
+    blockSeq: number,
+    cipher: LedgerCipher,
+  ): StoredCatalogObject {
     const objectId = object.kind === 'table' ? object.tableId : object.indexId;
     return {
       objectId,

@@ -8,6 +8,11 @@ import { indexMarkKey, type CommitResult, type Transaction } from './transaction
 
 /** The most transactions written in one storage transaction. */
 const MAX_BATCH = 256;
+/**
+ * Batches written at once: one being made durable while the next is
+ * prepared, so hashing and sealing overlap with the store's write and fsync.
+ */
+const MAX_IN_FLIGHT = 2;
 
 interface Pending {
   transaction: Transaction;
@@ -15,28 +20,58 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
-export interface CommitterState {
-  /** Sequence number of the last durable block, -1 for an empty journal. */
+/** The journal's end: the last block's sequence number (-1 when empty), hash and time. */
+export interface JournalTip {
   seq: number;
   hash: Uint8Array;
   time: number;
 }
 
+interface PreparedBatch {
+  generation: number;
+  blocks: BlockWrite[];
+  accepted: Array<{ pending: Pending; result: CommitResult }>;
+  tip: JournalTip;
+  plan: AppendPlan | undefined;
+  catalog: Catalog | undefined;
+}
+
+export interface CommitterOptions {
+  ledgerId: string;
+  store: Store;
+  cipher: LedgerCipher;
+  tree: BlockTree;
+  /** The committed catalog, and the hook that replaces it after a DDL commit. */
+  catalog: () => Catalog;
+  applyCatalog: (catalog: Catalog) => void;
+  transactionTimeoutMs: number;
+  tip: JournalTip;
+}
+
 /**
  * The single writer of one ledger's journal. Transactions queue here; each
- * drain validates them in arrival order against everything committed after
- * their reads (and against earlier ones of the same batch), turns the
- * survivors into blocks, and writes the whole batch in one storage
- * transaction. Each caller is answered only after that write is durable
- * (group commit), so one fsync covers many transactions.
+ * batch is validated in arrival order against everything committed after
+ * their reads (and against earlier ones of the same batch), the survivors
+ * become blocks, and the whole batch is written in one storage transaction.
+ * Each caller is answered only after that write is durable (group commit),
+ * so one fsync covers many transactions.
  *
  * Conflict detection keeps, per document, index key and table, the sequence
  * number of the last block that changed it ("marks"). A read made when block
  * `s` was the last durable one conflicts with any mark above `s`.
  */
 export class Committer {
+  readonly #options: CommitterOptions;
   readonly #queue: Pending[] = [];
-  #draining = false;
+  #scheduled = false;
+  #inFlight = 0;
+
+  /** The journal as durable in the store; reads observe at least this. */
+  #durable: JournalTip;
+  /** The journal after every batch sent to the store, durable or not. */
+  #planned: { tip: JournalTip; plan: AppendPlan | undefined; catalog: Catalog | undefined };
+  /** Raised when a write fails, so batches planned on top of it are not trusted. */
+  #generation = 0;
 
   readonly #documentMarks = new Map<string, number>();
   readonly #indexMarks = new Map<string, number>();
@@ -44,55 +79,52 @@ export class Committer {
   #catalogMark = -1;
   readonly #checkpoints: Array<{ time: number; seq: number }> = [];
 
-  constructor(
-    private readonly ledgerId: string,
-    private readonly strandId: string,
-    private readonly store: Store,
-    private readonly cipher: LedgerCipher,
-    private readonly tree: BlockTree,
-    private readonly catalog: () => Catalog,
-    private readonly applyCatalog: (catalog: Catalog) => void,
-    private readonly transactionTimeoutMs: number,
-    private tip: CommitterState,
-  ) {}
-
-  get durableSeq(): number {
-    return this.tip.seq;
+  constructor(options: CommitterOptions) {
+    this.#options = options;
+    this.#durable = options.tip;
+    this.#planned = { tip: options.tip, plan: undefined, catalog: undefined };
   }
 
-  get tipHash(): Uint8Array {
-    return this.tip.hash;
+  get durableSeq(): number {
+    return this.#durable.seq;
   }
 
   submit(transaction: Transaction): Promise<CommitResult> {
     return new Promise<CommitResult>((resolve, reject) => {
       this.#queue.push({ transaction, resolve, reject });
-      if (!this.#draining) {
-        this.#draining = true;
-        // Let every writer that is ready join this batch before it is cut.
-        setImmediate(() => void this.#drain());
-      }
+      this.#schedule();
     });
   }
 
-  async #drain(): Promise<void> {
-    try {
-      while (this.#queue.length > 0) {
-        await this.#commitBatch(this.#queue.splice(0, MAX_BATCH));
-      }
-    } finally {
-      this.#draining = false;
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    // Let every writer that is ready join the batch before it is cut.
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#queue.length > 0 && this.#inFlight < MAX_IN_FLIGHT) {
+      const batch = this.#prepare(this.#queue.splice(0, MAX_BATCH));
+      if (batch === undefined) continue;
+      this.#inFlight += 1;
+      void this.#write(batch).finally(() => {
+        this.#inFlight -= 1;
+        if (this.#queue.length > 0) this.#schedule();
+      });
     }
   }
 
-  async #commitBatch(batch: Pending[]): Promise<void> {
-    const accepted: Array<{ pending: Pending; result: CommitResult }> = [];
+  #prepare(batch: Pending[]): PreparedBatch | undefined {
+    const { cipher, tree } = this.#options;
+    const accepted: PreparedBatch['accepted'] = [];
     const blocks: BlockWrite[] = [];
-    let seq = this.tip.seq;
-    let previousHash = this.tip.hash;
-    let time = this.tip.time;
-    let plan: AppendPlan | undefined;
-    let catalog: Catalog | undefined;
+    let { seq, hash, time } = this.#planned.tip;
+    let plan = this.#planned.plan;
+    let catalog = this.#planned.catalog;
 
     for (const pending of batch) {
       const { transaction } = pending;
@@ -116,7 +148,7 @@ export class Committer {
       seq += 1;
       time = Math.max(Date.now(), time);
       if (transaction.catalogChanges.size > 0) {
-        catalog ??= this.catalog().clone();
+        catalog = (catalog ?? this.#options.catalog()).clone();
         for (const object of transaction.catalogChanges.values()) catalog.put(object);
       }
       const block = buildBlock(
@@ -124,20 +156,19 @@ export class Committer {
           seq,
           txId: transaction.id,
           time,
-          previousHash,
+          previousHash: hash,
           info: transaction.transactionInfo(),
           revisions: transaction.preparedRevisions(),
           catalog: [...transaction.catalogChanges.values()].map((object) =>
-            Catalog.encode(object, seq, this.cipher),
+            Catalog.encode(object, seq, cipher),
           ),
         },
-        this.cipher,
+        cipher,
       );
       block.indexAdds = transaction.indexBuilds;
-      const nodesBefore = plan?.nodes.length ?? 0;
-      plan = this.tree.planAppend(block.blockHash, plan);
-      block.merkleNodes = plan.nodes.slice(nodesBefore);
-      previousHash = block.blockHash;
+      plan = tree.planAppend(block.blockHash, plan);
+      block.merkleNodes = plan.nodes;
+      hash = block.blockHash;
       blocks.push(block);
       this.#mark(transaction, seq);
       accepted.push({
@@ -145,26 +176,42 @@ export class Committer {
         result: {
           transactionId: transaction.id,
           commitDigest: transaction.commitDigest,
-          blockAddress: { strandId: this.strandId, sequenceNo: seq },
+          blockAddress: { strandId: this.#options.ledgerId, sequenceNo: seq },
         },
       });
     }
-    if (blocks.length === 0) return;
+    if (blocks.length === 0) return undefined;
 
+    const tip = { seq, hash, time };
+    this.#planned = { tip, plan, catalog };
+    return { generation: this.#generation, blocks, accepted, tip, plan, catalog };
+  }
+
+  async #write(batch: PreparedBatch): Promise<void> {
     try {
-      await this.store.appendBlocks(this.ledgerId, blocks);
+      await this.#options.store.appendBlocks(this.#options.ledgerId, batch.blocks);
     } catch (error) {
-      // Nothing of this batch is stored. The marks set above stay: they can
+      // Nothing of this batch is stored, and a batch planned on top of it
+      // will fail the store's sequence check. Plan again from the durable
+      // tip, once per failure. The marks set for the batch stay: they can
       // only turn a later commit into a conflict, never hide one.
-      for (const { pending } of accepted) pending.reject(new StorageUnavailableError(error));
+      if (batch.generation === this.#generation) {
+        this.#generation += 1;
+        this.#planned = { tip: this.#durable, plan: undefined, catalog: undefined };
+      }
+      for (const { pending } of batch.accepted) pending.reject(new StorageUnavailableError(error));
       return;
     }
 
-    this.tree.commitAppend(plan!);
-    this.tip = { seq, hash: previousHash, time };
-    if (catalog !== undefined) this.applyCatalog(catalog);
-    for (const { pending, result } of accepted) pending.resolve(result);
-    this.#pruneMarks(seq);
+    this.#options.tree.commitAppend(batch.plan!);
+    this.#durable = batch.tip;
+    if (batch.catalog !== undefined) this.#options.applyCatalog(batch.catalog);
+    if (this.#planned.tip.seq === batch.tip.seq) {
+      // Everything planned is durable; later batches start from the committed state.
+      this.#planned = { tip: batch.tip, plan: undefined, catalog: undefined };
+    }
+    for (const { pending, result } of batch.accepted) pending.resolve(result);
+    this.#pruneMarks(batch.tip.seq);
   }
 
   #valid(transaction: Transaction): boolean {
@@ -188,7 +235,8 @@ export class Committer {
       for (const entry of write.indexEntries) this.#indexMarks.set(indexMarkKey(entry), seq);
       for (const entry of write.replacedEntries) this.#indexMarks.set(indexMarkKey(entry), seq);
     }
-    for (const build of transaction.indexBuilds) this.#indexMarks.set(indexMarkKey(build.entry), seq);
+    for (const build of transaction.indexBuilds)
+      this.#indexMarks.set(indexMarkKey(build.entry), seq);
     if (transaction.catalogChanges.size > 0) this.#catalogMark = seq;
   }
 
@@ -202,7 +250,7 @@ export class Committer {
     const last = this.#checkpoints[this.#checkpoints.length - 1];
     if (last === undefined || now - last.time >= 1000) this.#checkpoints.push({ time: now, seq });
 
-    const horizon = now - this.transactionTimeoutMs - 1000;
+    const horizon = now - this.#options.transactionTimeoutMs - 1000;
     let floor = -1;
     while (this.#checkpoints.length > 1 && this.#checkpoints[0]!.time < horizon) {
       floor = this.#checkpoints.shift()!.seq;

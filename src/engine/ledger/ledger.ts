@@ -1,13 +1,18 @@
 import { dom } from 'ion-js';
 import type { Store, StoredBlock, StoredRevision } from '../../storage/store.js';
-import { LedgerError, OccConflictError } from '../errors.js';
+import { JournalIntegrityError, LedgerError, OccConflictError } from '../errors.js';
 import { merklePathOfList } from '../ion/index.js';
 import { decodeBlockBody } from '../journal/block-body.js';
 import { blockContext, revisionContext } from '../journal/block-builder.js';
 import { BlockTree } from '../journal/block-tree.js';
-import { blockAddressToIon, metadataToIon, timestampFromMillis, transactionInfoToIon } from '../journal/journal-ion.js';
+import {
+  blockAddressToIon,
+  metadataToIon,
+  timestampFromMillis,
+  transactionInfoToIon,
+} from '../journal/journal-ion.js';
 import type { BlockAddress } from '../journal/journal-types.js';
-import type { LedgerCipher } from '../keyring/ledger-cipher.js';
+import { PayloadIntegrityError, type LedgerCipher } from '../keyring/ledger-cipher.js';
 import { Catalog } from './catalog.js';
 import { Committer } from './committer.js';
 import { Revision } from './revision.js';
@@ -43,19 +48,18 @@ export class Ledger implements LedgerAccess {
   ) {
     this.#catalog = catalog;
     this.#tree = tree;
-    this.#committer = new Committer(
-      id,
-      id,
+    this.#committer = new Committer({
+      ledgerId: id,
       store,
       cipher,
       tree,
-      () => this.#catalog,
-      (next) => {
+      catalog: () => this.#catalog,
+      applyCatalog: (next) => {
         this.#catalog = next;
       },
       transactionTimeoutMs,
       tip,
-    );
+    });
   }
 
   static async open(
@@ -91,7 +95,10 @@ export class Ledger implements LedgerAccess {
   }
 
   toRevision(stored: StoredRevision): Revision {
-    const plaintext = this.cipher.open(stored.payload, revisionContext(stored.docId, stored.version));
+    const plaintext = this.cipher.open(
+      stored.payload,
+      revisionContext(stored.docId, stored.version),
+    );
     return new Revision(
       stored.tableId,
       { id: stored.docId, version: stored.version, txTime: stored.txTime, txId: stored.txId },
@@ -111,7 +118,10 @@ export class Ledger implements LedgerAccess {
    * Run `body` in a transaction and commit it, retrying from the start on an
    * OCC conflict up to `retryLimit` more times, as the QLDB driver does.
    */
-  async run<T>(body: (transaction: Transaction) => Promise<T>, options: { retryLimit?: number } = {}): Promise<T> {
+  async run<T>(
+    body: (transaction: Transaction) => Promise<T>,
+    options: { retryLimit?: number } = {},
+  ): Promise<T> {
     const retryLimit = options.retryLimit ?? 4;
     for (let attempt = 0; ; attempt++) {
       const transaction = this.begin();
@@ -132,9 +142,15 @@ export class Ledger implements LedgerAccess {
   async digest(): Promise<Digest> {
     const tipSeq = this.#tree.size - 1;
     if (tipSeq < 0) {
-      throw new LedgerError('ResourcePreconditionNotMetException', `Ledger ${this.name} has no blocks yet`);
+      throw new LedgerError(
+        'ResourcePreconditionNotMetException',
+        `Ledger ${this.name} has no blocks yet`,
+      );
     }
-    return { digest: await this.#tree.root(), tipAddress: { strandId: this.id, sequenceNo: tipSeq } };
+    return {
+      digest: await this.#tree.root(),
+      tipAddress: { strandId: this.id, sequenceNo: tipSeq },
+    };
   }
 
   /** The digest as of an earlier tip. */
@@ -144,7 +160,10 @@ export class Ledger implements LedgerAccess {
   }
 
   /** A block as an Ion value, and its proof against the digest at `tipSeq` when given. */
-  async getBlock(seq: number, tipSeq?: number): Promise<{ block: dom.Value; proof?: Uint8Array[] }> {
+  async getBlock(
+    seq: number,
+    tipSeq?: number,
+  ): Promise<{ block: dom.Value; proof?: Uint8Array[] }> {
     const stored = await this.#storedBlock(seq);
     const block = await this.#blockToIon(stored);
     if (tipSeq === undefined) return { block };
@@ -201,6 +220,13 @@ export class Ledger implements LedgerAccess {
     return Promise.all(stored.map((block) => this.#blockToIon(block)));
   }
 
+  /** Every block from `from` up to and including `tipSeq`, read in chunks. */
+  async *exportBlocks(from = 0, tipSeq = this.tipSeq, chunk = 500): AsyncGenerator<dom.Value> {
+    for (let start = from; start <= tipSeq; start += chunk) {
+      yield* await this.blocks(start, Math.min(start + chunk, tipSeq + 1));
+    }
+  }
+
   /** Every revision of a document, oldest first. */
   async documentHistory(docId: string): Promise<Revision[]> {
     const rows = await this.store.documentHistory(this.id, docId);
@@ -239,7 +265,8 @@ export class Ledger implements LedgerAccess {
   }
 
   async #storedBlock(seq: number): Promise<StoredBlock> {
-    const stored = Number.isInteger(seq) && seq >= 0 ? await this.store.getBlock(this.id, seq) : undefined;
+    const stored =
+      Number.isInteger(seq) && seq >= 0 ? await this.store.getBlock(this.id, seq) : undefined;
     if (stored === undefined) {
       throw new LedgerError(
         'InvalidParameterException',
@@ -250,6 +277,15 @@ export class Ledger implements LedgerAccess {
   }
 
   async #blockToIon(stored: StoredBlock): Promise<dom.Value> {
+    try {
+      return await this.#assembleBlock(stored);
+    } catch (error) {
+      if (!(error instanceof PayloadIntegrityError)) throw error;
+      throw new JournalIntegrityError(this.name, stored.seq, error);
+    }
+  }
+
+  async #assembleBlock(stored: StoredBlock): Promise<dom.Value> {
     const body = decodeBlockBody(this.cipher.open(stored.body, blockContext(stored.seq)));
     const revisions = await this.store.getBlockRevisions(this.id, stored.seq);
     const address = { strandId: this.id, sequenceNo: stored.seq };
@@ -257,10 +293,10 @@ export class Ledger implements LedgerAccess {
       blockAddress: blockAddressToIon(address),
       transactionId: stored.txId,
       blockTimestamp: timestampFromMillis(stored.time),
-      blockHash: stored.blockHash,
-      entriesHash: stored.entriesHash,
-      previousBlockHash: stored.previousHash,
-      entriesHashList: body.entriesHashList,
+      blockHash: bytes(stored.blockHash),
+      entriesHash: bytes(stored.entriesHash),
+      previousBlockHash: bytes(stored.previousHash),
+      entriesHashList: body.entriesHashList.map(bytes),
       transactionInfo: transactionInfoToIon(body.info),
     };
     if (revisions.length > 0) {
@@ -273,10 +309,18 @@ export class Ledger implements LedgerAccess {
 /** The journal form of a revision: `{blockAddress, hash, data, metadata}`, without data when deleted. */
 export function revisionToIon(revision: Revision): dom.Value {
   const fields: Record<string, unknown> = {
-    blockAddress: revision.blockAddress === undefined ? null : blockAddressToIon(revision.blockAddress),
-    hash: revision.hash,
+    blockAddress:
+      revision.blockAddress === undefined ? null : blockAddressToIon(revision.blockAddress),
+    hash: revision.hash === undefined ? null : bytes(revision.hash),
   };
   if (revision.data !== undefined) fields.data = revision.data;
   fields.metadata = metadataToIon(revision.metadata);
   return dom.Value.from(fields);
+}
+
+/** A plain Uint8Array view, since ion-js builds blobs only from that exact type, not from Buffer. */
+function bytes(value: Uint8Array): Uint8Array {
+  return value.constructor === Uint8Array
+    ? value
+    : new Uint8Array(value.buffer, value.byteOffset, value.length);
 }

@@ -6,7 +6,7 @@ import {
   TransactionClosedError,
   TransactionExpiredError,
 } from '../errors.js';
-import { newId, isId } from '../ids.js';
+import { newDocumentId, newId, isId } from '../ids.js';
 import { dot, encodeIonBinary, hashString, ionHash } from '../ion/index.js';
 import { revisionContext, type PreparedRevision } from '../journal/block-builder.js';
 import type { BlockAddress, StatementInfo, TransactionInfo } from '../journal/journal-types.js';
@@ -188,7 +188,10 @@ export class Transaction {
       throw new LedgerError('BadRequestException', `No table with id ${tableId} exists`);
     }
     if (table.status === 'ACTIVE') {
-      throw new LedgerError('BadRequestException', `Table ${table.name} (${tableId}) is already active`);
+      throw new LedgerError(
+        'BadRequestException',
+        `Table ${table.name} (${tableId}) is already active`,
+      );
     }
     if (this.#catalog.activeTable(table.name) !== undefined) {
       throw new LedgerError(
@@ -205,7 +208,11 @@ export class Transaction {
    * Create an equality index on a top-level field and index the table's
    * current documents in the same transaction.
    */
-  async createIndex(tableName: string, field: string, options: { unique?: boolean } = {}): Promise<string> {
+  async createIndex(
+    tableName: string,
+    field: string,
+    options: { unique?: boolean } = {},
+  ): Promise<string> {
     const table = this.#activeTable(tableName);
     if (typeof field !== 'string' || field.length === 0 || field.length > MAX_FIELD_NAME_LENGTH) {
       throw new LedgerError(
@@ -215,7 +222,10 @@ export class Transaction {
     }
     const existing = this.#catalog.indexesOf(table.tableId);
     if (existing.some((index) => index.field === field)) {
-      throw new LedgerError('BadRequestException', `An index on ${tableName}.${field} already exists`);
+      throw new LedgerError(
+        'BadRequestException',
+        `An index on ${tableName}.${field} already exists`,
+      );
     }
     if (existing.length >= MAX_INDEXES_PER_TABLE) {
       throw new QuotaExceededError(
@@ -261,7 +271,7 @@ export class Transaction {
 
   async insert(tableName: string, data: dom.Value): Promise<string> {
     const table = this.#activeTable(tableName);
-    const docId = newId();
+    const docId = newDocumentId();
     const write = await this.#prepareWrite(table, docId, 0, data, []);
     this.#addWrite(write);
     return docId;
@@ -273,7 +283,8 @@ export class Transaction {
     const current = await this.#requireDocument(table, docId);
     const pending = this.writes.get(docId);
     const version = pending !== undefined ? pending.version : current.version + 1;
-    const replaced = pending !== undefined ? pending.replacedEntries : this.#entriesOf(table, current.data);
+    const replaced =
+      pending !== undefined ? pending.replacedEntries : this.#entriesOf(table, current.data);
     const write = await this.#prepareWrite(table, docId, version, data, replaced);
     this.#addWrite(write);
     return version;
@@ -285,7 +296,8 @@ export class Transaction {
     const current = await this.#requireDocument(table, docId);
     const pending = this.writes.get(docId);
     const version = pending !== undefined ? pending.version : current.version + 1;
-    const replaced = pending !== undefined ? pending.replacedEntries : this.#entriesOf(table, current.data);
+    const replaced =
+      pending !== undefined ? pending.replacedEntries : this.#entriesOf(table, current.data);
     this.#addWrite({
       table,
       docId,
@@ -310,7 +322,9 @@ export class Transaction {
   /** Current documents whose indexed top-level `field` equals `value`. */
   async lookup(tableName: string, field: string, value: dom.Value): Promise<Revision[]> {
     const table = this.#activeTable(tableName);
-    const index = this.#catalog.indexesOf(table.tableId).find((candidate) => candidate.field === field);
+    const index = this.#catalog
+      .indexesOf(table.tableId)
+      .find((candidate) => candidate.field === field);
     if (index === undefined) {
       throw new LedgerError('BadRequestException', `No index on ${tableName}.${field}`);
     }
@@ -327,7 +341,8 @@ export class Transaction {
     }
     for (const write of this.writes.values()) {
       if (write.table.tableId !== table.tableId || write.binary === undefined) continue;
-      if (write.indexEntries.some((own) => sameEntry(own, entry))) results.push(pendingRevision(write, this.id));
+      if (write.indexEntries.some((own) => sameEntry(own, entry)))
+        results.push(pendingRevision(write, this.id));
     }
     return results;
   }
@@ -358,7 +373,10 @@ export class Transaction {
    */
   async commit(options: { commitDigest?: Uint8Array } = {}): Promise<CommitResult> {
     this.#assertOpen();
-    if (options.commitDigest !== undefined && !Buffer.from(options.commitDigest).equals(this.#digest)) {
+    if (
+      options.commitDigest !== undefined &&
+      !Buffer.from(options.commitDigest).equals(this.#digest)
+    ) {
       throw new LedgerError('BadRequestException', "Digests don't match");
     }
     this.#state = 'committing';
@@ -379,7 +397,10 @@ export class Transaction {
 
   /** The journal's `transactionInfo` for this transaction's block. */
   transactionInfo(): TransactionInfo {
-    const documents = new Map<string, { tableName: string; tableId: string; statements: number[] }>();
+    const documents = new Map<
+      string,
+      { tableName: string; tableId: string; statements: number[] }
+    >();
     for (const write of this.writes.values()) {
       documents.set(write.docId, {
         tableName: write.table.name,
@@ -438,7 +459,10 @@ export class Transaction {
     this.#observeCatalog();
     const table = this.#catalog.activeTable(name);
     if (table === undefined) {
-      throw new LedgerError('BadRequestException', `No such table: ${name}; create it with CREATE TABLE ${name}`);
+      throw new LedgerError(
+        'BadRequestException',
+        `No such table: ${name}; create it with CREATE TABLE ${name}`,
+      );
     }
     return table;
   }
@@ -470,14 +494,18 @@ export class Transaction {
     const observed = this.#ledger.durableSeq();
     if (!this.reads.has(docId)) this.reads.set(docId, observed);
     const stored = await this.#ledger.store.getDocument(this.#ledger.id, docId);
-    if (stored === undefined || stored.deleted || stored.tableId !== table.tableId) return undefined;
+    if (stored === undefined || stored.deleted || stored.tableId !== table.tableId)
+      return undefined;
     return this.#ledger.toRevision(stored);
   }
 
   async #requireDocument(table: TableDefinition, docId: string): Promise<Revision> {
     const current = await this.#readDocument(table, docId);
     if (current === undefined) {
-      throw new LedgerError('BadRequestException', `Document ${docId} does not exist in table ${table.name}`);
+      throw new LedgerError(
+        'BadRequestException',
+        `Document ${docId} does not exist in table ${table.name}`,
+      );
     }
     return current;
   }
@@ -525,7 +553,8 @@ export class Transaction {
         `Transaction ${this.id} would write ${documents} documents; the maximum is ${MAX_DOCUMENTS_PER_TRANSACTION}`,
       );
     }
-    const bytes = this.#bytesWritten - (previous?.binary?.length ?? 0) + (write.binary?.length ?? 0);
+    const bytes =
+      this.#bytesWritten - (previous?.binary?.length ?? 0) + (write.binary?.length ?? 0);
     if (bytes > MAX_TRANSACTION_BYTES) {
       throw new QuotaExceededError(
         `Transaction ${this.id} would write ${bytes} bytes of documents; the maximum is ${MAX_TRANSACTION_BYTES}`,

@@ -7,16 +7,19 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
   {
     version: 1,
     sql: `
+      -- Every other table refers to a ledger by its small integer number, which
+      -- keeps their keys short; the number is never reused.
       CREATE TABLE ledgers (
-        name        TEXT PRIMARY KEY,
+        no          INTEGER PRIMARY KEY AUTOINCREMENT,
+        name        TEXT NOT NULL UNIQUE,
         id          TEXT NOT NULL UNIQUE,
         created_at  INTEGER NOT NULL,
         settings    TEXT NOT NULL,
         wrapped_key BLOB NOT NULL
-      ) STRICT;
+      );
 
       CREATE TABLE blocks (
-        ledger_id     TEXT NOT NULL,
+        ledger        INTEGER NOT NULL,
         seq           INTEGER NOT NULL,
         tx_id         TEXT NOT NULL,
         time          INTEGER NOT NULL,
@@ -24,61 +27,54 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
         entries_hash  BLOB NOT NULL,
         previous_hash BLOB NOT NULL,
         body          BLOB NOT NULL,
-        PRIMARY KEY (ledger_id, seq)
+        PRIMARY KEY (ledger, seq)
       ) STRICT, WITHOUT ROWID;
 
+      -- The current revision of a document is its highest version.
       CREATE TABLE revisions (
-        ledger_id TEXT NOT NULL,
+        ledger    INTEGER NOT NULL,
         doc_id    TEXT NOT NULL,
         version   INTEGER NOT NULL,
         table_id  TEXT NOT NULL,
         block_seq INTEGER NOT NULL,
+        block_pos INTEGER NOT NULL,
         tx_time   INTEGER NOT NULL,
         tx_id     TEXT NOT NULL,
+        deleted   INTEGER NOT NULL,
         hash      BLOB NOT NULL,
         payload   BLOB NOT NULL,
-        deleted   INTEGER NOT NULL,
-        block_pos INTEGER NOT NULL,
-        PRIMARY KEY (ledger_id, doc_id, version)
+        PRIMARY KEY (ledger, doc_id, version)
       ) STRICT, WITHOUT ROWID;
-      CREATE INDEX revisions_by_block ON revisions (ledger_id, block_seq, block_pos);
-      CREATE INDEX revisions_by_table ON revisions (ledger_id, table_id, doc_id, version);
+      CREATE INDEX revisions_by_block ON revisions (ledger, block_seq, block_pos);
+      CREATE INDEX revisions_by_table ON revisions (ledger, table_id, doc_id, version);
 
-      -- The current version of each document.
-      CREATE TABLE documents (
-        ledger_id TEXT NOT NULL,
-        doc_id    TEXT NOT NULL,
-        table_id  TEXT NOT NULL,
-        version   INTEGER NOT NULL,
-        deleted   INTEGER NOT NULL,
-        PRIMARY KEY (ledger_id, doc_id)
-      ) STRICT, WITHOUT ROWID;
-      CREATE INDEX documents_by_table ON documents (ledger_id, table_id, doc_id);
-
+      -- Entries of each document's current revision; a new revision replaces them.
       CREATE TABLE index_entries (
-        ledger_id TEXT NOT NULL,
-        index_id  TEXT NOT NULL,
-        key_mac   BLOB NOT NULL,
-        doc_id    TEXT NOT NULL,
-        PRIMARY KEY (ledger_id, index_id, key_mac, doc_id)
+        ledger   INTEGER NOT NULL,
+        index_id TEXT NOT NULL,
+        key_mac  BLOB NOT NULL,
+        doc_id   TEXT NOT NULL,
+        version  INTEGER NOT NULL,
+        PRIMARY KEY (ledger, index_id, key_mac, doc_id)
       ) STRICT, WITHOUT ROWID;
-      CREATE INDEX index_entries_by_doc ON index_entries (ledger_id, doc_id);
+      CREATE INDEX index_entries_by_doc ON index_entries (ledger, doc_id);
 
+      -- Complete subtrees of the block tree above the leaves; leaves are blocks.block_hash.
       CREATE TABLE merkle_nodes (
-        ledger_id TEXT NOT NULL,
-        level     INTEGER NOT NULL,
-        idx       INTEGER NOT NULL,
-        hash      BLOB NOT NULL,
-        PRIMARY KEY (ledger_id, level, idx)
+        ledger INTEGER NOT NULL,
+        level  INTEGER NOT NULL,
+        idx    INTEGER NOT NULL,
+        hash   BLOB NOT NULL,
+        PRIMARY KEY (ledger, level, idx)
       ) STRICT, WITHOUT ROWID;
 
       CREATE TABLE catalog (
-        ledger_id TEXT NOT NULL,
+        ledger    INTEGER NOT NULL,
         object_id TEXT NOT NULL,
         kind      TEXT NOT NULL,
         block_seq INTEGER NOT NULL,
         payload   BLOB NOT NULL,
-        PRIMARY KEY (ledger_id, object_id)
+        PRIMARY KEY (ledger, object_id)
       ) STRICT, WITHOUT ROWID;
     `,
   },

@@ -1,7 +1,6 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import {
   LedgerExistsError,
-  SequenceConflictError,
   type BlockWrite,
   type IndexEntry,
   type LedgerRecord,
@@ -12,10 +11,18 @@ import {
   type TableHistoryQuery,
 } from '../store.js';
 import { latestSchemaVersion, migrations } from './migrations.js';
+import { appendBlocks } from './sqlite-append.js';
+import { openConnection } from './sqlite-connection.js';
+import { SqliteWriter } from './sqlite-writer.js';
 
 export interface SqliteStoreOptions {
   /** Database file path; `:memory:` for a throwaway store. */
   path: string;
+  /**
+   * Append blocks on a writer thread (the default for files), so that SQLite
+   * work and fsync overlap with the engine preparing the next batch.
+   */
+  writerThread?: boolean;
 }
 
 type Row = Record<string, unknown>;
@@ -31,27 +38,28 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly #db: Database.Database;
   readonly #statements = new Map<string, Database.Statement>();
-  readonly #append: (ledgerId: string, blocks: BlockWrite[]) => void;
+  readonly #ledgerNumbers = new Map<string, number>();
+  readonly #append: (ledger: number, blocks: BlockWrite[]) => void;
+  readonly #writer: SqliteWriter | undefined;
 
-  private constructor(db: Database.Database) {
+  private constructor(db: Database.Database, writer: SqliteWriter | undefined) {
     this.#db = db;
-    this.#append = db.transaction((ledgerId: string, blocks: BlockWrite[]) =>
-      this.#appendInTransaction(ledgerId, blocks),
+    this.#writer = writer;
+    this.#append = db.transaction((ledger: number, blocks: BlockWrite[]) =>
+      appendBlocks(db, ledger, blocks),
     );
   }
 
   /** Open (creating when missing) and migrate a SQLite store. */
   static open(options: SqliteStoreOptions): SqliteStore {
-    const db = new Database(options.path);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
+    const db = openConnection(options.path);
     migrate(db);
-    return new SqliteStore(db);
+    const threaded = (options.writerThread ?? true) && options.path !== ':memory:';
+    return new SqliteStore(db, threaded ? new SqliteWriter(options.path) : undefined);
   }
 
   async close(): Promise<void> {
+    await this.#writer?.close();
     this.#db.close();
   }
 
@@ -68,6 +76,20 @@ export class SqliteStore implements Store {
     return statement;
   }
 
+  /** The ledger's number, the key of its rows in every other table. */
+  #ledgerNo(ledgerId: string): number {
+    let no = this.#ledgerNumbers.get(ledgerId);
+    if (no === undefined) {
+      const row = this.#statement('SELECT no FROM ledgers WHERE id = ?').get(ledgerId) as
+        { no: number } | undefined;
+      // A ledger that does not exist gets a number no row has, so reads find nothing.
+      if (row === undefined) return -1;
+      no = row.no;
+      this.#ledgerNumbers.set(ledgerId, no);
+    }
+    return no;
+  }
+
   async createLedger(record: LedgerRecord): Promise<void> {
     try {
       this.#statement(
@@ -82,7 +104,8 @@ export class SqliteStore implements Store {
   }
 
   async getLedger(name: string): Promise<LedgerRecord | undefined> {
-    const row = this.#statement('SELECT * FROM ledgers WHERE name = ?').get(name) as Row | undefined;
+    const row = this.#statement('SELECT * FROM ledgers WHERE name = ?').get(name) as
+      Row | undefined;
     return row === undefined ? undefined : toLedger(row);
   }
 
@@ -102,121 +125,34 @@ export class SqliteStore implements Store {
   async deleteLedger(name: string): Promise<void> {
     const ledger = await this.getLedger(name);
     if (ledger === undefined) return;
+    const no = this.#ledgerNo(ledger.id);
     this.#db.transaction(() => {
-      for (const table of [
-        'blocks',
-        'revisions',
-        'documents',
-        'index_entries',
-        'merkle_nodes',
-        'catalog',
-      ]) {
-        this.#statement(`DELETE FROM ${table} WHERE ledger_id = ?`).run(ledger.id);
+      for (const table of ['blocks', 'revisions', 'index_entries', 'merkle_nodes', 'catalog']) {
+        this.#statement(`DELETE FROM ${table} WHERE ledger = ?`).run(no);
       }
       this.#statement('DELETE FROM ledgers WHERE name = ?').run(name);
     })();
+    this.#ledgerNumbers.delete(ledger.id);
   }
 
   async appendBlocks(ledgerId: string, blocks: BlockWrite[]): Promise<void> {
     if (blocks.length === 0) return;
-    this.#append(ledgerId, blocks);
-  }
-
-  #appendInTransaction(ledgerId: string, blocks: BlockWrite[]): void {
-    const last = this.#statement(
-      'SELECT seq FROM blocks WHERE ledger_id = ? ORDER BY seq DESC LIMIT 1',
-    ).get(ledgerId) as { seq: number } | undefined;
-    const next = last === undefined ? 0 : last.seq + 1;
-    if (blocks[0]!.seq !== next) throw new SequenceConflictError(next, blocks[0]!.seq);
-
-    const insertBlock = this.#statement(
-      `INSERT INTO blocks (ledger_id, seq, tx_id, time, block_hash, entries_hash, previous_hash, body)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    const insertRevision = this.#statement(
-      `INSERT INTO revisions (ledger_id, doc_id, version, table_id, block_seq, tx_time, tx_id, hash, payload, deleted, block_pos)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    const upsertDocument = this.#statement(
-      `INSERT INTO documents (ledger_id, doc_id, table_id, version, deleted) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (ledger_id, doc_id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted`,
-    );
-    const deleteEntries = this.#statement(
-      'DELETE FROM index_entries WHERE ledger_id = ? AND doc_id = ?',
-    );
-    const insertEntry = this.#statement(
-      'INSERT OR IGNORE INTO index_entries (ledger_id, index_id, key_mac, doc_id) VALUES (?, ?, ?, ?)',
-    );
-    const insertNode = this.#statement(
-      'INSERT INTO merkle_nodes (ledger_id, level, idx, hash) VALUES (?, ?, ?, ?)',
-    );
-    const upsertCatalog = this.#statement(
-      `INSERT INTO catalog (ledger_id, object_id, kind, block_seq, payload) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (ledger_id, object_id) DO UPDATE SET block_seq = excluded.block_seq, payload = excluded.payload`,
-    );
-
-    let expected = next;
-    for (const block of blocks) {
-      if (block.seq !== expected) throw new SequenceConflictError(expected, block.seq);
-      expected += 1;
-      insertBlock.run(
-        ledgerId,
-        block.seq,
-        block.txId,
-        block.time,
-        block.blockHash,
-        block.entriesHash,
-        block.previousHash,
-        block.body,
-      );
-      for (const [position, revision] of block.revisions.entries()) {
-        insertRevision.run(
-          ledgerId,
-          revision.docId,
-          revision.version,
-          revision.tableId,
-          revision.blockSeq,
-          revision.txTime,
-          revision.txId,
-          revision.hash,
-          revision.payload,
-          revision.deleted ? 1 : 0,
-          position,
-        );
-        upsertDocument.run(
-          ledgerId,
-          revision.docId,
-          revision.tableId,
-          revision.version,
-          revision.deleted ? 1 : 0,
-        );
-        if (revision.version > 0) deleteEntries.run(ledgerId, revision.docId);
-        for (const entry of revision.indexEntries) {
-          insertEntry.run(ledgerId, entry.indexId, entry.keyMac, revision.docId);
-        }
-      }
-      for (const add of block.indexAdds ?? []) {
-        insertEntry.run(ledgerId, add.entry.indexId, add.entry.keyMac, add.docId);
-      }
-      for (const object of block.catalog) {
-        upsertCatalog.run(ledgerId, object.objectId, object.kind, object.blockSeq, object.payload);
-      }
-      for (const node of block.merkleNodes) {
-        insertNode.run(ledgerId, node.level, node.index, node.hash);
-      }
-    }
+    const ledger = this.#ledgerNo(ledgerId);
+    if (ledger < 0) throw new Error(`ledger ${ledgerId} does not exist`);
+    if (this.#writer !== undefined) return this.#writer.append(ledger, blocks);
+    this.#append(ledger, blocks);
   }
 
   async lastBlock(ledgerId: string): Promise<StoredBlock | undefined> {
     const row = this.#statement(
-      'SELECT * FROM blocks WHERE ledger_id = ? ORDER BY seq DESC LIMIT 1',
-    ).get(ledgerId) as Row | undefined;
+      'SELECT * FROM blocks WHERE ledger = ? ORDER BY seq DESC LIMIT 1',
+    ).get(this.#ledgerNo(ledgerId)) as Row | undefined;
     return row === undefined ? undefined : toBlock(row);
   }
 
   async getBlock(ledgerId: string, seq: number): Promise<StoredBlock | undefined> {
-    const row = this.#statement('SELECT * FROM blocks WHERE ledger_id = ? AND seq = ?').get(
-      ledgerId,
+    const row = this.#statement('SELECT * FROM blocks WHERE ledger = ? AND seq = ?').get(
+      this.#ledgerNo(ledgerId),
       seq,
     ) as Row | undefined;
     return row === undefined ? undefined : toBlock(row);
@@ -224,15 +160,15 @@ export class SqliteStore implements Store {
 
   async getBlocks(ledgerId: string, from: number, to: number): Promise<StoredBlock[]> {
     const rows = this.#statement(
-      'SELECT * FROM blocks WHERE ledger_id = ? AND seq >= ? AND seq < ? ORDER BY seq',
-    ).all(ledgerId, from, to) as Row[];
+      'SELECT * FROM blocks WHERE ledger = ? AND seq >= ? AND seq < ? ORDER BY seq',
+    ).all(this.#ledgerNo(ledgerId), from, to) as Row[];
     return rows.map(toBlock);
   }
 
   async getBlockRevisions(ledgerId: string, seq: number): Promise<StoredRevision[]> {
     const rows = this.#statement(
-      'SELECT * FROM revisions WHERE ledger_id = ? AND block_seq = ? ORDER BY block_pos',
-    ).all(ledgerId, seq) as Row[];
+      'SELECT * FROM revisions WHERE ledger = ? AND block_seq = ? ORDER BY block_pos',
+    ).all(this.#ledgerNo(ledgerId), seq) as Row[];
     return rows.map(toRevision);
   }
 
@@ -240,19 +176,27 @@ export class SqliteStore implements Store {
     ledgerId: string,
     nodes: ReadonlyArray<{ level: number; index: number }>,
   ): Promise<Array<Uint8Array | undefined>> {
-    const select = this.#statement(
-      'SELECT hash FROM merkle_nodes WHERE ledger_id = ? AND level = ? AND idx = ?',
+    const ledger = this.#ledgerNo(ledgerId);
+    const selectNode = this.#statement(
+      'SELECT hash FROM merkle_nodes WHERE ledger = ? AND level = ? AND idx = ?',
+    );
+    const selectLeaf = this.#statement(
+      'SELECT block_hash AS hash FROM blocks WHERE ledger = ? AND seq = ?',
     );
     return nodes.map((node) => {
-      const row = select.get(ledgerId, node.level, node.index) as { hash: Buffer } | undefined;
+      const row = (
+        node.level === 0
+          ? selectLeaf.get(ledger, node.index)
+          : selectNode.get(ledger, node.level, node.index)
+      ) as { hash: Buffer } | undefined;
       return row?.hash;
     });
   }
 
   async loadCatalog(ledgerId: string): Promise<StoredCatalogObject[]> {
     const rows = this.#statement(
-      'SELECT * FROM catalog WHERE ledger_id = ? ORDER BY block_seq, object_id',
-    ).all(ledgerId) as Row[];
+      'SELECT * FROM catalog WHERE ledger = ? ORDER BY block_seq, object_id',
+    ).all(this.#ledgerNo(ledgerId)) as Row[];
     return rows.map((row) => ({
       objectId: row.object_id as string,
       kind: row.kind as 'table' | 'index',
@@ -263,31 +207,28 @@ export class SqliteStore implements Store {
 
   async getDocument(ledgerId: string, docId: string): Promise<StoredRevision | undefined> {
     const row = this.#statement(
-      `SELECT r.* FROM documents d
-       JOIN revisions r ON r.ledger_id = d.ledger_id AND r.doc_id = d.doc_id AND r.version = d.version
-       WHERE d.ledger_id = ? AND d.doc_id = ?`,
-    ).get(ledgerId, docId) as Row | undefined;
+      'SELECT * FROM revisions WHERE ledger = ? AND doc_id = ? ORDER BY version DESC LIMIT 1',
+    ).get(this.#ledgerNo(ledgerId), docId) as Row | undefined;
     return row === undefined ? undefined : toRevision(row);
   }
 
   async scanTable(ledgerId: string, tableId: string): Promise<StoredRevision[]> {
     const rows = this.#statement(
-      `SELECT r.* FROM documents d
-       JOIN revisions r ON r.ledger_id = d.ledger_id AND r.doc_id = d.doc_id AND r.version = d.version
-       WHERE d.ledger_id = ? AND d.table_id = ? AND d.deleted = 0
-       ORDER BY d.doc_id`,
-    ).all(ledgerId, tableId) as Row[];
+      `SELECT r.* FROM revisions r
+       WHERE r.ledger = ? AND r.table_id = ? AND r.deleted = 0
+         AND r.version = (SELECT MAX(m.version) FROM revisions m WHERE m.ledger = r.ledger AND m.doc_id = r.doc_id)
+       ORDER BY r.doc_id`,
+    ).all(this.#ledgerNo(ledgerId), tableId) as Row[];
     return rows.map(toRevision);
   }
 
   async lookupIndex(ledgerId: string, entry: IndexEntry): Promise<StoredRevision[]> {
     const rows = this.#statement(
       `SELECT r.* FROM index_entries e
-       JOIN documents d ON d.ledger_id = e.ledger_id AND d.doc_id = e.doc_id
-       JOIN revisions r ON r.ledger_id = d.ledger_id AND r.doc_id = d.doc_id AND r.version = d.version
-       WHERE e.ledger_id = ? AND e.index_id = ? AND e.key_mac = ? AND d.deleted = 0
+       JOIN revisions r ON r.ledger = e.ledger AND r.doc_id = e.doc_id AND r.version = e.version
+       WHERE e.ledger = ? AND e.index_id = ? AND e.key_mac = ?
        ORDER BY e.doc_id`,
-    ).all(ledgerId, entry.indexId, entry.keyMac) as Row[];
+    ).all(this.#ledgerNo(ledgerId), entry.indexId, entry.keyMac) as Row[];
     return rows.map(toRevision);
   }
 
@@ -297,30 +238,30 @@ export class SqliteStore implements Store {
     version: number,
   ): Promise<StoredRevision | undefined> {
     const row = this.#statement(
-      'SELECT * FROM revisions WHERE ledger_id = ? AND doc_id = ? AND version = ?',
-    ).get(ledgerId, docId, version) as Row | undefined;
+      'SELECT * FROM revisions WHERE ledger = ? AND doc_id = ? AND version = ?',
+    ).get(this.#ledgerNo(ledgerId), docId, version) as Row | undefined;
     return row === undefined ? undefined : toRevision(row);
   }
 
   async documentHistory(ledgerId: string, docId: string): Promise<StoredRevision[]> {
     const rows = this.#statement(
-      'SELECT * FROM revisions WHERE ledger_id = ? AND doc_id = ? ORDER BY version',
-    ).all(ledgerId, docId) as Row[];
+      'SELECT * FROM revisions WHERE ledger = ? AND doc_id = ? ORDER BY version',
+    ).all(this.#ledgerNo(ledgerId), docId) as Row[];
     return rows.map(toRevision);
   }
 
   async tableHistory(ledgerId: string, query: TableHistoryQuery): Promise<StoredRevision[]> {
     const rows = this.#statement(
-      `SELECT * FROM revisions WHERE ledger_id = ? AND table_id = ? AND tx_time <= ?
+      `SELECT * FROM revisions WHERE ledger = ? AND table_id = ? AND tx_time <= ?
        ORDER BY doc_id, version`,
-    ).all(ledgerId, query.tableId, query.until ?? Number.MAX_SAFE_INTEGER) as Row[];
+    ).all(this.#ledgerNo(ledgerId), query.tableId, query.until ?? Number.MAX_SAFE_INTEGER) as Row[];
     return rows.map(toRevision);
   }
 }
 
 function migrate(db: Database.Database): void {
   db.exec(
-    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT',
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)',
   );
   const apply = db.transaction((version: number, sql: string) => {
     // Re-read inside the write transaction so that two processes opening

@@ -55,7 +55,10 @@ describe('ledger engine', () => {
     assert.equal(revision?.metadata.txId, committed.transactionId);
     assert.deepEqual(revision?.blockAddress, committed.blockAddress);
     const found = await read.lookup('Person', 'id', ion('1'));
-    assert.deepEqual(found.map((r) => r.id), [docId]);
+    assert.deepEqual(
+      found.map((r) => r.id),
+      [docId],
+    );
     read.abort();
 
     await ledger.run(async (t) => {
@@ -72,7 +75,10 @@ describe('ledger engine', () => {
     });
 
     const history = await ledger.documentHistory(docId);
-    assert.deepEqual(history.map((r) => r.version), [0, 1, 2]);
+    assert.deepEqual(
+      history.map((r) => r.version),
+      [0, 1, 2],
+    );
     assert.equal(history[2]?.deleted, true);
     assert.equal(history[2]?.data, undefined);
   });
@@ -84,7 +90,10 @@ describe('ledger engine', () => {
       const a = await t.insert('Draft', ion('{k: "x"}'));
       await t.insert('Draft', ion('{k: "y"}'));
       assert.equal((await t.scan('Draft')).length, 2);
-      assert.deepEqual((await t.lookup('Draft', 'k', ion('"x"'))).map((r) => r.id), [a]);
+      assert.deepEqual(
+        (await t.lookup('Draft', 'k', ion('"x"'))).map((r) => r.id),
+        [a],
+      );
       await t.update('Draft', a, ion('{k: "y"}'));
       assert.equal((await t.lookup('Draft', 'k', ion('"y"'))).length, 2);
       await t.delete('Draft', a);
@@ -101,7 +110,10 @@ describe('ledger engine', () => {
       await t.createIndex('Late', 'n');
     });
     await ledger.run(async (t) => {
-      assert.deepEqual((await t.lookup('Late', 'n', ion('2'))).map((r) => r.id), [ids[1]]);
+      assert.deepEqual(
+        (await t.lookup('Late', 'n', ion('2'))).map((r) => r.id),
+        [ids[1]],
+      );
     });
   });
 
@@ -159,11 +171,20 @@ describe('ledger engine', () => {
     });
     const tableId = (await ledger.run(async (t) => t.findTable('Timeline')))!.tableId;
     const all = await ledger.tableHistory(tableId);
-    assert.deepEqual(all.map((r) => r.version), [0, 1]);
+    assert.deepEqual(
+      all.map((r) => r.version),
+      [0, 1],
+    );
     const early = await ledger.tableHistory(tableId, undefined, first!.metadata.txTime);
-    assert.deepEqual(early.map((r) => r.version), [0]);
+    assert.deepEqual(
+      early.map((r) => r.version),
+      [0],
+    );
     const late = await ledger.tableHistory(tableId, all[1]!.metadata.txTime);
-    assert.deepEqual(late.map((r) => r.version), [1]);
+    assert.deepEqual(
+      late.map((r) => r.version),
+      [1],
+    );
   });
 
   test('commit digest follows the driver algorithm', async () => {
@@ -183,7 +204,9 @@ describe('ledger engine', () => {
     try {
       let first = await Engine.open({ dataDir: d.path });
       await first.createLedger('keep');
-      const docId = await (await first.ledger('keep')).run(async (t) => {
+      const docId = await (
+        await first.ledger('keep')
+      ).run(async (t) => {
         t.createTable('T');
         return t.insert('T', ion('{x: "kept"}'));
       });

@@ -12,7 +12,12 @@ import { backends } from '../../helpers/backends.js';
 
 const bytes = (n: number) => new Uint8Array(randomBytes(n));
 
-function revision(docId: string, version: number, blockSeq: number, extra: Partial<RevisionWrite> = {}): RevisionWrite {
+function revision(
+  docId: string,
+  version: number,
+  blockSeq: number,
+  extra: Partial<RevisionWrite> = {},
+): RevisionWrite {
   return {
     docId,
     version,
@@ -28,7 +33,11 @@ function revision(docId: string, version: number, blockSeq: number, extra: Parti
   };
 }
 
-function block(seq: number, revisions: RevisionWrite[] = [], extra: Partial<BlockWrite> = {}): BlockWrite {
+function block(
+  seq: number,
+  revisions: RevisionWrite[] = [],
+  extra: Partial<BlockWrite> = {},
+): BlockWrite {
   return {
     seq,
     txId: `tx${seq}`.padEnd(22, 'x'),
@@ -39,7 +48,7 @@ function block(seq: number, revisions: RevisionWrite[] = [], extra: Partial<Bloc
     body: bytes(64),
     revisions,
     catalog: [],
-    merkleNodes: [{ level: 0, index: seq, hash: bytes(32) }],
+    merkleNodes: [],
     ...extra,
   };
 }
@@ -52,7 +61,10 @@ async function withLedger(store: Store, name = 'contract'): Promise<string> {
 
 for (const backend of backends) {
   describe(`store contract: ${backend.name}`, () => {
-    const run = (name: string, body: (store: Store, reopen: () => Promise<Store>) => Promise<void>) =>
+    const run = (
+      name: string,
+      body: (store: Store, reopen: () => Promise<Store>) => Promise<void>,
+    ) =>
       test(name, async () => {
         const { store, dispose, reopen } = await backend.create();
         try {
@@ -68,7 +80,13 @@ for (const backend of backends) {
 
     run('ledger records round-trip', async (store) => {
       const wrappedKey = bytes(61);
-      await store.createLedger({ name: 'one', id: 'A'.repeat(22), createdAt: 42, settings: '{}', wrappedKey });
+      await store.createLedger({
+        name: 'one',
+        id: 'A'.repeat(22),
+        createdAt: 42,
+        settings: '{}',
+        wrappedKey,
+      });
       const record = await store.getLedger('one');
       assert.equal(record?.id, 'A'.repeat(22));
       assert.equal(record?.createdAt, 42);
@@ -79,7 +97,10 @@ for (const backend of backends) {
       assert.equal((await store.getLedger('one'))?.settings, '{"state":"ACTIVE"}');
       const rewrapped = bytes(61);
       await store.updateLedgerKey('one', rewrapped);
-      assert.deepEqual(Buffer.from((await store.getLedger('one'))!.wrappedKey), Buffer.from(rewrapped));
+      assert.deepEqual(
+        Buffer.from((await store.getLedger('one'))!.wrappedKey),
+        Buffer.from(rewrapped),
+      );
     });
 
     run('duplicate ledger name is rejected', async (store) => {
@@ -90,7 +111,10 @@ for (const backend of backends) {
     run('ledgers are listed by name', async (store) => {
       await withLedger(store, 'b');
       await withLedger(store, 'a');
-      assert.deepEqual((await store.listLedgers()).map((l) => l.name), ['a', 'b']);
+      assert.deepEqual(
+        (await store.listLedgers()).map((l) => l.name),
+        ['a', 'b'],
+      );
     });
 
     run('blocks append in sequence', async (store) => {
@@ -103,7 +127,10 @@ for (const backend of backends) {
       assert.deepEqual(Buffer.from(read!.blockHash), Buffer.from(first.blockHash));
       assert.deepEqual(Buffer.from(read!.body), Buffer.from(first.body));
       assert.equal(read!.previousHash.length, 0);
-      assert.deepEqual((await store.getBlocks(id, 1, 3)).map((b) => b.seq), [1, 2]);
+      assert.deepEqual(
+        (await store.getBlocks(id, 1, 3)).map((b) => b.seq),
+        [1, 2],
+      );
       assert.equal(await store.getBlock(id, 3), undefined);
     });
 
@@ -132,8 +159,14 @@ for (const backend of backends) {
       assert.equal(current?.version, 1);
       assert.deepEqual(Buffer.from(current!.payload), Buffer.from(v1.payload));
       assert.equal(current?.txId, v1.txId);
-      assert.deepEqual((await store.documentHistory(id, doc)).map((r) => r.version), [0, 1]);
-      assert.deepEqual(Buffer.from((await store.getRevision(id, doc, 0))!.hash), Buffer.from(v0.hash));
+      assert.deepEqual(
+        (await store.documentHistory(id, doc)).map((r) => r.version),
+        [0, 1],
+      );
+      assert.deepEqual(
+        Buffer.from((await store.getRevision(id, doc, 0))!.hash),
+        Buffer.from(v0.hash),
+      );
     });
 
     run('deleted documents leave scans and lookups', async (store) => {
@@ -142,14 +175,29 @@ for (const backend of backends) {
       const a = 'A'.repeat(22);
       const b = 'B'.repeat(22);
       await store.appendBlocks(id, [
-        block(0, [revision(a, 0, 0, { indexEntries: [entry] }), revision(b, 0, 0, { indexEntries: [entry] })]),
+        block(0, [
+          revision(a, 0, 0, { indexEntries: [entry] }),
+          revision(b, 0, 0, { indexEntries: [entry] }),
+        ]),
       ]);
-      assert.deepEqual((await store.scanTable(id, 'T'.repeat(22))).map((r) => r.docId), [a, b]);
-      assert.deepEqual((await store.lookupIndex(id, entry)).map((r) => r.docId), [a, b]);
+      assert.deepEqual(
+        (await store.scanTable(id, 'T'.repeat(22))).map((r) => r.docId),
+        [a, b],
+      );
+      assert.deepEqual(
+        (await store.lookupIndex(id, entry)).map((r) => r.docId),
+        [a, b],
+      );
 
       await store.appendBlocks(id, [block(1, [revision(a, 1, 1, { deleted: true })])]);
-      assert.deepEqual((await store.scanTable(id, 'T'.repeat(22))).map((r) => r.docId), [b]);
-      assert.deepEqual((await store.lookupIndex(id, entry)).map((r) => r.docId), [b]);
+      assert.deepEqual(
+        (await store.scanTable(id, 'T'.repeat(22))).map((r) => r.docId),
+        [b],
+      );
+      assert.deepEqual(
+        (await store.lookupIndex(id, entry)).map((r) => r.docId),
+        [b],
+      );
       assert.equal((await store.getDocument(id, a))?.deleted, true);
     });
 
@@ -176,18 +224,35 @@ for (const backend of backends) {
     run('block revisions keep their order', async (store) => {
       const id = await withLedger(store);
       const ids = ['Z', 'A', 'M'].map((c) => c.repeat(22));
-      await store.appendBlocks(id, [block(0, ids.map((doc) => revision(doc, 0, 0)))]);
-      assert.deepEqual((await store.getBlockRevisions(id, 0)).map((r) => r.docId), ids);
+      await store.appendBlocks(id, [
+        block(
+          0,
+          ids.map((doc) => revision(doc, 0, 0)),
+        ),
+      ]);
+      assert.deepEqual(
+        (await store.getBlockRevisions(id, 0)).map((r) => r.docId),
+        ids,
+      );
     });
 
     run('table history filters by time', async (store) => {
       const id = await withLedger(store);
       const doc = 'D'.repeat(22);
-      await store.appendBlocks(id, [block(0, [revision(doc, 0, 0)]), block(1, [revision(doc, 1, 1)])]);
+      await store.appendBlocks(id, [
+        block(0, [revision(doc, 0, 0)]),
+        block(1, [revision(doc, 1, 1)]),
+      ]);
       const all = await store.tableHistory(id, { tableId: 'T'.repeat(22) });
-      assert.deepEqual(all.map((r) => r.version), [0, 1]);
+      assert.deepEqual(
+        all.map((r) => r.version),
+        [0, 1],
+      );
       const early = await store.tableHistory(id, { tableId: 'T'.repeat(22), until: 1_000 });
-      assert.deepEqual(early.map((r) => r.version), [0]);
+      assert.deepEqual(
+        early.map((r) => r.version),
+        [0],
+      );
     });
 
     run('merkle nodes are stored', async (store) => {
@@ -202,14 +267,20 @@ for (const backend of backends) {
         { level: 1, index: 0 },
         { level: 1, index: 1 },
       ]);
-      assert.deepEqual(Buffer.from(leaf!), Buffer.from(b0.merkleNodes[0]!.hash));
+      // Leaves are the blocks' own hashes.
+      assert.deepEqual(Buffer.from(leaf!), Buffer.from(b0.blockHash));
       assert.deepEqual(Buffer.from(node!), Buffer.from(parent.hash));
       assert.equal(missing, undefined);
     });
 
     run('catalog objects upsert', async (store) => {
       const id = await withLedger(store);
-      const first = { objectId: 'C'.repeat(22), kind: 'table' as const, blockSeq: 0, payload: bytes(10) };
+      const first = {
+        objectId: 'C'.repeat(22),
+        kind: 'table' as const,
+        blockSeq: 0,
+        payload: bytes(10),
+      };
       await store.appendBlocks(id, [block(0, [], { catalog: [first] })]);
       const second = { ...first, blockSeq: 1, payload: bytes(12) };
       await store.appendBlocks(id, [block(1, [], { catalog: [second] })]);

@@ -1,0 +1,149 @@
+// Single-document insert transactions committed per second through the
+// engine, with 1 and 64 concurrent writers, against raw better-sqlite3
+// inserting the same encrypted rows in the same batch sizes in the same run.
+import Database from 'better-sqlite3';
+import { dom } from 'ion-js';
+import { join } from 'node:path';
+import { Engine, type Ledger } from '../src/engine/index.js';
+import { migrations } from '../src/storage/sqlite/migrations.js';
+import type { BlockWrite } from '../src/storage/store.js';
+import { benchDir, printTable, record } from './util.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+
+function makeRecord(id: number): dom.Value {
+  return dom.Value.from({
+    id,
+    name: `Customer ${id}`,
+    email: `customer${id}@example.com`,
+    amount: 1250 + (id % 100),
+    createdAt: new Date(1_764_000_000_000 + id),
+    active: id % 2 === 0,
+  });
+}
+
+/** Run `writers` concurrent insert loops for `seconds`; returns commits/s and the average batch size. */
+async function engineRun(
+  ledger: Ledger,
+  writers: number,
+  seconds: number,
+): Promise<{ rate: number; blocks: number }> {
+  const deadline = performance.now() + seconds * 1000;
+  let commits = 0;
+  let next = 0;
+  const firstSeq = ledger.tipSeq;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: writers }, async () => {
+      while (performance.now() < deadline) {
+        const id = next++;
+        const tx = ledger.begin();
+        await tx.insert('Customer', makeRecord(id));
+        await tx.commit();
+        commits += 1;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  return { rate: commits / elapsed, blocks: ledger.tipSeq - firstSeq };
+}
+
+/** Captures what the engine writes so the raw baseline inserts the very same rows. */
+function captureBatches(engine: Engine): BlockWrite[][] {
+  const batches: BlockWrite[][] = [];
+  const store = engine.store;
+  const original = store.appendBlocks.bind(store);
+  store.appendBlocks = async (ledgerId, blocks) => {
+    batches.push(blocks);
+    return original(ledgerId, blocks);
+  };
+  return batches;
+}
+
+/** Insert captured rows with plain prepared statements, one SQLite transaction per captured batch. */
+function rawRun(dir: string, batches: BlockWrite[][]): number {
+  const db = new Database(join(dir, 'raw.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  for (const migration of migrations) db.exec(migration.sql);
+  const block = db.prepare(
+    'INSERT INTO blocks (ledger_id, seq, tx_id, time, block_hash, entries_hash, previous_hash, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const revision = db.prepare(
+    'INSERT INTO revisions (ledger_id, doc_id, version, table_id, block_seq, tx_time, tx_id, hash, payload, deleted, block_pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const document = db.prepare(
+    'INSERT INTO documents (ledger_id, doc_id, table_id, version, deleted) VALUES (?, ?, ?, ?, ?)',
+  );
+  const entry = db.prepare(
+    'INSERT INTO index_entries (ledger_id, index_id, key_mac, doc_id) VALUES (?, ?, ?, ?)',
+  );
+  const node = db.prepare(
+    'INSERT INTO merkle_nodes (ledger_id, level, idx, hash) VALUES (?, ?, ?, ?)',
+  );
+  const write = db.transaction((blocks: BlockWrite[]) => {
+    for (const b of blocks) {
+      block.run('L', b.seq, b.txId, b.time, b.blockHash, b.entriesHash, b.previousHash, b.body);
+      for (const r of b.revisions) {
+        revision.run(
+          'L',
+          r.docId,
+          r.version,
+          r.tableId,
+          r.blockSeq,
+          r.txTime,
+          r.txId,
+          r.hash,
+          r.payload,
+          0,
+          0,
+        );
+        document.run('L', r.docId, r.tableId, r.version, 0);
+        for (const e of r.indexEntries) entry.run('L', e.indexId, e.keyMac, r.docId);
+      }
+      for (const n of b.merkleNodes) node.run('L', n.level, n.index, n.hash);
+    }
+  });
+  let transactions = 0;
+  const started = performance.now();
+  for (const batch of batches) {
+    write(batch);
+    transactions += batch.length;
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  db.close();
+  return transactions / elapsed;
+}
+
+async function main(): Promise<void> {
+  const rows: Array<Record<string, string | number>> = [];
+  for (const writers of [1, 64]) {
+    const dir = benchDir();
+    const engine = await Engine.open({ dataDir: dir.path });
+    await engine.createLedger('bench');
+    const ledger = await engine.ledger('bench');
+    await ledger.run(async (t) => {
+      t.createTable('Customer');
+      await t.createIndex('Customer', 'id');
+    });
+    await engineRun(ledger, writers, 0.5); // warm-up
+    const batches = captureBatches(engine);
+    const result = await engineRun(ledger, writers, SECONDS);
+    await engine.close();
+
+    const raw = rawRun(dir.path, batches);
+    const averageBatch = result.blocks / batches.length;
+    rows.push({
+      writers,
+      'engine commits/s': Math.round(result.rate),
+      'raw better-sqlite3 tx/s': Math.round(raw),
+      'engine / raw': `${((result.rate / raw) * 100).toFixed(1)}%`,
+      'avg batch': averageBatch.toFixed(1),
+    });
+    dir.remove();
+  }
+  printTable('Single-document insert transactions', rows);
+  record('engine-insert', rows);
+}
+
+await main();

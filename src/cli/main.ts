@@ -1,0 +1,45 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { runDemo } from './demo.js';
+import { runVerify } from './verify.js';
+
+const program = new Command();
+
+program
+  .name('vellum')
+  .description('A verifiable ledger database with customer-managed-key encryption at rest')
+  .version('0.1.0');
+
+program
+  .command('demo')
+  .description('Run the reference workload on an embedded ledger and verify its journal')
+  .option(
+    '--data-dir <dir>',
+    'data directory to use and keep (default: a new temporary directory, removed afterwards)',
+  )
+  .option('--records <count>', 'records to create and read back', parseCount, 1500)
+  .option('--writers <count>', 'concurrent writers', parseCount, 10)
+  .action(async (options: { dataDir?: string; records: number; writers: number }) => {
+    await runDemo(options);
+  });
+
+program
+  .command('verify')
+  .description("Verify a ledger's journal, hash chain and digest with the standalone verifier")
+  .requiredOption('--ledger <name>', 'ledger to verify')
+  .option('--data-dir <dir>', 'data directory', './.vellum')
+  .action(async (options: { ledger: string; dataDir: string }) => {
+    process.exitCode = await runVerify(options);
+  });
+
+function parseCount(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`expected a positive integer, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+await program.parseAsync(process.argv).catch((error: unknown) => {
+  process.stderr.write(`vellum: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});

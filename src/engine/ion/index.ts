@@ -1,0 +1,7 @@
+export { dot, merklePathOfList, merkleRootOfList } from './dot.js';
+export { encodeIonBinary } from './ion-binary.js';
+export { IonBinaryWriter } from './ion-binary-writer.js';
+export { hashString, ionHash, ionHashSerialization } from './ion-hash.js';
+export { IonHashBuilder } from './ion-hash-builder.js';
+export type { DigestFunction } from './ion-hash-builder.js';
+export type { ContainerType, IonTypeName, IonValueWriter } from './ion-value-writer.js';

@@ -1,0 +1,101 @@
+import type Database from 'better-sqlite3';
+import { SequenceConflictError, type BlockWrite } from '../store.js';
+
+const cache = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+
+function prepared(db: Database.Database, sql: string): Database.Statement {
+  let statements = cache.get(db);
+  if (statements === undefined) {
+    statements = new Map();
+    cache.set(db, statements);
+  }
+  let statement = statements.get(sql);
+  if (statement === undefined) {
+    statement = db.prepare(sql);
+    statements.set(sql, statement);
+  }
+  return statement;
+}
+
+/**
+ * Write blocks and everything they change. The caller runs this inside one
+ * SQLite transaction, so a `SequenceConflictError` or any failure leaves the
+ * database as it was.
+ */
+export function appendBlocks(db: Database.Database, ledger: number, blocks: BlockWrite[]): void {
+  const statement = (sql: string) => prepared(db, sql);
+  const last = statement('SELECT MAX(seq) AS seq FROM blocks WHERE ledger = ?').get(ledger) as {
+    seq: number | null;
+  };
+  const next = last.seq === null ? 0 : last.seq + 1;
+  if (blocks[0]!.seq !== next) throw new SequenceConflictError(next, blocks[0]!.seq);
+
+  const insertBlock = statement(
+    `INSERT INTO blocks (ledger, seq, tx_id, time, block_hash, entries_hash, previous_hash, body)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const insertRevision = statement(
+    `INSERT INTO revisions (ledger, doc_id, version, table_id, block_seq, block_pos, tx_time, tx_id, deleted, hash, payload)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const deleteEntries = statement('DELETE FROM index_entries WHERE ledger = ? AND doc_id = ?');
+  const insertEntry = statement(
+    'INSERT OR REPLACE INTO index_entries (ledger, index_id, key_mac, doc_id, version) VALUES (?, ?, ?, ?, ?)',
+  );
+  const addEntry = statement(
+    `INSERT OR REPLACE INTO index_entries (ledger, index_id, key_mac, doc_id, version)
+     SELECT ?, ?, ?, doc_id, MAX(version) FROM revisions WHERE ledger = ? AND doc_id = ?`,
+  );
+  const insertNode = statement(
+    'INSERT INTO merkle_nodes (ledger, level, idx, hash) VALUES (?, ?, ?, ?)',
+  );
+  const upsertCatalog = statement(
+    `INSERT INTO catalog (ledger, object_id, kind, block_seq, payload) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (ledger, object_id) DO UPDATE SET block_seq = excluded.block_seq, payload = excluded.payload`,
+  );
+
+  let expected = next;
+  for (const block of blocks) {
+    if (block.seq !== expected) throw new SequenceConflictError(expected, block.seq);
+    expected += 1;
+    insertBlock.run(
+      ledger,
+      block.seq,
+      block.txId,
+      block.time,
+      block.blockHash,
+      block.entriesHash,
+      block.previousHash,
+      block.body,
+    );
+    for (const [position, revision] of block.revisions.entries()) {
+      insertRevision.run(
+        ledger,
+        revision.docId,
+        revision.version,
+        revision.tableId,
+        revision.blockSeq,
+        position,
+        revision.txTime,
+        revision.txId,
+        revision.deleted ? 1 : 0,
+        revision.hash,
+        revision.payload,
+      );
+      if (revision.version > 0) deleteEntries.run(ledger, revision.docId);
+      for (const entry of revision.indexEntries) {
+        insertEntry.run(ledger, entry.indexId, entry.keyMac, revision.docId, revision.version);
+      }
+    }
+    for (const add of block.indexAdds ?? []) {
+      addEntry.run(ledger, add.entry.indexId, add.entry.keyMac, ledger, add.docId);
+    }
+    for (const object of block.catalog) {
+      upsertCatalog.run(ledger, object.objectId, object.kind, object.blockSeq, object.payload);
+    }
+    for (const node of block.merkleNodes) {
+      if (node.level === 0) continue;
+      insertNode.run(ledger, node.level, node.index, node.hash);
+    }
+  }
+}
