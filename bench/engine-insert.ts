@@ -67,41 +67,37 @@ function rawRun(dir: string, batches: BlockWrite[][]): number {
   db.pragma('synchronous = FULL');
   for (const migration of migrations) db.exec(migration.sql);
   const block = db.prepare(
-    'INSERT INTO blocks (ledger_id, seq, tx_id, time, block_hash, entries_hash, previous_hash, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    'INSERT INTO blocks (ledger, seq, tx_id, time, block_hash, entries_hash, previous_hash, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   );
   const revision = db.prepare(
-    'INSERT INTO revisions (ledger_id, doc_id, version, table_id, block_seq, tx_time, tx_id, hash, payload, deleted, block_pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  );
-  const document = db.prepare(
-    'INSERT INTO documents (ledger_id, doc_id, table_id, version, deleted) VALUES (?, ?, ?, ?, ?)',
+    'INSERT INTO revisions (ledger, doc_id, version, table_id, block_seq, block_pos, tx_time, tx_id, deleted, hash, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   );
   const entry = db.prepare(
-    'INSERT INTO index_entries (ledger_id, index_id, key_mac, doc_id) VALUES (?, ?, ?, ?)',
+    'INSERT INTO index_entries (ledger, index_id, key_mac, doc_id, version) VALUES (?, ?, ?, ?, ?)',
   );
   const node = db.prepare(
-    'INSERT INTO merkle_nodes (ledger_id, level, idx, hash) VALUES (?, ?, ?, ?)',
+    'INSERT INTO merkle_nodes (ledger, level, idx, hash) VALUES (?, ?, ?, ?)',
   );
   const write = db.transaction((blocks: BlockWrite[]) => {
     for (const b of blocks) {
-      block.run('L', b.seq, b.txId, b.time, b.blockHash, b.entriesHash, b.previousHash, b.body);
-      for (const r of b.revisions) {
+      block.run(1, b.seq, b.txId, b.time, b.blockHash, b.entriesHash, b.previousHash, b.body);
+      b.revisions.forEach((r, position) => {
         revision.run(
-          'L',
+          1,
           r.docId,
           r.version,
           r.tableId,
           r.blockSeq,
+          position,
           r.txTime,
           r.txId,
+          0,
           r.hash,
           r.payload,
-          0,
-          0,
         );
-        document.run('L', r.docId, r.tableId, r.version, 0);
-        for (const e of r.indexEntries) entry.run('L', e.indexId, e.keyMac, r.docId);
-      }
-      for (const n of b.merkleNodes) node.run('L', n.level, n.index, n.hash);
+        for (const e of r.indexEntries) entry.run(1, e.indexId, e.keyMac, r.docId, r.version);
+      });
+      for (const n of b.merkleNodes) node.run(1, n.level, n.index, n.hash);
     }
   });
   let transactions = 0;

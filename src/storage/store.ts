@@ -100,6 +100,11 @@ export interface TableHistoryQuery {
  */
 export interface Store {
   readonly kind: string;
+  /**
+   * True when this process is the only one that writes to the store, so the
+   * engine may cache committed reads and invalidate them itself.
+   */
+  readonly singleWriter: boolean;
 
   /** Release connections and files. The store is unusable afterwards. */
   close(): Promise<void>;

@@ -46,6 +46,8 @@ export interface CommitterOptions {
   applyCatalog: (catalog: Catalog) => void;
   transactionTimeoutMs: number;
   tip: JournalTip;
+  /** Called with the index mark keys a batch changed, once it is durable and before callers hear of it. */
+  onDurable: (markKeys: string[]) => void;
 }
 
 /**
@@ -108,7 +110,11 @@ export class Committer {
 
   #pump(): void {
     while (this.#queue.length > 0 && this.#inFlight < MAX_IN_FLIGHT) {
-      const batch = this.#prepare(this.#queue.splice(0, MAX_BATCH));
+      // With nothing in flight, write half of the queue first, so the other
+      // half is prepared while the first is made durable, and the writers
+      // fall into two groups that keep both threads busy.
+      const size = this.#inFlight === 0 ? Math.ceil(this.#queue.length / 2) : this.#queue.length;
+      const batch = this.#prepare(this.#queue.splice(0, Math.min(size, MAX_BATCH)));
       if (batch === undefined) continue;
       this.#inFlight += 1;
       void this.#write(batch).finally(() => {
@@ -205,6 +211,7 @@ export class Committer {
 
     this.#options.tree.commitAppend(batch.plan!);
     this.#durable = batch.tip;
+    this.#options.onDurable(changedIndexKeys(batch));
     if (batch.catalog !== undefined) this.#options.applyCatalog(batch.catalog);
     if (this.#planned.tip.seq === batch.tip.seq) {
       // Everything planned is durable; later batches start from the committed state.
@@ -260,4 +267,16 @@ export class Committer {
       for (const [key, mark] of marks) if (mark <= floor) marks.delete(key);
     }
   }
+}
+
+function changedIndexKeys(batch: PreparedBatch): string[] {
+  const keys: string[] = [];
+  for (const { pending } of batch.accepted) {
+    for (const write of pending.transaction.writes.values()) {
+      for (const entry of write.indexEntries) keys.push(indexMarkKey(entry));
+      for (const entry of write.replacedEntries) keys.push(indexMarkKey(entry));
+    }
+    for (const build of pending.transaction.indexBuilds) keys.push(indexMarkKey(build.entry));
+  }
+  return keys;
 }

@@ -1,5 +1,5 @@
 import { dom } from 'ion-js';
-import type { Store, StoredBlock, StoredRevision } from '../../storage/store.js';
+import type { IndexEntry, Store, StoredBlock, StoredRevision } from '../../storage/store.js';
 import { JournalIntegrityError, LedgerError, OccConflictError } from '../errors.js';
 import { merklePathOfList } from '../ion/index.js';
 import { decodeBlockBody } from '../journal/block-body.js';
@@ -15,6 +15,7 @@ import type { BlockAddress } from '../journal/journal-types.js';
 import { PayloadIntegrityError, type LedgerCipher } from '../keyring/ledger-cipher.js';
 import { Catalog } from './catalog.js';
 import { Committer } from './committer.js';
+import { ReadCache } from './read-cache.js';
 import { Revision } from './revision.js';
 import { Transaction, type CommitResult, type LedgerAccess } from './transaction.js';
 
@@ -34,6 +35,7 @@ export interface LedgerOpenOptions {
 export class Ledger implements LedgerAccess {
   #catalog: Catalog;
   readonly #committer: Committer;
+  readonly #readCache: ReadCache | undefined;
   readonly #tree: BlockTree;
 
   private constructor(
@@ -48,6 +50,8 @@ export class Ledger implements LedgerAccess {
   ) {
     this.#catalog = catalog;
     this.#tree = tree;
+    const cache = store.singleWriter ? new ReadCache() : undefined;
+    this.#readCache = cache;
     this.#committer = new Committer({
       ledgerId: id,
       store,
@@ -59,6 +63,7 @@ export class Ledger implements LedgerAccess {
       },
       transactionTimeoutMs,
       tip,
+      onDurable: (markKeys) => cache?.invalidate(markKeys),
     });
   }
 
@@ -94,17 +99,38 @@ export class Ledger implements LedgerAccess {
     return this.#committer.submit(transaction);
   }
 
+  async lookupCommitted(entry: IndexEntry, markKey: string): Promise<Revision[]> {
+    const cache = this.#readCache;
+    const cached = cache?.get(markKey);
+    if (cached !== undefined) {
+      return cached.map(({ stored, plaintext }) => this.#revision(stored, plaintext));
+    }
+    const generation = cache?.generation ?? 0;
+    const rows = await this.store.lookupIndex(this.id, entry);
+    const decrypted = rows.map((stored) => ({ stored, plaintext: this.#decrypt(stored) }));
+    cache?.set(markKey, decrypted, generation);
+    return decrypted.map(({ stored, plaintext }) => this.#revision(stored, plaintext));
+  }
+
   toRevision(stored: StoredRevision): Revision {
+    return this.#revision(stored, this.#decrypt(stored));
+  }
+
+  #decrypt(stored: StoredRevision): Uint8Array | undefined {
     const plaintext = this.cipher.open(
       stored.payload,
       revisionContext(stored.docId, stored.version),
     );
+    return stored.deleted ? undefined : plaintext;
+  }
+
+  #revision(stored: StoredRevision, plaintext: Uint8Array | undefined): Revision {
     return new Revision(
       stored.tableId,
       { id: stored.docId, version: stored.version, txTime: stored.txTime, txId: stored.txId },
       { strandId: this.id, sequenceNo: stored.blockSeq },
       stored.hash,
-      stored.deleted ? undefined : plaintext,
+      plaintext,
     );
   }
 

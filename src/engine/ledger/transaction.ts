@@ -49,6 +49,8 @@ export interface LedgerAccess {
   durableSeq(): number;
   submit(transaction: Transaction): Promise<CommitResult>;
   toRevision(stored: StoredRevision): Revision;
+  /** Committed documents with this index entry; `markKey` is `indexMarkKey(entry)`. */
+  lookupCommitted(entry: IndexEntry, markKey: string): Promise<Revision[]>;
 }
 
 /** A document change buffered until commit. */
@@ -333,12 +335,9 @@ export class Transaction {
     const markKey = indexMarkKey(entry);
     if (!this.indexReads.has(markKey)) this.indexReads.set(markKey, observed);
 
-    const stored = await this.#ledger.store.lookupIndex(this.#ledger.id, entry);
-    const results: Revision[] = [];
-    for (const row of stored) {
-      if (this.writes.has(row.docId)) continue;
-      results.push(this.#ledger.toRevision(row));
-    }
+    const committed = await this.#ledger.lookupCommitted(entry, markKey);
+    if (this.writes.size === 0) return committed;
+    const results = committed.filter((revision) => !this.writes.has(revision.id));
     for (const write of this.writes.values()) {
       if (write.table.tableId !== table.tableId || write.binary === undefined) continue;
       if (write.indexEntries.some((own) => sameEntry(own, entry)))
@@ -597,8 +596,10 @@ export class Transaction {
   }
 }
 
+/** The key of an index entry in conflict marks and the read cache. */
 export function indexMarkKey(entry: IndexEntry): string {
-  return `${entry.indexId}:${Buffer.from(entry.keyMac).toString('base64')}`;
+  const mac = entry.keyMac;
+  return entry.indexId + Buffer.from(mac.buffer, mac.byteOffset, mac.length).toString('latin1');
 }
 
 function sameEntry(a: IndexEntry, b: IndexEntry): boolean {

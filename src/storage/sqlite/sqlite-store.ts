@@ -36,6 +36,9 @@ type Row = Record<string, unknown>;
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
+  // NOTE: one Vellum process per database file is assumed, as the committer
+  // also assumes; nothing yet stops a second process from opening the file.
+  readonly singleWriter = true;
   readonly #db: Database.Database;
   readonly #statements = new Map<string, Database.Statement>();
   readonly #ledgerNumbers = new Map<string, number>();

@@ -1,6 +1,7 @@
 // The journal writer thread of a SQLite store. Appending blocks (SQLite work
 // and fsync) runs here on its own connection, so the main thread prepares the
 // next batch of blocks meanwhile.
+import { deserialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { BlockWrite } from '../store.js';
 import { SequenceConflictError } from '../store.js';
@@ -10,7 +11,8 @@ import { openConnection } from './sqlite-connection.js';
 export interface AppendRequest {
   id: number;
   ledger: number;
-  blocks: BlockWrite[];
+  /** `BlockWrite[]` serialised with `v8.serialize`. */
+  blocks: Uint8Array;
 }
 
 export type AppendResponse =
@@ -30,7 +32,7 @@ parentPort!.on('message', (request: AppendRequest | 'close') => {
   }
   let response: AppendResponse;
   try {
-    append(request.ledger, request.blocks);
+    append(request.ledger, deserialize(request.blocks) as BlockWrite[]);
     response = { id: request.id, ok: true };
   } catch (error) {
     response =

@@ -1,3 +1,4 @@
+import { serialize } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { SequenceConflictError, type BlockWrite } from '../store.js';
 import type { AppendRequest, AppendResponse } from './sqlite-writer-thread.js';
@@ -27,7 +28,16 @@ export class SqliteWriter {
     return new Promise<void>((resolve, reject) => {
       if (this.#pending.size === 0) this.#worker.ref();
       this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, ledger, blocks } satisfies AppendRequest);
+      // One serialised buffer, transferred rather than cloned: structured
+      // cloning copies the whole backing store of every pooled Buffer view.
+      const serialized = serialize(blocks);
+      // Transfer only a buffer the message owns whole, never a shared pool.
+      const payload =
+        serialized.byteOffset === 0 && serialized.byteLength === serialized.buffer.byteLength
+          ? serialized
+          : new Uint8Array(serialized);
+      const message: AppendRequest = { id, ledger, blocks: payload };
+      this.#worker.postMessage(message, [payload.buffer as ArrayBuffer]);
     });
   }
 
