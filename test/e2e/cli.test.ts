@@ -1,0 +1,62 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from '../helpers/backends.js';
+
+const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+function vellum(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', main, ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+test('demo runs and verify passes', () => {
+  const dir = tempDir();
+  try {
+    const demo = vellum('demo', '--records', '60', '--writers', '4', '--data-dir', dir.path);
+    assert.equal(demo.status, 0, demo.stderr);
+    assert.match(demo.stdout, /read 60 of 60 records/);
+    assert.match(demo.stdout, /Demo finished/);
+
+    const ledger = /created ledger (\S+)/.exec(demo.stdout)?.[1];
+    assert.ok(ledger, demo.stdout);
+    const verify = vellum('verify', '--ledger', ledger, '--data-dir', dir.path);
+    assert.equal(verify.status, 0, verify.stderr);
+    assert.match(verify.stdout, /blocks verified/);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('verify names a missing data directory', () => {
+  const dir = tempDir();
+  try {
+    const result = vellum('verify', '--ledger', 'x', '--data-dir', dir.path);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /no Vellum database/);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('verify names an unknown ledger', () => {
+  const dir = tempDir();
+  try {
+    assert.equal(vellum('demo', '--records', '5', '--data-dir', dir.path).status, 0);
+    const result = vellum('verify', '--ledger', 'nope', '--data-dir', dir.path);
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /Ledger nope does not exist/);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('demo rejects a bad count', () => {
+  const result = vellum('demo', '--records', 'many');
+  assert.notEqual(result.status, 0);
+  assert.match(result.stderr, /expected a positive integer, got "many"/);
+});
