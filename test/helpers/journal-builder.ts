@@ -1,4 +1,4 @@
-// Builds ledger journals whose content the tests know in advance: which block holds which
+// Builds ledger journals whose content the tests know in advance: which block contains which
 // revisions, and the data each revision carries.
 import { dom, load } from 'ion-js';
 import type { Ledger, Transaction } from '../../src/engine/index.js';
@@ -20,7 +20,7 @@ export class SeededRandom {
     this.#state = seed >>> 0;
   }
 
-  /** A number in [0, 1). */
+  /** Returns a number in [0, 1). */
   next(): number {
     this.#state = (this.#state + 0x6d2b79f5) >>> 0;
     let t = this.#state;
@@ -29,12 +29,12 @@ export class SeededRandom {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 
-  /** An integer in [0, bound). */
+  /** Returns an integer in [0, bound). */
   int(bound: number): number {
     return Math.floor(this.next() * bound);
   }
 
-  /** An integer in [min, max], both inclusive. */
+  /** Returns an integer in [min, max], both inclusive. */
   between(min: number, max: number): number {
     return min + this.int(max - min + 1);
   }
@@ -50,7 +50,7 @@ const LABELS = ['plain', 'Grüße', '日本語', 'emoji 😀', 'marker \u000b\u0
 
 /**
  * The journal a builder run produced: `blocks[seq]` lists the revisions that block `seq`
- * holds, and `documents` maps each document id to its revisions in version order.
+ * contains, and `documents` maps each document id to its revisions in version order.
  */
 export interface BuiltJournal {
   blocks: WrittenRevision[][];
@@ -111,13 +111,14 @@ class TransactionRecorder {
 }
 
 /**
- * Appends blocks to a ledger that holds only its genesis block, until the ledger has
+ * Appends blocks to a ledger that contains only its genesis block, until the ledger has
  * `blockCount` blocks, one committed transaction each:
  *
  * - block 1 creates the table and inserts 3 documents;
  * - block 2 updates one of them, deletes another and inserts a new one;
- * - later blocks mostly insert one document, and sometimes insert several, update, delete,
- *   insert and update one document in the same transaction, or only record a statement.
+ * - later blocks mostly insert one document. The others insert several, update one, delete
+ *   one, update one and delete another, insert and update one document in the same
+ *   transaction, or only record a statement.
  *
  * Every transaction records a statement. Throws when a commit lands in an unexpected block.
  */

@@ -1,5 +1,11 @@
 import { dot, merkleRootOfList } from '../ion/index.js';
-import type { BlockWrite, IndexEntry, StoredCatalogObject } from '../../storage/store.js';
+import type {
+  BlockWrite,
+  IndexEntry,
+  StoredBlock,
+  StoredCatalogObject,
+  StoredRevision,
+} from '../../storage/store.js';
 import type { LedgerCipher } from '../keyring/ledger-cipher.js';
 import { hashMetadata, hashTransactionInfo } from './journal-hash.js';
 import type { TransactionInfo } from './journal-types.js';
@@ -12,8 +18,8 @@ export interface PreparedRevision {
   tableId: string;
   /** Ion hash of the data; undefined for a deletion. */
   dataHash: Uint8Array | undefined;
-  /** Sealed Ion binary of the data (sealed empty bytes for a deletion). */
-  payload: Uint8Array;
+  /** Ion binary of the data; empty for a deletion. Sealed here, once the revision's hash is known. */
+  plaintext: Uint8Array;
   indexEntries: IndexEntry[];
 }
 
@@ -45,7 +51,7 @@ export function buildBlock(input: BlockInput, cipher: LedgerCipher): BlockWrite 
     const hash =
       revision.dataHash === undefined ? metadataHash : dot(metadataHash, revision.dataHash);
     revisionHashes.push(hash);
-    return {
+    const stored = {
       docId: revision.docId,
       version: revision.version,
       tableId: revision.tableId,
@@ -53,8 +59,11 @@ export function buildBlock(input: BlockInput, cipher: LedgerCipher): BlockWrite 
       txTime: input.time,
       txId: input.txId,
       hash,
-      payload: revision.payload,
       deleted: revision.dataHash === undefined,
+    };
+    return {
+      ...stored,
+      payload: cipher.seal(revision.plaintext, revisionContext(stored)),
       indexEntries: revision.indexEntries,
     };
   });
@@ -63,25 +72,38 @@ export function buildBlock(input: BlockInput, cipher: LedgerCipher): BlockWrite 
   if (revisionHashes.length > 0) entriesHashList.push(merkleRootOfList(revisionHashes));
   const entriesHash = merkleRootOfList(entriesHashList);
   const blockHash = dot(entriesHash, input.previousHash);
-
-  return {
+  const header = {
     seq: input.seq,
     txId: input.txId,
     time: input.time,
     blockHash,
     entriesHash,
     previousHash: input.previousHash,
-    body: cipher.seal(encodeBlockBody(input.info, entriesHashList), blockContext(input.seq)),
+  };
+
+  return {
+    ...header,
+    body: cipher.seal(encodeBlockBody(input.info, entriesHashList), blockContext(header)),
     revisions,
     catalog: input.catalog,
     merkleNodes: [],
   };
 }
 
-export function blockContext(seq: number): string {
-  return `block:${seq}`;
+/**
+ * The additional data that binds a sealed block body to its row: every
+ * column of the block, so that a changed hash, time or id in the store
+ * fails authentication when the block is read.
+ */
+export function blockContext(block: Omit<StoredBlock, 'body'>): string {
+  return `block:${block.seq}:${block.txId}:${block.time}:${hex(block.blockHash)}:${hex(block.entriesHash)}:${hex(block.previousHash)}`;
 }
 
-export function revisionContext(docId: string, version: number): string {
-  return `rev:${docId}:${version}`;
+/** The additional data that binds a sealed revision payload to every column of its row. */
+export function revisionContext(revision: Omit<StoredRevision, 'payload'>): string {
+  return `rev:${revision.docId}:${revision.version}:${revision.tableId}:${revision.blockSeq}:${revision.txTime}:${revision.txId}:${revision.deleted ? 1 : 0}:${hex(revision.hash)}`;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
 }

@@ -39,14 +39,18 @@ export function metadataToIon(metadata: RevisionMetadata): dom.Value {
 }
 
 export function transactionInfoToIon(info: TransactionInfo): dom.Value {
-  const documents: Record<string, unknown> = {};
-  for (const [docId, document] of info.documents) {
-    documents[docId] = {
-      tableName: document.tableName,
-      tableId: document.tableId,
-      statements: document.statements,
-    };
-  }
+  // Built from entries rather than an object, so that any document id,
+  // even "__proto__", becomes a field.
+  const documents = new dom.Struct(
+    [...info.documents].map(([docId, document]): [string, dom.Value] => [
+      docId,
+      dom.Value.from({
+        tableName: document.tableName,
+        tableId: document.tableId,
+        statements: document.statements,
+      }),
+    ]),
+  );
   return dom.Value.from({
     statements: info.statements.map((statement) => ({
       statement: statement.statement,

@@ -117,10 +117,7 @@ export class Ledger implements LedgerAccess {
   }
 
   #decrypt(stored: StoredRevision): Uint8Array | undefined {
-    const plaintext = this.cipher.open(
-      stored.payload,
-      revisionContext(stored.docId, stored.version),
-    );
+    const plaintext = this.cipher.open(stored.payload, revisionContext(stored));
     return stored.deleted ? undefined : plaintext;
   }
 
@@ -208,6 +205,14 @@ export class Ledger implements LedgerAccess {
     docId: string,
     tipSeq?: number,
   ): Promise<{ revision: dom.Value; proof?: Uint8Array[] }> {
+    return this.#naming(seq, () => this.#getRevision(seq, docId, tipSeq));
+  }
+
+  async #getRevision(
+    seq: number,
+    docId: string,
+    tipSeq?: number,
+  ): Promise<{ revision: dom.Value; proof?: Uint8Array[] }> {
     const stored = await this.#storedBlock(seq);
     const revisions = await this.store.getBlockRevisions(this.id, seq);
     const position = revisions.findIndex((revision) => revision.docId === docId);
@@ -221,7 +226,7 @@ export class Ledger implements LedgerAccess {
     if (tipSeq === undefined) return { revision };
 
     this.#checkTip(tipSeq, seq);
-    const body = decodeBlockBody(this.cipher.open(stored.body, blockContext(seq)));
+    const body = decodeBlockBody(this.cipher.open(stored.body, blockContext(stored)));
     const proof = [
       ...merklePathOfList(
         revisions.map((r) => r.hash),
@@ -303,16 +308,21 @@ export class Ledger implements LedgerAccess {
   }
 
   async #blockToIon(stored: StoredBlock): Promise<dom.Value> {
+    return this.#naming(stored.seq, () => this.#assembleBlock(stored));
+  }
+
+  /** Run a read of block `seq`, reporting a failed authentication as corruption of that block. */
+  async #naming<T>(seq: number, read: () => Promise<T>): Promise<T> {
     try {
-      return await this.#assembleBlock(stored);
+      return await read();
     } catch (error) {
       if (!(error instanceof PayloadIntegrityError)) throw error;
-      throw new JournalIntegrityError(this.name, stored.seq, error);
+      throw new JournalIntegrityError(this.name, seq, error);
     }
   }
 
   async #assembleBlock(stored: StoredBlock): Promise<dom.Value> {
-    const body = decodeBlockBody(this.cipher.open(stored.body, blockContext(stored.seq)));
+    const body = decodeBlockBody(this.cipher.open(stored.body, blockContext(stored)));
     const revisions = await this.store.getBlockRevisions(this.id, stored.seq);
     const address = { strandId: this.id, sequenceNo: stored.seq };
     const fields: Record<string, unknown> = {

@@ -8,7 +8,7 @@ import {
 } from '../errors.js';
 import { newDocumentId, newId, isId } from '../ids.js';
 import { dot, encodeIonBinary, hashString, ionHash } from '../ion/index.js';
-import { revisionContext, type PreparedRevision } from '../journal/block-builder.js';
+import type { PreparedRevision } from '../journal/block-builder.js';
 import type { BlockAddress, StatementInfo, TransactionInfo } from '../journal/journal-types.js';
 import type { LedgerCipher } from '../keyring/ledger-cipher.js';
 import {
@@ -61,7 +61,6 @@ export interface PendingWrite {
   data: dom.Value | undefined;
   binary: Uint8Array | undefined;
   dataHash: Uint8Array | undefined;
-  payload: Uint8Array;
   indexEntries: IndexEntry[];
   /** Index entries of the state this write replaces; a change to them conflicts with their readers. */
   replacedEntries: IndexEntry[];
@@ -307,7 +306,6 @@ export class Transaction {
       data: undefined,
       binary: undefined,
       dataHash: undefined,
-      payload: this.#ledger.cipher.seal(new Uint8Array(0), revisionContext(docId, version)),
       indexEntries: [],
       replacedEntries: replaced,
       statements: new Set(pending?.statements),
@@ -416,7 +414,7 @@ export class Transaction {
       version: write.version,
       tableId: write.table.tableId,
       dataHash: write.dataHash,
-      payload: write.payload,
+      plaintext: write.binary ?? new Uint8Array(0),
       indexEntries: write.indexEntries,
     }));
   }
@@ -537,7 +535,6 @@ export class Transaction {
       data,
       binary,
       dataHash: ionHash(data),
-      payload: this.#ledger.cipher.seal(binary, revisionContext(docId, version)),
       indexEntries,
       replacedEntries,
       statements,

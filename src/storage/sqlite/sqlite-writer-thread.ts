@@ -1,17 +1,17 @@
 // The journal writer thread of a SQLite store. Appending blocks (SQLite work
 // and fsync) runs here on its own connection, so the main thread prepares the
 // next batch of blocks meanwhile.
-import { deserialize } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { BlockWrite } from '../store.js';
 import { SequenceConflictError } from '../store.js';
 import { appendBlocks } from './sqlite-append.js';
+import { decodeBlockWrites } from './block-write-codec.js';
 import { openConnection } from './sqlite-connection.js';
 
 export interface AppendRequest {
   id: number;
   ledger: number;
-  /** `BlockWrite[]` serialised with `v8.serialize`. */
+  /** `BlockWrite[]` encoded by `encodeBlockWrites`. */
   blocks: Uint8Array;
 }
 
@@ -32,7 +32,7 @@ parentPort!.on('message', (request: AppendRequest | 'close') => {
   }
   let response: AppendResponse;
   try {
-    append(request.ledger, deserialize(request.blocks) as BlockWrite[]);
+    append(request.ledger, decodeBlockWrites(request.blocks));
     response = { id: request.id, ok: true };
   } catch (error) {
     response =

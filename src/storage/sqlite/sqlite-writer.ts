@@ -1,6 +1,6 @@
-import { serialize } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { SequenceConflictError, type BlockWrite } from '../store.js';
+import { encodeBlockWrites } from './block-write-codec.js';
 import type { AppendRequest, AppendResponse } from './sqlite-writer-thread.js';
 
 /** Sends block appends to the writer thread and resolves each once it is durable. */
@@ -28,14 +28,7 @@ export class SqliteWriter {
     return new Promise<void>((resolve, reject) => {
       if (this.#pending.size === 0) this.#worker.ref();
       this.#pending.set(id, { resolve, reject });
-      // One serialised buffer, transferred rather than cloned: structured
-      // cloning copies the whole backing store of every pooled Buffer view.
-      const serialized = serialize(blocks);
-      // Transfer only a buffer the message owns whole, never a shared pool.
-      const payload =
-        serialized.byteOffset === 0 && serialized.byteLength === serialized.buffer.byteLength
-          ? serialized
-          : new Uint8Array(serialized);
+      const payload = encodeBlockWrites(blocks);
       const message: AppendRequest = { id, ledger, blocks: payload };
       this.#worker.postMessage(message, [payload.buffer as ArrayBuffer]);
     });
