@@ -1,12 +1,13 @@
 import { IonHashBuilder } from '../ion/index.js';
 import type { RevisionMetadata, TransactionInfo } from './journal-types.js';
-import { timestampFromMillis } from './journal-ion.js';
 
 /**
  * Ion hashes of the journal structures the engine builds itself, streamed
  * into the hash builder without constructing ion-js values. They must equal
  * the Ion hashes of the values in `journal-ion.ts`, which GetBlock and
  * GetRevision return; the journal tests check both against ion-hash-js.
+ * A Date is hashed as a timestamp with millisecond precision and offset
+ * +00:00, as `timestampFromMillis` builds it, and costs half as much.
  */
 
 const builder = new IonHashBuilder();
@@ -17,7 +18,7 @@ export function hashMetadata(metadata: RevisionMetadata): Uint8Array {
   builder.stepIn('struct');
   builder.fieldName('id').string(metadata.id);
   builder.fieldName('version').int(metadata.version);
-  builder.fieldName('txTime').timestamp(timestampFromMillis(metadata.txTime));
+  builder.fieldName('txTime').timestamp(new Date(metadata.txTime));
   builder.fieldName('txId').string(metadata.txId);
   builder.stepOut();
   return builder.digest();
@@ -32,7 +33,7 @@ export function hashTransactionInfo(info: TransactionInfo): Uint8Array {
   for (const statement of info.statements) {
     builder.stepIn('struct');
     builder.fieldName('statement').string(statement.statement);
-    builder.fieldName('startTime').timestamp(timestampFromMillis(statement.startTime));
+    builder.fieldName('startTime').timestamp(new Date(statement.startTime));
     builder.fieldName('statementDigest').blob(statement.statementDigest);
     builder.stepOut();
   }

@@ -113,7 +113,7 @@ export class Committer {
       // With nothing in flight, write half of the queue first, so the other
       // half is prepared while the first is made durable, and the writers
       // fall into two groups that keep both threads busy.
-      const size = this.#inFlight === 0 ? Math.ceil(this.#queue.length / 2) : this.#queue.length;
+      const size = Math.ceil(this.#queue.length / (MAX_IN_FLIGHT - this.#inFlight));
       const batch = this.#prepare(this.#queue.splice(0, Math.min(size, MAX_BATCH)));
       if (batch === undefined) continue;
       this.#inFlight += 1;
