@@ -21,7 +21,7 @@ export interface EngineOptions {
   dataDir: string;
   /** A store to use instead of the SQLite file in `dataDir`. */
   store?: Store;
-  /** Where ledger data keys are wrapped; defaults to the root key file in `dataDir`. */
+  /** The wrapper of ledger data keys; defaults to the root key file in `dataDir`. */
   keyProvider?: KeyProvider;
   /** Transaction lifetime; QLDB's is 30 s. */
   transactionTimeoutMs?: number;
@@ -139,7 +139,7 @@ export class Engine {
     await this.#store.deleteLedger(name);
   }
 
-  /** The open ledger with this name, opened on first use. */
+  /** Return the open ledger with this name, opening it on first use. */
   ledger(name: string): Promise<Ledger> {
     let ledger = this.#open.get(name);
     if (ledger === undefined) {

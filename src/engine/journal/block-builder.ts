@@ -91,15 +91,15 @@ export function buildBlock(input: BlockInput, cipher: LedgerCipher): BlockWrite 
 }
 
 /**
- * The additional data that binds a sealed block body to its row: every
- * column of the block, so that a changed hash, time or id in the store
- * fails authentication when the block is read.
+ * Build the additional data that binds a sealed block body to every column
+ * of its row, so that a changed hash, time or id in the store fails
+ * authentication when the block is read.
  */
 export function blockContext(block: Omit<StoredBlock, 'body'>): string {
   return `block:${block.seq}:${block.txId}:${block.time}:${hex(block.blockHash)}:${hex(block.entriesHash)}:${hex(block.previousHash)}`;
 }
 
-/** The additional data that binds a sealed revision payload to every column of its row. */
+/** Build the additional data that binds a sealed revision payload to every column of its row. */
 export function revisionContext(revision: Omit<StoredRevision, 'payload'>): string {
   return `rev:${revision.docId}:${revision.version}:${revision.tableId}:${revision.blockSeq}:${revision.txTime}:${revision.txId}:${revision.deleted ? 1 : 0}:${hex(revision.hash)}`;
 }

@@ -78,7 +78,7 @@ export class BlockTree {
     this.#size = plan.size;
   }
 
-  /** The digest of the first `size` blocks (defaults to all). */
+  /** Compute the digest of the first `size` blocks (defaults to all). */
   async root(size = this.#size): Promise<Uint8Array> {
     if (size < 1 || size > this.#size) {
       throw new RangeError(`tree size must be between 1 and ${this.#size}, got ${size}`);
@@ -179,7 +179,7 @@ export interface AppendPlan {
   nodes: MerkleNode[];
 }
 
-/** The largest power of two strictly below `n` (n >= 2). */
+/** Return the largest power of two strictly below `n` (n >= 2). */
 export function largestPowerOfTwoBelow(n: number): number {
   let k = 1;
   while (k * 2 < n) k *= 2;

@@ -95,7 +95,7 @@ export class Catalog {
     return this.#indexesByTable.get(tableId) ?? [];
   }
 
-  /** A copy that a transaction can change without touching the committed catalog. */
+  /** Copy the catalog, so a transaction can change it without touching the committed one. */
   clone(): Catalog {
     const copy = new Catalog();
     for (const object of this.#objects.values()) copy.put(object);

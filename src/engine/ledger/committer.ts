@@ -6,7 +6,7 @@ import type { LedgerCipher } from '../keyring/ledger-cipher.js';
 import { Catalog } from './catalog.js';
 import { indexMarkKey, type CommitResult, type Transaction } from './transaction.js';
 
-/** The most transactions written in one storage transaction. */
+/** Maximum number of transactions written in one storage transaction. */
 const MAX_BATCH = 256;
 /**
  * Batches written at once: one being made durable while the next is
@@ -51,10 +51,11 @@ export interface CommitterOptions {
 }
 
 /**
- * The single writer of one ledger's journal. Transactions queue here; each
- * batch is validated in arrival order against everything committed after
- * their reads (and against earlier ones of the same batch), the survivors
- * become blocks, and the whole batch is written in one storage transaction.
+ * The single writer of one ledger's journal. Transactions queue here, and
+ * each batch is validated in arrival order against everything committed
+ * after their reads, including earlier transactions of the same batch. The
+ * survivors become blocks, and the whole batch is written in one storage
+ * transaction.
  * Each caller is answered only after that write is durable (group commit),
  * so one fsync covers many transactions.
  *

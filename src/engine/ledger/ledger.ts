@@ -161,7 +161,7 @@ export class Ledger implements LedgerAccess {
 
   // Journal reads.
 
-  /** The digest over every block so far and the address of the last block. */
+  /** Compute the digest over every block so far, with the address of the last block. */
   async digest(): Promise<Digest> {
     const tipSeq = this.#tree.size - 1;
     if (tipSeq < 0) {
@@ -176,7 +176,7 @@ export class Ledger implements LedgerAccess {
     };
   }
 
-  /** The digest as of an earlier tip. */
+  /** Compute the digest as of an earlier tip. */
   async digestAt(tipSeq: number): Promise<Uint8Array> {
     this.#checkTip(tipSeq);
     return this.#tree.root(tipSeq + 1);
@@ -251,14 +251,14 @@ export class Ledger implements LedgerAccess {
     return Promise.all(stored.map((block) => this.#blockToIon(block)));
   }
 
-  /** Every block from `from` up to and including `tipSeq`, read in chunks. */
+  /** Yield every block from `from` up to and including `tipSeq`, read in chunks. */
   async *exportBlocks(from = 0, tipSeq = this.tipSeq, chunk = 500): AsyncGenerator<dom.Value> {
     for (let start = from; start <= tipSeq; start += chunk) {
       yield* await this.blocks(start, Math.min(start + chunk, tipSeq + 1));
     }
   }
 
-  /** Every revision of a document, oldest first. */
+  /** Read every revision of a document, oldest first. */
   async documentHistory(docId: string): Promise<Revision[]> {
     const rows = await this.store.documentHistory(this.id, docId);
     return rows.map((row) => this.toRevision(row));
@@ -342,7 +342,7 @@ export class Ledger implements LedgerAccess {
   }
 }
 
-/** The journal form of a revision: `{blockAddress, hash, data, metadata}`, without data when deleted. */
+/** Build the journal form of a revision: `{blockAddress, hash, data, metadata}`, without data when deleted. */
 export function revisionToIon(revision: Revision): dom.Value {
   const fields: Record<string, unknown> = {
     blockAddress:
@@ -354,7 +354,7 @@ export function revisionToIon(revision: Revision): dom.Value {
   return dom.Value.from(fields);
 }
 
-/** A plain Uint8Array view, since ion-js builds blobs only from that exact type, not from Buffer. */
+/** Return a plain Uint8Array view, since ion-js builds blobs only from that exact type, not from Buffer. */
 function bytes(value: Uint8Array): Uint8Array {
   return value.constructor === Uint8Array
     ? value

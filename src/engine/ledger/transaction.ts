@@ -38,7 +38,7 @@ export interface CommitResult {
   blockAddress: BlockAddress | undefined;
 }
 
-/** What a transaction needs from its ledger. */
+/** The ledger services a transaction uses. */
 export interface LedgerAccess {
   readonly id: string;
   readonly store: Store;
@@ -136,7 +136,7 @@ export class Transaction {
 
   // Tables and indexes.
 
-  /** All tables, active or not, as this transaction sees them. */
+  /** Return all tables, active or not, including this transaction's changes. */
   tables(): TableDefinition[] {
     this.#assertOpen();
     this.#observeCatalog();
@@ -149,7 +149,7 @@ export class Transaction {
     return this.#catalog.indexesOf(tableId);
   }
 
-  /** The active table with this name, or undefined. */
+  /** Return the active table with this name, or undefined. */
   findTable(name: string): TableDefinition | undefined {
     this.#assertOpen();
     this.#observeCatalog();
@@ -313,7 +313,7 @@ export class Transaction {
     return version;
   }
 
-  /** The current revision of a document in the table, or undefined. */
+  /** Read the current revision of a document in the table, or undefined. */
   async get(tableName: string, docId: string): Promise<Revision | undefined> {
     const table = this.#activeTable(tableName);
     return this.#readDocument(table, docId);
@@ -344,7 +344,7 @@ export class Transaction {
     return results;
   }
 
-  /** Every current document of the table; the scan conflicts with any later write to the table. */
+  /** Read every current document of the table. The scan conflicts with any later write to the table. */
   async scan(tableName: string): Promise<Revision[]> {
     const table = this.#activeTable(tableName);
     if (!this.scans.has(table.tableId)) this.scans.set(table.tableId, this.#ledger.durableSeq());
@@ -392,7 +392,7 @@ export class Transaction {
     if (this.#state === 'open') this.#state = 'aborted';
   }
 
-  /** The journal's `transactionInfo` for this transaction's block. */
+  /** Build the journal's `transactionInfo` for this transaction's block. */
   transactionInfo(): TransactionInfo {
     const documents = new Map<
       string,
@@ -593,7 +593,7 @@ export class Transaction {
   }
 }
 
-/** The key of an index entry in conflict marks and the read cache. */
+/** Build the key of an index entry in conflict marks and the read cache. */
 export function indexMarkKey(entry: IndexEntry): string {
   const mac = entry.keyMac;
   return entry.indexId + Buffer.from(mac.buffer, mac.byteOffset, mac.length).toString('latin1');
