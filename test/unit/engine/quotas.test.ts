@@ -18,7 +18,7 @@ describe('quotas', () => {
   let ledger: Ledger;
 
   before(async () => {
-    engine = await Engine.open({ dataDir: dir.path, transactionTimeoutMs: 200 });
+    engine = await Engine.open({ dataDir: dir.path });
     await engine.createLedger('quota');
     ledger = await engine.ledger('quota');
     await ledger.run(async (t) => {
@@ -85,18 +85,29 @@ describe('quotas', () => {
   });
 
   test('transaction times out', async () => {
-    const tx = ledger.begin();
-    await tx.insert('Doc', ion('{late: true}'));
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    await assert.rejects(tx.insert('Doc', ion('{late: 2}')), {
-      code: 'InvalidSessionException',
-      message: `Transaction ${tx.id} has expired`,
-    });
-    await assert.rejects(tx.commit(), { code: 'InvalidSessionException' });
-    const stored = await ledger.run(async (t) =>
-      (await t.scan('Doc')).filter((d) => d.data?.get('late')),
-    );
-    assert.equal(stored.length, 0);
+    // A short timeout of its own, so slow machines do not expire the other tests.
+    const timeoutDir = tempDir();
+    const short = await Engine.open({ dataDir: timeoutDir.path, transactionTimeoutMs: 200 });
+    try {
+      await short.createLedger('timeout');
+      const timed = await short.ledger('timeout');
+      await timed.run(async (t) => {
+        t.createTable('Doc');
+      });
+      const tx = timed.begin();
+      await tx.insert('Doc', ion('{late: true}'));
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      await assert.rejects(tx.insert('Doc', ion('{late: 2}')), {
+        code: 'InvalidSessionException',
+        message: `Transaction ${tx.id} has expired`,
+      });
+      await assert.rejects(tx.commit(), { code: 'InvalidSessionException' });
+      const stored = await timed.run(async (t) => t.scan('Doc'));
+      assert.equal(stored.length, 0);
+    } finally {
+      await short.close();
+      timeoutDir.remove();
+    }
   });
 
   test('20 active tables and 40 in all', async () => {
