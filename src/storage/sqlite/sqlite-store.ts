@@ -142,7 +142,11 @@ export class SqliteStore implements Store {
     if (blocks.length === 0) return;
     const ledger = this.#ledgerNo(ledgerId);
     if (ledger < 0) throw new Error(`ledger ${ledgerId} does not exist`);
-    if (this.#writer !== undefined) return this.#writer.append(ledger, blocks);
+    // A lone block with the thread idle is written here: the hop to the
+    // thread and back would only add latency, as nothing could overlap it.
+    if (this.#writer !== undefined && !(blocks.length === 1 && this.#writer.idle)) {
+      return this.#writer.append(ledger, blocks);
+    }
     this.#append(ledger, blocks);
   }
 

@@ -22,6 +22,11 @@ export class SqliteWriter {
     });
   }
 
+  /** True when no append is in flight on the thread. */
+  get idle(): boolean {
+    return this.#pending.size === 0;
+  }
+
   append(ledger: number, blocks: BlockWrite[]): Promise<void> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const id = this.#nextId++;
