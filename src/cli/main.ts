@@ -6,7 +6,7 @@ const program = new Command();
 
 program
   .name('vellum')
-  .description('A verifiable ledger database with customer-managed-key encryption at rest')
+  .description('Vellum, a verifiable ledger database with documents encrypted at rest')
   .version('0.1.0');
 
 program
@@ -24,10 +24,13 @@ program
 
 program
   .command('verify')
-  .description("Verify a ledger's journal, hash chain and digest with the standalone verifier")
-  .requiredOption('--ledger <name>', 'ledger to verify')
+  .description(
+    'Verify ledger journals with the standalone verifier: block hashes, the hash chain, the digest and the block tree. ' +
+      'Exits 0 when all verify, 1 when one fails, 2 when nothing could be checked',
+  )
+  .option('--ledger <name>', 'ledger to verify (default: every ledger in the data directory)')
   .option('--data-dir <dir>', 'data directory', './.vellum')
-  .action(async (options: { ledger: string; dataDir: string }) => {
+  .action(async (options: { ledger?: string; dataDir: string }) => {
     process.exitCode = await runVerify(options);
   });
 

@@ -3,31 +3,67 @@ import { join } from 'node:path';
 import { DATABASE_FILE, Engine } from '../engine/engine.js';
 import { verifyLedger } from './verify-ledger.js';
 
-/** `vellum verify`: returns the process exit code. */
-export async function runVerify(options: { ledger: string; dataDir: string }): Promise<number> {
+/** Exit codes of `vellum verify`. */
+export const VERIFY_OK = 0;
+export const VERIFY_FAILED = 1;
+export const VERIFY_UNUSABLE = 2;
+
+/**
+ * `vellum verify`: check one ledger, or every ledger of the data directory.
+ * Returns 0 when all verify, 1 when a journal fails verification, and 2 when
+ * nothing could be checked (no database, no root key, unknown ledger).
+ */
+export async function runVerify(options: { ledger?: string; dataDir: string }): Promise<number> {
+  const fail = (message: string, code: number) => {
+    process.stderr.write(`vellum verify: ${message}\n`);
+    return code;
+  };
   if (!existsSync(join(options.dataDir, DATABASE_FILE))) {
-    process.stderr.write(
-      `vellum verify: no Vellum database in ${options.dataDir}; pass --data-dir with the directory that holds ${DATABASE_FILE}\n`,
+    return fail(
+      `no Vellum database in ${options.dataDir}; pass --data-dir with the directory that holds ${DATABASE_FILE}`,
+      VERIFY_UNUSABLE,
     );
-    return 2;
   }
-  const engine = await Engine.open({ dataDir: options.dataDir });
+
+  let engine: Engine;
   try {
-    const ledger = await engine.ledger(options.ledger);
-    const started = performance.now();
-    const result = await verifyLedger(ledger);
-    const seconds = (performance.now() - started) / 1000;
-    process.stdout.write(
-      `ledger ${options.ledger}: ${result.blocks} blocks verified in ${seconds.toFixed(2)} s\n` +
-        `digest ${Buffer.from(result.digest).toString('base64')} at sequenceNo ${result.tipAddress.sequenceNo}\n`,
-    );
-    return 0;
+    engine = await Engine.open({ dataDir: options.dataDir, createRootKey: false });
   } catch (error) {
-    process.stderr.write(
-      `vellum verify: FAILED: ${error instanceof Error ? error.message : String(error)}\n`,
-    );
-    return 1;
+    return fail(messageOf(error), VERIFY_UNUSABLE);
+  }
+  try {
+    const names = (await engine.listLedgers()).map((ledger) => ledger.name);
+    if (options.ledger !== undefined && !names.includes(options.ledger)) {
+      const known =
+        names.length === 0 ? 'it has no ledgers' : `its ledgers are: ${names.join(', ')}`;
+      return fail(
+        `ledger ${options.ledger} does not exist in ${options.dataDir}; ${known}`,
+        VERIFY_UNUSABLE,
+      );
+    }
+
+    let status = VERIFY_OK;
+    for (const name of options.ledger === undefined ? names : [options.ledger]) {
+      try {
+        const started = performance.now();
+        const result = await verifyLedger(await engine.ledger(name));
+        const seconds = (performance.now() - started) / 1000;
+        process.stdout.write(
+          `ledger ${name}: ${result.blocks} blocks and ${result.treeNodes} block-tree nodes verified in ${seconds.toFixed(2)} s\n` +
+            `  digest ${Buffer.from(result.digest).toString('base64')} at sequenceNo ${result.tipAddress.sequenceNo}\n`,
+        );
+      } catch (error) {
+        process.stderr.write(`vellum verify: ledger ${name} FAILED: ${messageOf(error)}\n`);
+        status = VERIFY_FAILED;
+      }
+    }
+    if (names.length === 0) process.stdout.write(`no ledgers in ${options.dataDir}\n`);
+    return status;
   } finally {
     await engine.close();
   }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

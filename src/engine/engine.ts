@@ -9,6 +9,7 @@ import type { KeyProvider } from './keyring/key-provider.js';
 import { LedgerCipher } from './keyring/ledger-cipher.js';
 import { loadOrCreateRootKey, RootKeyProvider } from './keyring/root-key-file.js';
 import { Ledger } from './ledger/ledger.js';
+import { lockDataDir } from './data-dir-lock.js';
 import { DEFAULT_TRANSACTION_TIMEOUT_MS } from './ledger/transaction.js';
 
 export const DATABASE_FILE = 'vellum.db';
@@ -25,6 +26,12 @@ export interface EngineOptions {
   keyProvider?: KeyProvider;
   /** Transaction lifetime; QLDB's is 30 s. */
   transactionTimeoutMs?: number;
+  /**
+   * Create the root key file when it is missing (the default). Tools that
+   * only read an existing data directory pass false, so a missing key is an
+   * error instead of a new key that cannot unwrap anything.
+   */
+  createRootKey?: boolean;
 }
 
 export interface LedgerSettings {
@@ -49,18 +56,30 @@ export class Engine {
   readonly #keys: KeyProvider;
   readonly #timeoutMs: number;
   readonly #open = new Map<string, Promise<Ledger>>();
+  readonly #unlock: () => void;
 
-  private constructor(store: Store, keys: KeyProvider, timeoutMs: number) {
+  private constructor(store: Store, keys: KeyProvider, timeoutMs: number, unlock: () => void) {
     this.#store = store;
     this.#keys = keys;
     this.#timeoutMs = timeoutMs;
+    this.#unlock = unlock;
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-    const store = options.store ?? SqliteStore.open({ path: join(options.dataDir, DATABASE_FILE) });
-    const keys = options.keyProvider ?? new RootKeyProvider(loadOrCreateRootKey(options.dataDir));
-    return new Engine(store, keys, options.transactionTimeoutMs ?? DEFAULT_TRANSACTION_TIMEOUT_MS);
+    const unlock = options.store === undefined ? lockDataDir(options.dataDir) : () => undefined;
+    try {
+      const keys =
+        options.keyProvider ??
+        new RootKeyProvider(loadOrCreateRootKey(options.dataDir, options.createRootKey ?? true));
+      const store =
+        options.store ?? SqliteStore.open({ path: join(options.dataDir, DATABASE_FILE) });
+      const timeoutMs = options.transactionTimeoutMs ?? DEFAULT_TRANSACTION_TIMEOUT_MS;
+      return new Engine(store, keys, timeoutMs, unlock);
+    } catch (error) {
+      unlock();
+      throw error;
+    }
   }
 
   get store(): Store {
@@ -152,7 +171,11 @@ export class Engine {
 
   async close(): Promise<void> {
     this.#open.clear();
-    await this.#store.close();
+    try {
+      await this.#store.close();
+    } finally {
+      this.#unlock();
+    }
   }
 
   async #openLedger(name: string): Promise<Ledger> {

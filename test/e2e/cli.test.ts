@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/backends.js';
 
@@ -26,7 +28,7 @@ test('demo runs and verify passes', () => {
     assert.ok(ledger, demo.stdout);
     const verify = vellum('verify', '--ledger', ledger, '--data-dir', dir.path);
     assert.equal(verify.status, 0, verify.stderr);
-    assert.match(verify.stdout, /blocks verified/);
+    assert.match(verify.stdout, /122 blocks and \d+ block-tree nodes verified/);
   } finally {
     dir.remove();
   }
@@ -48,8 +50,38 @@ test('verify names an unknown ledger', () => {
   try {
     assert.equal(vellum('demo', '--records', '5', '--data-dir', dir.path).status, 0);
     const result = vellum('verify', '--ledger', 'nope', '--data-dir', dir.path);
-    assert.equal(result.status, 1);
-    assert.match(result.stderr, /Ledger nope does not exist/);
+    assert.equal(result.status, 2);
+    assert.match(
+      result.stderr,
+      /ledger nope does not exist in .*; its ledgers are: qldb-kms-ledger-demo-/,
+    );
+  } finally {
+    dir.remove();
+  }
+});
+
+test('verify checks every ledger', () => {
+  const dir = tempDir();
+  try {
+    assert.equal(vellum('demo', '--records', '5', '--data-dir', dir.path).status, 0);
+    assert.equal(vellum('demo', '--records', '5', '--data-dir', dir.path).status, 0);
+    const result = vellum('verify', '--data-dir', dir.path);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout.match(/blocks and \d+ block-tree nodes verified/g)?.length, 2);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('verify needs the root key', () => {
+  const dir = tempDir();
+  try {
+    assert.equal(vellum('demo', '--records', '5', '--data-dir', dir.path).status, 0);
+    rmSync(join(dir.path, 'root.key'));
+    const result = vellum('verify', '--data-dir', dir.path);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /root key file .* is missing/);
+    assert.equal(existsSync(join(dir.path, 'root.key')), false, 'verify created a root key');
   } finally {
     dir.remove();
   }

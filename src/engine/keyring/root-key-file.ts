@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyProvider } from './key-provider.js';
 
@@ -11,11 +11,17 @@ const WRAP_VERSION = 1;
 
 /**
  * Load the 256-bit root key from `<dataDir>/root.key`, creating it with mode
- * 0600 when it does not exist. A file that others can read is rejected, since
- * whoever reads it can unwrap every ledger's data key.
+ * 0600 when it does not exist and `create` is true. A file that others can
+ * read is rejected, since anyone who reads it can unwrap every ledger's data
+ * key.
  */
-export function loadOrCreateRootKey(dataDir: string): Uint8Array {
+export function loadOrCreateRootKey(dataDir: string, create = true): Uint8Array {
   const path = join(dataDir, ROOT_KEY_FILE);
+  if (!create && !existsSync(path)) {
+    throw new Error(
+      `root key file ${path} is missing; it is created with the database and must stay next to it`,
+    );
+  }
   try {
     const fd = openSync(path, 'wx', 0o600);
     try {

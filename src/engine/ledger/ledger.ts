@@ -117,7 +117,13 @@ export class Ledger implements LedgerAccess {
   }
 
   #decrypt(stored: StoredRevision): Uint8Array | undefined {
-    const plaintext = this.cipher.open(stored.payload, revisionContext(stored));
+    let plaintext: Uint8Array;
+    try {
+      plaintext = this.cipher.open(stored.payload, revisionContext(stored));
+    } catch (error) {
+      if (!(error instanceof PayloadIntegrityError)) throw error;
+      throw new JournalIntegrityError(this.name, stored.blockSeq, error);
+    }
     return stored.deleted ? undefined : plaintext;
   }
 
@@ -241,6 +247,7 @@ export class Ledger implements LedgerAccess {
 
   /** RFC 9162 consistency proof from the digest at `fromTip` to the one at `toTip`. */
   async consistencyProof(fromTip: number, toTip: number): Promise<Uint8Array[]> {
+    this.#checkTip(fromTip);
     this.#checkTip(toTip, fromTip);
     return this.#tree.consistencyProof(fromTip + 1, toTip + 1);
   }
@@ -265,11 +272,13 @@ export class Ledger implements LedgerAccess {
   }
 
   /**
-   * Revisions of a table that were active at some time in `[start, end]`
+   * Read the revisions of a table, given by active name or by id (for a
+   * dropped table), that were active at some time in `[start, end]`
    * (epoch ms, both inclusive): committed at or before `end` and not replaced
    * before `start`. Without bounds, the whole history.
    */
-  async tableHistory(tableId: string, start?: number, end?: number): Promise<Revision[]> {
+  async tableHistory(table: string, start?: number, end?: number): Promise<Revision[]> {
+    const tableId = this.#resolveTable(table);
     const rows = await this.store.tableHistory(this.id, { tableId, until: end });
     const active: StoredRevision[] = [];
     for (let i = 0; i < rows.length; i++) {
@@ -280,6 +289,16 @@ export class Ledger implements LedgerAccess {
       active.push(row);
     }
     return active.map((row) => this.toRevision(row));
+  }
+
+  #resolveTable(table: string): string {
+    const byName = this.#catalog.activeTable(table);
+    if (byName !== undefined) return byName.tableId;
+    if (this.#catalog.get(table)?.kind === 'table') return table;
+    throw new LedgerError(
+      'BadRequestException',
+      `No active table named ${table} and no table with that id in ledger ${this.name}`,
+    );
   }
 
   get tipSeq(): number {

@@ -456,10 +456,7 @@ export class Transaction {
     this.#observeCatalog();
     const table = this.#catalog.activeTable(name);
     if (table === undefined) {
-      throw new LedgerError(
-        'BadRequestException',
-        `No such table: ${name}; create it with CREATE TABLE ${name}`,
-      );
+      throw new LedgerError('BadRequestException', `Table ${name} does not exist or is not active`);
     }
     return table;
   }
@@ -515,7 +512,11 @@ export class Transaction {
     replacedEntries: IndexEntry[],
   ): Promise<PendingWrite> {
     if (!(data instanceof dom.Value) || data.getType() !== IonTypes.STRUCT || data.isNull()) {
-      throw new LedgerError('BadRequestException', 'A document must be an Ion struct');
+      const received = data instanceof dom.Value ? dumpText(data).slice(0, 40) : typeof data;
+      throw new LedgerError(
+        'BadRequestException',
+        `A document must be an Ion struct, got ${received}; build one with ion-js load() or dom.Value.from()`,
+      );
     }
     const binary = encodeIonBinary(data);
     if (binary.length > MAX_DOCUMENT_BYTES) {

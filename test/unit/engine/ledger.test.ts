@@ -155,7 +155,10 @@ describe('ledger engine', () => {
     });
     const tx = ledger.begin();
     await assert.rejects(tx.insert('Shapes', ion('[1, 2]')), /must be an Ion struct/);
-    await assert.rejects(tx.insert('Missing', ion('{a: 1}')), /No such table: Missing/);
+    await assert.rejects(
+      tx.insert('Missing', ion('{a: 1}')),
+      /Table Missing does not exist or is not active/,
+    );
     tx.abort();
   });
 

@@ -1,0 +1,62 @@
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const LOCK_FILE = 'vellum.lock';
+
+/** Data directories locked by this process, since a lock file cannot tell two engines of one process apart. */
+const lockedHere = new Set<string>();
+
+/**
+ * Take the data directory for this process: one committer per ledger is
+ * what keeps block sequence numbers gapless, so two processes must never
+ * write one SQLite store. The lock file holds the owner's pid; a lock left by
+ * a process that no longer runs (one killed with SIGKILL, say) is taken over.
+ *
+ * NOTE: two processes that find the same stale lock at the same moment can
+ * both take it; the store's sequence check still keeps the journal intact.
+ */
+export function lockDataDir(dataDir: string): () => void {
+  const path = join(dataDir, LOCK_FILE);
+  if (lockedHere.has(path)) {
+    throw new Error(
+      `data directory ${dataDir} is already open in this process; close its Engine first`,
+    );
+  }
+  const owner = readOwner(path);
+  if (owner !== undefined && owner !== process.pid && isRunning(owner)) {
+    throw new Error(
+      `data directory ${dataDir} is in use by process ${owner}; only one Vellum process may open it at a time`,
+    );
+  }
+
+  const fd = openSync(path, 'w', 0o600);
+  try {
+    writeSync(fd, String(process.pid));
+  } finally {
+    closeSync(fd);
+  }
+  lockedHere.add(path);
+  return () => {
+    lockedHere.delete(path);
+    if (readOwner(path) === process.pid) rmSync(path, { force: true });
+  };
+}
+
+function readOwner(path: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
