@@ -87,9 +87,9 @@ export class LedgerCipher {
     }
   }
 
-  /** Keyed MAC of an index key, so equal values match without being stored. */
-  mac(message: Uint8Array): Uint8Array {
-    return createHmac('sha256', this.#macKey).update(message).digest();
+  /** Compute the keyed MAC of an index key, so equal values match without being stored. */
+  mac(scope: string, message: Uint8Array): Uint8Array {
+    return createHmac('sha256', this.#macKey).update(scope, 'latin1').update(message).digest();
   }
 }
 

@@ -97,13 +97,13 @@ export class Transaction {
   readonly statements: StatementInfo[] = [];
   #currentStatement = -1;
   #bytesWritten = 0;
-  #digest: Uint8Array;
+  /** The running commit digest; computed on first use, since in-process callers may never need it. */
+  #digest: Uint8Array | undefined;
   #alwaysJournal = false;
 
   constructor(ledger: LedgerAccess) {
     this.#ledger = ledger;
     this.#catalog = ledger.catalog();
-    this.#digest = hashString(this.id);
   }
 
   get state(): State {
@@ -112,6 +112,7 @@ export class Transaction {
 
   /** The running commit digest, computed as the QLDB driver does. */
   get commitDigest(): Uint8Array {
+    this.#digest ??= hashString(this.id);
     return this.#digest;
   }
 
@@ -128,7 +129,7 @@ export class Transaction {
     this.#assertOpen();
     let statementDigest = hashString(statement);
     for (const parameter of parameters) statementDigest = dot(statementDigest, ionHash(parameter));
-    this.#digest = dot(this.#digest, statementDigest);
+    this.#digest = dot(this.commitDigest, statementDigest);
     this.statements.push({ statement, startTime: Date.now(), statementDigest });
     this.#currentStatement = this.statements.length - 1;
     return this.#currentStatement;
@@ -372,7 +373,7 @@ export class Transaction {
     this.#assertOpen();
     if (
       options.commitDigest !== undefined &&
-      !Buffer.from(options.commitDigest).equals(this.#digest)
+      !Buffer.from(options.commitDigest).equals(this.commitDigest)
     ) {
       throw new LedgerError('BadRequestException', "Digests don't match");
     }
@@ -525,7 +526,9 @@ export class Transaction {
       );
     }
     const indexEntries = this.#entriesOf(table, data);
-    await this.#checkUnique(table, docId, data);
+    if (this.#catalog.indexesOf(table.tableId).some((index) => index.unique)) {
+      await this.#checkUnique(table, docId, data);
+    }
 
     const statements = new Set(this.writes.get(docId)?.statements);
     if (this.#currentStatement >= 0) statements.add(this.#currentStatement);
@@ -589,8 +592,10 @@ export class Transaction {
   #indexEntry(index: IndexDefinition, value: dom.Value): IndexEntry {
     // NOTE: keys compare by Ion equality through the Ion hash, so 1 and 1.0
     // are different keys; callers that want numeric equality normalise first.
-    const material = Buffer.concat([Buffer.from(index.indexId, 'latin1'), ionHash(value)]);
-    return { indexId: index.indexId, keyMac: this.#ledger.cipher.mac(material) };
+    return {
+      indexId: index.indexId,
+      keyMac: this.#ledger.cipher.mac(index.indexId, ionHash(value)),
+    };
   }
 }
 

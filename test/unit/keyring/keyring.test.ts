@@ -71,12 +71,19 @@ test('sealed payload is bound to context', () => {
   assert.throws(() => new LedgerCipher(randomBytes(16)), /data key must be 32 bytes, got 16/);
 });
 
-test('index MAC is keyed and deterministic', () => {
+test('index MAC is keyed and scoped', () => {
   const key = randomBytes(32);
   const message = Buffer.from('value');
-  assert.deepEqual(new LedgerCipher(key).mac(message), new LedgerCipher(key).mac(message));
+  assert.deepEqual(
+    new LedgerCipher(key).mac('index', message),
+    new LedgerCipher(key).mac('index', message),
+  );
   assert.notDeepEqual(
-    new LedgerCipher(key).mac(message),
-    new LedgerCipher(randomBytes(32)).mac(message),
+    new LedgerCipher(key).mac('index', message),
+    new LedgerCipher(randomBytes(32)).mac('index', message),
+  );
+  assert.notDeepEqual(
+    new LedgerCipher(key).mac('index', message),
+    new LedgerCipher(key).mac('other', message),
   );
 });
