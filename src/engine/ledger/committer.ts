@@ -1,4 +1,4 @@
-import type { BlockWrite, Store } from '../../storage/store.js';
+import type { BlockWrite, IndexEntry, Store } from '../../storage/store.js';
 import { OccConflictError, StorageUnavailableError, TransactionExpiredError } from '../errors.js';
 import { buildBlock } from '../journal/block-builder.js';
 import type { AppendPlan, BlockTree } from '../journal/block-tree.js';
@@ -34,6 +34,8 @@ interface PreparedBatch {
   tip: JournalTip;
   plan: AppendPlan | undefined;
   catalog: Catalog | undefined;
+  /** Index mark keys the batch changes, for the read cache. */
+  indexKeys: string[];
 }
 
 export interface CommitterOptions {
@@ -129,6 +131,7 @@ export class Committer {
     const { cipher, tree } = this.#options;
     const accepted: PreparedBatch['accepted'] = [];
     const blocks: BlockWrite[] = [];
+    const indexKeys: string[] = [];
     let { seq, hash, time } = this.#planned.tip;
     let plan = this.#planned.plan;
     let catalog = this.#planned.catalog;
@@ -166,9 +169,12 @@ export class Committer {
           previousHash: hash,
           info: transaction.transactionInfo(),
           revisions: transaction.preparedRevisions(),
-          catalog: [...transaction.catalogChanges.values()].map((object) =>
-            Catalog.encode(object, seq, cipher),
-          ),
+          catalog:
+            transaction.catalogChanges.size === 0
+              ? []
+              : [...transaction.catalogChanges.values()].map((object) =>
+                  Catalog.encode(object, seq, cipher),
+                ),
         },
         cipher,
       );
@@ -177,7 +183,7 @@ export class Committer {
       block.merkleNodes = plan.nodes;
       hash = block.blockHash;
       blocks.push(block);
-      this.#mark(transaction, seq);
+      this.#mark(transaction, seq, indexKeys);
       accepted.push({
         pending,
         result: {
@@ -191,7 +197,7 @@ export class Committer {
 
     const tip = { seq, hash, time };
     this.#planned = { tip, plan, catalog };
-    return { generation: this.#generation, blocks, accepted, tip, plan, catalog };
+    return { generation: this.#generation, blocks, accepted, tip, plan, catalog, indexKeys };
   }
 
   async #write(batch: PreparedBatch): Promise<void> {
@@ -212,7 +218,7 @@ export class Committer {
 
     this.#options.tree.commitAppend(batch.plan!);
     this.#durable = batch.tip;
-    this.#options.onDurable(changedIndexKeys(batch));
+    this.#options.onDurable(batch.indexKeys);
     if (batch.catalog !== undefined) this.#options.applyCatalog(batch.catalog);
     if (this.#planned.tip.seq === batch.tip.seq) {
       // Everything planned is durable; later batches start from the committed state.
@@ -236,15 +242,20 @@ export class Committer {
     return catalogObserved === undefined || this.#catalogMark <= catalogObserved;
   }
 
-  #mark(transaction: Transaction, seq: number): void {
+  /** Set the marks of everything the transaction changes; the index keys are also added to `indexKeys`. */
+  #mark(transaction: Transaction, seq: number, indexKeys: string[]): void {
+    const markIndex = (entry: IndexEntry) => {
+      const key = indexMarkKey(entry);
+      this.#indexMarks.set(key, seq);
+      indexKeys.push(key);
+    };
     for (const write of transaction.writes.values()) {
       this.#documentMarks.set(write.docId, seq);
       this.#tableMarks.set(write.table.tableId, seq);
-      for (const entry of write.indexEntries) this.#indexMarks.set(indexMarkKey(entry), seq);
-      for (const entry of write.replacedEntries) this.#indexMarks.set(indexMarkKey(entry), seq);
+      write.indexEntries.forEach(markIndex);
+      write.replacedEntries.forEach(markIndex);
     }
-    for (const build of transaction.indexBuilds)
-      this.#indexMarks.set(indexMarkKey(build.entry), seq);
+    for (const build of transaction.indexBuilds) markIndex(build.entry);
     if (transaction.catalogChanges.size > 0) this.#catalogMark = seq;
   }
 
@@ -268,16 +279,4 @@ export class Committer {
       for (const [key, mark] of marks) if (mark <= floor) marks.delete(key);
     }
   }
-}
-
-function changedIndexKeys(batch: PreparedBatch): string[] {
-  const keys: string[] = [];
-  for (const { pending } of batch.accepted) {
-    for (const write of pending.transaction.writes.values()) {
-      for (const entry of write.indexEntries) keys.push(indexMarkKey(entry));
-      for (const entry of write.replacedEntries) keys.push(indexMarkKey(entry));
-    }
-    for (const build of pending.transaction.indexBuilds) keys.push(indexMarkKey(build.entry));
-  }
-  return keys;
 }
