@@ -182,3 +182,11 @@ export class LedgerExistsError extends Error {
     this.name = 'LedgerExistsError';
   }
 }
+
+/** Raised by every method of a store after `close()`. */
+export class StoreClosedError extends Error {
+  constructor() {
+    super('the store is closed; open the engine again to use its ledgers');
+    this.name = 'StoreClosedError';
+  }
+}

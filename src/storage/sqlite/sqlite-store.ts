@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import {
   LedgerExistsError,
+  StoreClosedError,
   type BlockWrite,
   type IndexEntry,
   type LedgerRecord,
@@ -62,6 +63,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (!this.#db.open) return;
     await this.#writer?.close();
     this.#db.close();
   }
@@ -71,6 +73,7 @@ export class SqliteStore implements Store {
   }
 
   #statement(sql: string): Database.Statement {
+    if (!this.#db.open) throw new StoreClosedError();
     let statement = this.#statements.get(sql);
     if (statement === undefined) {
       statement = this.#db.prepare(sql);
@@ -140,6 +143,7 @@ export class SqliteStore implements Store {
 
   async appendBlocks(ledgerId: string, blocks: BlockWrite[]): Promise<void> {
     if (blocks.length === 0) return;
+    if (!this.#db.open) throw new StoreClosedError();
     const ledger = this.#ledgerNo(ledgerId);
     if (ledger < 0) throw new Error(`ledger ${ledgerId} does not exist`);
     // A lone block with the thread idle is written here: the hop to the

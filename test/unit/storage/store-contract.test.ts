@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import {
   LedgerExistsError,
   SequenceConflictError,
+  StoreClosedError,
   type BlockWrite,
   type RevisionWrite,
   type Store,
@@ -305,6 +306,14 @@ for (const backend of backends) {
       assert.equal(await store.getLedger('gone'), undefined);
       assert.equal(await store.lastBlock(id), undefined);
       assert.equal(await store.getDocument(id, 'D'.repeat(22)), undefined);
+    });
+
+    run('closed store rejects calls', async (store, reopen) => {
+      const id = await withLedger(store);
+      const again = await reopen();
+      await again.close();
+      await assert.rejects(again.getLedger('contract'), StoreClosedError);
+      await assert.rejects(again.appendBlocks(id, [block(0)]), StoreClosedError);
     });
 
     run('data survives reopen', async (store, reopen) => {
