@@ -219,6 +219,37 @@ export class IonHashBuilder implements IonValueWriter {
     return this;
   }
 
+  /**
+   * Adds a struct field whose field hash, SHA-256 of `s(name) || s(value)`,
+   * is already known, such as one computed once with `computeFieldHash`.
+   */
+  fieldHash(hash: Uint8Array): this {
+    checkBytes(hash, 'hash');
+    if (this.depth === 0 || this.frames[this.depth - 1]!.typeCode !== TypeCode.struct) {
+      throw new Error('Cannot add a field hash outside a struct');
+    }
+    if (this.hasFieldName) {
+      throw new Error('Cannot add a field hash: the previous field has no value');
+    }
+    this.frames[this.depth - 1]!.fieldHashes.push(hash);
+    return this;
+  }
+
+  /**
+   * Returns the field hash of one struct field, for `fieldHash`. `write`
+   * writes the field's value. Resets the builder.
+   */
+  computeFieldHash(name: string, write: (builder: this) => void): Uint8Array {
+    this.reset();
+    this.stepIn('struct').fieldName(name);
+    write(this);
+    if (this.hasFieldName)
+      throw new Error(`computeFieldHash: no value was written for field ${name}`);
+    const hash = this.frames[0]!.fieldHashes[0]!;
+    this.reset();
+    return hash;
+  }
+
   stepIn(type: ContainerType): this {
     checkContainerType(type, 'type');
     const annotated = this.beginValue();

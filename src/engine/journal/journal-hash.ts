@@ -12,6 +12,29 @@ import type { RevisionMetadata, TransactionInfo } from './journal-types.js';
 
 const builder = new IonHashBuilder();
 
+/** Field hashes of `statements: []`, and of `tableName` and `tableId` per table, which repeat in most blocks. */
+// A builder of their own, since they are computed while `builder` is mid-value.
+const fieldBuilder = new IonHashBuilder();
+const EMPTY_STATEMENTS = fieldBuilder.computeFieldHash('statements', (b) =>
+  b.stepIn('list').stepOut(),
+);
+const tableFieldHashes = new Map<string, [Uint8Array, Uint8Array]>();
+const MAX_CACHED_TABLES = 10_000;
+
+function tableFields(tableName: string, tableId: string): [Uint8Array, Uint8Array] {
+  const key = `${tableId}/${tableName}`;
+  let hashes = tableFieldHashes.get(key);
+  if (hashes === undefined) {
+    if (tableFieldHashes.size >= MAX_CACHED_TABLES) tableFieldHashes.clear();
+    hashes = [
+      fieldBuilder.computeFieldHash('tableName', (b) => b.string(tableName)),
+      fieldBuilder.computeFieldHash('tableId', (b) => b.string(tableId)),
+    ];
+    tableFieldHashes.set(key, hashes);
+  }
+  return hashes;
+}
+
 /** Ion Hash of a revision's metadata struct `{id, version, txTime, txId}`. */
 export function hashMetadata(metadata: RevisionMetadata): Uint8Array {
   builder.reset();
@@ -29,21 +52,24 @@ export function hashTransactionInfo(info: TransactionInfo): Uint8Array {
   builder.reset();
   builder.stepIn('struct');
 
-  builder.fieldName('statements').stepIn('list');
-  for (const statement of info.statements) {
-    builder.stepIn('struct');
-    builder.fieldName('statement').string(statement.statement);
-    builder.fieldName('startTime').timestamp(new Date(statement.startTime));
-    builder.fieldName('statementDigest').blob(statement.statementDigest);
+  if (info.statements.length === 0) builder.fieldHash(EMPTY_STATEMENTS);
+  else {
+    builder.fieldName('statements').stepIn('list');
+    for (const statement of info.statements) {
+      builder.stepIn('struct');
+      builder.fieldName('statement').string(statement.statement);
+      builder.fieldName('startTime').timestamp(new Date(statement.startTime));
+      builder.fieldName('statementDigest').blob(statement.statementDigest);
+      builder.stepOut();
+    }
     builder.stepOut();
   }
-  builder.stepOut();
 
   builder.fieldName('documents').stepIn('struct');
   for (const [docId, document] of info.documents) {
     builder.fieldName(docId).stepIn('struct');
-    builder.fieldName('tableName').string(document.tableName);
-    builder.fieldName('tableId').string(document.tableId);
+    const [tableNameHash, tableIdHash] = tableFields(document.tableName, document.tableId);
+    builder.fieldHash(tableNameHash).fieldHash(tableIdHash);
     builder.fieldName('statements').stepIn('list');
     for (const index of document.statements) builder.int(index);
     builder.stepOut();

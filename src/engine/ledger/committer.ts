@@ -117,7 +117,18 @@ export class Committer {
       // half is prepared while the first is made durable, and the writers
       // fall into two groups that keep both threads busy.
       const size = Math.ceil(this.#queue.length / (MAX_IN_FLIGHT - this.#inFlight));
-      const batch = this.#prepare(this.#queue.splice(0, Math.min(size, MAX_BATCH)));
+      const pendings = this.#queue.splice(0, Math.min(size, MAX_BATCH));
+      let batch: PreparedBatch | undefined;
+      try {
+        batch = this.#prepare(pendings);
+      } catch (error) {
+        // A bug here must not leave callers waiting forever. Planning starts
+        // again from the durable tip, as after a failed write.
+        this.#generation += 1;
+        this.#planned = { tip: this.#durable, plan: undefined, catalog: undefined };
+        for (const pending of pendings) pending.reject(error);
+        continue;
+      }
       if (batch === undefined) continue;
       this.#inFlight += 1;
       void this.#write(batch).finally(() => {
