@@ -12,11 +12,17 @@ import type { RevisionMetadata, TransactionInfo } from './journal-types.js';
 
 const builder = new IonHashBuilder();
 
-/** Field hashes of `statements: []`, and of `tableName` and `tableId` per table, which repeat in most blocks. */
+/**
+ * Field hashes that repeat in most blocks: `statements: []`, the first
+ * revision versions, and `tableName` and `tableId` per table.
+ */
 // A builder of their own, since they are computed while `builder` is mid-value.
 const fieldBuilder = new IonHashBuilder();
 const EMPTY_STATEMENTS = fieldBuilder.computeFieldHash('statements', (b) =>
   b.stepIn('list').stepOut(),
+);
+const SMALL_VERSIONS = Array.from({ length: 16 }, (_, version) =>
+  fieldBuilder.computeFieldHash('version', (b) => b.int(version)),
 );
 const tableFieldHashes = new Map<string, [Uint8Array, Uint8Array]>();
 const MAX_CACHED_TABLES = 10_000;
@@ -40,7 +46,9 @@ export function hashMetadata(metadata: RevisionMetadata): Uint8Array {
   builder.reset();
   builder.stepIn('struct');
   builder.fieldName('id').string(metadata.id);
-  builder.fieldName('version').int(metadata.version);
+  const versionHash = SMALL_VERSIONS[metadata.version];
+  if (versionHash !== undefined) builder.fieldHash(versionHash);
+  else builder.fieldName('version').int(metadata.version);
   builder.fieldName('txTime').timestamp(new Date(metadata.txTime));
   builder.fieldName('txId').string(metadata.txId);
   builder.stepOut();
