@@ -158,11 +158,7 @@ export class Committer {
         continue;
       }
       if (transaction.empty) {
-        pending.resolve({
-          transactionId: transaction.id,
-          commitDigest: transaction.commitDigest,
-          blockAddress: undefined,
-        });
+        pending.resolve(commitResult(transaction, undefined));
         continue;
       }
 
@@ -197,11 +193,7 @@ export class Committer {
       this.#mark(transaction, seq, indexKeys);
       accepted.push({
         pending,
-        result: {
-          transactionId: transaction.id,
-          commitDigest: transaction.commitDigest,
-          blockAddress: { strandId: this.#options.ledgerId, sequenceNo: seq },
-        },
+        result: commitResult(transaction, { strandId: this.#options.ledgerId, sequenceNo: seq }),
       });
     }
     if (blocks.length === 0) return undefined;
@@ -290,4 +282,18 @@ export class Committer {
       for (const [key, mark] of marks) if (mark <= floor) marks.delete(key);
     }
   }
+}
+
+/** The result of a commit; the commit digest is computed only if a caller reads it. */
+function commitResult(
+  transaction: Transaction,
+  blockAddress: CommitResult['blockAddress'],
+): CommitResult {
+  return {
+    transactionId: transaction.id,
+    get commitDigest() {
+      return transaction.commitDigest;
+    },
+    blockAddress,
+  };
 }
