@@ -158,7 +158,11 @@ export class Committer {
         continue;
       }
       if (transaction.empty) {
-        pending.resolve(commitResult(transaction, undefined));
+        pending.resolve({
+          transactionId: transaction.id,
+          commitDigest: transaction.commitDigest,
+          blockAddress: undefined,
+        });
         continue;
       }
 
@@ -193,7 +197,11 @@ export class Committer {
       this.#mark(transaction, seq, indexKeys);
       accepted.push({
         pending,
-        result: commitResult(transaction, { strandId: this.#options.ledgerId, sequenceNo: seq }),
+        result: {
+          transactionId: transaction.id,
+          commitDigest: transaction.commitDigest,
+          blockAddress: { strandId: this.#options.ledgerId, sequenceNo: seq },
+        },
       });
     }
     if (blocks.length === 0) return undefined;
@@ -282,18 +290,4 @@ export class Committer {
       for (const [key, mark] of marks) if (mark <= floor) marks.delete(key);
     }
   }
-}
-
-/** The result of a commit; the commit digest is computed only if a caller reads it. */
-function commitResult(
-  transaction: Transaction,
-  blockAddress: CommitResult['blockAddress'],
-): CommitResult {
-  return {
-    transactionId: transaction.id,
-    get commitDigest() {
-      return transaction.commitDigest;
-    },
-    blockAddress,
-  };
 }
