@@ -28,9 +28,19 @@ function referenceHashOfStream(stream: Uint8Array): Uint8Array {
   return reader.digest();
 }
 
+/**
+ * True when ion-js 5.2 writes the value correctly. It writes some timestamps
+ * wrongly (00:00:01.0000 comes back as 00:00:00.0000), and ion-hash-js then
+ * hashes the wrong value, so the differential tests skip those values.
+ */
+function ionJsWritesCorrectly(value: ion.dom.Value): boolean {
+  return ion.load(ion.dumpBinary(value))!.ionEquals(value);
+}
+
 test('ionHash matches ion-hash-js HashWriter', () => {
   fc.assert(
     fc.property(ionValue, (value) => {
+      fc.pre(ionJsWritesCorrectly(value));
       assert.equal(hex(ionHash(value)), hex(referenceIonHash(value)));
     }),
     { numRuns: HASH_RUNS },
@@ -40,6 +50,7 @@ test('ionHash matches ion-hash-js HashWriter', () => {
 test('ionHash matches ion-hash-js HashReader', () => {
   fc.assert(
     fc.property(ionValue, (value) => {
+      fc.pre(ionJsWritesCorrectly(value));
       assert.equal(hex(ionHash(value)), hex(referenceHashOfStream(ion.dumpBinary(value))));
     }),
     { numRuns: HASH_RUNS / 3 },
@@ -68,10 +79,18 @@ test('encodeIonBinary round-trips through ion.load', () => {
 test('encodeIonBinary equals ion.dumpBinary bytes', () => {
   fc.assert(
     fc.property(ionValue, (value) => {
+      fc.pre(ionJsWritesCorrectly(value));
       assert.equal(hex(encodeIonBinary(value)), hex(ion.dumpBinary(value)));
     }),
     { numRuns: BYTES_RUNS },
   );
+});
+
+test('timestamp ion-js mangles round-trips', () => {
+  const value = ion.load('2026-01-01T00:00:01.0000Z')!;
+  assert.equal(ionJsWritesCorrectly(value), false, 'ion-js now writes this value correctly');
+  const decoded = ion.load(encodeIonBinary(value))!;
+  assert.equal(ion.dumpText(decoded), '2026-01-01T00:00:01.0000Z');
 });
 
 test('writers accept several values in sequence', () => {
