@@ -122,10 +122,9 @@ export class Committer {
       try {
         batch = this.#prepare(pendings);
       } catch (error) {
-        // A bug here must not leave callers waiting forever. Planning starts
-        // again from the durable tip, as after a failed write.
-        this.#generation += 1;
-        this.#planned = { tip: this.#durable, plan: undefined, catalog: undefined };
+        // A bug here must not leave callers waiting forever. The planned tip
+        // is only updated when preparing succeeds, so nothing else changes;
+        // marks already set can only cause conflicts, never hide one.
         for (const pending of pendings) pending.reject(error);
         continue;
       }
@@ -219,24 +218,44 @@ export class Committer {
       // will fail the store's sequence check. Plan again from the durable
       // tip, once per failure. The marks set for the batch stay: they can
       // only turn a later commit into a conflict, never hide one.
-      if (batch.generation === this.#generation) {
-        this.#generation += 1;
-        this.#planned = { tip: this.#durable, plan: undefined, catalog: undefined };
-      }
+      if (batch.generation === this.#generation) this.#abandonPlanned();
       for (const { pending } of batch.accepted) pending.reject(new StorageUnavailableError(error));
       return;
     }
 
-    this.#options.tree.commitAppend(batch.plan!);
-    this.#durable = batch.tip;
-    this.#options.onDurable(batch.indexKeys);
-    if (batch.catalog !== undefined) this.#options.applyCatalog(batch.catalog);
-    if (this.#planned.tip.seq === batch.tip.seq) {
-      // Everything planned is durable; later batches start from the committed state.
-      this.#planned = { tip: batch.tip, plan: undefined, catalog: undefined };
+    try {
+      this.#options.tree.commitAppend(batch.plan!);
+      this.#durable = batch.tip;
+      this.#options.onDurable(batch.indexKeys);
+      if (batch.catalog !== undefined) this.#options.applyCatalog(batch.catalog);
+      if (this.#planned.tip.seq === batch.tip.seq) {
+        // Everything planned is durable; later batches start from the committed state.
+        this.#planned = { tip: batch.tip, plan: undefined, catalog: undefined };
+      }
+      this.#pruneMarks(batch.tip.seq);
+    } finally {
+      // The batch is durable, so its callers hear so whatever happened above.
+      for (const { pending, result } of batch.accepted) pending.resolve(result);
     }
-    for (const { pending, result } of batch.accepted) pending.resolve(result);
-    this.#pruneMarks(batch.tip.seq);
+  }
+
+  /**
+   * Drop every batch planned but not durable: raise the generation, plan
+   * again from the durable tip, and lower the marks those batches set to the
+   * durable tip. A lowered mark still turns any read older than the tip into
+   * a conflict, but a read of the current state no longer conflicts with a
+   * write that never happened. Runs once per failed write, before anything
+   * is planned again; every batch planned on top of the failed one fails
+   * the store's sequence check, so none of their marks is real either.
+   */
+  #abandonPlanned(): void {
+    this.#generation += 1;
+    this.#planned = { tip: this.#durable, plan: undefined, catalog: undefined };
+    const durable = this.#durable.seq;
+    for (const marks of [this.#documentMarks, this.#indexMarks, this.#tableMarks]) {
+      for (const [key, mark] of marks) if (mark > durable) marks.set(key, durable);
+    }
+    if (this.#catalogMark > durable) this.#catalogMark = durable;
   }
 
   #valid(transaction: Transaction): boolean {

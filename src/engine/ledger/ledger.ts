@@ -286,6 +286,8 @@ export class Ledger implements LedgerAccess {
       const next = rows[i + 1];
       const replacedAt = next !== undefined && next.docId === row.docId ? next.txTime : undefined;
       if (start !== undefined && replacedAt !== undefined && replacedAt <= start) continue;
+      // A deletion ends the document: it is in the window only if it happened there.
+      if (start !== undefined && row.deleted && row.txTime < start) continue;
       active.push(row);
     }
     return active.map((row) => this.toRevision(row));

@@ -83,7 +83,8 @@ export class Transaction {
 
   #state: State = 'open';
   readonly #ledger: LedgerAccess;
-  #catalog: Catalog;
+  /** The catalog this transaction works from: the committed one when first needed, then its own copy after DDL. */
+  #catalog: Catalog | undefined;
   #catalogChanged = false;
 
   readonly reads = new Map<string, number>();
@@ -103,7 +104,6 @@ export class Transaction {
 
   constructor(ledger: LedgerAccess) {
     this.#ledger = ledger;
-    this.#catalog = ledger.catalog();
   }
 
   get state(): State {
@@ -140,31 +140,31 @@ export class Transaction {
   /** Return all tables, active or not, including this transaction's changes. */
   tables(): TableDefinition[] {
     this.#assertOpen();
-    this.#observeCatalog();
-    return this.#catalog.tables();
+    this.#snapshot();
+    return this.#snapshot().tables();
   }
 
   indexes(tableId: string): readonly IndexDefinition[] {
     this.#assertOpen();
-    this.#observeCatalog();
-    return this.#catalog.indexesOf(tableId);
+    this.#snapshot();
+    return this.#snapshot().indexesOf(tableId);
   }
 
   /** Return the active table with this name, or undefined. */
   findTable(name: string): TableDefinition | undefined {
     this.#assertOpen();
-    this.#observeCatalog();
-    return this.#catalog.activeTable(name);
+    this.#snapshot();
+    return this.#snapshot().activeTable(name);
   }
 
   createTable(name: string): string {
     this.#assertOpen();
     validateName('table name', name);
-    this.#observeCatalog();
-    if (this.#catalog.activeTable(name) !== undefined) {
+    this.#snapshot();
+    if (this.#snapshot().activeTable(name) !== undefined) {
       throw new LedgerError('BadRequestException', `Table ${name} already exists`);
     }
-    const tables = this.#catalog.tables();
+    const tables = this.#snapshot().tables();
     this.#assertTableQuotas(tables);
     if (tables.length >= MAX_TABLES) {
       throw new QuotaExceededError(
@@ -184,8 +184,8 @@ export class Transaction {
 
   undropTable(tableId: string): string {
     this.#assertOpen();
-    this.#observeCatalog();
-    const table = this.#catalog.get(tableId);
+    this.#snapshot();
+    const table = this.#snapshot().get(tableId);
     if (table === undefined || table.kind !== 'table') {
       throw new LedgerError('BadRequestException', `No table with id ${tableId} exists`);
     }
@@ -195,13 +195,13 @@ export class Transaction {
         `Table ${table.name} (${tableId}) is already active`,
       );
     }
-    if (this.#catalog.activeTable(table.name) !== undefined) {
+    if (this.#snapshot().activeTable(table.name) !== undefined) {
       throw new LedgerError(
         'BadRequestException',
         `Cannot undrop table ${tableId}: an active table named ${table.name} exists; drop or rename it first`,
       );
     }
-    this.#assertTableQuotas(this.#catalog.tables());
+    this.#assertTableQuotas(this.#snapshot().tables());
     this.#changeCatalog({ ...table, status: 'ACTIVE' });
     return tableId;
   }
@@ -222,7 +222,7 @@ export class Transaction {
         `Index field name must be 1 to ${MAX_FIELD_NAME_LENGTH} characters, got ${JSON.stringify(field)}`,
       );
     }
-    const existing = this.#catalog.indexesOf(table.tableId);
+    const existing = this.#snapshot().indexesOf(table.tableId);
     if (existing.some((index) => index.field === field)) {
       throw new LedgerError(
         'BadRequestException',
@@ -244,7 +244,7 @@ export class Transaction {
     };
     const documents = await this.scan(tableName);
     const seen = new Set<string>();
-    const builds: Array<{ docId: string; entry: IndexEntry }> = [];
+    const entries: Array<{ docId: string; entry: IndexEntry }> = [];
     for (const revision of documents) {
       const value = fieldOf(revision.data, field);
       if (value === undefined) continue;
@@ -259,11 +259,17 @@ export class Transaction {
         }
         seen.add(key);
       }
-      const pending = this.writes.get(revision.id);
-      if (pending !== undefined) pending.indexEntries.push(entry);
-      else builds.push({ docId: revision.id, entry });
+      entries.push({ docId: revision.id, entry });
     }
 
+    // Nothing changes until every document is indexed, so a rejected unique
+    // index leaves no entries behind.
+    const builds: Array<{ docId: string; entry: IndexEntry }> = [];
+    for (const { docId, entry } of entries) {
+      const pending = this.writes.get(docId);
+      if (pending !== undefined) pending.indexEntries.push(entry);
+      else builds.push({ docId, entry });
+    }
     this.#changeCatalog(index);
     this.indexBuilds.push(...builds);
     return index.indexId;
@@ -323,7 +329,13 @@ export class Transaction {
   /** Current documents whose indexed top-level `field` equals `value`. */
   async lookup(tableName: string, field: string, value: dom.Value): Promise<Revision[]> {
     const table = this.#activeTable(tableName);
-    const index = this.#catalog
+    if (!(value instanceof dom.Value)) {
+      throw new LedgerError(
+        'BadRequestException',
+        `A lookup value must be an ion-js dom.Value, got ${typeof value}; build one with dom.Value.from()`,
+      );
+    }
+    const index = this.#snapshot()
       .indexesOf(table.tableId)
       .find((candidate) => candidate.field === field);
     if (index === undefined) {
@@ -335,8 +347,14 @@ export class Transaction {
     if (!this.indexReads.has(markKey)) this.indexReads.set(markKey, observed);
 
     const committed = await this.#ledger.lookupCommitted(entry, markKey);
-    if (this.writes.size === 0) return committed;
+    if (this.writes.size === 0 && this.indexBuilds.length === 0) return committed;
     const results = committed.filter((revision) => !this.writes.has(revision.id));
+    // Documents indexed by an index this transaction created are not in the store's index yet.
+    for (const build of this.indexBuilds) {
+      if (!sameEntry(build.entry, entry) || results.some((revision) => revision.id === build.docId)) continue;
+      const revision = await this.#readDocument(table, build.docId);
+      if (revision !== undefined) results.push(revision);
+    }
     for (const write of this.writes.values()) {
       if (write.table.tableId !== table.tableId || write.binary === undefined) continue;
       if (write.indexEntries.some((own) => sameEntry(own, entry)))
@@ -448,14 +466,22 @@ export class Transaction {
     }
   }
 
-  #observeCatalog(): void {
-    if (this.catalogObservedAt === undefined) this.catalogObservedAt = this.#ledger.durableSeq();
+  /**
+   * Take the catalog snapshot and record when it was taken, together, so a
+   * DDL commit after the snapshot is a conflict at commit.
+   */
+  #snapshot(): Catalog {
+    if (this.#catalog === undefined) {
+      this.#catalog = this.#ledger.catalog();
+      this.catalogObservedAt = this.#ledger.durableSeq();
+    }
+    return this.#catalog;
   }
 
   #activeTable(name: string): TableDefinition {
     this.#assertOpen();
-    this.#observeCatalog();
-    const table = this.#catalog.activeTable(name);
+    this.#snapshot();
+    const table = this.#snapshot().activeTable(name);
     if (table === undefined) {
       throw new LedgerError('BadRequestException', `Table ${name} does not exist or is not active`);
     }
@@ -473,10 +499,10 @@ export class Transaction {
 
   #changeCatalog(object: CatalogObject): void {
     if (!this.#catalogChanged) {
-      this.#catalog = this.#catalog.clone();
+      this.#catalog = this.#snapshot().clone();
       this.#catalogChanged = true;
     }
-    this.#catalog.put(object);
+    this.#catalog!.put(object);
     this.catalogChanges.set(object.kind === 'table' ? object.tableId : object.indexId, object);
   }
 
@@ -484,7 +510,8 @@ export class Transaction {
     if (!isId(docId)) return undefined;
     const pending = this.writes.get(docId);
     if (pending !== undefined) {
-      return pending.binary === undefined ? undefined : pendingRevision(pending, this.id);
+      if (pending.table.tableId !== table.tableId || pending.binary === undefined) return undefined;
+      return pendingRevision(pending, this.id);
     }
     const observed = this.#ledger.durableSeq();
     if (!this.reads.has(docId)) this.reads.set(docId, observed);
@@ -526,7 +553,7 @@ export class Transaction {
       );
     }
     const indexEntries = this.#entriesOf(table, data);
-    if (this.#catalog.indexesOf(table.tableId).some((index) => index.unique)) {
+    if (this.#snapshot().indexesOf(table.tableId).some((index) => index.unique)) {
       await this.#checkUnique(table, docId, data);
     }
 
@@ -562,12 +589,17 @@ export class Transaction {
     }
     this.#bytesWritten = bytes;
     this.writes.set(write.docId, write);
+    // The new revision carries every index entry itself, including those of
+    // an index created earlier in this transaction.
+    for (let i = this.indexBuilds.length - 1; i >= 0; i--) {
+      if (this.indexBuilds[i]!.docId === write.docId) this.indexBuilds.splice(i, 1);
+    }
   }
 
   #entriesOf(table: TableDefinition, data: dom.Value | undefined): IndexEntry[] {
     const entries: IndexEntry[] = [];
     if (data === undefined) return entries;
-    for (const index of this.#catalog.indexesOf(table.tableId)) {
+    for (const index of this.#snapshot().indexesOf(table.tableId)) {
       const value = fieldOf(data, index.field);
       if (value !== undefined) entries.push(this.#indexEntry(index, value));
     }
@@ -575,7 +607,7 @@ export class Transaction {
   }
 
   async #checkUnique(table: TableDefinition, docId: string, data: dom.Value): Promise<void> {
-    for (const index of this.#catalog.indexesOf(table.tableId)) {
+    for (const index of this.#snapshot().indexesOf(table.tableId)) {
       if (!index.unique) continue;
       const value = fieldOf(data, index.field);
       if (value === undefined) continue;

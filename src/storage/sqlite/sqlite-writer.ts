@@ -22,9 +22,9 @@ export class SqliteWriter {
     });
   }
 
-  /** True when no append is in flight on the thread. */
+  /** True when no append is in flight on the thread and the thread works. */
   get idle(): boolean {
-    return this.#pending.size === 0;
+    return this.#pending.size === 0 && this.#failure === undefined;
   }
 
   append(ledger: number, blocks: BlockWrite[]): Promise<void> {

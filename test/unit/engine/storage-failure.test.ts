@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dom, load } from 'ion-js';
+import { Engine } from '../../../src/engine/index.js';
+import { SqliteStore } from '../../../src/storage/sqlite/sqlite-store.js';
+import type { BlockWrite, Store } from '../../../src/storage/store.js';
+import { tempDir } from '../../helpers/backends.js';
+import { join } from 'node:path';
+
+const ion = (text: string): dom.Value => load(text)!;
+
+test('failed batch does not block readers', async () => {
+  const dir = tempDir();
+  const real = SqliteStore.open({ path: join(dir.path, 'x.db') });
+  let arm = false;
+  const store = new Proxy(real, {
+    get(target, prop) {
+      if (prop === 'appendBlocks') {
+        return async (id: string, blocks: BlockWrite[]) => {
+          if (arm) {
+            arm = false;
+            await new Promise((r) => setTimeout(r, 30));
+            throw new Error('disk full (injected)');
+          }
+          return target.appendBlocks(id, blocks);
+        };
+      }
+      const v = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  }) as Store;
+  const engine = await Engine.open({ dataDir: dir.path, store });
+  try {
+    await engine.createLedger('r');
+    const ledger = await engine.ledger('r');
+    await ledger.run(async (t) => void t.createTable('T'));
+    const id = await ledger.run((t) => t.insert('T', ion('{i: 0}')));
+    arm = true;
+    await assert.rejects(
+      ledger.run((t) => t.update('T', id, ion('{i: 1}'))),
+      /StorageUnavailable|disk full|unavailable/i,
+    );
+    // Nothing was written; a read-only transaction should commit.
+    const doc = await ledger.run((t) => t.get('T', id));
+    assert.equal(doc?.data?.get('i')?.numberValue(), 0);
+  } finally {
+    await engine.close();
+    dir.remove();
+  }
+});
