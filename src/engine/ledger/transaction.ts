@@ -351,7 +351,8 @@ export class Transaction {
     const results = committed.filter((revision) => !this.writes.has(revision.id));
     // Documents indexed by an index this transaction created are not in the store's index yet.
     for (const build of this.indexBuilds) {
-      if (!sameEntry(build.entry, entry) || results.some((revision) => revision.id === build.docId)) continue;
+      if (!sameEntry(build.entry, entry) || results.some((revision) => revision.id === build.docId))
+        continue;
       const revision = await this.#readDocument(table, build.docId);
       if (revision !== undefined) results.push(revision);
     }
@@ -553,7 +554,11 @@ export class Transaction {
       );
     }
     const indexEntries = this.#entriesOf(table, data);
-    if (this.#snapshot().indexesOf(table.tableId).some((index) => index.unique)) {
+    if (
+      this.#snapshot()
+        .indexesOf(table.tableId)
+        .some((index) => index.unique)
+    ) {
       await this.#checkUnique(table, docId, data);
     }
 
