@@ -1,4 +1,9 @@
-import type { BlockWrite, IndexEntry, Store } from '../../storage/store.js';
+import {
+  SequenceConflictError,
+  type BlockWrite,
+  type IndexEntry,
+  type Store,
+} from '../../storage/store.js';
 import { OccConflictError, StorageUnavailableError, TransactionExpiredError } from '../errors.js';
 import { buildBlock } from '../journal/block-builder.js';
 import type { AppendPlan, BlockTree } from '../journal/block-tree.js';
@@ -50,6 +55,8 @@ export interface CommitterOptions {
   tip: JournalTip;
   /** Called with the index mark keys a batch changed, once it is durable and before callers hear of it. */
   onDurable: (markKeys: string[]) => void;
+  /** Reload the committed catalog and drop cached reads, after the store was found ahead of the committer. */
+  reload: () => Promise<void>;
 }
 
 /**
@@ -77,6 +84,8 @@ export class Committer {
   #planned: { tip: JournalTip; plan: AppendPlan | undefined; catalog: Catalog | undefined };
   /** Raised when a write fails, so batches planned on top of it are not trusted. */
   #generation = 0;
+  /** Set while the journal's end is reloaded from the store; nothing is planned meanwhile. */
+  #resyncing: Promise<void> | undefined;
 
   readonly #documentMarks = new Map<string, number>();
   readonly #indexMarks = new Map<string, number>();
@@ -112,6 +121,7 @@ export class Committer {
   }
 
   #pump(): void {
+    if (this.#resyncing !== undefined) return;
     while (this.#queue.length > 0 && this.#inFlight < MAX_IN_FLIGHT) {
       // With nothing in flight, write half of the queue first, so the other
       // half is prepared while the first is made durable, and the writers
@@ -214,11 +224,16 @@ export class Committer {
     try {
       await this.#options.store.appendBlocks(this.#options.ledgerId, batch.blocks);
     } catch (error) {
-      // Nothing of this batch is stored, and a batch planned on top of it
-      // will fail the store's sequence check. Plan again from the durable
-      // tip, once per failure. The marks set for the batch stay: they can
-      // only turn a later commit into a conflict, never hide one.
-      if (batch.generation === this.#generation) this.#abandonPlanned();
+      // As far as the committer knows, nothing of this batch is stored, and
+      // a batch planned on top of it will fail the store's sequence check.
+      // Plan again from the durable tip, once per failure. A sequence
+      // conflict on the first failed batch means the store holds blocks
+      // this committer did not see durable (a write that succeeded but
+      // reported failure), so it reloads the journal's end first.
+      if (batch.generation === this.#generation) {
+        this.#abandonPlanned();
+        if (error instanceof SequenceConflictError) this.#resync();
+      }
       for (const { pending } of batch.accepted) pending.reject(new StorageUnavailableError(error));
       return;
     }
@@ -237,6 +252,34 @@ export class Committer {
       // The batch is durable, so its callers hear so whatever happened above.
       for (const { pending, result } of batch.accepted) pending.resolve(result);
     }
+  }
+
+  /**
+   * Reload the journal's end, the block tree and the catalog from the store.
+   * The blocks this committer did not see may have changed anything, so
+   * every transaction that read the catalog before the reload (that is,
+   * every transaction that read anything) conflicts at commit.
+   */
+  #resync(): void {
+    this.#resyncing = (async () => {
+      try {
+        const last = await this.#options.store.lastBlock(this.#options.ledgerId);
+        const tip =
+          last === undefined
+            ? this.#durable
+            : { seq: last.seq, hash: last.blockHash, time: last.time };
+        await this.#options.tree.load(tip.seq + 1);
+        await this.#options.reload();
+        this.#durable = tip;
+        this.#planned = { tip, plan: undefined, catalog: undefined };
+        this.#catalogMark = tip.seq;
+      } finally {
+        this.#resyncing = undefined;
+        if (this.#queue.length > 0) this.#schedule();
+      }
+    })();
+    // A failed reload is retried by the next failed write; callers see that write's error.
+    this.#resyncing.catch(() => undefined);
   }
 
   /**

@@ -64,6 +64,10 @@ export class Ledger implements LedgerAccess {
       transactionTimeoutMs,
       tip,
       onDurable: (markKeys) => cache?.invalidate(markKeys),
+      reload: async () => {
+        this.#catalog = Catalog.decode(await store.loadCatalog(id), cipher);
+        cache?.clear();
+      },
     });
   }
 

@@ -48,3 +48,57 @@ test('failed batch does not block readers', async () => {
     dir.remove();
   }
 });
+
+test('write reported failed but durable recovers', async () => {
+  const dir = tempDir();
+  const real = SqliteStore.open({ path: join(dir.path, 'vellum.db') });
+  let lieOnce = false;
+  const store = new Proxy(real, {
+    get(target, prop) {
+      if (prop === 'appendBlocks') {
+        return async (id: string, blocks: BlockWrite[]) => {
+          await target.appendBlocks(id, blocks);
+          if (lieOnce) {
+            lieOnce = false;
+            throw new Error('connection lost after commit (injected)');
+          }
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as Store;
+  const engine = await Engine.open({ dataDir: dir.path, store });
+  try {
+    await engine.createLedger('r');
+    const ledger = await engine.ledger('r');
+    await ledger.run(async (t) => void t.createTable('T'));
+
+    lieOnce = true;
+    const ambiguous = ledger.begin();
+    const ambiguousId = await ambiguous.insert('T', ion('{i: 1}'));
+    await assert.rejects(ambiguous.commit(), /connection lost after commit/);
+
+    // The next commits reload the journal's end instead of failing forever.
+    let committed: string | undefined;
+    for (let attempt = 0; attempt < 5 && committed === undefined; attempt++) {
+      try {
+        committed = await ledger.run((t) => t.insert('T', ion('{i: 2}')));
+      } catch (error) {
+        assert.match(String(error), /sequence conflict|CapacityExceeded|Storage write failed/);
+      }
+    }
+    assert.ok(committed !== undefined, 'no commit succeeded after the ambiguous failure');
+
+    const ids = (await ledger.run((t) => t.scan('T'))).map((revision) => revision.id).sort();
+    assert.deepEqual(ids, [ambiguousId, committed].sort(), 'the durable write is visible');
+    const { digest, tipAddress } = await ledger.digest();
+    assert.deepEqual(
+      Buffer.from(await ledger.digestAt(tipAddress.sequenceNo)),
+      Buffer.from(digest),
+    );
+  } finally {
+    await engine.close();
+    dir.remove();
+  }
+});
