@@ -5,7 +5,7 @@ import { encodeBase62, isId, newDocumentId, newId } from '../../../src/engine/id
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
-/** The plain definition with BigInt, as a reference. */
+/** Encode with BigInt, the plain definition, as a reference. */
 function reference(bytes: Uint8Array): string {
   let value = BigInt(`0x${Buffer.from(bytes).toString('hex')}`);
   let text = '';
