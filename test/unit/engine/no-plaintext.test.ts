@@ -11,7 +11,7 @@ const TABLE = 'SecretTableQz';
 const FIELD = 'hiddenFieldXq';
 const INDEXED = 'indexedFieldWv';
 
-/** Every file of the data directory, concatenated: the database, its WAL and shared memory. */
+/** Read every file of the data directory (the database, its WAL and shared memory) into one buffer. */
 function storedBytes(dir: string): { files: string[]; bytes: Buffer } {
   const files = readdirSync(dir);
   return { files, bytes: Buffer.concat(files.map((file) => readFileSync(join(dir, file)))) };

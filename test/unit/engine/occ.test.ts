@@ -158,7 +158,7 @@ test('concurrent transfers keep the total', async () => {
     await engine.close();
     dir.remove();
   }
-  // The interleavings must really contend, or the property says little.
+  // The interleavings must really contend, or the property proves little.
   assert.ok(conflictTotal > 0, `expected some conflicts, got ${committedTotal} commits and none`);
 });
 

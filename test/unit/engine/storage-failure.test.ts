@@ -9,26 +9,36 @@ import { join } from 'node:path';
 
 const ion = (text: string): dom.Value => load(text)!;
 
+/**
+ * Wrap a store so that `appendBlocks` runs `intercept` in place of the real
+ * call; every other method goes to the store unchanged.
+ */
+function interceptAppends(
+  real: Store,
+  intercept: (append: () => Promise<void>) => Promise<void>,
+): Store {
+  return new Proxy(real, {
+    get(target, prop) {
+      if (prop === 'appendBlocks') {
+        return (id: string, blocks: BlockWrite[]) =>
+          intercept(() => target.appendBlocks(id, blocks));
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 test('failed batch does not block readers', async () => {
   const dir = tempDir();
   const real = SqliteStore.open({ path: join(dir.path, 'x.db') });
   let arm = false;
-  const store = new Proxy(real, {
-    get(target, prop) {
-      if (prop === 'appendBlocks') {
-        return async (id: string, blocks: BlockWrite[]) => {
-          if (arm) {
-            arm = false;
-            await new Promise((r) => setTimeout(r, 30));
-            throw new Error('disk full (injected)');
-          }
-          return target.appendBlocks(id, blocks);
-        };
-      }
-      const v = Reflect.get(target, prop, target);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  }) as Store;
+  const store = interceptAppends(real, async (append) => {
+    if (!arm) return append();
+    arm = false;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    throw new Error('disk full (injected)');
+  });
   const engine = await Engine.open({ dataDir: dir.path, store });
   try {
     await engine.createLedger('r');
@@ -53,21 +63,12 @@ test('write reported failed but durable recovers', async () => {
   const dir = tempDir();
   const real = SqliteStore.open({ path: join(dir.path, 'vellum.db') });
   let lieOnce = false;
-  const store = new Proxy(real, {
-    get(target, prop) {
-      if (prop === 'appendBlocks') {
-        return async (id: string, blocks: BlockWrite[]) => {
-          await target.appendBlocks(id, blocks);
-          if (lieOnce) {
-            lieOnce = false;
-            throw new Error('connection lost after commit (injected)');
-          }
-        };
-      }
-      const value = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  }) as Store;
+  const store = interceptAppends(real, async (append) => {
+    await append();
+    if (!lieOnce) return;
+    lieOnce = false;
+    throw new Error('connection lost after commit (injected)');
+  });
   const engine = await Engine.open({ dataDir: dir.path, store });
   try {
     await engine.createLedger('r');
