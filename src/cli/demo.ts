@@ -15,10 +15,10 @@ export interface DemoOptions {
 const LEDGER = 'qldb-kms-ledger-demo';
 
 /**
- * The reference workload on an embedded ledger: create table `Test` with an
- * index on `id`, create records from concurrent writers, read each back
- * through the index, then check revision proofs and the whole journal with
- * the standalone verifier.
+ * Run the reference workload on an embedded ledger. It creates table `Test`
+ * with an index on `id`, creates records from concurrent writers and reads
+ * each back through the index. Then it checks revision proofs and the whole
+ * journal with the standalone verifier.
  */
 export async function runDemo(options: DemoOptions): Promise<void> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'vellum-demo-'));

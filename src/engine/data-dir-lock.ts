@@ -13,7 +13,7 @@ const lockedHere = new Set<string>();
  * a process that no longer runs (one killed with SIGKILL, say) is taken over.
  *
  * NOTE: two processes that find the same stale lock at the same moment can
- * both take it; the store's sequence check still keeps the journal intact.
+ * both take it. The store's sequence check still keeps the journal intact.
  */
 export function lockDataDir(dataDir: string): () => void {
   const path = join(dataDir, LOCK_FILE);

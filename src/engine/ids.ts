@@ -42,7 +42,7 @@ export function encodeBase62(bytes: Uint8Array): string {
   );
   let text = '';
   for (let i = 0; i < ID_LENGTH; i++) {
-    // Divide the 128-bit number by 62 in place; each step's remainder is
+    // Divide the 128-bit number by 62 in place. Each step's remainder is
     // below 62, so remainder * 2^32 + word stays below 2^38, exact in a double.
     let remainder = 0;
     for (let w = 0; w < 4; w++) {

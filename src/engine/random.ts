@@ -5,10 +5,10 @@ let pool = Buffer.allocUnsafe(0);
 let offset = 0;
 
 /**
- * Cryptographically random bytes from a pooled buffer. Each `randomBytes`
- * call costs a trip to OpenSSL's generator; filling 64 KiB at a time made
- * id and IV generation about 40 times cheaper on the development machine,
- * where it was 40% of a commit's CPU time.
+ * Return cryptographically random bytes from a pooled buffer. Each
+ * `randomBytes` call costs a trip to OpenSSL's generator. In a profile of
+ * the insert benchmark on the development machine those calls took 40% of
+ * the CPU time; filling 64 KiB at a time removed them from the profile.
  *
  * The returned buffer is a view into the pool: copy it before keeping it
  * beyond the current synchronous step.

@@ -1,6 +1,6 @@
 /**
  * The storage contract under the ledger engine. The engine encrypts every
- * value that a user wrote before it reaches a store, so a store only sees
+ * value that a user wrote before it reaches a store, so a store only receives
  * opaque payloads, random identifiers, hashes, sequence numbers and times.
  *
  * Every implementation must pass the contract suite in
@@ -93,10 +93,10 @@ export interface TableHistoryQuery {
 }
 
 /**
- * Persistent storage for ledgers. Every method may be called concurrently;
- * `appendBlocks` calls for one ledger are serialised by the engine's
- * committer, and the store rejects a call whose first sequence number is not
- * the next one after its tip.
+ * Persistent storage for ledgers. Every method may be called concurrently.
+ * The engine's committer serialises `appendBlocks` calls for one ledger, and
+ * the store rejects a call whose first sequence number is not the next one
+ * after its tip.
  */
 export interface Store {
   readonly kind: string;

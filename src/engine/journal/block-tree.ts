@@ -8,10 +8,10 @@ export type NodeReader = (
 
 /**
  * The Merkle tree over a ledger's block hashes that digests and proofs are
- * built from. Its shape is RFC 9162 §2.1.1 (the left subtree of `n` leaves
- * holds the largest power of two below `n`), but leaves are the block hashes
- * themselves and an interior node is QLDB's `dot(left, right)`, so QLDB-style
- * proofs fold with `dot` alone.
+ * built from. Its shape is that of RFC 9162 §2.1.1: the left subtree of `n`
+ * leaves holds the largest power of two below `n`. Its leaves are the block
+ * hashes themselves and an interior node is QLDB's `dot(left, right)`, so
+ * QLDB-style proofs fold with `dot` alone.
  *
  * Node `(level, index)` is the root of leaves `[index << level, (index + 1) << level)`.
  * It is stored once complete and never changes afterwards, so a digest or

@@ -1,6 +1,6 @@
 /**
- * Where a ledger's data key comes from and how it is wrapped for storage.
- * The root key file provider is the embedded default; a KMS-backed provider
+ * The source of a ledger's data key and the wrapping for its storage. The
+ * root key file provider is the embedded default. A KMS-backed provider
  * replaces it without changing the stored format of anything else.
  */
 export interface KeyProvider {

@@ -65,8 +65,8 @@ export interface CommitterOptions {
  * after their reads, including earlier transactions of the same batch. The
  * survivors become blocks, and the whole batch is written in one storage
  * transaction.
- * Each caller is answered only after that write is durable (group commit),
- * so one fsync covers many transactions.
+ * Each commit promise resolves only after that write is durable (group
+ * commit), so one fsync covers many transactions.
  *
  * Conflict detection keeps, per document, index key and table, the sequence
  * number of the last block that changed it ("marks"). A read made when block
@@ -224,8 +224,8 @@ export class Committer {
     try {
       await this.#options.store.appendBlocks(this.#options.ledgerId, batch.blocks);
     } catch (error) {
-      // As far as the committer knows, nothing of this batch is stored, and
-      // a batch planned on top of it will fail the store's sequence check.
+      // The store reported that nothing of this batch is stored, and a
+      // batch planned on top of it will fail the store's sequence check.
       // Plan again from the durable tip, once per failure. A sequence
       // conflict on the first failed batch means the store holds blocks
       // this committer did not see durable (a write that succeeded but
@@ -288,7 +288,7 @@ export class Committer {
    * durable tip. A lowered mark still turns any read older than the tip into
    * a conflict, but a read of the current state no longer conflicts with a
    * write that never happened. Runs once per failed write, before anything
-   * is planned again; every batch planned on top of the failed one fails
+   * is planned again. Every batch planned on top of the failed one fails
    * the store's sequence check, so none of their marks is real either.
    */
   #abandonPlanned(): void {

@@ -205,10 +205,10 @@ export class Ledger implements LedgerAccess {
   }
 
   /**
-   * A revision as an Ion value (`{blockAddress, hash, data, metadata}`), and
-   * its proof against the digest at `tipSeq` when given: siblings in the
-   * block's revision list, then in its entries list, then the previous block
-   * hash, then the block's path in the block tree.
+   * Read a revision as an Ion value (`{blockAddress, hash, data, metadata}`),
+   * with its proof against the digest at `tipSeq` when given. The proof lists
+   * the siblings in the block's revision list, then in its entries list, then
+   * the previous block hash, then the block's path in the block tree.
    */
   async getRevision(
     seq: number,

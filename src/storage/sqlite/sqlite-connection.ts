@@ -1,9 +1,10 @@
 import Database from 'better-sqlite3';
 
 /**
- * Open a connection with the settings every Vellum connection shares: WAL,
- * so readers never block the writer, and `synchronous = FULL`, so a commit
- * that returned has been fsynced and survives a power loss.
+ * Open a connection with the settings every Vellum connection shares. WAL
+ * lets readers run beside the writer. With `synchronous = FULL`, SQLite
+ * syncs the WAL at every commit, which its documentation states makes a
+ * committed transaction durable across a power loss.
  */
 export function openConnection(path: string): Database.Database {
   const db = new Database(path);

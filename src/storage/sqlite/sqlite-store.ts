@@ -275,8 +275,9 @@ function migrate(db: Database.Database): void {
     'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)',
   );
   const apply = db.transaction((version: number, sql: string) => {
-    // Re-read inside the write transaction so that two processes opening
-    // the same file at once apply each migration exactly once.
+    // Re-read inside the transaction, which `apply.immediate` opens with the
+    // write lock held, so two processes opening the same file at once apply
+    // each migration once.
     if (currentVersion(db) >= version) return;
     db.exec(sql);
     db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(

@@ -67,7 +67,7 @@ export class SqliteWriter {
 }
 
 /**
- * Start the writer thread. Built, the thread is plain JavaScript; run from
+ * Start the writer thread. Built, the thread is plain JavaScript. Run from
  * source under tsx (tests, benchmarks), the thread must load tsx itself,
  * because Node 20 does not pass `--import` loaders on to workers.
  */
