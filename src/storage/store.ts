@@ -93,6 +93,21 @@ export interface TableHistoryQuery {
 }
 
 /**
+ * One record of service state: a KMS key, an alias, a grant, an IAM user or
+ * role. Services own the value's encoding and encrypt what needs it; the
+ * store only keeps bytes under a key, with a version for compare-and-set.
+ */
+export interface StateRecord {
+  /** The kind of record, such as `kms.key`; at most 64 characters. */
+  namespace: string;
+  /** The record's key within its namespace; at most 512 characters. */
+  key: string;
+  /** 1 for a new record, one more at each write. */
+  version: number;
+  value: Uint8Array;
+}
+
+/**
  * Persistent storage for ledgers. Every method may be called concurrently.
  * The engine's committer serialises `appendBlocks` calls for one ledger, and
  * the store rejects a call whose first sequence number is not the next one
@@ -162,6 +177,42 @@ export interface Store {
   documentHistory(ledgerId: string, docId: string): Promise<StoredRevision[]>;
   /** Revisions of a table ordered by document id and version. */
   tableHistory(ledgerId: string, query: TableHistoryQuery): Promise<StoredRevision[]>;
+
+  /** A state record, or undefined when there is none. */
+  getState(namespace: string, key: string): Promise<StateRecord | undefined>;
+  /** The records of a namespace whose keys start with `prefix`, ordered by key. */
+  listState(namespace: string, prefix?: string): Promise<StateRecord[]>;
+  /**
+   * Write a state record if its stored version is `expectedVersion` (0 when
+   * it must not exist yet), durably, and resolve with the new version.
+   * Rejects with `StateConflictError` otherwise, and then writes nothing.
+   */
+  putState(
+    namespace: string,
+    key: string,
+    value: Uint8Array,
+    expectedVersion: number,
+  ): Promise<number>;
+  /**
+   * Delete a state record if its stored version is `expectedVersion`.
+   * Rejects with `StateConflictError` when it differs or the record is gone.
+   */
+  deleteState(namespace: string, key: string, expectedVersion: number): Promise<void>;
+}
+
+/** Raised by `putState` and `deleteState` when the record changed meanwhile. */
+export class StateConflictError extends Error {
+  constructor(
+    readonly namespace: string,
+    readonly key: string,
+    readonly expected: number,
+    readonly found: number,
+  ) {
+    super(
+      `state record ${namespace}/${key} is at version ${found}, not ${expected}; read it again and retry`,
+    );
+    this.name = 'StateConflictError';
+  }
 }
 
 /** Raised by `appendBlocks` when another writer appended first. */

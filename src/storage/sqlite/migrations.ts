@@ -78,6 +78,20 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- Service state (KMS keys, aliases, grants, identities) as versioned
+      -- records; services encode and, where needed, encrypt the values.
+      CREATE TABLE state (
+        namespace TEXT NOT NULL,
+        key       TEXT NOT NULL,
+        version   INTEGER NOT NULL,
+        value     BLOB NOT NULL,
+        PRIMARY KEY (namespace, key)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version;

@@ -1,8 +1,10 @@
 import type Database from 'better-sqlite3';
 import {
   LedgerExistsError,
+  StateConflictError,
   StoreClosedError,
   type BlockWrite,
+  type StateRecord,
   type IndexEntry,
   type LedgerRecord,
   type Store,
@@ -267,6 +269,80 @@ export class SqliteStore implements Store {
        ORDER BY doc_id, version`,
     ).all(this.#ledgerNo(ledgerId), query.tableId, query.until ?? Number.MAX_SAFE_INTEGER) as Row[];
     return rows.map(toRevision);
+  }
+
+  async getState(namespace: string, key: string): Promise<StateRecord | undefined> {
+    const row = this.#statement(
+      'SELECT version, value FROM state WHERE namespace = ? AND key = ?',
+    ).get(namespace, key) as { version: number; value: Buffer } | undefined;
+    return row === undefined
+      ? undefined
+      : { namespace, key, version: row.version, value: row.value };
+  }
+
+  async listState(namespace: string, prefix = ''): Promise<StateRecord[]> {
+    // substr() rather than LIKE, so that `%` and `_` in a prefix are literal.
+    const rows = this.#statement(
+      `SELECT key, version, value FROM state
+       WHERE namespace = ? AND key >= ? AND substr(key, 1, ?) = ?
+       ORDER BY key`,
+    ).all(namespace, prefix, prefix.length, prefix) as Array<{
+      key: string;
+      version: number;
+      value: Buffer;
+    }>;
+    return rows.map((row) => ({ namespace, ...row }));
+  }
+
+  async putState(
+    namespace: string,
+    key: string,
+    value: Uint8Array,
+    expectedVersion: number,
+  ): Promise<number> {
+    checkStateKey(namespace, key);
+    if (!this.#db.open) throw new StoreClosedError();
+    const write = this.#db.transaction(() => {
+      const found = this.#stateVersion(namespace, key);
+      if (found !== expectedVersion) {
+        throw new StateConflictError(namespace, key, expectedVersion, found);
+      }
+      this.#statement(
+        `INSERT INTO state (namespace, key, version, value) VALUES (?, ?, ?, ?)
+         ON CONFLICT (namespace, key) DO UPDATE SET version = excluded.version, value = excluded.value`,
+      ).run(namespace, key, found + 1, value);
+      return found + 1;
+    });
+    return write.immediate();
+  }
+
+  async deleteState(namespace: string, key: string, expectedVersion: number): Promise<void> {
+    if (!this.#db.open) throw new StoreClosedError();
+    const remove = this.#db.transaction(() => {
+      const found = this.#stateVersion(namespace, key);
+      if (found === 0 || found !== expectedVersion) {
+        throw new StateConflictError(namespace, key, expectedVersion, found);
+      }
+      this.#statement('DELETE FROM state WHERE namespace = ? AND key = ?').run(namespace, key);
+    });
+    remove.immediate();
+  }
+
+  #stateVersion(namespace: string, key: string): number {
+    const row = this.#statement('SELECT version FROM state WHERE namespace = ? AND key = ?').get(
+      namespace,
+      key,
+    ) as { version: number } | undefined;
+    return row?.version ?? 0;
+  }
+}
+
+function checkStateKey(namespace: string, key: string): void {
+  if (namespace.length === 0 || namespace.length > 64) {
+    throw new RangeError(`a state namespace has 1 to 64 characters, got ${namespace.length}`);
+  }
+  if (key.length === 0 || key.length > 512) {
+    throw new RangeError(`a state key has 1 to 512 characters, got ${key.length}`);
   }
 }
 

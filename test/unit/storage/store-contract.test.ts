@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import {
   LedgerExistsError,
   SequenceConflictError,
+  StateConflictError,
   StoreClosedError,
   type BlockWrite,
   type RevisionWrite,
@@ -322,6 +323,63 @@ for (const backend of backends) {
       const again = await reopen();
       assert.equal((await again.lastBlock(id))?.seq, 0);
       assert.equal((await again.getDocument(id, 'D'.repeat(22)))?.version, 0);
+    });
+
+    run('state records: create, compare-and-set, list, delete', async (store) => {
+      const value = (text: string) => new TextEncoder().encode(text);
+      assert.equal(await store.getState('kms.key', 'k1'), undefined);
+      assert.equal(await store.putState('kms.key', 'k1', value('one'), 0), 1);
+      await assert.rejects(store.putState('kms.key', 'k1', value('again'), 0), StateConflictError);
+      assert.equal(await store.putState('kms.key', 'k1', value('two'), 1), 2);
+      await assert.rejects(store.putState('kms.key', 'k1', value('stale'), 1), (error) => {
+        assert.ok(error instanceof StateConflictError);
+        assert.equal(error.found, 2);
+        return true;
+      });
+      const record = await store.getState('kms.key', 'k1');
+      assert.equal(record?.version, 2);
+      assert.equal(Buffer.from(record!.value).toString(), 'two');
+
+      await store.putState('kms.key', 'k2', value('x'), 0);
+      await store.putState('kms.key', 'k%_', value('y'), 0);
+      await store.putState('kms.alias', 'k1', value('other namespace'), 0);
+      assert.deepEqual(
+        (await store.listState('kms.key')).map((r) => r.key),
+        ['k%_', 'k1', 'k2'],
+      );
+      assert.deepEqual(
+        (await store.listState('kms.key', 'k%')).map((r) => r.key),
+        ['k%_'],
+      );
+      assert.deepEqual(await store.listState('kms.none'), []);
+
+      await assert.rejects(store.deleteState('kms.key', 'k1', 1), StateConflictError);
+      await store.deleteState('kms.key', 'k1', 2);
+      assert.equal(await store.getState('kms.key', 'k1'), undefined);
+      await assert.rejects(store.deleteState('kms.key', 'k1', 2), StateConflictError);
+      // A deleted record starts again at version 1.
+      assert.equal(await store.putState('kms.key', 'k1', value('new'), 0), 1);
+    });
+
+    run('state records: concurrent compare-and-set lets one writer win', async (store) => {
+      const writes = Array.from({ length: 16 }, (_, i) =>
+        store.putState('iam.role', 'r', new Uint8Array([i]), 0),
+      );
+      const results = await Promise.allSettled(writes);
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of results) {
+        if (r.status === 'rejected') assert.ok(r.reason instanceof StateConflictError);
+      }
+    });
+
+    run('state records: bad keys are refused, records survive reopen', async (store, reopen) => {
+      await assert.rejects(store.putState('', 'k', new Uint8Array(1), 0), RangeError);
+      await assert.rejects(store.putState('ns', 'k'.repeat(513), new Uint8Array(1), 0), RangeError);
+      await store.putState('ns', 'k', new Uint8Array([1, 2, 3]), 0);
+      const again = await reopen();
+      assert.deepEqual([...(await again.getState('ns', 'k'))!.value], [1, 2, 3]);
+      await again.close();
+      await assert.rejects(again.putState('ns', 'k2', new Uint8Array(1), 0), StoreClosedError);
     });
   });
 }
