@@ -9,3 +9,16 @@ export { Transaction, type CommitResult } from './ledger/transaction.js';
 export { Revision } from './ledger/revision.js';
 export * from './errors.js';
 export type { BlockAddress, RevisionMetadata } from './journal/journal-types.js';
+export {
+  executeStatement,
+  parse,
+  StatementCache,
+  PartiqlError,
+  PartiqlSyntaxError,
+  PartiqlSemanticError,
+  MAX_STATEMENT_LENGTH,
+  MAX_PARAMETER_BYTES,
+  type StatementResult,
+  type AccessPlan,
+  type ExecuteOptions,
+} from './partiql/index.js';

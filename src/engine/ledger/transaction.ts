@@ -51,6 +51,8 @@ export interface LedgerAccess {
   toRevision(stored: StoredRevision): Revision;
   /** Committed documents with this index entry; `markKey` is `indexMarkKey(entry)`. */
   lookupCommitted(entry: IndexEntry, markKey: string): Promise<Revision[]>;
+  /** Committed revisions of a table (by active name or id) active within `[start, end]`. */
+  tableHistory(table: string, start?: number, end?: number): Promise<Revision[]>;
 }
 
 /** A document change buffered until commit. */
@@ -380,6 +382,21 @@ export class Transaction {
       }
     }
     return results;
+  }
+
+  /**
+   * Committed revisions of a table, by active name or by id (a dropped
+   * table has only its id), that were active at some time in `[start, end]`
+   * (epoch ms, inclusive). The read conflicts with any later write to the
+   * table, like a scan.
+   */
+  async history(table: string, start?: number, end?: number): Promise<Revision[]> {
+    this.#assertOpen();
+    const definition = this.#snapshot().activeTable(table) ?? this.#snapshot().get(table);
+    if (definition !== undefined && definition.kind === 'table' && !this.scans.has(definition.tableId)) {
+      this.scans.set(definition.tableId, this.#ledger.durableSeq());
+    }
+    return this.#ledger.tableHistory(table, start, end);
   }
 
   // Completion.

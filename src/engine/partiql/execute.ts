@@ -1,0 +1,860 @@
+import { dom, IonTypes } from 'ion-js';
+import { LedgerError } from '../errors.js';
+import { encodeIonBinary } from '../ion/ion-binary.js';
+import { revisionToIon } from '../ledger/ledger.js';
+import type { Revision } from '../ledger/revision.js';
+import type { Transaction } from '../ledger/transaction.js';
+import type {
+  Expr,
+  FromClause,
+  FromSource,
+  PathStep,
+  SelectStatement,
+  Statement,
+  UpdateOp,
+} from './ast.js';
+import { PartiqlError, PartiqlSemanticError } from './errors.js';
+import { Scope, evaluate, getField, hasAggregate, holds, type EvalContext } from './evaluate.js';
+import type { Position } from './lexer.js';
+import { planAccess, type AccessPlan, type PlanKey } from './plan.js';
+import {
+  MISSING,
+  integer,
+  isAbsent,
+  isNumber,
+  isStruct,
+  isText,
+  orderValues,
+  toNumber,
+  typeOf,
+  valueKey,
+  type Value,
+} from './values.js';
+
+/** QLDB's limit on one statement parameter, as Ion binary. */
+export const MAX_PARAMETER_BYTES = 128 * 1024;
+
+/** What one statement returned and what it cost. */
+export interface StatementResult {
+  values: dom.Value[];
+  /** Documents read from storage, as QLDB counts `ReadIOs`. */
+  readIOs: number;
+  /** Documents written. */
+  writeIOs: number;
+  /** How each table source was read, for tests and EXPLAIN-like diagnostics. */
+  plans: AccessPlan[];
+}
+
+/** A row being built by a FROM clause: the variables bound so far and the source values. */
+interface Row {
+  names: string[];
+  values: Value[];
+  implicit: Value[];
+}
+
+/** The table a FROM source reads, when it reads one. */
+type TableSource =
+  | { kind: 'user'; table: string; committed: boolean }
+  | { kind: 'catalog' }
+  | { kind: 'history'; table: string; start?: Expr; end?: Expr };
+
+function fail(at: Position, message: string): never {
+  throw new PartiqlSemanticError(message, at);
+}
+
+/**
+ * Runs parsed statements inside one engine transaction. Writes go through
+ * the transaction, so nothing reaches the journal until it commits.
+ */
+export class StatementRunner {
+  readonly #tx: Transaction;
+  #readIOs = 0;
+  #writeIOs = 0;
+  readonly #plans: AccessPlan[] = [];
+  readonly #context: EvalContext;
+
+  constructor(tx: Transaction, parameters: readonly dom.Value[]) {
+    this.#tx = tx;
+    this.#context = {
+      parameters,
+      subquery: (query, scope) => this.#selectSync(query, scope),
+    };
+  }
+
+  /** True once the statement has written something to the transaction. */
+  get wrote(): boolean {
+    return this.#writeIOs > 0;
+  }
+
+  async run(statement: Statement): Promise<StatementResult> {
+    const values = await this.#dispatch(statement);
+    return { values, readIOs: this.#readIOs, writeIOs: this.#writeIOs, plans: this.#plans };
+  }
+
+  async #dispatch(statement: Statement): Promise<dom.Value[]> {
+    const tx = this.#tx;
+    switch (statement.kind) {
+      case 'select':
+        return (await this.#select(statement, Scope.EMPTY)).filter(
+          (value): value is dom.Value => value !== MISSING,
+        );
+      case 'createTable':
+        if (statement.tags !== undefined) {
+          fail(
+            statement.at,
+            'Table tags (WITH (aws_tags = ...)) are not supported; create the table without them',
+          );
+        }
+        return [
+          tableIdResult(this.#engineCall(statement.at, () => tx.createTable(statement.table))),
+        ];
+      case 'dropTable':
+        return [tableIdResult(this.#engineCall(statement.at, () => tx.dropTable(statement.table)))];
+      case 'undropTable':
+        return [
+          tableIdResult(this.#engineCall(statement.at, () => tx.undropTable(statement.tableId))),
+        ];
+      case 'createIndex': {
+        const table = this.#requireTable(statement.table, statement.at);
+        await this.#engineCallAsync(statement.at, () =>
+          tx.createIndex(statement.table, statement.field, { unique: statement.unique }),
+        );
+        return [tableIdResult(table)];
+      }
+      case 'insert':
+        return this.#insert(statement);
+      case 'update':
+      case 'delete':
+        return this.#modify(statement);
+    }
+  }
+
+  #requireTable(name: string, at: Position): string {
+    const table = this.#tx.findTable(name);
+    if (table === undefined) fail(at, `No active table named '${name}'`);
+    return table.tableId;
+  }
+
+  /** Run an engine call, adding the statement position to the engine's message. */
+  #engineCall<T>(at: Position, body: () => T): T {
+    try {
+      return body();
+    } catch (error) {
+      throw withPosition(error, at);
+    }
+  }
+
+  async #engineCallAsync<T>(at: Position, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (error) {
+      throw withPosition(error, at);
+    }
+  }
+
+  // INSERT.
+
+  async #insert(statement: Extract<Statement, { kind: 'insert' }>): Promise<dom.Value[]> {
+    this.#requireTable(statement.table, statement.at);
+    const value = evaluate(statement.value, Scope.EMPTY, this.#context);
+    let documents: dom.Value[];
+    if (statement.single || isStruct(value)) documents = [value as dom.Value];
+    else if (value !== MISSING && !value.isNull() && value.getType() === IonTypes.LIST) {
+      documents = value.elements();
+    } else documents = [value as dom.Value];
+    for (const document of documents) {
+      if (!isStruct(document)) {
+        fail(
+          statement.value.at,
+          `INSERT INTO ${statement.table} takes a struct, or a bag or list of structs; got ${typeOf(document)}`,
+        );
+      }
+    }
+    const results: dom.Value[] = [];
+    for (const document of documents) {
+      const id = await this.#engineCallAsync(statement.at, () =>
+        this.#tx.insert(statement.table, document),
+      );
+      this.#writeIOs++;
+      results.push(documentIdResult(id));
+    }
+    return results;
+  }
+
+  // UPDATE, FROM ... SET/REMOVE/INSERT and DELETE.
+
+  async #modify(
+    statement: Extract<Statement, { kind: 'update' | 'delete' }>,
+  ): Promise<dom.Value[]> {
+    const { target } = statement;
+    this.#requireTable(target.table, target.at);
+    const alias = target.alias ?? target.table;
+    const source: FromSource = {
+      expr: { kind: 'name', name: target.table, quoted: true, at: target.at },
+      alias,
+      byAlias: target.byAlias,
+      at: target.at,
+    };
+    const clause: FromClause = { sources: [source], conditions: [] };
+    const rows = await this.#fromRows(clause, statement.where, Scope.EMPTY);
+    const results: dom.Value[] = [];
+    for (const row of rows) {
+      const scope = new Scope(row.names, row.values, row.implicit);
+      if (statement.where !== undefined && !holds(statement.where, scope, this.#context)) continue;
+      const docId = (row.values[row.names.indexOf(BY_ID)] as dom.Value).stringValue()!;
+      if (statement.kind === 'delete') {
+        await this.#engineCallAsync(statement.at, () => this.#tx.delete(target.table, docId));
+      } else {
+        let document = row.values[0] as dom.Value;
+        for (const op of statement.ops) {
+          const opScope = new Scope(
+            [alias, ...row.names.slice(1)],
+            [document, ...row.values.slice(1)],
+            [document],
+          );
+          document = this.#applyOp(document, op, alias, opScope);
+        }
+        await this.#engineCallAsync(statement.at, () =>
+          this.#tx.update(target.table, docId, document),
+        );
+      }
+      this.#writeIOs++;
+      results.push(documentIdResult(docId));
+    }
+    return results;
+  }
+
+  #applyOp(document: dom.Value, op: UpdateOp, alias: string, scope: Scope): dom.Value {
+    const steps = targetSteps(op.target, alias);
+    if (steps.length === 0) fail(op.target.at, 'An update must name a field of the document');
+    switch (op.kind) {
+      case 'set': {
+        const value = evaluate(op.value, scope, this.#context);
+        if (value === MISSING) return removeAt(document, steps, scope, this.#context, op.target.at);
+        return setAt(document, steps, value, scope, this.#context, op.target.at);
+      }
+      case 'remove':
+        return removeAt(document, steps, scope, this.#context, op.target.at);
+      case 'insertInto': {
+        const value = evaluate(op.value, scope, this.#context);
+        if (value === MISSING) fail(op.value.at, 'INSERT INTO needs a value, got MISSING');
+        const key = op.key === undefined ? undefined : evaluate(op.key, scope, this.#context);
+        return insertAt(document, steps, value, key, scope, this.#context, op.target.at);
+      }
+    }
+  }
+
+  // SELECT.
+
+  async #select(query: SelectStatement, outer: Scope): Promise<Value[]> {
+    const rows =
+      query.from === undefined
+        ? [{ names: [], values: [], implicit: [] }]
+        : await this.#fromRows(query.from, query.where, outer);
+    return this.#finishSelect(query, rows, outer);
+  }
+
+  /** A subquery in an expression: its FROM sources must be values, not tables. */
+  #selectSync(query: SelectStatement, outer: Scope): Value[] {
+    let rows: Row[] = [{ names: [], values: [], implicit: [] }];
+    for (const source of query.from?.sources ?? []) {
+      const next: Row[] = [];
+      for (const row of rows) {
+        const scope = new Scope(row.names, row.values, row.implicit, outer);
+        if (tableSourceOf(source.expr, scope) !== undefined) {
+          fail(source.at, 'A subquery can range over values such as lists, not over tables');
+        }
+        for (const item of valueItems(evaluate(source.expr, scope, this.#context))) {
+          next.push(bindItem(row, source, item.value, item.at));
+        }
+      }
+      rows = next;
+    }
+    return this.#finishSelect(query, rows, outer);
+  }
+
+  #finishSelect(query: SelectStatement, rows: Row[], outer: Scope): Value[] {
+    const conditions = [...(query.from?.conditions ?? [])];
+    if (query.where !== undefined) conditions.push(query.where);
+    const scopes: Scope[] = [];
+    for (const row of rows) {
+      const scope = new Scope(row.names, row.values, row.implicit, outer);
+      if (conditions.every((condition) => holds(condition, scope, this.#context)))
+        scopes.push(scope);
+    }
+
+    const aggregated = projectionHasAggregate(query);
+    let results: Array<{ value: Value; scope: Scope }>;
+    if (aggregated) {
+      const context: EvalContext = { ...this.#context, group: scopes };
+      const scope = scopes[0] ?? outer;
+      results = [{ value: this.#project(query, scope, context), scope }];
+    } else {
+      results = scopes.map((scope) => ({
+        value: this.#project(query, scope, this.#context),
+        scope,
+      }));
+    }
+
+    if (query.distinct) {
+      const seen = new Set<string>();
+      results = results.filter(({ value }) => {
+        const key = valueKey(value);
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+      });
+    }
+    if (query.orderBy !== undefined && !aggregated) {
+      const order = query.orderBy;
+      const keyed = results.map((result) => {
+        // ORDER BY sees the row's variables and, after them, the projected fields.
+        const scope = new Scope([], [], [result.value], result.scope);
+        return { result, keys: order.map((item) => evaluate(item.expr, scope, this.#context)) };
+      });
+      keyed.sort((a, b) => {
+        for (let i = 0; i < order.length; i++) {
+          const item = order[i]!;
+          const x = a.keys[i]!;
+          const y = b.keys[i]!;
+          const absentX = isAbsent(x);
+          const absentY = isAbsent(y);
+          if (absentX || absentY) {
+            if (absentX && absentY) continue;
+            // NULLs sort first ascending and last descending unless NULLS FIRST/LAST says otherwise.
+            const nullsFirst = item.nullsFirst ?? !item.descending;
+            return absentX === nullsFirst ? -1 : 1;
+          }
+          const compared = orderValues(x, y);
+          if (compared !== 0) return item.descending ? -compared : compared;
+        }
+        return 0;
+      });
+      results = keyed.map(({ result }) => result);
+    }
+    const offset = query.offset === undefined ? 0 : this.#count(query.offset, 'OFFSET', outer);
+    const limit = query.limit === undefined ? Infinity : this.#count(query.limit, 'LIMIT', outer);
+    if (offset > 0 || limit !== Infinity) results = results.slice(offset, offset + limit);
+    return results.map(({ value }) => value);
+  }
+
+  #count(expr: Expr, clause: string, scope: Scope): number {
+    const value = evaluate(expr, scope, this.#context);
+    if (
+      value === MISSING ||
+      value.isNull() ||
+      value.getType() !== IonTypes.INT ||
+      toNumber(value) < 0
+    ) {
+      fail(expr.at, `${clause} takes a non-negative integer, got ${typeOf(value)}`);
+    }
+    return toNumber(value);
+  }
+
+  #project(query: SelectStatement, scope: Scope, context: EvalContext): Value {
+    const { projection } = query;
+    switch (projection.kind) {
+      case 'value':
+        return evaluate(projection.expr, scope, context);
+      case 'star': {
+        const values = scope.implicit;
+        if (values.length === 1 && isStruct(values[0]!)) return values[0]!;
+        const fields: Array<[string, dom.Value]> = [];
+        values.forEach((value, i) => {
+          if (isStruct(value)) fields.push(...(value as dom.Value).fields());
+          else if (value !== MISSING) fields.push([`_${i + 1}`, value]);
+        });
+        return new dom.Struct(fields);
+      }
+      case 'items': {
+        const fields: Array<[string, dom.Value]> = [];
+        projection.items.forEach((item, i) => {
+          const value = evaluate(item.expr, scope, context);
+          if (item.kind === 'all') {
+            if (isStruct(value)) fields.push(...(value as dom.Value).fields());
+            return;
+          }
+          if (value === MISSING) return;
+          fields.push([item.alias ?? impliedName(item.expr, i), value]);
+        });
+        return new dom.Struct(fields);
+      }
+    }
+  }
+
+  // FROM.
+
+  /**
+   * Bind the FROM sources left to right (nested loops). Each table source is
+   * read through an index or by document id when a condition allows it,
+   * else scanned.
+   */
+  async #fromRows(clause: FromClause, where: Expr | undefined, outer: Scope): Promise<Row[]> {
+    const conditions = [...clause.conditions];
+    if (where !== undefined) conditions.push(where);
+    let rows: Row[] = [{ names: [], values: [], implicit: [] }];
+    const single = clause.sources.length === 1;
+    for (const source of clause.sources) {
+      const next: Row[] = [];
+      for (const row of rows) {
+        const scope = new Scope(row.names, row.values, row.implicit, outer);
+        const table = tableSourceOf(source.expr, scope);
+        if (table === undefined) {
+          for (const item of valueItems(evaluate(source.expr, scope, this.#context))) {
+            next.push(bindItem(row, source, item.value, item.at));
+          }
+          continue;
+        }
+        for (const item of await this.#tableItems(table, source, scope, conditions, single)) {
+          next.push(bindItem(row, source, item.value, undefined, item.docId));
+        }
+      }
+      rows = next;
+    }
+    return rows;
+  }
+
+  async #tableItems(
+    table: TableSource,
+    source: FromSource,
+    scope: Scope,
+    conditions: readonly Expr[],
+    single: boolean,
+  ): Promise<Array<{ value: Value; docId?: string }>> {
+    const tx = this.#tx;
+    if (table.kind === 'catalog') {
+      return this.#engineCall(source.at, () => tx.tables()).map((definition) => ({
+        value: new dom.Struct([
+          ['name', new dom.String(definition.name)],
+          ['tableId', new dom.String(definition.tableId)],
+          ['status', new dom.String(definition.status)],
+          [
+            'indexes',
+            new dom.List(
+              tx.indexes(definition.tableId).map(
+                (index) =>
+                  new dom.Struct([
+                    ['indexId', new dom.String(index.indexId)],
+                    ['expr', new dom.String(`[${index.field}]`)],
+                    ['status', new dom.String('ONLINE')],
+                  ]),
+              ),
+            ),
+          ],
+        ]),
+      }));
+    }
+    if (table.kind === 'history') {
+      const start = this.#historyBound(table.start, scope, 'start');
+      const end = this.#historyBound(table.end, scope, 'end');
+      if (end !== undefined && end > Date.now()) {
+        fail(table.end!.at, 'The end time of history() must not be in the future');
+      }
+      if (start !== undefined && end !== undefined && start > end) {
+        fail(table.start!.at, 'The start time of history() is after its end time');
+      }
+      const revisions = await this.#engineCallAsync(source.at, () =>
+        tx.history(table.table, start, end),
+      );
+      this.#readIOs += revisions.length;
+      this.#plans.push({ table: table.table, kind: 'history' });
+      return revisions.map((revision) => ({ value: revisionToIon(revision), docId: revision.id }));
+    }
+
+    const definition = tx.findTable(table.table);
+    if (definition === undefined) {
+      fail(source.at, `No such variable or table named '${table.table}'`);
+    }
+    const alias = source.alias ?? defaultAlias(source.expr);
+    const plan = planAccess({
+      table: table.table,
+      alias,
+      byAlias: source.byAlias,
+      committed: table.committed,
+      single,
+      indexedFields: tx.indexes(definition.tableId).map((index) => index.field),
+      conditions,
+      scope,
+    });
+    this.#plans.push(plan);
+    let revisions: Revision[];
+    if (plan.kind === 'scan' || plan.kind === 'history') {
+      revisions = await this.#engineCallAsync(source.at, () => tx.scan(table.table));
+    } else {
+      const keys = this.#planKeys(plan.keys, scope);
+      revisions = [];
+      const seen = new Set<string>();
+      for (const key of keys) {
+        let found: Revision[];
+        if (plan.kind === 'documentId') {
+          if (!isText(key)) continue;
+          const revision = await tx.get(table.table, key.stringValue()!);
+          found = revision === undefined ? [] : [revision];
+        } else {
+          found = await this.#engineCallAsync(source.at, () =>
+            tx.lookup(table.table, plan.field, key),
+          );
+        }
+        for (const revision of found) {
+          if (seen.has(revision.id)) continue;
+          seen.add(revision.id);
+          revisions.push(revision);
+        }
+      }
+    }
+    this.#readIOs += revisions.length;
+    if (table.committed) {
+      return revisions
+        .filter((revision) => revision.committed)
+        .map((revision) => ({ value: revisionToIon(revision), docId: revision.id }));
+    }
+    return revisions.map((revision) => ({ value: revision.data ?? MISSING, docId: revision.id }));
+  }
+
+  /** The distinct, non-absent values that an index or id plan looks up. */
+  #planKeys(keys: readonly PlanKey[], scope: Scope): dom.Value[] {
+    const values: dom.Value[] = [];
+    for (const key of keys) {
+      const value = evaluate(key.expr, scope, this.#context);
+      if (value === MISSING || value.isNull()) continue;
+      const type = value.getType();
+      if (key.spread && (type === IonTypes.LIST || type === IonTypes.SEXP)) {
+        for (const item of value.elements()) if (!item.isNull()) values.push(item);
+      } else values.push(value);
+    }
+    if (values.length === 1) return values;
+    const seen = new Set<string>();
+    return values.filter((value) => {
+      const key = valueKey(value) + value.getType().name;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+  }
+
+  #historyBound(expr: Expr | undefined, scope: Scope, what: string): number | undefined {
+    if (expr === undefined) return undefined;
+    const value = evaluate(expr, scope, this.#context);
+    if (value === MISSING || value.isNull() || value.getType() !== IonTypes.TIMESTAMP) {
+      fail(expr.at, `The ${what} time of history() must be an Ion timestamp, got ${typeOf(value)}`);
+    }
+    return value.timestampValue()!.getDate().getTime();
+  }
+}
+
+/** The variable name under which a table row carries its document id. */
+const BY_ID = '\u0000id';
+
+function bindItem(
+  row: Row,
+  source: FromSource,
+  value: Value,
+  at: Value | undefined,
+  docId?: string,
+): Row {
+  const names = [...row.names];
+  const values = [...row.values];
+  const alias = source.alias ?? defaultAlias(source.expr);
+  if (alias !== undefined) {
+    names.push(alias);
+    values.push(value);
+  }
+  if (source.atAlias !== undefined) {
+    names.push(source.atAlias);
+    values.push(at ?? MISSING);
+  }
+  if (docId !== undefined) {
+    if (source.byAlias !== undefined) {
+      names.push(source.byAlias);
+      values.push(new dom.String(docId));
+    }
+    names.push(BY_ID);
+    values.push(new dom.String(docId));
+  } else if (source.byAlias !== undefined) {
+    names.push(source.byAlias);
+    values.push(MISSING);
+  }
+  // The internal id binding goes first for DML, which reads it by name.
+  return { names, values, implicit: [...row.implicit, value] };
+}
+
+function defaultAlias(expr: Expr): string | undefined {
+  if (expr.kind === 'name') return expr.name;
+  if (expr.kind === 'path') {
+    const last = expr.steps.at(-1);
+    return last?.kind === 'field' ? last.name : undefined;
+  }
+  return undefined;
+}
+
+function valueItems(value: Value): Array<{ value: Value; at?: Value }> {
+  if (value === MISSING || value.isNull()) return [];
+  const type = value.getType();
+  if (type === IonTypes.LIST || type === IonTypes.SEXP) {
+    return value.elements().map((item, i) => ({ value: item, at: integer(i) }));
+  }
+  return [{ value }];
+}
+
+function tableSourceOf(expr: Expr, scope: Scope): TableSource | undefined {
+  if (expr.kind === 'name') {
+    if (scope.has(expr.name, expr.quoted)) return undefined;
+    if (expr.name.startsWith('_ql_committed_')) {
+      return { kind: 'user', table: expr.name.slice('_ql_committed_'.length), committed: true };
+    }
+    return { kind: 'user', table: expr.name, committed: false };
+  }
+  if (
+    expr.kind === 'path' &&
+    expr.base.kind === 'name' &&
+    expr.base.name.toLowerCase() === 'information_schema' &&
+    !scope.has(expr.base.name, expr.base.quoted)
+  ) {
+    const step = expr.steps[0];
+    if (
+      expr.steps.length === 1 &&
+      step?.kind === 'field' &&
+      step.name.toLowerCase() === 'user_tables'
+    ) {
+      return { kind: 'catalog' };
+    }
+    fail(expr.at, 'information_schema has one view: information_schema.user_tables');
+  }
+  if (expr.kind === 'call' && expr.name === 'HISTORY') {
+    const [table, start, end] = expr.args;
+    if (table === undefined || expr.args.length > 3) {
+      fail(expr.at, 'history() takes a table name or id, then an optional start and end time');
+    }
+    let name: string;
+    if (table.kind === 'name') name = table.name;
+    else if (table.kind === 'literal' && isText(table.value)) name = table.value.stringValue()!;
+    else return fail(table.at, 'history() takes a table name or a table id in single quotes');
+    return { kind: 'history', table: name, start, end };
+  }
+  return undefined;
+}
+
+function projectionHasAggregate(query: SelectStatement): boolean {
+  const { projection } = query;
+  if (projection.kind === 'value') return hasAggregate(projection.expr);
+  if (projection.kind === 'items') return projection.items.some((item) => hasAggregate(item.expr));
+  return false;
+}
+
+function impliedName(expr: Expr, index: number): string {
+  if (expr.kind === 'name') return expr.name;
+  if (expr.kind === 'path') {
+    const last = expr.steps.at(-1);
+    if (last?.kind === 'field') return last.name;
+  }
+  return `_${index + 1}`;
+}
+
+function tableIdResult(tableId: string): dom.Value {
+  return new dom.Struct([['tableId', new dom.String(tableId)]]);
+}
+
+function documentIdResult(documentId: string): dom.Value {
+  return new dom.Struct([['documentId', new dom.String(documentId)]]);
+}
+
+function withPosition(error: unknown, at: Position): unknown {
+  if (
+    error instanceof LedgerError &&
+    !(error instanceof PartiqlError) &&
+    error.code === 'BadRequestException'
+  ) {
+    return new PartiqlSemanticError(error.message, at);
+  }
+  return error;
+}
+
+// Paths of SET, REMOVE and INSERT INTO.
+
+type ResolvedStep = { kind: 'field'; name: string } | { kind: 'index'; index: number };
+
+/** The steps below the document that an update target names. */
+function targetSteps(target: Expr, alias: string): PathStep[] {
+  const base = target.kind === 'path' ? target.base : target;
+  const steps = target.kind === 'path' ? target.steps : [];
+  if (base.kind !== 'name')
+    fail(target.at, 'An update target must be a path such as t.field or field');
+  const isAlias = base.quoted
+    ? base.name === alias
+    : base.name.toLowerCase() === alias.toLowerCase();
+  if (isAlias) return [...steps];
+  return [{ kind: 'field', name: base.name, quoted: base.quoted }, ...steps];
+}
+
+function resolveSteps(
+  steps: PathStep[],
+  scope: Scope,
+  context: EvalContext,
+  at: Position,
+): ResolvedStep[] {
+  return steps.map((pathStep) => {
+    if (pathStep.kind === 'field') return { kind: 'field', name: pathStep.name };
+    if (pathStep.kind === 'wildcard') return fail(at, 'An update target cannot contain [*] or .*');
+    const key = evaluate(pathStep.expr, scope, context);
+    if (key !== MISSING && isText(key)) return { kind: 'field', name: key.stringValue()! };
+    if (
+      key === MISSING ||
+      !isNumber(key) ||
+      !Number.isInteger(toNumber(key)) ||
+      toNumber(key) < 0
+    ) {
+      return fail(at, `A list position must be a non-negative integer, got ${typeOf(key)}`);
+    }
+    return { kind: 'index', index: toNumber(key) };
+  });
+}
+
+function replaceField(struct: dom.Value, name: string, value: dom.Value | undefined): dom.Value {
+  const fields: Array<[string, dom.Value]> = [];
+  let replaced = false;
+  for (const [field, item] of struct.fields()) {
+    if (field === name) {
+      if (!replaced && value !== undefined) fields.push([field, value]);
+      replaced = true;
+    } else fields.push([field, item]);
+  }
+  if (!replaced && value !== undefined) fields.push([name, value]);
+  return new dom.Struct(fields, struct.getAnnotations());
+}
+
+function rebuildList(list: dom.Value, items: dom.Value[]): dom.Value {
+  return list.getType() === IonTypes.SEXP
+    ? new dom.SExpression(items, list.getAnnotations())
+    : new dom.List(items, list.getAnnotations());
+}
+
+function isList(value: Value): boolean {
+  return (
+    value !== MISSING &&
+    !value.isNull() &&
+    (value.getType() === IonTypes.LIST || value.getType() === IonTypes.SEXP)
+  );
+}
+
+function setAt(
+  container: dom.Value,
+  steps: PathStep[],
+  value: dom.Value,
+  scope: Scope,
+  context: EvalContext,
+  at: Position,
+): dom.Value {
+  const resolved = resolveSteps(steps, scope, context, at);
+  const write = (node: Value, depth: number): dom.Value => {
+    if (depth === resolved.length) return value;
+    const current = resolved[depth]!;
+    if (current.kind === 'field') {
+      // A missing parent struct is created, so SET a.b.c = 1 works on a new path.
+      const struct = isStruct(node)
+        ? (node as dom.Value)
+        : node === MISSING
+          ? new dom.Struct([])
+          : undefined;
+      if (struct === undefined) fail(at, `Cannot set field '${current.name}' in a ${typeOf(node)}`);
+      return replaceField(
+        struct,
+        current.name,
+        write(getField(struct, current.name, true), depth + 1),
+      );
+    }
+    if (!isList(node)) fail(at, `Cannot set position ${current.index} in a ${typeOf(node)}`);
+    const items = [...(node as dom.Value).elements()];
+    if (current.index > items.length) {
+      fail(at, `Position ${current.index} is past the end of a list of ${items.length}`);
+    }
+    items[current.index] = write(items[current.index] ?? MISSING, depth + 1);
+    return rebuildList(node as dom.Value, items);
+  };
+  return write(container, 0);
+}
+
+function removeAt(
+  container: dom.Value,
+  steps: PathStep[],
+  scope: Scope,
+  context: EvalContext,
+  at: Position,
+): dom.Value {
+  const resolved = resolveSteps(steps, scope, context, at);
+  const remove = (node: dom.Value, depth: number): dom.Value => {
+    const current = resolved[depth]!;
+    const last = depth === resolved.length - 1;
+    if (current.kind === 'field') {
+      if (!isStruct(node)) return node;
+      const child = getField(node, current.name, true);
+      if (child === MISSING) return node;
+      return replaceField(node, current.name, last ? undefined : remove(child, depth + 1));
+    }
+    if (!isList(node) || current.index >= node.elements().length) return node;
+    const items = [...(node as dom.Value).elements()];
+    if (last) items.splice(current.index, 1);
+    else items[current.index] = remove(items[current.index]!, depth + 1);
+    return rebuildList(node as dom.Value, items);
+  };
+  return remove(container, 0);
+}
+
+function insertAt(
+  container: dom.Value,
+  steps: PathStep[],
+  value: dom.Value,
+  key: Value | undefined,
+  scope: Scope,
+  context: EvalContext,
+  at: Position,
+): dom.Value {
+  const resolved = resolveSteps(steps, scope, context, at);
+  const insert = (node: Value, depth: number): dom.Value => {
+    if (depth === resolved.length) {
+      if (isList(node)) {
+        const items = [...(node as dom.Value).elements()];
+        let position = items.length;
+        if (key !== undefined) {
+          if (key === MISSING || !isNumber(key) || !Number.isInteger(toNumber(key))) {
+            fail(at, `INSERT INTO a list takes an integer position after AT, got ${typeOf(key)}`);
+          }
+          position = toNumber(key);
+          if (position < 0 || position > items.length) {
+            fail(at, `Position ${position} is outside a list of ${items.length}`);
+          }
+        }
+        items.splice(position, 0, value);
+        return rebuildList(node as dom.Value, items);
+      }
+      if (isStruct(node)) {
+        if (key === undefined || key === MISSING || !isText(key)) {
+          fail(at, "INSERT INTO a struct takes the field name after AT, as in AT 'name'");
+        }
+        const name = key.stringValue()!;
+        if (getField(node, name, true) !== MISSING)
+          fail(at, `The struct already has a field '${name}'`);
+        return replaceField(node as dom.Value, name, value);
+      }
+      return fail(at, `INSERT INTO needs a list or struct to insert into, got ${typeOf(node)}`);
+    }
+    const current = resolved[depth]!;
+    if (current.kind === 'field') {
+      if (!isStruct(node)) fail(at, `No field '${current.name}' in a ${typeOf(node)}`);
+      const child = getField(node, current.name, true);
+      if (child === MISSING) fail(at, `No field '${current.name}' to insert into`);
+      return replaceField(node as dom.Value, current.name, insert(child, depth + 1));
+    }
+    if (!isList(node) || current.index >= (node as dom.Value).elements().length) {
+      fail(at, `No position ${current.index} to insert into`);
+    }
+    const items = [...(node as dom.Value).elements()];
+    items[current.index] = insert(items[current.index]!, depth + 1);
+    return rebuildList(node as dom.Value, items);
+  };
+  return insert(container, 0);
+}
+
+/** The Ion binary size of a parameter, for QLDB's 128 KB limit. */
+export function parameterSize(value: dom.Value): number {
+  return encodeIonBinary(value).length;
+}

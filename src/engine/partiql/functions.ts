@@ -1,0 +1,604 @@
+import { Decimal, dom, IonTypes, Timestamp, TimestampPrecision } from 'ion-js';
+import { PartiqlSemanticError } from './errors.js';
+import type { Position } from './lexer.js';
+import {
+  FALSE,
+  MISSING,
+  NULL,
+  TRUE,
+  decimalOf,
+  float,
+  integer,
+  isAbsent,
+  isNumber,
+  isText,
+  toNumber,
+  typeOf,
+  valuesEqual,
+  type Value,
+} from './values.js';
+
+/** Scalar functions of QLDB's PartiQL, by upper-case name. Arguments arrive evaluated. */
+type ScalarFunction = (args: Value[], at: Position) => Value;
+
+export const AGGREGATES = new Set(['COUNT', 'SUM', 'MIN', 'MAX', 'AVG']);
+
+function fail(at: Position, message: string): never {
+  throw new PartiqlSemanticError(message, at);
+}
+
+function arity(name: string, args: Value[], min: number, max: number, at: Position): void {
+  if (args.length < min || args.length > max) {
+    const expected = min === max ? `${min}` : `${min} to ${max}`;
+    fail(at, `${name} takes ${expected} arguments, got ${args.length}`);
+  }
+}
+
+function text(name: string, value: dom.Value, at: Position): string {
+  if (!isText(value)) fail(at, `${name} expects a string, got ${typeOf(value)}`);
+  return value.stringValue()!;
+}
+
+function int(name: string, value: dom.Value, at: Position): number {
+  if (!isNumber(value)) fail(at, `${name} expects a number, got ${typeOf(value)}`);
+  return Math.trunc(toNumber(value));
+}
+
+function timestamp(name: string, value: dom.Value, at: Position): Timestamp {
+  if (value.getType() !== IonTypes.TIMESTAMP) {
+    fail(at, `${name} expects a timestamp, got ${typeOf(value)}`);
+  }
+  return value.timestampValue()!;
+}
+
+/** NULL in gives NULL out, MISSING in gives MISSING out, for functions that propagate absence. */
+function propagate(args: Value[]): Value | undefined {
+  if (args.some((arg) => arg === MISSING)) return MISSING;
+  if (args.some((arg) => arg !== MISSING && arg.isNull())) return NULL;
+  return undefined;
+}
+
+const DATE_PARTS = ['year', 'month', 'day', 'hour', 'minute', 'second'] as const;
+type DatePart = (typeof DATE_PARTS)[number];
+
+function datePart(name: string, value: Value, at: Position): DatePart {
+  const part = value !== MISSING && isText(value) ? value.stringValue()!.toLowerCase() : '';
+  if (!(DATE_PARTS as readonly string[]).includes(part)) {
+    fail(
+      at,
+      `${name} expects a date part (${DATE_PARTS.join(', ')}), got ${part || typeOf(value)}`,
+    );
+  }
+  return part as DatePart;
+}
+
+function fields(ts: Timestamp): number[] {
+  const date = ts.getDate();
+  // Work in the timestamp's own offset, as its text shows it.
+  const local = new Date(date.getTime() + ts.getLocalOffset() * 60_000);
+  return [
+    local.getUTCFullYear(),
+    local.getUTCMonth() + 1,
+    local.getUTCDate(),
+    local.getUTCHours(),
+    local.getUTCMinutes(),
+    local.getUTCSeconds(),
+  ];
+}
+
+function timestampFrom(ts: Timestamp, date: Date): dom.Value {
+  // Keep the original offset and precision: a date stays a date.
+  const offset = ts.getLocalOffset();
+  const local = new Date(date.getTime() + offset * 60_000);
+  const precision = ts.getPrecision();
+  const parts: number[] = [local.getUTCFullYear()];
+  if (precision >= TimestampPrecision.MONTH) parts.push(local.getUTCMonth() + 1);
+  if (precision >= TimestampPrecision.DAY) parts.push(local.getUTCDate());
+  if (precision >= TimestampPrecision.HOUR_AND_MINUTE) {
+    parts.push(local.getUTCHours(), local.getUTCMinutes());
+  }
+  if (precision < TimestampPrecision.SECONDS) {
+    return new dom.Timestamp(new Timestamp(offset, ...(parts as [number])));
+  }
+  const millis = local.getUTCSeconds() * 1000 + local.getUTCMilliseconds();
+  const fraction = ts.getSecondsDecimal().getExponent() < 0 || millis % 1000 !== 0;
+  const seconds = fraction
+    ? new Decimal(BigInt(millis), -3)
+    : new Decimal(BigInt(local.getUTCSeconds()), 0);
+  const [year, month, day, hour, minute] = parts as [number, number, number, number, number];
+  return new dom.Timestamp(new Timestamp(offset, year, month, day, hour, minute, seconds));
+}
+
+function addToDate(date: Date, part: DatePart, amount: number): Date {
+  const result = new Date(date.getTime());
+  switch (part) {
+    case 'year':
+      result.setUTCFullYear(result.getUTCFullYear() + amount);
+      break;
+    case 'month':
+      result.setUTCMonth(result.getUTCMonth() + amount);
+      break;
+    case 'day':
+      result.setUTCDate(result.getUTCDate() + amount);
+      break;
+    case 'hour':
+      result.setTime(result.getTime() + amount * 3_600_000);
+      break;
+    case 'minute':
+      result.setTime(result.getTime() + amount * 60_000);
+      break;
+    case 'second':
+      result.setTime(result.getTime() + amount * 1000);
+      break;
+  }
+  return result;
+}
+
+function dateDiff(part: DatePart, from: Date, to: Date): number {
+  const months =
+    (to.getUTCFullYear() - from.getUTCFullYear()) * 12 + to.getUTCMonth() - from.getUTCMonth();
+  switch (part) {
+    case 'year':
+      return Math.trunc(months / 12);
+    case 'month':
+      return months;
+    case 'day':
+      return Math.trunc((to.getTime() - from.getTime()) / 86_400_000);
+    case 'hour':
+      return Math.trunc((to.getTime() - from.getTime()) / 3_600_000);
+    case 'minute':
+      return Math.trunc((to.getTime() - from.getTime()) / 60_000);
+    default:
+      return Math.trunc((to.getTime() - from.getTime()) / 1000);
+  }
+}
+
+// TO_STRING and TO_TIMESTAMP formats: the common subset of the patterns QLDB documents.
+const FORMAT_TOKEN = /yyyy|yy|MMMM|MMM|MM|M|dd|d|HH|H|hh|h|mm|m|ss|s|SSS|a|XXX|X|'[^']*'/g;
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
+
+function formatTimestamp(ts: Timestamp, pattern: string): string {
+  const [year, month, day, hour, minute, second] = fields(ts) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const millis = ts.getDate().getUTCMilliseconds();
+  const pad = (n: number, width: number) => String(n).padStart(width, '0');
+  const offset = ts.getLocalOffset();
+  const offsetText =
+    offset === 0
+      ? 'Z'
+      : `${offset < 0 ? '-' : '+'}${pad(Math.trunc(Math.abs(offset) / 60), 2)}:${pad(Math.abs(offset) % 60, 2)}`;
+  return pattern.replace(FORMAT_TOKEN, (token) => {
+    switch (token) {
+      case 'yyyy':
+        return pad(year, 4);
+      case 'yy':
+        return pad(year % 100, 2);
+      case 'MMMM':
+        return MONTHS[month - 1]!;
+      case 'MMM':
+        return MONTHS[month - 1]!.slice(0, 3);
+      case 'MM':
+        return pad(month, 2);
+      case 'M':
+        return String(month);
+      case 'dd':
+        return pad(day, 2);
+      case 'd':
+        return String(day);
+      case 'HH':
+        return pad(hour, 2);
+      case 'H':
+        return String(hour);
+      case 'hh':
+        return pad(hour % 12 === 0 ? 12 : hour % 12, 2);
+      case 'h':
+        return String(hour % 12 === 0 ? 12 : hour % 12);
+      case 'mm':
+        return pad(minute, 2);
+      case 'm':
+        return String(minute);
+      case 'ss':
+        return pad(second, 2);
+      case 's':
+        return String(second);
+      case 'SSS':
+        return pad(millis, 3);
+      case 'a':
+        return hour < 12 ? 'AM' : 'PM';
+      case 'XXX':
+      case 'X':
+        return offsetText;
+      default:
+        return token.slice(1, -1);
+    }
+  });
+}
+
+function parseTimestamp(input: string, pattern: string | undefined, at: Position): dom.Value {
+  if (pattern === undefined) {
+    const parsed = tryTimestamp(input);
+    if (parsed === undefined) fail(at, `TO_TIMESTAMP cannot read '${input}' as an Ion timestamp`);
+    return parsed;
+  }
+  const parts: Record<string, number> = {
+    year: 1970,
+    month: 1,
+    day: 1,
+    hour: 0,
+    minute: 0,
+    second: 0,
+  };
+  let offset = 0;
+  let pm: boolean | undefined;
+  let rest = input;
+  let last = 0;
+  const tokens = [...pattern.matchAll(FORMAT_TOKEN)];
+  const take = (regex: RegExp): string => {
+    const match = regex.exec(rest);
+    if (match === null) fail(at, `TO_TIMESTAMP: '${input}' does not match the format '${pattern}'`);
+    rest = rest.slice(match[0].length);
+    return match[0];
+  };
+  for (const token of tokens) {
+    const literal = pattern.slice(last, token.index);
+    if (!rest.startsWith(literal))
+      fail(at, `TO_TIMESTAMP: '${input}' does not match the format '${pattern}'`);
+    rest = rest.slice(literal.length);
+    last = token.index! + token[0].length;
+    const t = token[0];
+    if (t.startsWith("'")) {
+      take(new RegExp(`^${t.slice(1, -1).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    } else if (t === 'yyyy') parts.year = Number(take(/^\d{4}/));
+    else if (t === 'yy') parts.year = 2000 + Number(take(/^\d{2}/));
+    else if (t === 'MMMM' || t === 'MMM') {
+      const name = take(/^[A-Za-z]+/);
+      const index = MONTHS.findIndex((m) =>
+        m.toLowerCase().startsWith(name.toLowerCase().slice(0, 3)),
+      );
+      if (index < 0) fail(at, `TO_TIMESTAMP: unknown month name '${name}'`);
+      parts.month = index + 1;
+    } else if (t === 'MM' || t === 'M') parts.month = Number(take(/^\d{1,2}/));
+    else if (t === 'dd' || t === 'd') parts.day = Number(take(/^\d{1,2}/));
+    else if (t === 'HH' || t === 'H' || t === 'hh' || t === 'h')
+      parts.hour = Number(take(/^\d{1,2}/));
+    else if (t === 'mm' || t === 'm') parts.minute = Number(take(/^\d{1,2}/));
+    else if (t === 'ss' || t === 's') parts.second = Number(take(/^\d{1,2}/));
+    else if (t === 'SSS') parts.second! += Number(take(/^\d{3}/)) / 1000;
+    else if (t === 'a') pm = take(/^(AM|PM|am|pm)/).toUpperCase() === 'PM';
+    else if (t === 'XXX' || t === 'X') {
+      const zone = take(/^(Z|[+-]\d{2}:?\d{2})/);
+      if (zone !== 'Z') {
+        const digits = zone.replace(':', '');
+        offset =
+          (digits[0] === '-' ? -1 : 1) *
+          (Number(digits.slice(1, 3)) * 60 + Number(digits.slice(3, 5)));
+      }
+    }
+  }
+  if (rest !== pattern.slice(last))
+    fail(at, `TO_TIMESTAMP: '${input}' does not match the format '${pattern}'`);
+  if (pm !== undefined) parts.hour = (parts.hour! % 12) + (pm ? 12 : 0);
+  const seconds = parts.second!;
+  try {
+    return new dom.Timestamp(
+      new Timestamp(
+        offset,
+        parts.year!,
+        parts.month!,
+        parts.day!,
+        parts.hour!,
+        parts.minute!,
+        Decimal.parse(seconds.toFixed(3))!,
+      ),
+    );
+  } catch (error) {
+    return fail(at, `TO_TIMESTAMP: '${input}' is not a valid time: ${(error as Error).message}`);
+  }
+}
+
+function tryTimestamp(input: string): dom.Value | undefined {
+  try {
+    const parsed = Timestamp.parse(input);
+    return parsed === null ? undefined : new dom.Timestamp(parsed);
+  } catch {
+    return undefined;
+  }
+}
+
+function likeCharacters(value: string): string[] {
+  return [...value];
+}
+
+const SCALARS: Record<string, ScalarFunction> = {
+  CHAR_LENGTH(args, at) {
+    arity('CHAR_LENGTH', args, 1, 1, at);
+    return (
+      propagate(args) ??
+      integer(likeCharacters(text('CHAR_LENGTH', args[0] as dom.Value, at)).length)
+    );
+  },
+  CHARACTER_LENGTH(args, at) {
+    return SCALARS.CHAR_LENGTH!(args, at);
+  },
+  LOWER(args, at) {
+    arity('LOWER', args, 1, 1, at);
+    return propagate(args) ?? new dom.String(text('LOWER', args[0] as dom.Value, at).toLowerCase());
+  },
+  UPPER(args, at) {
+    arity('UPPER', args, 1, 1, at);
+    return propagate(args) ?? new dom.String(text('UPPER', args[0] as dom.Value, at).toUpperCase());
+  },
+  SUBSTRING(args, at) {
+    arity('SUBSTRING', args, 2, 3, at);
+    const absent = propagate(args);
+    if (absent !== undefined) return absent;
+    const characters = likeCharacters(text('SUBSTRING', args[0] as dom.Value, at));
+    // Positions count from 1; a start before 1 shortens the length, as SQL defines.
+    const start = int('SUBSTRING', args[1] as dom.Value, at);
+    const length = args.length === 3 ? int('SUBSTRING', args[2] as dom.Value, at) : undefined;
+    if (length !== undefined && length < 0)
+      fail(at, `SUBSTRING length must not be negative, got ${length}`);
+    const from = Math.max(start, 1);
+    const to = length === undefined ? characters.length + 1 : Math.max(start + length, 1);
+    return new dom.String(characters.slice(from - 1, Math.max(to - 1, from - 1)).join(''));
+  },
+  TRIM(args, at) {
+    const [mode, ...rest] = args;
+    const absent = propagate(rest);
+    if (absent !== undefined) return absent;
+    const value = text('TRIM', rest[0] as dom.Value, at);
+    const characters =
+      rest.length > 1 ? likeCharacters(text('TRIM', rest[1] as dom.Value, at)) : [' '];
+    const chars = likeCharacters(value);
+    let start = 0;
+    let end = chars.length;
+    const how = (mode as dom.Value).stringValue();
+    if (how !== 'trailing') while (start < end && characters.includes(chars[start]!)) start++;
+    if (how !== 'leading') while (end > start && characters.includes(chars[end - 1]!)) end--;
+    return new dom.String(chars.slice(start, end).join(''));
+  },
+  SIZE(args, at) {
+    arity('SIZE', args, 1, 1, at);
+    const absent = propagate(args);
+    if (absent !== undefined) return absent;
+    const value = args[0] as dom.Value;
+    const type = value.getType();
+    if (type === IonTypes.LIST || type === IonTypes.SEXP) return integer(value.elements().length);
+    if (type === IonTypes.STRUCT) return integer(value.fields().length);
+    return fail(at, `SIZE expects a list, struct or s-expression, got ${typeOf(value)}`);
+  },
+  COALESCE(args, at) {
+    if (args.length === 0) fail(at, 'COALESCE takes at least 1 argument');
+    for (const arg of args) if (!isAbsent(arg)) return arg;
+    return NULL;
+  },
+  NULLIF(args, at) {
+    arity('NULLIF', args, 2, 2, at);
+    const [a, b] = args as [Value, Value];
+    if (isAbsent(a) || isAbsent(b)) return a;
+    return valuesEqual(a as dom.Value, b as dom.Value) ? NULL : a;
+  },
+  UTCNOW(args, at) {
+    arity('UTCNOW', args, 0, 0, at);
+    return new dom.Timestamp(Timestamp.parse(new Date().toISOString())!);
+  },
+  DATE_ADD(args, at) {
+    arity('DATE_ADD', args, 3, 3, at);
+    const part = datePart('DATE_ADD', args[0]!, at);
+    const absent = propagate(args.slice(1));
+    if (absent !== undefined) return absent;
+    const amount = int('DATE_ADD', args[1] as dom.Value, at);
+    const ts = timestamp('DATE_ADD', args[2] as dom.Value, at);
+    return timestampFrom(ts, addToDate(ts.getDate(), part, amount));
+  },
+  DATE_DIFF(args, at) {
+    arity('DATE_DIFF', args, 3, 3, at);
+    const part = datePart('DATE_DIFF', args[0]!, at);
+    const absent = propagate(args.slice(1));
+    if (absent !== undefined) return absent;
+    const from = timestamp('DATE_DIFF', args[1] as dom.Value, at).getDate();
+    const to = timestamp('DATE_DIFF', args[2] as dom.Value, at).getDate();
+    return integer(dateDiff(part, from, to));
+  },
+  EXTRACT(args, at) {
+    const part = datePart('EXTRACT', args[0]!, at);
+    const absent = propagate(args.slice(1));
+    if (absent !== undefined) return absent;
+    const ts = timestamp('EXTRACT', args[1] as dom.Value, at);
+    const index = DATE_PARTS.indexOf(part);
+    if (part === 'second') {
+      const seconds = ts.getSecondsDecimal();
+      return new dom.Decimal(seconds);
+    }
+    return integer(fields(ts)[index]!);
+  },
+  TO_STRING(args, at) {
+    arity('TO_STRING', args, 2, 2, at);
+    const absent = propagate(args);
+    if (absent !== undefined) return absent;
+    const ts = timestamp('TO_STRING', args[0] as dom.Value, at);
+    return new dom.String(formatTimestamp(ts, text('TO_STRING', args[1] as dom.Value, at)));
+  },
+  TO_TIMESTAMP(args, at) {
+    arity('TO_TIMESTAMP', args, 1, 2, at);
+    const absent = propagate(args);
+    if (absent !== undefined) return absent;
+    const input = text('TO_TIMESTAMP', args[0] as dom.Value, at);
+    const pattern = args.length === 2 ? text('TO_TIMESTAMP', args[1] as dom.Value, at) : undefined;
+    return parseTimestamp(input, pattern, at);
+  },
+  ABS(args, at) {
+    arity('ABS', args, 1, 1, at);
+    const absent = propagate(args);
+    if (absent !== undefined) return absent;
+    const value = args[0] as dom.Value;
+    if (!isNumber(value)) fail(at, `ABS expects a number, got ${typeOf(value)}`);
+    if (value.getType() === IonTypes.INT) {
+      const big = value.bigIntValue()!;
+      return integer(big < 0n ? -big : big);
+    }
+    if (value.getType() === IonTypes.FLOAT) return float(Math.abs(value.numberValue()!));
+    const text = value.decimalValue()!.toString();
+    return decimalOf(text.startsWith('-') ? text.slice(1) : text);
+  },
+};
+
+export function scalarFunction(name: string): ScalarFunction | undefined {
+  return Object.prototype.hasOwnProperty.call(SCALARS, name) ? SCALARS[name] : undefined;
+}
+
+// CAST.
+
+export function cast(value: Value, type: string, at: Position): Value {
+  if (value === MISSING) return MISSING;
+  if (type === 'NULL') return NULL;
+  if (value.isNull()) return NULL;
+  const source = value.getType();
+  const failCast = (): never =>
+    fail(at, `Cannot cast ${typeOf(value)} ${describeValue(value)} to ${type}`);
+  switch (type) {
+    case 'INT':
+    case 'INTEGER':
+    case 'INT4':
+    case 'INT8':
+    case 'BIGINT':
+    case 'SMALLINT': {
+      if (source === IonTypes.BOOL) return integer(value.booleanValue() ? 1 : 0);
+      if (isNumber(value)) {
+        if (source === IonTypes.INT) return value;
+        const n = toNumber(value);
+        if (!Number.isFinite(n)) failCast();
+        if (source === IonTypes.DECIMAL) {
+          const decimal = value.decimalValue()!;
+          const exponent = decimal.getExponent();
+          const coefficient = decimal.getCoefficient();
+          return integer(
+            exponent >= 0
+              ? coefficient * 10n ** BigInt(exponent)
+              : coefficient / 10n ** BigInt(-exponent),
+          );
+        }
+        return integer(BigInt(Math.trunc(n)));
+      }
+      if (isText(value)) {
+        const written = value.stringValue()!.trim();
+        if (!/^[+-]?\d+$/.test(written)) failCast();
+        return integer(BigInt(written));
+      }
+      return failCast();
+    }
+    case 'FLOAT':
+    case 'REAL':
+    case 'DOUBLE': {
+      if (source === IonTypes.BOOL) return float(value.booleanValue() ? 1 : 0);
+      if (isNumber(value)) return float(toNumber(value));
+      if (isText(value)) {
+        const n = Number(value.stringValue()!.trim());
+        if (value.stringValue()!.trim() === '' || Number.isNaN(n)) failCast();
+        return float(n);
+      }
+      return failCast();
+    }
+    case 'DECIMAL':
+    case 'NUMERIC': {
+      if (source === IonTypes.BOOL) return decimalOf(value.booleanValue() ? 1 : 0);
+      if (source === IonTypes.DECIMAL) return value;
+      if (source === IonTypes.INT) return new dom.Decimal(new Decimal(value.bigIntValue()!, 0));
+      if (source === IonTypes.FLOAT) {
+        const n = value.numberValue()!;
+        if (!Number.isFinite(n)) failCast();
+        return decimalOf(n);
+      }
+      if (isText(value)) {
+        const written = value.stringValue()!.trim();
+        if (!/^[+-]?(\d+\.?\d*|\.\d+)([eEdD][+-]?\d+)?$/.test(written)) failCast();
+        return new dom.Decimal(Decimal.parse(written.replace(/[eE]/, 'd'))!);
+      }
+      return failCast();
+    }
+    case 'BOOL':
+    case 'BOOLEAN': {
+      if (source === IonTypes.BOOL) return value;
+      if (isNumber(value)) return toNumber(value) === 0 ? FALSE : TRUE;
+      if (isText(value)) {
+        const written = value.stringValue()!.trim().toLowerCase();
+        if (written === 'true') return TRUE;
+        if (written === 'false') return FALSE;
+      }
+      return failCast();
+    }
+    case 'STRING':
+    case 'VARCHAR':
+    case 'CHAR':
+    case 'TEXT':
+    case 'SYMBOL': {
+      let written: string;
+      if (isText(value)) written = value.stringValue()!;
+      else if (source === IonTypes.BOOL) written = String(value.booleanValue());
+      else if (source === IonTypes.INT) written = value.bigIntValue()!.toString();
+      else if (source === IonTypes.DECIMAL) written = value.decimalValue()!.toString();
+      else if (source === IonTypes.FLOAT) written = String(value.numberValue());
+      else if (source === IonTypes.TIMESTAMP) written = value.timestampValue()!.toString();
+      else return failCast();
+      return type === 'SYMBOL' ? new dom.Symbol(written) : new dom.String(written);
+    }
+    case 'TIMESTAMP': {
+      if (source === IonTypes.TIMESTAMP) return value;
+      if (isText(value)) {
+        const parsed = tryTimestamp(value.stringValue()!.trim());
+        if (parsed === undefined) failCast();
+        return parsed!;
+      }
+      return failCast();
+    }
+    case 'LIST':
+    case 'SEXP':
+    case 'BAG': {
+      if (source === IonTypes.LIST || source === IonTypes.SEXP) {
+        const items = value.elements();
+        return type === 'SEXP' ? new dom.SExpression(items) : new dom.List(items);
+      }
+      return failCast();
+    }
+    case 'STRUCT':
+    case 'TUPLE':
+      if (source === IonTypes.STRUCT) return value;
+      return failCast();
+    case 'BLOB':
+    case 'CLOB':
+      if (source === IonTypes.BLOB || source === IonTypes.CLOB) {
+        const bytes = value.uInt8ArrayValue()!;
+        return type === 'BLOB' ? new dom.Blob(bytes) : new dom.Clob(bytes);
+      }
+      return failCast();
+    case 'MISSING':
+      return MISSING;
+    default:
+      return fail(at, `Unknown type ${type} in CAST`);
+  }
+}
+
+function describeValue(value: dom.Value): string {
+  if (isText(value)) return `'${value.stringValue()}'`;
+  if (isNumber(value)) return String(toNumber(value));
+  return '';
+}

@@ -1,0 +1,104 @@
+import type { dom } from 'ion-js';
+import type { Transaction } from '../ledger/transaction.js';
+import { PartiqlError } from './errors.js';
+import {
+  MAX_PARAMETER_BYTES,
+  StatementRunner,
+  parameterSize,
+  type StatementResult,
+} from './execute.js';
+import { parse, type ParsedStatement } from './parser.js';
+import { QuotaExceededError } from '../errors.js';
+
+export { parse, MAX_STATEMENT_LENGTH, type ParsedStatement } from './parser.js';
+export { PartiqlError, PartiqlSyntaxError, PartiqlSemanticError } from './errors.js';
+export { MAX_PARAMETER_BYTES, type StatementResult } from './execute.js';
+export type { AccessPlan } from './plan.js';
+
+/**
+ * Parsed statements by text. Applications send the same few statements
+ * with different parameters, so parsing is paid once per text.
+ */
+export class StatementCache {
+  readonly #entries = new Map<string, ParsedStatement>();
+
+  constructor(readonly capacity = 1000) {}
+
+  get(text: string): ParsedStatement {
+    let parsed = this.#entries.get(text);
+    if (parsed !== undefined) {
+      // Move to the back: the map's order is least recently used first.
+      this.#entries.delete(text);
+      this.#entries.set(text, parsed);
+      return parsed;
+    }
+    parsed = parse(text);
+    this.#entries.set(text, parsed);
+    if (this.#entries.size > this.capacity) {
+      this.#entries.delete(this.#entries.keys().next().value!);
+    }
+    return parsed;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+const sharedCache = new StatementCache();
+
+export interface ExecuteOptions {
+  /** The parse cache; a process-wide one by default. */
+  cache?: StatementCache;
+  /**
+   * Ion binary sizes of the parameters when the caller already has them
+   * (the session API receives parameters as Ion binary); measured otherwise.
+   */
+  parameterSizes?: readonly number[];
+}
+
+/**
+ * Run one PartiQL statement in a transaction, recording it (with its
+ * parameters) in the transaction's journal entry and commit digest.
+ *
+ * A statement that fails before changing anything leaves the transaction
+ * usable. One that fails after some of its writes aborts the transaction,
+ * so a statement never lands half-applied.
+ *
+ * ```ts
+ * const tx = ledger.begin();
+ * await executeStatement(tx, 'INSERT INTO Test ?', [dom.Value.from({ id: 1 })]);
+ * const { values } = await executeStatement(tx, 'SELECT * FROM Test WHERE id = ?', [dom.Value.from(1)]);
+ * await tx.commit();
+ * ```
+ */
+export async function executeStatement(
+  tx: Transaction,
+  text: string,
+  parameters: readonly dom.Value[] = [],
+  options: ExecuteOptions = {},
+): Promise<StatementResult> {
+  const parsed = (options.cache ?? sharedCache).get(text);
+  if (parameters.length !== parsed.parameterCount) {
+    throw new PartiqlError(
+      `The statement has ${parsed.parameterCount} parameter${parsed.parameterCount === 1 ? '' : 's'} (?), but ${parameters.length} value${parameters.length === 1 ? ' was' : 's were'} given`,
+      undefined,
+    );
+  }
+  parameters.forEach((parameter, i) => {
+    const size = options.parameterSizes?.[i] ?? parameterSize(parameter);
+    if (size > MAX_PARAMETER_BYTES) {
+      throw new QuotaExceededError(
+        `Parameter ${i + 1} is ${size} bytes of Ion binary, more than the limit of ${MAX_PARAMETER_BYTES}`,
+      );
+    }
+  });
+  tx.recordStatement(text, parameters);
+  const runner = new StatementRunner(tx, parameters);
+  try {
+    return await runner.run(parsed.statement);
+  } catch (error) {
+    if (runner.wrote) tx.abort();
+    throw error;
+  }
+}

@@ -1,0 +1,324 @@
+import { Decimal, dom, IonTypes, Timestamp } from 'ion-js';
+
+/**
+ * Values as PartiQL sees them: Ion values from `ion-js`, plus MISSING, the
+ * absent value a path yields where a field does not exist.
+ */
+export const MISSING: unique symbol = Symbol('MISSING');
+export type Missing = typeof MISSING;
+export type Value = dom.Value | Missing;
+
+export const TRUE = new dom.Boolean(true);
+export const FALSE = new dom.Boolean(false);
+export const NULL = new dom.Null();
+
+export function bool(value: boolean | null): dom.Value {
+  if (value === null) return NULL;
+  return value ? TRUE : FALSE;
+}
+
+export function typeOf(value: Value): string {
+  return value === MISSING ? 'missing' : value.getType().name;
+}
+
+/** NULL of any type, or MISSING. */
+export function isAbsent(value: Value): boolean {
+  return value === MISSING || value.isNull();
+}
+
+export function isNumber(value: dom.Value): boolean {
+  const type = value.getType();
+  return type === IonTypes.INT || type === IonTypes.DECIMAL || type === IonTypes.FLOAT;
+}
+
+export function isText(value: dom.Value): boolean {
+  const type = value.getType();
+  return type === IonTypes.STRING || type === IonTypes.SYMBOL;
+}
+
+export function isSequence(value: dom.Value): boolean {
+  const type = value.getType();
+  return type === IonTypes.LIST || type === IonTypes.SEXP;
+}
+
+export function isStruct(value: Value): boolean {
+  return value !== MISSING && value.getType() === IonTypes.STRUCT && !value.isNull();
+}
+
+/** A number as an exact rational `coefficient * 10^exponent`, or a float. */
+type Numeric =
+  { exact: true; coefficient: bigint; exponent: number } | { exact: false; value: number };
+
+function numeric(value: dom.Value): Numeric {
+  const type = value.getType();
+  if (type === IonTypes.INT) return { exact: true, coefficient: value.bigIntValue()!, exponent: 0 };
+  if (type === IonTypes.DECIMAL) {
+    const decimal = value.decimalValue()!;
+    return { exact: true, coefficient: decimal.getCoefficient(), exponent: decimal.getExponent() };
+  }
+  return { exact: false, value: value.numberValue()! };
+}
+
+function toFloat(n: Numeric): number {
+  return n.exact ? Number(n.coefficient) * 10 ** n.exponent : n.value;
+}
+
+function align(a: bigint, ae: number, b: bigint, be: number): [bigint, bigint, number] {
+  if (ae === be) return [a, b, ae];
+  if (ae > be) return [a * 10n ** BigInt(ae - be), b, be];
+  return [a, b * 10n ** BigInt(be - ae), ae];
+}
+
+/** Compare two numbers of any Ion numeric type by value. */
+export function compareNumbers(a: dom.Value, b: dom.Value): number {
+  const x = numeric(a);
+  const y = numeric(b);
+  if (x.exact && y.exact) {
+    const [p, q] = align(x.coefficient, x.exponent, y.coefficient, y.exponent);
+    return p < q ? -1 : p > q ? 1 : 0;
+  }
+  const p = toFloat(x);
+  const q = toFloat(y);
+  if (Number.isNaN(p) || Number.isNaN(q)) return Number.isNaN(p) ? (Number.isNaN(q) ? 0 : -1) : 1;
+  return p < q ? -1 : p > q ? 1 : 0;
+}
+
+function timestampMillis(value: dom.Value): number {
+  return value.timestampValue()!.getDate().getTime();
+}
+
+function compareTimestamps(a: dom.Value, b: dom.Value): number {
+  const x = a.timestampValue()!;
+  const y = b.timestampValue()!;
+  const diff = timestampMillis(a) - timestampMillis(b);
+  if (diff !== 0) return diff < 0 ? -1 : 1;
+  // Same millisecond: compare the fractional seconds beyond it.
+  const fx = x.getSecondsDecimal();
+  const fy = y.getSecondsDecimal();
+  return compareNumbers(new dom.Decimal(fx), new dom.Decimal(fy));
+}
+
+/**
+ * Compare two values of comparable types (numbers with numbers, text with
+ * text, timestamps, booleans, lobs); undefined when the types cannot be
+ * compared, which makes `<` and friends NULL.
+ */
+export function compareValues(a: dom.Value, b: dom.Value): number | undefined {
+  if (isNumber(a) && isNumber(b)) return compareNumbers(a, b);
+  if (isText(a) && isText(b)) {
+    const x = a.stringValue()!;
+    const y = b.stringValue()!;
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  const type = a.getType();
+  if (type !== b.getType()) return undefined;
+  if (type === IonTypes.TIMESTAMP) return compareTimestamps(a, b);
+  if (type === IonTypes.BOOL) return Number(a.booleanValue()) - Number(b.booleanValue());
+  if (type === IonTypes.BLOB || type === IonTypes.CLOB) {
+    return Buffer.compare(Buffer.from(a.uInt8ArrayValue()!), Buffer.from(b.uInt8ArrayValue()!));
+  }
+  return undefined;
+}
+
+/**
+ * PartiQL equality of two non-absent values: numbers by value across types,
+ * text by characters, timestamps by instant, containers element by element.
+ */
+export function valuesEqual(a: dom.Value, b: dom.Value): boolean {
+  if (a.isNull() || b.isNull()) return a.isNull() && b.isNull();
+  if (isNumber(a) && isNumber(b)) return compareNumbers(a, b) === 0;
+  if (isText(a) && isText(b)) return a.stringValue() === b.stringValue();
+  const type = a.getType();
+  if (type !== b.getType()) return false;
+  switch (type) {
+    case IonTypes.TIMESTAMP:
+      return compareTimestamps(a, b) === 0;
+    case IonTypes.BOOL:
+      return a.booleanValue() === b.booleanValue();
+    case IonTypes.BLOB:
+    case IonTypes.CLOB:
+      return Buffer.from(a.uInt8ArrayValue()!).equals(Buffer.from(b.uInt8ArrayValue()!));
+    case IonTypes.LIST:
+    case IonTypes.SEXP: {
+      const x = a.elements();
+      const y = b.elements();
+      return x.length === y.length && x.every((item, i) => valuesEqual(item, y[i]!));
+    }
+    case IonTypes.STRUCT: {
+      const x = a.fields();
+      const y = b.fields();
+      if (x.length !== y.length) return false;
+      const remaining = [...y];
+      for (const [name, item] of x) {
+        const at = remaining.findIndex(([other, v]) => other === name && valuesEqual(item, v));
+        if (at < 0) return false;
+        remaining.splice(at, 1);
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/** Rank of each type in PartiQL's total order, used by ORDER BY and MIN/MAX across types. */
+function typeRank(value: Value): number {
+  if (value === MISSING || value.isNull()) return 0;
+  if (value.getType() === IonTypes.BOOL) return 1;
+  if (isNumber(value)) return 2;
+  if (value.getType() === IonTypes.TIMESTAMP) return 3;
+  if (isText(value)) return 4;
+  if (value.getType() === IonTypes.CLOB || value.getType() === IonTypes.BLOB) return 5;
+  if (value.getType() === IonTypes.LIST) return 6;
+  if (value.getType() === IonTypes.SEXP) return 7;
+  if (value.getType() === IonTypes.STRUCT) return 8;
+  return 9;
+}
+
+/** A total order over all values, for ORDER BY: absent first, then by type, then by value. */
+export function orderValues(a: Value, b: Value): number {
+  const ra = typeRank(a);
+  const rb = typeRank(b);
+  if (ra !== rb) return ra - rb;
+  if (ra === 0) return 0;
+  const x = a as dom.Value;
+  const y = b as dom.Value;
+  const compared = compareValues(x, y);
+  if (compared !== undefined) return compared;
+  if (ra === 6 || ra === 7) {
+    const xs = x.elements();
+    const ys = y.elements();
+    for (let i = 0; i < Math.min(xs.length, ys.length); i++) {
+      const c = orderValues(xs[i]!, ys[i]!);
+      if (c !== 0) return c;
+    }
+    return xs.length - ys.length;
+  }
+  return 0;
+}
+
+// Arithmetic.
+
+function fromNumeric(n: Numeric, preferDecimal: boolean): dom.Value {
+  if (!n.exact) return new dom.Float(n.value);
+  if (n.exponent === 0 && !preferDecimal) return integer(n.coefficient);
+  return new dom.Decimal(new Decimal(n.coefficient, n.exponent));
+}
+
+export function integer(value: bigint | number): dom.Value {
+  const big = BigInt(value);
+  const small = Number(big);
+  return new dom.Integer(Number.isSafeInteger(small) ? small : big);
+}
+
+export function float(value: number): dom.Value {
+  return new dom.Float(value);
+}
+
+export function decimalOf(value: number | string): dom.Value {
+  return new dom.Decimal(Decimal.parse(String(value))!);
+}
+
+/** `+ - * / %` over Ion numbers; int with int stays int, any decimal gives a decimal, any float a float. */
+export function arithmetic(op: string, a: dom.Value, b: dom.Value): dom.Value {
+  const x = numeric(a);
+  const y = numeric(b);
+  const decimal = a.getType() === IonTypes.DECIMAL || b.getType() === IonTypes.DECIMAL;
+  if (x.exact && y.exact) {
+    const [p, q, exponent] = align(x.coefficient, x.exponent, y.coefficient, y.exponent);
+    switch (op) {
+      case '+':
+        return fromNumeric({ exact: true, coefficient: p + q, exponent }, decimal);
+      case '-':
+        return fromNumeric({ exact: true, coefficient: p - q, exponent }, decimal);
+      case '*':
+        return fromNumeric(
+          {
+            exact: true,
+            coefficient: x.coefficient * y.coefficient,
+            exponent: x.exponent + y.exponent,
+          },
+          decimal,
+        );
+      case '/':
+      case '%': {
+        if (q === 0n) throw new RangeError('Division by zero');
+        if (!decimal) return integer(op === '/' ? p / q : p % q);
+        if (op === '%') return fromNumeric({ exact: true, coefficient: p % q, exponent }, true);
+        // Decimal division keeps 34 significant digits, as IEEE decimal128 does.
+        const scale = 34n;
+        let quotient = (p * 10n ** scale) / q;
+        let scaled = -34;
+        // Drop the trailing zeros the fixed scale added, so 7 / 2 is 3.5.
+        while (scaled < 0 && quotient % 10n === 0n) {
+          quotient /= 10n;
+          scaled++;
+        }
+        return fromNumeric({ exact: true, coefficient: quotient, exponent: scaled }, true);
+      }
+    }
+  }
+  const p = toFloat(x);
+  const q = toFloat(y);
+  switch (op) {
+    case '+':
+      return float(p + q);
+    case '-':
+      return float(p - q);
+    case '*':
+      return float(p * q);
+    case '/':
+      return float(p / q);
+    default:
+      return float(p % q);
+  }
+}
+
+export function negate(value: dom.Value): dom.Value {
+  return arithmetic('-', integer(0), value);
+}
+
+/** A JavaScript number for a numeric value; used for sizes, offsets and date parts. */
+export function toNumber(value: dom.Value): number {
+  return toFloat(numeric(value));
+}
+
+export function timestampOf(date: Date, precisionMillis = true): dom.Value {
+  const iso = date.toISOString();
+  return new dom.Timestamp(Timestamp.parse(precisionMillis ? iso : iso.replace(/\.\d{3}Z$/, 'Z'))!);
+}
+
+/** A stable text key of a value, for DISTINCT and grouping. */
+export function valueKey(value: Value): string {
+  if (value === MISSING) return 'missing';
+  if (value.isNull()) return 'null';
+  if (isNumber(value)) {
+    const n = numeric(value);
+    if (!n.exact) return `n:${n.value}`;
+    let { coefficient, exponent } = n;
+    while (coefficient !== 0n && coefficient % 10n === 0n) {
+      coefficient /= 10n;
+      exponent++;
+    }
+    return `n:${coefficient}e${coefficient === 0n ? 0 : exponent}`;
+  }
+  if (isText(value)) return `s:${JSON.stringify(value.stringValue())}`;
+  switch (value.getType()) {
+    case IonTypes.TIMESTAMP:
+      return `t:${timestampMillis(value)}:${value.timestampValue()!.getSecondsDecimal().toString()}`;
+    case IonTypes.LIST:
+    case IonTypes.SEXP:
+      return `[${value.elements().map(valueKey).join(',')}]`;
+    case IonTypes.STRUCT:
+      return `{${value
+        .fields()
+        .map(([name, item]) => `${JSON.stringify(name)}:${valueKey(item)}`)
+        .sort()
+        .join(',')}}`;
+    case IonTypes.BLOB:
+    case IonTypes.CLOB:
+      return `b:${Buffer.from(value.uInt8ArrayValue()!).toString('base64')}`;
+    default:
+      return `${value.getType().name}:${String(value.booleanValue())}`;
+  }
+}
