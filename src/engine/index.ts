@@ -18,7 +18,7 @@ export {
   PartiqlSemanticError,
   MAX_STATEMENT_LENGTH,
   MAX_PARAMETER_BYTES,
-  type StatementResult,
+  StatementResult,
   type AccessPlan,
   type ExecuteOptions,
 } from './partiql/index.js';

@@ -129,7 +129,7 @@ export class Transaction {
    */
   recordStatement(statement: string, parameters: readonly dom.Value[] = []): number {
     this.#assertOpen();
-    let statementDigest = hashString(statement);
+    let statementDigest = statementHash(statement);
     for (const parameter of parameters) statementDigest = dot(statementDigest, ionHash(parameter));
     this.#digest = dot(this.commitDigest, statementDigest);
     this.statements.push({ statement, startTime: Date.now(), statementDigest });
@@ -654,6 +654,24 @@ export class Transaction {
 }
 
 /** Build the key of an index entry in conflict marks and the read cache. */
+/**
+ * Ion Hashes of statement texts. Applications repeat a few statements with
+ * new parameters, so most transactions find their texts here. The cache is
+ * emptied when it fills, which bounds it without tracking recency.
+ */
+const statementHashes = new Map<string, Uint8Array>();
+const MAX_CACHED_STATEMENTS = 1000;
+
+function statementHash(statement: string): Uint8Array {
+  let hash = statementHashes.get(statement);
+  if (hash === undefined) {
+    hash = hashString(statement);
+    if (statementHashes.size >= MAX_CACHED_STATEMENTS) statementHashes.clear();
+    statementHashes.set(statement, hash);
+  }
+  return hash;
+}
+
 export function indexMarkKey(entry: IndexEntry): string {
   const mac = entry.keyMac;
   return entry.indexId + Buffer.from(mac.buffer, mac.byteOffset, mac.length).toString('latin1');

@@ -2,7 +2,7 @@ import { dom, IonTypes } from 'ion-js';
 import { LedgerError } from '../errors.js';
 import { encodeIonBinary } from '../ion/ion-binary.js';
 import { revisionToIon } from '../ledger/ledger.js';
-import type { Revision } from '../ledger/revision.js';
+import { Revision } from '../ledger/revision.js';
 import type { Transaction } from '../ledger/transaction.js';
 import type {
   Expr,
@@ -34,15 +34,43 @@ import {
 /** QLDB's limit on one statement parameter, as Ion binary. */
 export const MAX_PARAMETER_BYTES = 128 * 1024;
 
-/** What one statement returned and what it cost. */
-export interface StatementResult {
-  values: dom.Value[];
-  /** Documents read from storage, as QLDB counts `ReadIOs`. */
-  readIOs: number;
-  /** Documents written. */
-  writeIOs: number;
-  /** How each table source was read, for tests and EXPLAIN-like diagnostics. */
-  plans: AccessPlan[];
+/**
+ * What one statement returned and what it cost. Documents returned whole
+ * stay in their stored Ion binary until `values` is read, so a caller that
+ * only forwards Ion binary (the session API) never decodes them.
+ */
+export class StatementResult {
+  readonly #items: ReadonlyArray<dom.Value | Revision>;
+  #values: dom.Value[] | undefined;
+
+  constructor(
+    items: ReadonlyArray<dom.Value | Revision>,
+    /** Documents read from storage, as QLDB counts `ReadIOs`. */
+    readonly readIOs: number,
+    /** Documents written. */
+    readonly writeIOs: number,
+    /** How each table source was read, for tests and diagnostics. */
+    readonly plans: readonly AccessPlan[],
+  ) {
+    this.#items = items;
+  }
+
+  /** How many values the statement returned. */
+  get count(): number {
+    return this.#items.length;
+  }
+
+  get values(): dom.Value[] {
+    this.#values ??= this.#items.map((item) => (item instanceof Revision ? item.data! : item));
+    return this.#values;
+  }
+
+  /** Each value as a complete Ion binary stream. */
+  ionBinaries(): Uint8Array[] {
+    return this.#items.map((item) =>
+      item instanceof Revision ? item.dataBinary! : encodeIonBinary(item),
+    );
+  }
 }
 
 /** A row being built by a FROM clause: the variables bound so far and the source values. */
@@ -88,16 +116,19 @@ export class StatementRunner {
 
   async run(statement: Statement): Promise<StatementResult> {
     const values = await this.#dispatch(statement);
-    return { values, readIOs: this.#readIOs, writeIOs: this.#writeIOs, plans: this.#plans };
+    return new StatementResult(values, this.#readIOs, this.#writeIOs, this.#plans);
   }
 
-  async #dispatch(statement: Statement): Promise<dom.Value[]> {
+  async #dispatch(statement: Statement): Promise<Array<dom.Value | Revision>> {
     const tx = this.#tx;
     switch (statement.kind) {
-      case 'select':
+      case 'select': {
+        const documents = await this.#wholeDocuments(statement);
+        if (documents !== undefined) return documents;
         return (await this.#select(statement, Scope.EMPTY)).filter(
           (value): value is dom.Value => value !== MISSING,
         );
+      }
       case 'createTable':
         if (statement.tags !== undefined) {
           fail(
@@ -245,6 +276,100 @@ export class StatementRunner {
   }
 
   // SELECT.
+
+  /**
+   * `SELECT * FROM t WHERE <indexed field or id> = <value>` and its `IN`
+   * form return the matching documents as stored, with nothing left to
+   * evaluate: a match in the index is a match of `=`, since equal Ion values
+   * are equal PartiQL values. Returns undefined for any other query.
+   */
+  async #wholeDocuments(query: SelectStatement): Promise<Revision[] | undefined> {
+    const from = query.from;
+    if (
+      from === undefined ||
+      from.sources.length !== 1 ||
+      from.conditions.length > 0 ||
+      query.where === undefined ||
+      query.projection.kind !== 'star' ||
+      query.distinct ||
+      query.orderBy !== undefined ||
+      query.limit !== undefined ||
+      query.offset !== undefined
+    ) {
+      return undefined;
+    }
+    const source = from.sources[0]!;
+    const table = tableSourceOf(source.expr, Scope.EMPTY);
+    if (table?.kind !== 'user' || table.committed) return undefined;
+    const definition = this.#tx.findTable(table.table);
+    if (definition === undefined) return undefined;
+    const indexes = this.#tx.indexes(definition.tableId);
+    // The plan depends only on the statement and the table's indexes, so it
+    // is kept with the parsed statement until the indexes change.
+    let cached = wholeDocumentPlans.get(query);
+    if (
+      cached === undefined ||
+      cached.tableId !== definition.tableId ||
+      cached.indexes !== indexes
+    ) {
+      const planned = planAccess({
+        table: table.table,
+        alias: source.alias ?? defaultAlias(source.expr),
+        byAlias: source.byAlias,
+        committed: false,
+        single: true,
+        indexedFields: indexes.map((index) => index.field),
+        conditions: [query.where],
+        scope: Scope.EMPTY,
+      });
+      const usable =
+        (planned.kind === 'index' || planned.kind === 'documentId') &&
+        planned.consumed === query.where;
+      cached = { tableId: definition.tableId, indexes, plan: usable ? planned : undefined };
+      wholeDocumentPlans.set(query, cached);
+    }
+    const plan = cached.plan;
+    if (plan === undefined) return undefined;
+    const keys = this.#planKeys(plan.keys, Scope.EMPTY);
+    // NaN is the one Ion value that is not equal to itself.
+    if (keys.some((key) => key.getType() === IonTypes.FLOAT && Number.isNaN(key.numberValue()))) {
+      return undefined;
+    }
+    this.#plans.push(plan);
+    const revisions = await this.#readPlanned(plan, keys, table.table, source.at);
+    this.#readIOs += revisions.length;
+    return revisions;
+  }
+
+  async #readPlanned(
+    plan: Extract<AccessPlan, { kind: 'index' | 'documentId' }>,
+    keys: dom.Value[],
+    table: string,
+    at: Position,
+  ): Promise<Revision[]> {
+    const tx = this.#tx;
+    if (keys.length === 1 && plan.kind === 'index') {
+      return this.#engineCallAsync(at, () => tx.lookup(table, plan.field, keys[0]!));
+    }
+    const revisions: Revision[] = [];
+    const seen = new Set<string>();
+    for (const key of keys) {
+      let found: Revision[];
+      if (plan.kind === 'documentId') {
+        if (!isText(key)) continue;
+        const revision = await tx.get(table, key.stringValue()!);
+        found = revision === undefined ? [] : [revision];
+      } else {
+        found = await this.#engineCallAsync(at, () => tx.lookup(table, plan.field, key));
+      }
+      for (const revision of found) {
+        if (seen.has(revision.id)) continue;
+        seen.add(revision.id);
+        revisions.push(revision);
+      }
+    }
+    return revisions;
+  }
 
   async #select(query: SelectStatement, outer: Scope): Promise<Value[]> {
     const rows =
@@ -477,31 +602,10 @@ export class StatementRunner {
       scope,
     });
     this.#plans.push(plan);
-    let revisions: Revision[];
-    if (plan.kind === 'scan' || plan.kind === 'history') {
-      revisions = await this.#engineCallAsync(source.at, () => tx.scan(table.table));
-    } else {
-      const keys = this.#planKeys(plan.keys, scope);
-      revisions = [];
-      const seen = new Set<string>();
-      for (const key of keys) {
-        let found: Revision[];
-        if (plan.kind === 'documentId') {
-          if (!isText(key)) continue;
-          const revision = await tx.get(table.table, key.stringValue()!);
-          found = revision === undefined ? [] : [revision];
-        } else {
-          found = await this.#engineCallAsync(source.at, () =>
-            tx.lookup(table.table, plan.field, key),
-          );
-        }
-        for (const revision of found) {
-          if (seen.has(revision.id)) continue;
-          seen.add(revision.id);
-          revisions.push(revision);
-        }
-      }
-    }
+    const revisions =
+      plan.kind === 'scan' || plan.kind === 'history'
+        ? await this.#engineCallAsync(source.at, () => tx.scan(table.table))
+        : await this.#readPlanned(plan, this.#planKeys(plan.keys, scope), table.table, source.at);
     this.#readIOs += revisions.length;
     if (table.committed) {
       return revisions
@@ -541,6 +645,16 @@ export class StatementRunner {
     return value.timestampValue()!.getDate().getTime();
   }
 }
+
+/** Plans of whole-document selects, by parsed statement; see `#wholeDocuments`. */
+const wholeDocumentPlans = new WeakMap<
+  SelectStatement,
+  {
+    tableId: string;
+    indexes: readonly unknown[];
+    plan: Extract<AccessPlan, { kind: 'index' | 'documentId' }> | undefined;
+  }
+>();
 
 /** The variable name under which a table row carries its document id. */
 const BY_ID = '\u0000id';

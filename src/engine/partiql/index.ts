@@ -1,4 +1,4 @@
-import type { dom } from 'ion-js';
+import { IonTypes, type dom } from 'ion-js';
 import type { Transaction } from '../ledger/transaction.js';
 import { PartiqlError } from './errors.js';
 import {
@@ -12,7 +12,7 @@ import { QuotaExceededError } from '../errors.js';
 
 export { parse, MAX_STATEMENT_LENGTH, type ParsedStatement } from './parser.js';
 export { PartiqlError, PartiqlSyntaxError, PartiqlSemanticError } from './errors.js';
-export { MAX_PARAMETER_BYTES, type StatementResult } from './execute.js';
+export { MAX_PARAMETER_BYTES, StatementResult } from './execute.js';
 export type { AccessPlan } from './plan.js';
 
 /**
@@ -26,17 +26,14 @@ export class StatementCache {
 
   get(text: string): ParsedStatement {
     let parsed = this.#entries.get(text);
-    if (parsed !== undefined) {
-      // Move to the back: the map's order is least recently used first.
-      this.#entries.delete(text);
-      this.#entries.set(text, parsed);
-      return parsed;
-    }
+    if (parsed !== undefined) return parsed;
     parsed = parse(text);
-    this.#entries.set(text, parsed);
-    if (this.#entries.size > this.capacity) {
+    // When full, the oldest entry goes. Applications use a small, fixed set
+    // of statements, so insertion order serves as well as recency here.
+    if (this.#entries.size >= this.capacity) {
       this.#entries.delete(this.#entries.keys().next().value!);
     }
+    this.#entries.set(text, parsed);
     return parsed;
   }
 
@@ -55,6 +52,22 @@ export interface ExecuteOptions {
    * (the session API receives parameters as Ion binary); measured otherwise.
    */
   parameterSizes?: readonly number[];
+}
+
+/** Only text, lobs and containers can exceed the parameter limit; numbers and times cannot. */
+function mayBeLarge(value: dom.Value): boolean {
+  switch (value.getType()) {
+    case IonTypes.STRING:
+    case IonTypes.SYMBOL:
+    case IonTypes.BLOB:
+    case IonTypes.CLOB:
+    case IonTypes.LIST:
+    case IonTypes.SEXP:
+    case IonTypes.STRUCT:
+      return !value.isNull();
+    default:
+      return value.getAnnotations().length > 0;
+  }
 }
 
 /**
@@ -86,6 +99,7 @@ export async function executeStatement(
     );
   }
   parameters.forEach((parameter, i) => {
+    if (options.parameterSizes === undefined && !mayBeLarge(parameter)) return;
     const size = options.parameterSizes?.[i] ?? parameterSize(parameter);
     if (size > MAX_PARAMETER_BYTES) {
       throw new QuotaExceededError(

@@ -9,8 +9,8 @@ import type { Scope } from './evaluate.js';
 export type AccessPlan =
   | { kind: 'scan'; table: string }
   | { kind: 'history'; table: string }
-  | { kind: 'documentId'; table: string; keys: PlanKey[] }
-  | { kind: 'index'; table: string; field: string; keys: PlanKey[] };
+  | { kind: 'documentId'; table: string; keys: PlanKey[]; consumed: Expr }
+  | { kind: 'index'; table: string; field: string; keys: PlanKey[]; consumed: Expr };
 
 /** A value to look up; `spread` when it is the right side of IN, a collection of values. */
 export interface PlanKey {
@@ -58,10 +58,16 @@ export function planAccess(input: PlanInput): AccessPlan {
     const reference = referencedField(target, input);
     if (reference === undefined) continue;
     if (reference.kind === 'documentId') {
-      return { kind: 'documentId', table: input.table, keys: [key] };
+      return { kind: 'documentId', table: input.table, keys: [key], consumed: conjunct };
     }
     if (indexPlan === undefined && input.indexedFields.includes(reference.field)) {
-      indexPlan = { kind: 'index', table: input.table, field: reference.field, keys: [key] };
+      indexPlan = {
+        kind: 'index',
+        table: input.table,
+        field: reference.field,
+        keys: [key],
+        consumed: conjunct,
+      };
     }
   }
   return indexPlan ?? { kind: 'scan', table: input.table };
