@@ -51,7 +51,7 @@ export interface ExecuteOptions {
    * Ion binary sizes of the parameters when the caller already has them
    * (the session API receives parameters as Ion binary); measured otherwise.
    */
-  parameterSizes?: readonly number[];
+  parameterSizes?: ReadonlyArray<number | undefined>;
 }
 
 /** Only text, lobs and containers can exceed the parameter limit; numbers and times cannot. */
@@ -99,8 +99,9 @@ export async function executeStatement(
     );
   }
   parameters.forEach((parameter, i) => {
-    if (options.parameterSizes === undefined && !mayBeLarge(parameter)) return;
-    const size = options.parameterSizes?.[i] ?? parameterSize(parameter);
+    const known = options.parameterSizes?.[i];
+    if (known === undefined && !mayBeLarge(parameter)) return;
+    const size = known ?? parameterSize(parameter);
     if (size > MAX_PARAMETER_BYTES) {
       throw new QuotaExceededError(
         `Parameter ${i + 1} is ${size} bytes of Ion binary, more than the limit of ${MAX_PARAMETER_BYTES}`,

@@ -1,0 +1,554 @@
+import { dom, dumpText, load } from 'ion-js';
+import type { Engine, LedgerDescription } from '../../engine/engine.js';
+import { LedgerError } from '../../engine/errors.js';
+import { ServiceError, type Principal, type RequestContext } from '../types.js';
+import type { QldbAuthorizer } from './session-service.js';
+
+/** A decoded REST-JSON request: path parameters, query string and JSON body. */
+export interface RestRequest {
+  params: Record<string, string>;
+  query: Record<string, string | string[] | undefined>;
+  body: Record<string, unknown> | undefined;
+}
+
+/** One operation of the control plane, bound to its method and path. */
+export interface RestRoute {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  /** Path with `:name` parameters, such as `/ledgers/:name`. */
+  path: string;
+  operation: string;
+  handle(request: RestRequest, context: RequestContext): Promise<Record<string, unknown>>;
+}
+
+export interface ControlPlaneOptions {
+  engine: Engine;
+  accountId: string;
+  region: string;
+  authorizer?: QldbAuthorizer;
+  /** Encryption settings of a ledger, reported by Describe and Update; customer-managed keys fill it in. */
+  encryption?: (ledgerName: string) => Promise<Record<string, unknown> | undefined>;
+}
+
+const LEDGER_NAME_PATTERN = /^(?!.*--)(?![0-9]+$)(?!-)(?!.*-$)[A-Za-z0-9-]{1,32}$/;
+const DOCUMENT_ID_PATTERN = /^[A-Za-z0-9]{22}$/;
+const MAX_TAGS = 50;
+
+/** A QLDB control-plane error with the extra members its shape carries. */
+export function qldbError(
+  code: string,
+  message: string,
+  fields: Record<string, string> = {},
+): ServiceError {
+  const status =
+    {
+      ResourceNotFoundException: 404,
+      ResourceAlreadyExistsException: 409,
+      ResourceInUseException: 409,
+      ResourcePreconditionNotMetException: 412,
+      AccessDeniedException: 403,
+    }[code] ?? 400;
+  return Object.assign(new ServiceError(code, message, status), { fields });
+}
+
+function invalid(parameter: string, message: string): ServiceError {
+  return qldbError('InvalidParameterException', message, { ParameterName: parameter });
+}
+
+/** Map an engine error to its control-plane shape. */
+function controlPlaneError(error: unknown, ledgerName?: string): unknown {
+  if (!(error instanceof LedgerError)) return error;
+  const resource: Record<string, string> =
+    ledgerName === undefined ? {} : { ResourceType: 'LEDGER', ResourceName: ledgerName };
+  switch (error.code) {
+    case 'ResourceNotFoundException':
+    case 'ResourceAlreadyExistsException':
+    case 'ResourcePreconditionNotMetException':
+      return qldbError(error.code, error.message, resource);
+    case 'InvalidParameterException':
+      return qldbError(error.code, error.message);
+    default:
+      return new ServiceError(
+        error.code,
+        error.message,
+        error.code === 'CapacityExceededException' ? 503 : 400,
+      );
+  }
+}
+
+function epochSeconds(ms: number): number {
+  return Math.floor(ms / 1000);
+}
+
+/**
+ * The QLDB control plane (REST-JSON) over the engine: ledgers, their
+ * settings and tags, digests, and blocks and revisions with proofs as Ion text.
+ */
+export class ControlPlaneService {
+  readonly #engine: Engine;
+  readonly #options: ControlPlaneOptions;
+
+  constructor(options: ControlPlaneOptions) {
+    this.#engine = options.engine;
+    this.#options = options;
+  }
+
+  ledgerArn(name: string): string {
+    return `arn:aws:qldb:${this.#options.region}:${this.#options.accountId}:ledger/${name}`;
+  }
+
+  routes(): RestRoute[] {
+    const route = (
+      method: RestRoute['method'],
+      path: string,
+      operation: string,
+      handle: (request: RestRequest, context: RequestContext) => Promise<Record<string, unknown>>,
+    ): RestRoute => ({ method, path, operation, handle });
+    return [
+      route('POST', '/ledgers', 'CreateLedger', (r, c) => this.createLedger(r, c)),
+      route('GET', '/ledgers', 'ListLedgers', (r, c) => this.listLedgers(r, c)),
+      route('GET', '/ledgers/:name', 'DescribeLedger', (r, c) => this.describeLedger(r, c)),
+      route('PATCH', '/ledgers/:name', 'UpdateLedger', (r, c) => this.updateLedger(r, c)),
+      route('DELETE', '/ledgers/:name', 'DeleteLedger', (r, c) => this.deleteLedger(r, c)),
+      route('PATCH', '/ledgers/:name/permissions-mode', 'UpdateLedgerPermissionsMode', (r, c) =>
+        this.updatePermissionsMode(r, c),
+      ),
+      route('POST', '/ledgers/:name/digest', 'GetDigest', (r, c) => this.getDigest(r, c)),
+      route('POST', '/ledgers/:name/block', 'GetBlock', (r, c) => this.getBlock(r, c)),
+      route('POST', '/ledgers/:name/revision', 'GetRevision', (r, c) => this.getRevision(r, c)),
+      route('POST', '/tags/:resourceArn', 'TagResource', (r, c) => this.tagResource(r, c)),
+      route('DELETE', '/tags/:resourceArn', 'UntagResource', (r, c) => this.untagResource(r, c)),
+      route('GET', '/tags/:resourceArn', 'ListTagsForResource', (r, c) => this.listTags(r, c)),
+    ];
+  }
+
+  async #authorize(principal: Principal, action: string, resource: string): Promise<void> {
+    const authorizer = this.#options.authorizer;
+    if (authorizer === undefined) return;
+    if (!(await authorizer.isAllowed(principal, action, resource))) {
+      throw qldbError(
+        'AccessDeniedException',
+        `User: ${principal.arn} is not authorized to perform: ${action} on resource: ${resource}`,
+      );
+    }
+  }
+
+  #name(request: RestRequest): string {
+    const name = request.params.name ?? '';
+    if (!LEDGER_NAME_PATTERN.test(name)) {
+      throw invalid(
+        'Name',
+        `Invalid ledger name ${JSON.stringify(name)}: use 1 to 32 letters, digits and hyphens, not all digits, with no leading, trailing or double hyphen`,
+      );
+    }
+    return name;
+  }
+
+  async #describe(name: string): Promise<LedgerDescription> {
+    try {
+      return await this.#engine.describeLedger(name);
+    } catch (error) {
+      throw controlPlaneError(error, name);
+    }
+  }
+
+  async #encryption(name: string): Promise<Record<string, unknown> | undefined> {
+    return this.#options.encryption?.(name);
+  }
+
+  async createLedger(
+    request: RestRequest,
+    context: RequestContext,
+  ): Promise<Record<string, unknown>> {
+    const body = request.body ?? {};
+    const name = body.Name;
+    if (typeof name !== 'string' || !LEDGER_NAME_PATTERN.test(name)) {
+      throw invalid(
+        'Name',
+        `Invalid ledger name ${JSON.stringify(name)}: use 1 to 32 letters, digits and hyphens, not all digits, with no leading, trailing or double hyphen`,
+      );
+    }
+    const mode = body.PermissionsMode;
+    if (mode !== 'ALLOW_ALL' && mode !== 'STANDARD') {
+      throw invalid(
+        'PermissionsMode',
+        `PermissionsMode must be ALLOW_ALL or STANDARD, got ${JSON.stringify(mode)}`,
+      );
+    }
+    const deletionProtection =
+      optionalBoolean(body.DeletionProtection, 'DeletionProtection') ?? true;
+    const tags = validateTags(body.Tags ?? {}, 'Tags');
+    checkKmsKey(body.KmsKey);
+    await this.#authorize(context.principal, 'qldb:CreateLedger', this.ledgerArn(name));
+    let created: LedgerDescription;
+    try {
+      created = await this.#engine.createLedger(name, {
+        permissionsMode: mode,
+        deletionProtection,
+        tags,
+      });
+    } catch (error) {
+      throw controlPlaneError(error, name);
+    }
+    return {
+      Name: created.name,
+      Arn: this.ledgerArn(created.name),
+      State: created.state,
+      CreationDateTime: epochSeconds(created.createdAt),
+      PermissionsMode: created.permissionsMode,
+      DeletionProtection: created.deletionProtection,
+    };
+  }
+
+  async describeLedger(
+    request: RestRequest,
+    context: RequestContext,
+  ): Promise<Record<string, unknown>> {
+    const name = this.#name(request);
+    await this.#authorize(context.principal, 'qldb:DescribeLedger', this.ledgerArn(name));
+    const ledger = await this.#describe(name);
+    const result: Record<string, unknown> = {
+      Name: ledger.name,
+      Arn: this.ledgerArn(ledger.name),
+      State: ledger.state,
+      CreationDateTime: epochSeconds(ledger.createdAt),
+      PermissionsMode: ledger.permissionsMode,
+      DeletionProtection: ledger.deletionProtection,
+    };
+    const encryption = await this.#encryption(name);
+    if (encryption !== undefined) result.EncryptionDescription = encryption;
+    return result;
+  }
+
+  async updateLedger(
+    request: RestRequest,
+    context: RequestContext,
+  ): Promise<Record<string, unknown>> {
+    const name = this.#name(request);
+    const body = request.body ?? {};
+    const deletionProtection = optionalBoolean(body.DeletionProtection, 'DeletionProtection');
+    checkKmsKey(body.KmsKey);
+    await this.#authorize(context.principal, 'qldb:UpdateLedger', this.ledgerArn(name));
+    await this.#describe(name);
+    let ledger: LedgerDescription;
+    try {
+      ledger = await this.#engine.updateLedger(
+        name,
+        deletionProtection === undefined ? {} : { deletionProtection },
+      );
+    } catch (error) {
+      throw controlPlaneError(error, name);
+    }
+    const result: Record<string, unknown> = {
+      Name: ledger.name,
+      Arn: this.ledgerArn(ledger.name),
+      State: ledger.state,
+      CreationDateTime: epochSeconds(ledger.createdAt),
+      DeletionProtection: ledger.deletionProtection,
+    };
+    const encryption = await this.#encryption(name);
+    if (encryption !== undefined) result.EncryptionDescription = encryption;
+    return result;
+  }
+
+  async updatePermissionsMode(
+    request: RestRequest,
+    context: RequestContext,
+  ): Promise<Record<string, unknown>> {
+    const name = this.#name(request);
+    const mode = request.body?.PermissionsMode;
+    if (mode !== 'ALLOW_ALL' && mode !== 'STANDARD') {
+      throw invalid(
+        'PermissionsMode',
+        `PermissionsMode must be ALLOW_ALL or STANDARD, got ${JSON.stringify(mode)}`,
+      );
+    }
+    await this.#authorize(
+      context.principal,
+      'qldb:UpdateLedgerPermissionsMode',
+      this.ledgerArn(name),
+    );
+    await this.#describe(name);
+    const ledger = await this.#engine.updateLedger(name, { permissionsMode: mode });
+    return {
+      Name: ledger.name,
+      Arn: this.ledgerArn(ledger.name),
+      PermissionsMode: ledger.permissionsMode,
+    };
+  }
+
+  async deleteLedger(
+    request: RestRequest,
+    context: RequestContext,
+  ): Promise<Record<string, unknown>> {
+    const name = this.#name(request);
+    await this.#authorize(context.principal, 'qldb:DeleteLedger', this.ledgerArn(name));
+    try {
+      await this.#engine.deleteLedger(name);
+    } catch (error) {
+      throw controlPlaneError(error, name);
+    }
+    return {};
+  }
+
+  async listLedgers(
+    request: RestRequest,
+    context: RequestContext,
+  ): Promise<Record<string, unknown>> {
+    await this.#authorize(context.principal, 'qldb:ListLedgers', '*');
+    const maxRaw = single(request.query.max_results);
+    let max = 100;
+    if (maxRaw !== undefined) {
+      max = Number(maxRaw);
+      if (!Number.isInteger(max) || max < 1 || max > 100) {
+        throw invalid(
+          'MaxResults',
+          `MaxResults must be an integer from 1 to 100, got ${JSON.stringify(maxRaw)}`,
+        );
+      }
+    }
+    const token = single(request.query.next_token);
+    let start = 0;
+    if (token !== undefined) {
+      const decoded = Buffer.from(token, 'base64').toString('utf8');
+      const match = /^ledgers-after:(.+)$/.exec(decoded);
+      if (match === null)
+        throw invalid(
+          'NextToken',
+          `Invalid NextToken ${JSON.stringify(token)}; pass the NextToken of the previous page`,
+        );
+      const after = match[1]!;
+      const all = await this.#engine.listLedgers();
+      start = all.findIndex((ledger) => ledger.name > after);
+      if (start < 0) start = all.length;
+    }
+    const all = await this.#engine.listLedgers();
+    const page = all.slice(start, start + max);
+    const result: Record<string, unknown> = {
+      Ledgers: page.map((ledger) => ({
+        Name: ledger.name,
+        State: ledger.state,
+        CreationDateTime: epochSeconds(ledger.createdAt),
+      })),
+    };
+    if (start + max < all.length) {
+      result.NextToken = Buffer.from(`ledgers-after:${page.at(-1)!.name}`).toString('base64');
+    }
+    return result;
+  }
+
+  async getDigest(request: RestRequest, context: RequestContext): Promise<Record<string, unknown>> {
+    const name = this.#name(request);
+    await this.#authorize(context.principal, 'qldb:GetDigest', this.ledgerArn(name));
+    await this.#describe(name);
+    const ledger = await this.#engine.ledger(name);
+    const digest = await ledger.digest();
+    return {
+      Digest: Buffer.from(digest.digest).toString('base64'),
+      DigestTipAddress: {
+        IonText: addressText(digest.tipAddress.strandId, digest.tipAddress.sequenceNo),
+      },
+    };
+  }
+
+  async getBlock(request: RestRequest, context: RequestContext): Promise<Record<string, unknown>> {
+    const name = this.#name(request);
+    await this.#authorize(context.principal, 'qldb:GetBlock', this.ledgerArn(name));
+    await this.#describe(name);
+    const ledger = await this.#engine.ledger(name);
+    const body = request.body ?? {};
+    const address = parseAddress(body.BlockAddress, 'BlockAddress', ledger.id);
+    const tip =
+      body.DigestTipAddress === undefined
+        ? undefined
+        : parseAddress(body.DigestTipAddress, 'DigestTipAddress', ledger.id);
+    try {
+      const { block, proof } = await ledger.getBlock(address, tip);
+      const result: Record<string, unknown> = { Block: { IonText: dumpText(block) } };
+      if (proof !== undefined) result.Proof = { IonText: proofText(proof) };
+      return result;
+    } catch (error) {
+      throw controlPlaneError(error, name);
+    }
+  }
+
+  async getRevision(
+    request: RestRequest,
+    context: RequestContext,
+  ): Promise<Record<string, unknown>> {
+    const name = this.#name(request);
+    await this.#authorize(context.principal, 'qldb:GetRevision', this.ledgerArn(name));
+    await this.#describe(name);
+    const ledger = await this.#engine.ledger(name);
+    const body = request.body ?? {};
+    const address = parseAddress(body.BlockAddress, 'BlockAddress', ledger.id);
+    const documentId = body.DocumentId;
+    if (typeof documentId !== 'string' || !DOCUMENT_ID_PATTERN.test(documentId)) {
+      throw invalid(
+        'DocumentId',
+        `DocumentId must be 22 letters and digits, got ${JSON.stringify(documentId)}`,
+      );
+    }
+    const tip =
+      body.DigestTipAddress === undefined
+        ? undefined
+        : parseAddress(body.DigestTipAddress, 'DigestTipAddress', ledger.id);
+    try {
+      const { revision, proof } = await ledger.getRevision(address, documentId, tip);
+      const result: Record<string, unknown> = { Revision: { IonText: dumpText(revision) } };
+      if (proof !== undefined) result.Proof = { IonText: proofText(proof) };
+      return result;
+    } catch (error) {
+      throw controlPlaneError(error, name);
+    }
+  }
+
+  /** The ledger named by a ledger ARN of this account and region. */
+  #ledgerOfArn(arn: string): string {
+    const prefix = `arn:aws:qldb:${this.#options.region}:${this.#options.accountId}:ledger/`;
+    const name = arn.startsWith(prefix) ? arn.slice(prefix.length) : '';
+    if (!LEDGER_NAME_PATTERN.test(name)) {
+      throw invalid(
+        'ResourceArn',
+        `${arn} is not the ARN of a ledger of this account; expected ${prefix}<name>`,
+      );
+    }
+    return name;
+  }
+
+  async tagResource(
+    request: RestRequest,
+    context: RequestContext,
+  ): Promise<Record<string, unknown>> {
+    const arn = request.params.resourceArn ?? '';
+    const name = this.#ledgerOfArn(arn);
+    const tags = validateTags(request.body?.Tags, 'Tags');
+    await this.#authorize(context.principal, 'qldb:TagResource', arn);
+    const ledger = await this.#describe(name);
+    const merged = { ...ledger.tags, ...tags };
+    if (Object.keys(merged).length > MAX_TAGS) {
+      throw invalid(
+        'Tags',
+        `A ledger can have at most ${MAX_TAGS} tags; it would have ${Object.keys(merged).length}`,
+      );
+    }
+    await this.#engine.updateLedger(name, { tags: merged });
+    return {};
+  }
+
+  async untagResource(
+    request: RestRequest,
+    context: RequestContext,
+  ): Promise<Record<string, unknown>> {
+    const arn = request.params.resourceArn ?? '';
+    const name = this.#ledgerOfArn(arn);
+    const raw = request.query.tagKeys;
+    const keys = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+    if (keys.length === 0) throw invalid('TagKeys', 'tagKeys must name at least one tag key');
+    await this.#authorize(context.principal, 'qldb:UntagResource', arn);
+    const ledger = await this.#describe(name);
+    const tags = { ...ledger.tags };
+    for (const key of keys) delete tags[key];
+    await this.#engine.updateLedger(name, { tags });
+    return {};
+  }
+
+  async listTags(request: RestRequest, context: RequestContext): Promise<Record<string, unknown>> {
+    const arn = request.params.resourceArn ?? '';
+    const name = this.#ledgerOfArn(arn);
+    await this.#authorize(context.principal, 'qldb:ListTagsForResource', arn);
+    const ledger = await this.#describe(name);
+    return { Tags: ledger.tags };
+  }
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function optionalBoolean(value: unknown, name: string): boolean | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean')
+    throw invalid(name, `${name} must be true or false, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function validateTags(value: unknown, name: string): Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalid(name, `${name} must be a map of tag keys to values`);
+  }
+  const tags: Record<string, string> = {};
+  for (const [key, tagValue] of Object.entries(value)) {
+    if (key.length < 1 || key.length > 128)
+      throw invalid(name, `Tag key ${JSON.stringify(key)} must have 1 to 128 characters`);
+    if (typeof tagValue !== 'string' || tagValue.length > 256) {
+      throw invalid(
+        name,
+        `Tag ${JSON.stringify(key)} needs a string value of at most 256 characters`,
+      );
+    }
+    tags[key] = tagValue;
+  }
+  if (Object.keys(tags).length > MAX_TAGS)
+    throw invalid(name, `At most ${MAX_TAGS} tags, got ${Object.keys(tags).length}`);
+  return tags;
+}
+
+function checkKmsKey(value: unknown): void {
+  if (value === undefined || value === null || value === 'AWS_OWNED_KMS_KEY') return;
+  if (typeof value !== 'string' || value.length === 0 || value.length > 1600) {
+    throw invalid(
+      'KmsKey',
+      `KmsKey must be AWS_OWNED_KMS_KEY or a key id, key ARN, alias name or alias ARN`,
+    );
+  }
+  throw invalid(
+    'KmsKey',
+    `Ledgers encrypted under customer managed keys are not available in this Vellum build; use AWS_OWNED_KMS_KEY or leave KmsKey out`,
+  );
+}
+
+/** Read `{IonText: "{strandId: \"...\", sequenceNo: N}"}` into a sequence number of this ledger. */
+function parseAddress(holder: unknown, name: string, strandId: string): number {
+  const text =
+    typeof holder === 'object' && holder !== null
+      ? (holder as Record<string, unknown>).IonText
+      : undefined;
+  if (typeof text !== 'string')
+    throw invalid(name, `${name} must be {"IonText": "{strandId: ..., sequenceNo: ...}"}`);
+  let value: dom.Value | null;
+  try {
+    value = load(text);
+  } catch (error) {
+    throw invalid(name, `${name} is not valid Ion text: ${(error as Error).message}`);
+  }
+  const strand = value?.get('strandId')?.stringValue();
+  const sequence = value?.get('sequenceNo')?.numberValue();
+  if (
+    typeof strand !== 'string' ||
+    typeof sequence !== 'number' ||
+    !Number.isInteger(sequence) ||
+    sequence < 0
+  ) {
+    throw invalid(
+      name,
+      `${name} must hold a strandId string and a non-negative integer sequenceNo`,
+    );
+  }
+  if (strand !== strandId) {
+    throw invalid(name, `${name} names strand ${strand}, but this ledger's strand is ${strandId}`);
+  }
+  return sequence;
+}
+
+function addressText(strandId: string, sequenceNo: number): string {
+  return dumpText(
+    new dom.Struct([
+      ['strandId', new dom.String(strandId)],
+      ['sequenceNo', dom.Value.from(sequenceNo)],
+    ]),
+  );
+}
+
+function proofText(proof: Uint8Array[]): string {
+  return dumpText(dom.Value.from(proof.map((hash) => new Uint8Array(hash))));
+}

@@ -1,0 +1,485 @@
+import { randomBytes } from 'node:crypto';
+import { loadAll, type dom } from 'ion-js';
+import type { Engine } from '../../engine/engine.js';
+import { LedgerError, OccConflictError } from '../../engine/errors.js';
+import type { Ledger } from '../../engine/ledger/ledger.js';
+import type { Transaction } from '../../engine/ledger/transaction.js';
+import {
+  executeStatement,
+  StatementCache,
+  type StatementResult,
+} from '../../engine/partiql/index.js';
+import { ServiceError, type JsonService, type Principal, type RequestContext } from '../types.js';
+import { statementAccess } from './statement-access.js';
+
+/** Values per page of a result; QLDB does not document its own, and pages of 200 were observed. */
+export const PAGE_SIZE = 200;
+/** A session ends this long after it started, within QLDB's 13 to 17 minutes. */
+export const DEFAULT_SESSION_LIFETIME_MS = 15 * 60_000;
+/** Sessions per ledger, QLDB's quota. */
+export const MAX_SESSIONS_PER_LEDGER = 3000;
+
+const TRANSACTION_ID_PATTERN = /^[A-Za-z0-9]{22}$/;
+const LEDGER_NAME_PATTERN = /^(?!.*--)(?![0-9]+$)(?!-)(?!.*-$)[A-Za-z0-9-]{1,32}$/;
+
+/** Decides whether a principal's policies allow an action on a resource. */
+export interface QldbAuthorizer {
+  isAllowed(principal: Principal, action: string, resource: string): Promise<boolean>;
+}
+
+/** Hooks a ledger's key state into sessions; the key guard implements it. */
+export interface LedgerGate {
+  /** Throw the error to send when the ledger may not serve this principal now. */
+  check(ledgerName: string, principal: Principal): Promise<void>;
+}
+
+export interface SessionServiceOptions {
+  engine: Engine;
+  /** Account and region that ledger and table ARNs name. */
+  accountId: string;
+  region: string;
+  authorizer?: QldbAuthorizer;
+  gate?: LedgerGate;
+  sessionLifetimeMs?: number;
+  pageSize?: number;
+  /** For tests: the clock. */
+  now?: () => number;
+}
+
+interface Session {
+  id: string;
+  token: string;
+  ledgerName: string;
+  ledger: Ledger;
+  principalArn: string;
+  startedAt: number;
+  transaction: Transaction | undefined;
+  pages: Map<string, { transactionId: string; values: Uint8Array[] }>;
+  busy: boolean;
+}
+
+type Command =
+  | 'StartSession'
+  | 'StartTransaction'
+  | 'ExecuteStatement'
+  | 'FetchPage'
+  | 'CommitTransaction'
+  | 'AbortTransaction'
+  | 'EndSession';
+
+const COMMANDS: readonly Command[] = [
+  'StartSession',
+  'StartTransaction',
+  'ExecuteStatement',
+  'FetchPage',
+  'CommitTransaction',
+  'AbortTransaction',
+  'EndSession',
+];
+
+function badRequest(message: string): ServiceError {
+  return new ServiceError('BadRequestException', message);
+}
+
+function invalidSession(message: string): ServiceError {
+  return new ServiceError('InvalidSessionException', message);
+}
+
+/** Map an engine error to the QLDBSession error the driver expects. */
+export function sessionError(error: unknown): unknown {
+  if (error instanceof ServiceError) return error;
+  if (error instanceof LedgerError) {
+    const status = error.code === 'CapacityExceededException' ? 503 : 400;
+    return new ServiceError(error.code, error.message, status);
+  }
+  return error;
+}
+
+/**
+ * QLDBSession's `SendCommand`: sessions on ledgers, one open transaction per
+ * session, PartiQL statements with Ion parameters, paged results, and
+ * commits checked against the digest the client computed.
+ */
+export class SessionService implements JsonService {
+  readonly #engine: Engine;
+  readonly #options: SessionServiceOptions;
+  readonly #sessions = new Map<string, Session>();
+  readonly #cache = new StatementCache();
+  readonly #lifetimeMs: number;
+  readonly #pageSize: number;
+  readonly #now: () => number;
+
+  constructor(options: SessionServiceOptions) {
+    this.#engine = options.engine;
+    this.#options = options;
+    this.#lifetimeMs = options.sessionLifetimeMs ?? DEFAULT_SESSION_LIFETIME_MS;
+    this.#pageSize = options.pageSize ?? PAGE_SIZE;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Sessions currently open, for metrics. */
+  get openSessions(): number {
+    return this.#sessions.size;
+  }
+
+  async handle(
+    operation: string,
+    input: Record<string, unknown>,
+    context: RequestContext,
+  ): Promise<Record<string, unknown>> {
+    if (operation !== 'SendCommand') {
+      throw new ServiceError(
+        'UnknownOperationException',
+        `QLDBSession has no operation ${operation}; the only one is SendCommand`,
+      );
+    }
+    const started = performance.now();
+    const commands = COMMANDS.filter((name) => input[name] !== undefined && input[name] !== null);
+    if (commands.length !== 1) {
+      throw badRequest(
+        commands.length === 0
+          ? `SendCommand needs exactly one command, one of ${COMMANDS.join(', ')}`
+          : `SendCommand takes exactly one command, got ${commands.join(' and ')}`,
+      );
+    }
+    const command = commands[0]!;
+    const body = input[command];
+    if (typeof body !== 'object' || Array.isArray(body)) {
+      throw badRequest(`${command} must be a JSON object`);
+    }
+    try {
+      const result = await this.#run(command, body as Record<string, unknown>, input, context);
+      const timing = { ProcessingTimeMilliseconds: Math.round(performance.now() - started) };
+      return { [command]: { ...result, TimingInformation: timing } };
+    } catch (error) {
+      throw sessionError(error);
+    }
+  }
+
+  async #run(
+    command: Command,
+    body: Record<string, unknown>,
+    input: Record<string, unknown>,
+    context: RequestContext,
+  ): Promise<Record<string, unknown>> {
+    if (command === 'StartSession') return this.#startSession(body, context);
+    const session = this.#session(input.SessionToken, context);
+    if (session.busy) {
+      throw badRequest(
+        'The session is running another command; send commands of one session in order',
+      );
+    }
+    session.busy = true;
+    try {
+      switch (command) {
+        case 'StartTransaction':
+          return await this.#startTransaction(session, context);
+        case 'ExecuteStatement':
+          return await this.#execute(session, body, context);
+        case 'FetchPage':
+          return this.#fetchPage(session, body);
+        case 'CommitTransaction':
+          return await this.#commit(session, body);
+        case 'AbortTransaction':
+          session.transaction?.abort();
+          session.transaction = undefined;
+          session.pages.clear();
+          return {};
+        default:
+          session.transaction?.abort();
+          this.#sessions.delete(session.token);
+          return {};
+      }
+    } finally {
+      session.busy = false;
+    }
+  }
+
+  async #startSession(
+    body: Record<string, unknown>,
+    context: RequestContext,
+  ): Promise<Record<string, unknown>> {
+    const name = body.LedgerName;
+    if (typeof name !== 'string' || !LEDGER_NAME_PATTERN.test(name)) {
+      throw badRequest(
+        `Invalid LedgerName ${JSON.stringify(name)}: use 1 to 32 letters, digits and hyphens`,
+      );
+    }
+    await this.#authorize(context.principal, 'qldb:SendCommand', this.#ledgerArn(name));
+    await this.#options.gate?.check(name, context.principal);
+    let ledger: Ledger;
+    try {
+      ledger = await this.#engine.ledger(name);
+    } catch (error) {
+      if (error instanceof LedgerError && error.code === 'ResourceNotFoundException') {
+        throw badRequest(`Ledger ${name} does not exist`);
+      }
+      throw error;
+    }
+    this.#expireSessions();
+    let count = 0;
+    for (const session of this.#sessions.values()) if (session.ledgerName === name) count++;
+    if (count >= MAX_SESSIONS_PER_LEDGER) {
+      throw new ServiceError(
+        'LimitExceededException',
+        `Ledger ${name} has ${MAX_SESSIONS_PER_LEDGER} open sessions, the limit; end idle sessions first`,
+      );
+    }
+    const token = randomBytes(48).toString('base64');
+    const session: Session = {
+      id: randomBytes(16).toString('base64url').slice(0, 22),
+      token,
+      ledgerName: name,
+      ledger,
+      principalArn: context.principal.arn,
+      startedAt: this.#now(),
+      transaction: undefined,
+      pages: new Map(),
+      busy: false,
+    };
+    this.#sessions.set(token, session);
+    return { SessionToken: token };
+  }
+
+  #session(token: unknown, context: RequestContext): Session {
+    if (typeof token !== 'string' || token.length === 0) {
+      throw badRequest('SessionToken is required for every command but StartSession');
+    }
+    const session = this.#sessions.get(token);
+    // A token used by another principal is treated as unknown, so tokens cannot be shared.
+    if (session === undefined || session.principalArn !== context.principal.arn) {
+      throw invalidSession('No such session');
+    }
+    if (this.#now() - session.startedAt > this.#lifetimeMs) {
+      session.transaction?.abort();
+      this.#sessions.delete(token);
+      throw invalidSession(`Session ${session.id} has expired`);
+    }
+    return session;
+  }
+
+  #expireSessions(): void {
+    const now = this.#now();
+    for (const [token, session] of this.#sessions) {
+      if (now - session.startedAt > this.#lifetimeMs && !session.busy) {
+        session.transaction?.abort();
+        this.#sessions.delete(token);
+      }
+    }
+  }
+
+  async #startTransaction(
+    session: Session,
+    context: RequestContext,
+  ): Promise<Record<string, unknown>> {
+    await this.#options.gate?.check(session.ledgerName, context.principal);
+    if (session.transaction !== undefined && session.transaction.state === 'open') {
+      if (!session.transaction.expired) throw badRequest('Transaction already open');
+      session.transaction.abort();
+    }
+    session.pages.clear();
+    session.transaction = session.ledger.begin();
+    return { TransactionId: session.transaction.id };
+  }
+
+  /** The session's open transaction with this id; an expired one ends the session, as QLDB does. */
+  #transaction(session: Session, transactionId: unknown): Transaction {
+    if (typeof transactionId !== 'string' || !TRANSACTION_ID_PATTERN.test(transactionId)) {
+      throw badRequest(
+        `Invalid TransactionId ${JSON.stringify(transactionId)}: expected 22 letters and digits`,
+      );
+    }
+    const transaction = session.transaction;
+    if (transaction === undefined || transaction.id !== transactionId) {
+      throw badRequest(`Transaction ${transactionId} is not the open transaction of this session`);
+    }
+    if (transaction.expired) {
+      transaction.abort();
+      this.#sessions.delete(session.token);
+      throw invalidSession(`Transaction ${transactionId} has expired`);
+    }
+    if (transaction.state !== 'open') {
+      throw badRequest(
+        `Transaction ${transactionId} is ${transaction.state}; start a new transaction`,
+      );
+    }
+    return transaction;
+  }
+
+  async #execute(
+    session: Session,
+    body: Record<string, unknown>,
+    context: RequestContext,
+  ): Promise<Record<string, unknown>> {
+    await this.#options.gate?.check(session.ledgerName, context.principal);
+    const transaction = this.#transaction(session, body.TransactionId);
+    const statement = body.Statement;
+    if (typeof statement !== 'string' || statement.length === 0) {
+      throw badRequest('Statement must be a non-empty string');
+    }
+    const { values: parameters, sizes } = decodeParameters(body.Parameters);
+    const parsed = this.#cache.get(statement);
+    await this.#authorizeStatement(session, transaction, parsed.statement, context);
+
+    let result: StatementResult;
+    try {
+      result = await executeStatement(transaction, statement, parameters, {
+        cache: this.#cache,
+        parameterSizes: sizes,
+      });
+    } catch (error) {
+      // A statement that failed after writing leaves an aborted transaction; forget it.
+      if (transaction.state !== 'open') session.transaction = undefined;
+      throw error;
+    }
+    const page = this.#page(session, transaction.id, result.ionBinaries());
+    return {
+      FirstPage: page,
+      ConsumedIOs: { ReadIOs: result.readIOs, WriteIOs: result.writeIOs },
+    };
+  }
+
+  /** The first page of values, keeping the rest under a page token for FetchPage. */
+  #page(session: Session, transactionId: string, values: Uint8Array[]): Record<string, unknown> {
+    const first = values.slice(0, this.#pageSize);
+    const page: Record<string, unknown> = {
+      Values: first.map((binary) => ({ IonBinary: Buffer.from(binary).toString('base64') })),
+    };
+    if (values.length > this.#pageSize) {
+      const token = randomBytes(24).toString('base64');
+      session.pages.set(token, { transactionId, values: values.slice(this.#pageSize) });
+      page.NextPageToken = token;
+    }
+    return page;
+  }
+
+  #fetchPage(session: Session, body: Record<string, unknown>): Record<string, unknown> {
+    const transaction = this.#transaction(session, body.TransactionId);
+    const token = body.NextPageToken;
+    const rest = typeof token === 'string' ? session.pages.get(token) : undefined;
+    if (rest === undefined || rest.transactionId !== transaction.id) {
+      throw badRequest(
+        `Unknown NextPageToken ${JSON.stringify(token)} for transaction ${transaction.id}`,
+      );
+    }
+    session.pages.delete(token as string);
+    return {
+      Page: this.#page(session, transaction.id, rest.values),
+      ConsumedIOs: { ReadIOs: 0, WriteIOs: 0 },
+    };
+  }
+
+  async #commit(session: Session, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const transaction = this.#transaction(session, body.TransactionId);
+    const digest = decodeBlob(body.CommitDigest, 'CommitDigest');
+    if (digest.length !== 32) {
+      throw badRequest(`CommitDigest must be 32 bytes, got ${digest.length}`);
+    }
+    session.pages.clear();
+    try {
+      const result = await transaction.commit({ commitDigest: digest });
+      return {
+        TransactionId: result.transactionId,
+        CommitDigest: Buffer.from(result.commitDigest).toString('base64'),
+        ConsumedIOs: { ReadIOs: 0, WriteIOs: 0 },
+      };
+    } catch (error) {
+      // OCC closes the transaction; the driver starts a new one without aborting.
+      if (error instanceof OccConflictError || transaction.state !== 'open') {
+        session.transaction = undefined;
+      }
+      throw error;
+    } finally {
+      if (transaction.state === 'committed') session.transaction = undefined;
+    }
+  }
+
+  async #authorize(principal: Principal, action: string, resource: string): Promise<void> {
+    const authorizer = this.#options.authorizer;
+    if (authorizer === undefined) return;
+    if (!(await authorizer.isAllowed(principal, action, resource))) {
+      throw new ServiceError(
+        'AccessDeniedException',
+        `User: ${principal.arn} is not authorized to perform: ${action} on resource: ${resource}`,
+        403,
+      );
+    }
+  }
+
+  async #authorizeStatement(
+    session: Session,
+    transaction: Transaction,
+    statement: Parameters<typeof statementAccess>[0],
+    context: RequestContext,
+  ): Promise<void> {
+    if (this.#options.authorizer === undefined) return;
+    const description = await this.#engine.describeLedger(session.ledgerName);
+    if (description.permissionsMode !== 'STANDARD') return;
+    const ledgerArn = this.#ledgerArn(session.ledgerName);
+    for (const access of statementAccess(statement)) {
+      let resource: string;
+      if (access.catalog) resource = `${ledgerArn}/information_schema/user_tables`;
+      else if (access.table === '*' || access.table === undefined)
+        resource = `${ledgerArn}/table/*`;
+      else {
+        const table = transaction.findTable(access.table);
+        // An alias or a missing table: the statement itself reports it.
+        if (table === undefined) continue;
+        resource = `${ledgerArn}/table/${table.tableId}`;
+      }
+      await this.#authorize(context.principal, access.action, resource);
+    }
+  }
+
+  #ledgerArn(name: string): string {
+    return `arn:aws:qldb:${this.#options.region}:${this.#options.accountId}:ledger/${name}`;
+  }
+
+  /** Abort every open transaction and forget every session, as on shutdown. */
+  close(): void {
+    for (const session of this.#sessions.values()) session.transaction?.abort();
+    this.#sessions.clear();
+  }
+}
+
+function decodeBlob(value: unknown, name: string): Buffer {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) {
+    throw badRequest(`${name} must be base64`);
+  }
+  return Buffer.from(value, 'base64');
+}
+
+/** Decode `Parameters`: each a ValueHolder with `IonBinary` (base64) or `IonText`. */
+function decodeParameters(raw: unknown): {
+  values: dom.Value[];
+  sizes: Array<number | undefined>;
+} {
+  if (raw === undefined || raw === null) return { values: [], sizes: [] };
+  if (!Array.isArray(raw)) throw badRequest('Parameters must be a list of value holders');
+  const values: dom.Value[] = [];
+  const sizes: Array<number | undefined> = [];
+  raw.forEach((holder: unknown, i) => {
+    const where = `Parameters[${i}]`;
+    if (typeof holder !== 'object' || holder === null) {
+      throw badRequest(`${where} must be an object with IonBinary or IonText`);
+    }
+    const { IonBinary: binary, IonText: text } = holder as Record<string, unknown>;
+    let source: Buffer | string;
+    if (binary !== undefined) source = decodeBlob(binary, `${where}.IonBinary`);
+    else if (typeof text === 'string') source = text;
+    else throw badRequest(`${where} needs IonBinary or IonText`);
+    let loaded: dom.Value[];
+    try {
+      loaded = loadAll(source);
+    } catch (error) {
+      throw badRequest(`${where} is not valid Ion: ${(error as Error).message}`);
+    }
+    if (loaded.length !== 1) {
+      throw badRequest(`${where} must hold exactly one Ion value, got ${loaded.length}`);
+    }
+    values.push(loaded[0]!);
+    // Binary arrives measured; text is measured as binary, the form QLDB's limit names.
+    sizes.push(typeof source === 'string' ? undefined : source.length);
+  });
+  return { values, sizes };
+}

@@ -1,0 +1,179 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { load } from 'ion-js';
+import { Engine } from '../../../src/engine/index.js';
+import { ControlPlaneService, type RestRequest } from '../../../src/services/qldb/control-plane.js';
+import { ServiceError, type RequestContext } from '../../../src/services/types.js';
+import { verifyRevision } from '../../../src/verifier/index.js';
+import { tempDir } from '../../helpers/backends.js';
+
+const context: RequestContext = {
+  principal: {
+    accountId: '111122223333',
+    arn: 'arn:aws:iam::111122223333:root',
+    userId: '111122223333',
+    accessKeyId: 'AKIA',
+  },
+  requestId: 'r',
+  region: 'eu-west-2',
+};
+
+describe('QLDB control plane', () => {
+  const dir = tempDir();
+  let engine: Engine;
+  let service: ControlPlaneService;
+  const call = (operation: string, request: Partial<RestRequest> = {}) => {
+    const route = service.routes().find((r) => r.operation === operation)!;
+    return route.handle({ params: {}, query: {}, body: undefined, ...request }, context);
+  };
+  const rejectsWith = (promise: Promise<unknown>, code: string, status: number) =>
+    assert.rejects(promise, (error) => {
+      assert.ok(error instanceof ServiceError, String(error));
+      assert.equal(error.code, code);
+      assert.equal(error.status, status);
+      return true;
+    });
+
+  before(async () => {
+    engine = await Engine.open({ dataDir: dir.path });
+    service = new ControlPlaneService({ engine, accountId: '111122223333', region: 'eu-west-2' });
+  });
+  after(async () => {
+    await engine.close();
+    dir.remove();
+  });
+
+  test('creates, describes, updates, lists and deletes ledgers', async () => {
+    const created = await call('CreateLedger', {
+      body: { Name: 'books', PermissionsMode: 'STANDARD', Tags: { team: 'a' } },
+    });
+    assert.equal(created.Arn, 'arn:aws:qldb:eu-west-2:111122223333:ledger/books');
+    assert.equal(created.State, 'ACTIVE');
+    assert.equal(created.DeletionProtection, true);
+    assert.equal(typeof created.CreationDateTime, 'number');
+    assert.ok((created.CreationDateTime as number) < 1e11, 'epoch seconds, not milliseconds');
+
+    await rejectsWith(
+      call('CreateLedger', { body: { Name: 'books', PermissionsMode: 'STANDARD' } }),
+      'ResourceAlreadyExistsException',
+      409,
+    );
+    await rejectsWith(
+      call('CreateLedger', { body: { Name: '123', PermissionsMode: 'STANDARD' } }),
+      'InvalidParameterException',
+      400,
+    );
+    await rejectsWith(
+      call('CreateLedger', { body: { Name: 'x', PermissionsMode: 'OPEN' } }),
+      'InvalidParameterException',
+      400,
+    );
+    await rejectsWith(
+      call('DescribeLedger', { params: { name: 'nope' } }),
+      'ResourceNotFoundException',
+      404,
+    );
+
+    const described = await call('DescribeLedger', { params: { name: 'books' } });
+    assert.equal(described.PermissionsMode, 'STANDARD');
+    await rejectsWith(
+      call('DeleteLedger', { params: { name: 'books' } }),
+      'ResourcePreconditionNotMetException',
+      412,
+    );
+    const updated = await call('UpdateLedger', {
+      params: { name: 'books' },
+      body: { DeletionProtection: false },
+    });
+    assert.equal(updated.DeletionProtection, false);
+    assert.equal(updated.PermissionsMode, undefined);
+    const mode = await call('UpdateLedgerPermissionsMode', {
+      params: { name: 'books' },
+      body: { PermissionsMode: 'ALLOW_ALL' },
+    });
+    assert.deepEqual(mode, { Name: 'books', Arn: created.Arn, PermissionsMode: 'ALLOW_ALL' });
+
+    const arn = created.Arn as string;
+    await call('TagResource', { params: { resourceArn: arn }, body: { Tags: { stage: 'dev' } } });
+    assert.deepEqual((await call('ListTagsForResource', { params: { resourceArn: arn } })).Tags, {
+      team: 'a',
+      stage: 'dev',
+    });
+    await call('UntagResource', { params: { resourceArn: arn }, query: { tagKeys: ['team'] } });
+    assert.deepEqual((await call('ListTagsForResource', { params: { resourceArn: arn } })).Tags, {
+      stage: 'dev',
+    });
+
+    for (const name of ['l1', 'l2', 'l3'])
+      await call('CreateLedger', { body: { Name: name, PermissionsMode: 'ALLOW_ALL' } });
+    const names: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await call('ListLedgers', { query: { max_results: '2', next_token: token } });
+      names.push(...(page.Ledgers as Array<{ Name: string }>).map((l) => l.Name));
+      token = page.NextToken as string | undefined;
+    } while (token !== undefined);
+    assert.deepEqual(names, ['books', 'l1', 'l2', 'l3']);
+
+    await call('DeleteLedger', { params: { name: 'books' } });
+    await rejectsWith(
+      call('DescribeLedger', { params: { name: 'books' } }),
+      'ResourceNotFoundException',
+      404,
+    );
+  });
+
+  test('returns digests, blocks and revisions whose proofs verify', async () => {
+    await call('CreateLedger', { body: { Name: 'proofs', PermissionsMode: 'ALLOW_ALL' } });
+    const ledger = await engine.ledger('proofs');
+    let docId = '';
+    await ledger.run(async (tx) => {
+      tx.createTable('T');
+    });
+    await ledger.run(async (tx) => {
+      docId = await tx.insert('T', load('{a: 1}')!);
+    });
+    const digest = await call('GetDigest', { params: { name: 'proofs' } });
+    const tip = (digest.DigestTipAddress as { IonText: string }).IonText;
+    const history = await ledger.documentHistory(docId);
+    const address = `{strandId: "${ledger.id}", sequenceNo: ${history[0]!.blockAddress!.sequenceNo}}`;
+    const revision = await call('GetRevision', {
+      params: { name: 'proofs' },
+      body: {
+        BlockAddress: { IonText: address },
+        DocumentId: docId,
+        DigestTipAddress: { IonText: tip },
+      },
+    });
+    const verified = verifyRevision({
+      revision: (revision.Revision as { IonText: string }).IonText,
+      proof: (revision.Proof as { IonText: string }).IonText,
+      digest: Buffer.from(digest.Digest as string, 'base64'),
+      tipAddress: tip,
+    });
+    assert.equal(verified.documentId, docId);
+
+    const block = await call('GetBlock', {
+      params: { name: 'proofs' },
+      body: { BlockAddress: { IonText: address } },
+    });
+    assert.ok((block.Block as { IonText: string }).IonText.includes('transactionInfo'));
+    assert.equal(block.Proof, undefined);
+    await rejectsWith(
+      call('GetBlock', {
+        params: { name: 'proofs' },
+        body: { BlockAddress: { IonText: '{strandId: "x", sequenceNo: 1}' } },
+      }),
+      'InvalidParameterException',
+      400,
+    );
+    await rejectsWith(
+      call('GetRevision', {
+        params: { name: 'proofs' },
+        body: { BlockAddress: { IonText: address }, DocumentId: 'short' },
+      }),
+      'InvalidParameterException',
+      400,
+    );
+  });
+});
