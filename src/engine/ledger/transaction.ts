@@ -393,7 +393,11 @@ export class Transaction {
   async history(table: string, start?: number, end?: number): Promise<Revision[]> {
     this.#assertOpen();
     const definition = this.#snapshot().activeTable(table) ?? this.#snapshot().get(table);
-    if (definition !== undefined && definition.kind === 'table' && !this.scans.has(definition.tableId)) {
+    if (
+      definition !== undefined &&
+      definition.kind === 'table' &&
+      !this.scans.has(definition.tableId)
+    ) {
       this.scans.set(definition.tableId, this.#ledger.durableSeq());
     }
     return this.#ledger.tableHistory(table, start, end);
