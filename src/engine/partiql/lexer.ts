@@ -84,6 +84,20 @@ const KEYWORDS = new Set([
   'WHERE',
   'WITH',
   'CROSS',
+  // Not supported, but reserved so that they are reported rather than read as aliases.
+  'EXCEPT',
+  'EXEC',
+  'FULL',
+  'GROUP',
+  'HAVING',
+  'INTERSECT',
+  'LEFT',
+  'LET',
+  'OUTER',
+  'PIVOT',
+  'RIGHT',
+  'UNION',
+  'UNPIVOT',
 ]);
 
 const PUNCTUATION = [

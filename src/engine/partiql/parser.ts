@@ -140,10 +140,20 @@ class Parser {
     else if (this.#isKeyword('CREATE')) statement = this.#create();
     else if (this.#isKeyword('DROP')) statement = this.#drop();
     else if (this.#isKeyword('UNDROP')) statement = this.#undrop();
-    else {
+    else if (this.#isKeyword('EXEC')) {
+      throw new PartiqlSyntaxError(
+        'EXEC (stored procedures such as redact_revision) is not supported',
+        token.position,
+      );
+    } else if (this.#isKeyword('PIVOT')) {
+      throw new PartiqlSyntaxError('PIVOT is not supported', token.position);
+    } else {
       throw new PartiqlSyntaxError('Unsupported PartiQL Statement', token.position);
     }
     this.#acceptPunctuation(';');
+    if (this.#isKeyword('UNION', 'EXCEPT', 'INTERSECT')) {
+      throw new PartiqlSyntaxError(`${this.#token.text} is not supported`, this.#token.position);
+    }
     if (this.#token.kind !== 'end') this.#unexpected('expected the end of the statement');
     return statement;
   }
@@ -307,6 +317,10 @@ class Parser {
     const statement: SelectStatement = { kind: 'select', distinct, projection, at };
     if (this.#acceptKeyword('FROM')) statement.from = this.#fromClause();
     if (this.#acceptKeyword('WHERE')) statement.where = this.#expression();
+    if (this.#isKeyword('GROUP', 'HAVING', 'LET')) {
+      const word = this.#token.text === 'GROUP' ? 'GROUP BY' : this.#token.text;
+      throw new PartiqlSyntaxError(`${word} is not supported`, this.#token.position);
+    }
     if (this.#isKeyword('ORDER')) {
       this.#advance();
       this.#expectKeyword('BY');
@@ -358,12 +372,9 @@ class Parser {
         if (!cross && this.#acceptKeyword('ON')) clause.conditions.push(this.#expression());
         continue;
       }
-      if (
-        this.#token.kind === 'identifier' &&
-        /^(left|right|full|outer)$/i.test(this.#token.text)
-      ) {
+      if (this.#isKeyword('LEFT', 'RIGHT', 'FULL', 'OUTER')) {
         throw new PartiqlSyntaxError(
-          `${this.#token.text.toUpperCase()} joins are not supported; QLDB runs inner joins only`,
+          `${this.#token.text} joins are not supported; QLDB runs inner joins only`,
           this.#token.position,
         );
       }
