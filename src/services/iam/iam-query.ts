@@ -103,11 +103,12 @@ const IAM_ACTIONS: Record<string, ActionHandler> = {
     run: async (params, identity, caller) => {
       const name = params.UserName ?? callerUserName(identity, caller);
       if (name === undefined) {
+        const createdAt = (await identity.rootCreatedAt()) ?? 0;
         return {
           User: {
             UserId: identity.accountId,
             Arn: identity.rootArn,
-            CreateDate: new Date(0).toISOString(),
+            CreateDate: new Date(createdAt).toISOString(),
           },
         };
       }

@@ -206,8 +206,25 @@ export class IdentityService implements CredentialResolver {
     return { ...credentials, created: true };
   }
 
+  /** When the root access key was created (epoch milliseconds), or undefined before `ensureRoot`. */
+  async rootCreatedAt(): Promise<number | undefined> {
+    const existing = await this.#store.getState(NS.root, 'root');
+    if (!existing) return undefined;
+    const { accessKeyId } = decode<{ accessKeyId: string }>(existing.value);
+    return (await this.#readAccessKey(accessKeyId))?.createdAt;
+  }
+
   rootPrincipal(accessKeyId = ''): Principal {
     return { accountId: this.accountId, arn: this.rootArn, userId: this.accountId, accessKeyId };
+  }
+
+  /**
+   * The principal of an AWS service such as `lambda.amazonaws.com`, for
+   * in-process callers that act as that service: a trust policy naming
+   * `{"Service": "lambda.amazonaws.com"}` lets it assume the role.
+   */
+  servicePrincipal(service: string): Principal {
+    return { accountId: this.accountId, arn: service, userId: service, accessKeyId: '' };
   }
 
   isRoot(principal: Principal): boolean {
@@ -610,6 +627,11 @@ export class IdentityService implements CredentialResolver {
         : undefined;
     if (!role || role.arn !== roleArn) throw accessDenied(caller.arn, 'sts:AssumeRole', roleArn);
     await this.#checkTrust(caller, role);
+    if (caller.roleArn !== undefined && duration > 3600) {
+      throw validationError(
+        'The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining. Ask for at most 3600 seconds.',
+      );
+    }
     if (duration > role.maxSessionDuration) {
       throw validationError(
         `The requested DurationSeconds exceeds the MaxSessionDuration set for this role. Ask for at most ${role.maxSessionDuration} seconds or raise the role's MaxSessionDuration.`,

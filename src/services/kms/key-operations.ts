@@ -378,6 +378,7 @@ export const putKeyPolicy: Operation = async (core, input, context) => {
 
 export const listKeyPolicies: Operation = async (core, input, context) => {
   const keyId = readKeyId(input);
+  input.finish();
   const key = await core.resolveKey(keyId, context, { aliases: false });
   await core.authorize(context, key, 'kms:ListKeyPolicies');
   return page(input, ['default'], 'PolicyNames', (name) => name, {
@@ -415,6 +416,7 @@ export const untagResource: Operation = async (core, input, context) => {
 
 export const listResourceTags: Operation = async (core, input, context) => {
   const keyId = readKeyId(input);
+  input.finish();
   const key = await core.resolveKey(keyId, context, { aliases: false });
   await core.authorize(context, key, 'kms:ListResourceTags');
   return page(input, key.tags, 'Tags', (tag) => tag, { defaultLimit: 50, maxLimit: 50 });
@@ -492,6 +494,7 @@ export const listKeyRotations: Operation = async (core, input, context) => {
   const include =
     input.string('IncludeKeyMaterial', { values: ['ALL_KEY_MATERIAL', 'ROTATIONS_ONLY'] }) ??
     'ROTATIONS_ONLY';
+  input.finish();
   const key = await core.resolveKey(keyId, context, { aliases: false });
   await core.authorize(context, key, 'kms:ListKeyRotations');
   const current = key.materials[key.materials.length - 1]!;
