@@ -101,7 +101,12 @@ export class Engine {
       );
     }
     const id = newId();
-    const dataKey = randomBytes(32);
+    let wrappedKey: Uint8Array;
+    if (this.#keys.generate !== undefined) {
+      wrappedKey = (await this.#keys.generate(id, name)).wrapped;
+    } else {
+      wrappedKey = await this.#keys.wrap(id, randomBytes(32), name);
+    }
     const record: LedgerRecord = {
       name,
       id,
@@ -112,7 +117,7 @@ export class Engine {
         deletionProtection: settings.deletionProtection ?? true,
         tags: settings.tags ?? {},
       } satisfies LedgerSettings),
-      wrappedKey: await this.#keys.wrap(id, dataKey),
+      wrappedKey,
     };
     try {
       await this.#store.createLedger(record);
@@ -158,6 +163,37 @@ export class Engine {
     await this.#store.deleteLedger(name);
   }
 
+  /**
+   * Drop the open ledger and with it the plaintext data key. The next use
+   * unwraps the key again, so a key provider that refuses (a disabled KMS
+   * key) keeps the ledger closed. Transactions already begun keep working
+   * until they end, so callers gate new work before they forget.
+   */
+  forget(name: string): void {
+    this.#open.delete(name);
+  }
+
+  /**
+   * Replace a ledger's wrapped data key with `rewrap(current)`, which must
+   * wrap the same data key (under another key-encryption key). The data key
+   * and everything it encrypts stay as they are, so the cost does not depend
+   * on the ledger's size.
+   */
+  async rewrapLedgerKey(
+    name: string,
+    rewrap: (wrapped: Uint8Array, ledgerId: string) => Promise<Uint8Array>,
+  ): Promise<void> {
+    const record = await this.#record(name);
+    const wrapped = await rewrap(record.wrappedKey, record.id);
+    await this.#store.updateLedgerKey(name, wrapped);
+  }
+
+  /** The ledger's id and its wrapped data key as stored. */
+  async ledgerKeyRecord(name: string): Promise<{ id: string; wrappedKey: Uint8Array }> {
+    const record = await this.#record(name);
+    return { id: record.id, wrappedKey: record.wrappedKey };
+  }
+
   /** Return the open ledger with this name, opening it on first use. */
   ledger(name: string): Promise<Ledger> {
     let ledger = this.#open.get(name);
@@ -180,7 +216,7 @@ export class Engine {
 
   async #openLedger(name: string): Promise<Ledger> {
     const record = await this.#record(name);
-    const dataKey = await this.#keys.unwrap(record.id, record.wrappedKey);
+    const dataKey = await this.#keys.unwrap(record.id, record.wrappedKey, record.name);
     return Ledger.open(name, record.id, this.#store, new LedgerCipher(dataKey), {
       transactionTimeoutMs: this.#timeoutMs,
     });

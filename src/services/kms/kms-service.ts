@@ -14,7 +14,7 @@ import * as aliasGrant from './alias-grant-operations.js';
 import * as crypto from './crypto-operations.js';
 import type { Operation } from './crypto-operations.js';
 import * as keys from './key-operations.js';
-import { NS } from './key-records.js';
+import { keyArn, NS } from './key-records.js';
 import { KmsCore } from './kms-core.js';
 import { kmsError } from './kms-errors.js';
 import { InputReader, memberPath } from './kms-input.js';
@@ -146,6 +146,18 @@ export class KmsService implements JsonService {
   /** Stop the deletion and rotation timer. */
   close(): void {
     if (this.#timer) clearInterval(this.#timer);
+  }
+
+  /**
+   * The key ARN that an alias targets now, or undefined when the alias does
+   * not exist. A trusted in-process lookup, without authorization, for
+   * services that follow an alias on a user's behalf.
+   */
+  async aliasTargetArn(region: string, aliasName: string): Promise<string | undefined> {
+    const alias = await this.#core.getAlias(region, aliasName);
+    if (alias === undefined) return undefined;
+    const key = await this.#core.getKey(alias.targetKeyId);
+    return key === undefined ? undefined : keyArn(key);
   }
 
   /** Delete keys whose waiting period ended and rotate keys that are due; the timer calls this too. */

@@ -25,8 +25,21 @@ export interface ControlPlaneOptions {
   accountId: string;
   region: string;
   authorizer?: QldbAuthorizer;
-  /** Encryption settings of a ledger, reported by Describe and Update; customer-managed keys fill it in. */
-  encryption?: (ledgerName: string) => Promise<Record<string, unknown> | undefined>;
+  /** Customer managed keys for ledgers; without it, ledgers use the Vellum-owned key only. */
+  keys?: LedgerKeys;
+}
+
+/** What the control plane needs of the ledger key service. */
+export interface LedgerKeys {
+  prepareLedger(
+    ledgerName: string,
+    kmsKey: string | undefined,
+    caller: RequestContext,
+  ): Promise<void>;
+  dropLedger(ledgerName: string): Promise<void>;
+  changeKey(ledgerName: string, kmsKey: string, caller: RequestContext): Promise<void>;
+  encryptionDescription(ledgerName: string): Record<string, unknown> | undefined;
+  keyArnOf(ledgerName: string): string | undefined;
 }
 
 const LEDGER_NAME_PATTERN = /^(?!.*--)(?![0-9]+$)(?!-)(?!.*-$)[A-Za-z0-9-]{1,32}$/;
@@ -152,7 +165,24 @@ export class ControlPlaneService {
   }
 
   async #encryption(name: string): Promise<Record<string, unknown> | undefined> {
-    return this.#options.encryption?.(name);
+    return this.#options.keys?.encryptionDescription(name);
+  }
+
+  #checkKmsKey(value: unknown): string | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'string' || value.length === 0 || value.length > 1600) {
+      throw invalid(
+        'KmsKey',
+        'KmsKey must be AWS_OWNED_KMS_KEY or a key id, key ARN, alias name or alias ARN',
+      );
+    }
+    if (value !== 'AWS_OWNED_KMS_KEY' && this.#options.keys === undefined) {
+      throw invalid(
+        'KmsKey',
+        'This server has no KMS for customer managed keys; use AWS_OWNED_KMS_KEY or leave KmsKey out',
+      );
+    }
+    return value;
   }
 
   async createLedger(
@@ -177,8 +207,19 @@ export class ControlPlaneService {
     const deletionProtection =
       optionalBoolean(body.DeletionProtection, 'DeletionProtection') ?? true;
     const tags = validateTags(body.Tags ?? {}, 'Tags');
-    checkKmsKey(body.KmsKey);
+    const kmsKey = this.#checkKmsKey(body.KmsKey);
     await this.#authorize(context.principal, 'qldb:CreateLedger', this.ledgerArn(name));
+    const keys = this.#options.keys;
+    if (keys !== undefined) {
+      const existing = await this.#engine.listLedgers();
+      if (existing.some((ledger) => ledger.name === name)) {
+        throw qldbError('ResourceAlreadyExistsException', `Ledger ${name} already exists`, {
+          ResourceType: 'LEDGER',
+          ResourceName: name,
+        });
+      }
+      await keys.prepareLedger(name, kmsKey, context);
+    }
     let created: LedgerDescription;
     try {
       created = await this.#engine.createLedger(name, {
@@ -187,6 +228,9 @@ export class ControlPlaneService {
         tags,
       });
     } catch (error) {
+      if (!(error instanceof LedgerError && error.code === 'ResourceAlreadyExistsException')) {
+        await keys?.dropLedger(name);
+      }
       throw controlPlaneError(error, name);
     }
     return {
@@ -196,6 +240,7 @@ export class ControlPlaneService {
       CreationDateTime: epochSeconds(created.createdAt),
       PermissionsMode: created.permissionsMode,
       DeletionProtection: created.deletionProtection,
+      KmsKeyArn: keys?.keyArnOf(name) ?? 'AWS_OWNED_KMS_KEY',
     };
   }
 
@@ -226,9 +271,12 @@ export class ControlPlaneService {
     const name = this.#name(request);
     const body = request.body ?? {};
     const deletionProtection = optionalBoolean(body.DeletionProtection, 'DeletionProtection');
-    checkKmsKey(body.KmsKey);
+    const kmsKey = this.#checkKmsKey(body.KmsKey);
     await this.#authorize(context.principal, 'qldb:UpdateLedger', this.ledgerArn(name));
     await this.#describe(name);
+    if (kmsKey !== undefined && this.#options.keys !== undefined) {
+      await this.#options.keys.changeKey(name, kmsKey, context);
+    }
     let ledger: LedgerDescription;
     try {
       ledger = await this.#engine.updateLedger(
@@ -287,6 +335,7 @@ export class ControlPlaneService {
     } catch (error) {
       throw controlPlaneError(error, name);
     }
+    await this.#options.keys?.dropLedger(name);
     return {};
   }
 
@@ -491,20 +540,6 @@ function validateTags(value: unknown, name: string): Record<string, string> {
   if (Object.keys(tags).length > MAX_TAGS)
     throw invalid(name, `At most ${MAX_TAGS} tags, got ${Object.keys(tags).length}`);
   return tags;
-}
-
-function checkKmsKey(value: unknown): void {
-  if (value === undefined || value === null || value === 'AWS_OWNED_KMS_KEY') return;
-  if (typeof value !== 'string' || value.length === 0 || value.length > 1600) {
-    throw invalid(
-      'KmsKey',
-      `KmsKey must be AWS_OWNED_KMS_KEY or a key id, key ARN, alias name or alias ARN`,
-    );
-  }
-  throw invalid(
-    'KmsKey',
-    `Ledgers encrypted under customer managed keys are not available in this Vellum build; use AWS_OWNED_KMS_KEY or leave KmsKey out`,
-  );
 }
 
 /** Read `{IonText: "{strandId: \"...\", sequenceNo: N}"}` into a sequence number of this ledger. */

@@ -50,7 +50,6 @@ interface Session {
   id: string;
   token: string;
   ledgerName: string;
-  ledger: Ledger;
   principalArn: string;
   startedAt: number;
   transaction: Transaction | undefined;
@@ -179,6 +178,7 @@ export class SessionService implements JsonService {
         case 'FetchPage':
           return this.#fetchPage(session, body);
         case 'CommitTransaction':
+          await this.#options.gate?.check(session.ledgerName, context.principal);
           return await this.#commit(session, body);
         case 'AbortTransaction':
           session.transaction?.abort();
@@ -207,9 +207,8 @@ export class SessionService implements JsonService {
     }
     await this.#authorize(context.principal, 'qldb:SendCommand', this.#ledgerArn(name));
     await this.#options.gate?.check(name, context.principal);
-    let ledger: Ledger;
     try {
-      ledger = await this.#engine.ledger(name);
+      await this.#engine.ledger(name);
     } catch (error) {
       if (error instanceof LedgerError && error.code === 'ResourceNotFoundException') {
         throw badRequest(`Ledger ${name} does not exist`);
@@ -230,7 +229,6 @@ export class SessionService implements JsonService {
       id: randomBytes(16).toString('base64url').slice(0, 22),
       token,
       ledgerName: name,
-      ledger,
       principalArn: context.principal.arn,
       startedAt: this.#now(),
       transaction: undefined,
@@ -278,7 +276,10 @@ export class SessionService implements JsonService {
       session.transaction.abort();
     }
     session.pages.clear();
-    session.transaction = session.ledger.begin();
+    // The ledger is looked up for each transaction: the key guard may have
+    // closed it, and the engine opens it again with a fresh data key.
+    const ledger: Ledger = await this.#engine.ledger(session.ledgerName);
+    session.transaction = ledger.begin();
     return { TransactionId: session.transaction.id };
   }
 

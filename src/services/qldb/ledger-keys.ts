@@ -1,0 +1,578 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Engine } from '../../engine/engine.js';
+import type { KeyProvider } from '../../engine/keyring/key-provider.js';
+import { RootKeyProvider } from '../../engine/keyring/root-key-file.js';
+import { StateConflictError, type Store } from '../../storage/store.js';
+import type { IdentityService } from '../iam/identity.js';
+import type { KmsService } from '../kms/kms-service.js';
+import { ServiceError, type Principal, type RequestContext } from '../types.js';
+import { qldbError } from './control-plane.js';
+import type { LedgerGate } from './session-service.js';
+
+/** How a ledger's data key is wrapped, and the state of its KMS key as QLDB reports it. */
+export interface LedgerKeyConfig {
+  ledgerName: string;
+  /** The `KmsKey` as the user gave it: `AWS_OWNED_KMS_KEY`, a key id or ARN, an alias name or ARN. */
+  kmsKey: string;
+  /** The alias the ledger follows, when `kmsKey` named one. */
+  followAlias?: string;
+  /** ARN of the customer managed key; undefined for the Vellum-owned key. */
+  keyArn?: string;
+  /** The ledger's grant on `keyArn`, used for every KMS call the ledger makes. */
+  grantId?: string;
+  grantToken?: string;
+  status: 'ENABLED' | 'UPDATING' | 'KMS_KEY_INACCESSIBLE';
+  /** When the key first became inaccessible, epoch ms. */
+  inaccessibleAt?: number;
+  /** The key change in progress while `status` is `UPDATING`. */
+  pending?: Omit<LedgerKeyConfig, 'ledgerName' | 'status' | 'pending' | 'inaccessibleAt'>;
+}
+
+export interface LedgerKeyServiceOptions {
+  store: Store;
+  kms: KmsService;
+  identity: IdentityService;
+  /** The Vellum-owned key: the root key file, which wraps the data keys of ledgers without a customer key. */
+  rootKey: Uint8Array;
+  accountId: string;
+  region: string;
+  /** How often the key guard checks each ledger's key. */
+  checkIntervalMs: number;
+  logger: Logger;
+}
+
+const NAMESPACE = 'qldb.ledgerKey';
+export const AWS_OWNED_KMS_KEY = 'AWS_OWNED_KMS_KEY';
+
+/** The first byte of a data key wrapped by the KMS; the Vellum-owned key's format starts with 1. */
+const KMS_WRAPPED = 0x4b;
+
+/** QLDB's message for a ledger whose key it cannot use, naming Vellum where QLDB named itself. */
+export const NO_GRANT_MESSAGE =
+  'Vellum does not have grant access on the KMS customer managed key of the ledger. Restore the grant on the key for the ledger.';
+
+/** The operations of the ledger's grant: enough to wrap, unwrap and re-wrap its data keys. */
+const GRANT_OPERATIONS = [
+  'Decrypt',
+  'Encrypt',
+  'GenerateDataKey',
+  'GenerateDataKeyWithoutPlaintext',
+  'ReEncryptFrom',
+  'ReEncryptTo',
+  'DescribeKey',
+  'RetireGrant',
+];
+
+function isAlias(kmsKey: string): boolean {
+  return kmsKey.startsWith('alias/') || /^arn:aws[a-z-]*:kms:[^:]*:[^:]*:alias\//.test(kmsKey);
+}
+
+function aliasName(kmsKey: string): string {
+  return kmsKey.startsWith('alias/') ? kmsKey : kmsKey.slice(kmsKey.indexOf(':alias/') + 1);
+}
+
+/**
+ * Customer managed keys for ledgers: the data key of each ledger is wrapped
+ * by its KMS key through a grant the ledger holds, and a guard checks the key
+ * at an interval. When the key becomes unusable the ledger turns
+ * `KMS_KEY_INACCESSIBLE`, forgets its plaintext data key and refuses work;
+ * when the key is usable again the ledger returns to `ENABLED` by itself.
+ * Key changes re-wrap the data key in the background while the ledger serves.
+ */
+export class LedgerKeyService implements LedgerGate {
+  readonly #options: LedgerKeyServiceOptions;
+  readonly #root: RootKeyProvider;
+  readonly #configs = new Map<string, LedgerKeyConfig>();
+  /** Callers' `kms:Decrypt` permission on a key, by principal and key ARN, with the check time. */
+  readonly #callers = new Map<string, { at: number; error?: ServiceError }>();
+  readonly #updates = new Map<string, Promise<void>>();
+  #engine: Engine | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #checking: Promise<void> | undefined;
+
+  constructor(options: LedgerKeyServiceOptions) {
+    this.#options = options;
+    this.#root = new RootKeyProvider(options.rootKey);
+  }
+
+  /** The service principal the ledger's own KMS calls run as. */
+  get #service(): Principal {
+    return this.#options.identity.servicePrincipal('qldb.amazonaws.com');
+  }
+
+  get #viaService(): string {
+    return `qldb.${this.#options.region}.amazonaws.com`;
+  }
+
+  #serviceContext(): RequestContext {
+    return {
+      principal: this.#service,
+      requestId: randomUUID(),
+      region: this.#options.region,
+      viaService: this.#viaService,
+    };
+  }
+
+  #callerContext(principal: Principal, requestId: string = randomUUID()): RequestContext {
+    return { principal, requestId, region: this.#options.region, viaService: this.#viaService };
+  }
+
+  /** Load the stored configurations, then start the guard. Call once the engine is open. */
+  async start(engine: Engine): Promise<void> {
+    this.#engine = engine;
+    for (const record of await this.#options.store.listState(NAMESPACE)) {
+      const config = JSON.parse(Buffer.from(record.value).toString('utf8')) as LedgerKeyConfig;
+      this.#configs.set(config.ledgerName, config);
+    }
+    await this.checkAll();
+    this.#timer = setInterval(() => {
+      this.checkAll().catch((error: unknown) =>
+        this.#options.logger.error(
+          { err: error },
+          'key guard check failed; retrying at the next interval',
+        ),
+      );
+    }, this.#options.checkIntervalMs);
+    this.#timer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    await this.#checking;
+    await Promise.allSettled(this.#updates.values());
+  }
+
+  // The engine's key provider.
+
+  /** The provider the engine wraps and unwraps data keys with. */
+  readonly keyProvider: KeyProvider = {
+    wrap: async (ledgerId, dataKey, ledgerName) => {
+      const config = ledgerName === undefined ? undefined : this.#configs.get(ledgerName);
+      return this.#wrapUnder(config?.keyArn, config?.grantToken, ledgerId, dataKey);
+    },
+    unwrap: (ledgerId, wrapped) => this.#unwrap(ledgerId, wrapped),
+    generate: async (ledgerId, ledgerName) => {
+      const config = this.#configs.get(ledgerName);
+      if (config?.keyArn === undefined) {
+        const dataKey = new Uint8Array(randomBytes(32));
+        return { dataKey, wrapped: await this.#root.wrap(ledgerId, dataKey) };
+      }
+      const reply = await this.#options.kms.generateDataKey(
+        {
+          KeyId: config.keyArn,
+          KeySpec: 'AES_256',
+          EncryptionContext: encryptionContext(ledgerId),
+          GrantTokens: config.grantToken === undefined ? undefined : [config.grantToken],
+        },
+        this.#serviceContext(),
+      );
+      return { dataKey: reply.Plaintext, wrapped: kmsWrapped(reply.CiphertextBlob) };
+    },
+  };
+
+  async #wrapUnder(
+    keyArn: string | undefined,
+    grantToken: string | undefined,
+    ledgerId: string,
+    dataKey: Uint8Array,
+  ): Promise<Uint8Array> {
+    if (keyArn === undefined) return this.#root.wrap(ledgerId, dataKey);
+    const reply = await this.#options.kms.encrypt(
+      {
+        KeyId: keyArn,
+        Plaintext: dataKey,
+        EncryptionContext: encryptionContext(ledgerId),
+        GrantTokens: grantToken === undefined ? undefined : [grantToken],
+      },
+      this.#serviceContext(),
+    );
+    return kmsWrapped(reply.CiphertextBlob);
+  }
+
+  async #unwrap(ledgerId: string, wrapped: Uint8Array, tokens?: string[]): Promise<Uint8Array> {
+    if (wrapped[0] !== KMS_WRAPPED) return this.#root.unwrap(ledgerId, wrapped);
+    const grantTokens = tokens ?? this.#allGrantTokens();
+    const reply = await this.#options.kms.decrypt(
+      {
+        CiphertextBlob: wrapped.subarray(1),
+        EncryptionContext: encryptionContext(ledgerId),
+        GrantTokens: grantTokens.length === 0 ? undefined : grantTokens.slice(0, 10),
+      },
+      this.#serviceContext(),
+    );
+    return reply.Plaintext;
+  }
+
+  #allGrantTokens(): string[] {
+    const tokens: string[] = [];
+    for (const config of this.#configs.values()) {
+      if (config.grantToken !== undefined) tokens.push(config.grantToken);
+      if (config.pending?.grantToken !== undefined) tokens.push(config.pending.grantToken);
+    }
+    return tokens;
+  }
+
+  // Control-plane hooks.
+
+  /**
+   * Check a `KmsKey` for a new ledger with the caller's permissions and give
+   * the ledger its grant, as QLDB does at CreateLedger. Call before the
+   * engine creates the ledger.
+   */
+  async prepareLedger(
+    ledgerName: string,
+    kmsKey: string | undefined,
+    caller: RequestContext,
+  ): Promise<void> {
+    const target = await this.#resolveTarget(ledgerName, kmsKey ?? AWS_OWNED_KMS_KEY, caller);
+    await this.#save({ ledgerName, ...target, status: 'ENABLED' });
+  }
+
+  /** Forget the configuration of a ledger whose creation failed or that was deleted. */
+  async dropLedger(ledgerName: string): Promise<void> {
+    this.#configs.delete(ledgerName);
+    const record = await this.#options.store.getState(NAMESPACE, ledgerName);
+    if (record !== undefined) {
+      await this.#options.store
+        .deleteState(NAMESPACE, ledgerName, record.version)
+        .catch((error: unknown) => {
+          if (!(error instanceof StateConflictError)) throw error;
+        });
+    }
+  }
+
+  /**
+   * Change a ledger's key, as UpdateLedger with a `KmsKey` does: the ledger
+   * reports `UPDATING` with the new key at once and re-wraps its data key in
+   * the background, then reports `ENABLED`.
+   */
+  async changeKey(ledgerName: string, kmsKey: string, caller: RequestContext): Promise<void> {
+    const config = this.#configs.get(ledgerName) ?? {
+      ledgerName,
+      kmsKey: AWS_OWNED_KMS_KEY,
+      status: 'ENABLED',
+    };
+    const target = await this.#resolveTarget(ledgerName, kmsKey, caller);
+    await this.#startUpdate(config, target);
+  }
+
+  /** `EncryptionDescription` for DescribeLedger and UpdateLedger; undefined for the Vellum-owned key. */
+  encryptionDescription(ledgerName: string): Record<string, unknown> | undefined {
+    const config = this.#configs.get(ledgerName);
+    if (config === undefined) return undefined;
+    const shown =
+      config.status === 'UPDATING' && config.pending !== undefined ? config.pending : config;
+    if (shown.keyArn === undefined && config.status !== 'UPDATING') return undefined;
+    const description: Record<string, unknown> = {
+      KmsKeyArn: shown.keyArn ?? AWS_OWNED_KMS_KEY,
+      EncryptionStatus: config.status,
+    };
+    if (config.inaccessibleAt !== undefined && config.status === 'KMS_KEY_INACCESSIBLE') {
+      description.InaccessibleKmsKeyDateTime = Math.floor(config.inaccessibleAt / 1000);
+    }
+    return description;
+  }
+
+  /** The key ARN CreateLedger reports. */
+  keyArnOf(ledgerName: string): string | undefined {
+    return this.#configs.get(ledgerName)?.keyArn;
+  }
+
+  /** Resolve and check a `KmsKey` with the caller's permissions; for a customer key, create the ledger's grant. */
+  async #resolveTarget(
+    ledgerName: string,
+    kmsKey: string,
+    caller: RequestContext,
+  ): Promise<NonNullable<LedgerKeyConfig['pending']>> {
+    if (kmsKey === AWS_OWNED_KMS_KEY) return { kmsKey };
+    const context = this.#callerContext(caller.principal, caller.requestId);
+    let keyArn: string;
+    try {
+      const described = await this.#options.kms.describeKey({ KeyId: kmsKey }, context);
+      keyArn = described.KeyMetadata.Arn as string;
+      const metadata = described.KeyMetadata;
+      if (metadata.KeySpec !== undefined && metadata.KeySpec !== 'SYMMETRIC_DEFAULT') {
+        throw qldbError(
+          'InvalidParameterException',
+          `KmsKey ${kmsKey} is not a symmetric encryption key`,
+          {
+            ParameterName: 'KmsKey',
+          },
+        );
+      }
+      if (metadata.KeyState !== 'Enabled') {
+        throw qldbError(
+          'InvalidParameterException',
+          `KmsKey ${kmsKey} is ${String(metadata.KeyState).toLowerCase()}; enable it or choose another key`,
+          { ParameterName: 'KmsKey' },
+        );
+      }
+    } catch (error) {
+      throw this.#kmsProblem(error, kmsKey);
+    }
+    let grant: { GrantId?: unknown; GrantToken?: unknown };
+    try {
+      grant = await this.#options.kms.invoke(
+        'CreateGrant',
+        {
+          KeyId: keyArn,
+          GranteePrincipal: this.#service.arn,
+          RetiringPrincipal: this.#service.arn,
+          Operations: GRANT_OPERATIONS,
+          Name: `vellum-ledger-${ledgerName}`,
+        },
+        context,
+      );
+    } catch (error) {
+      throw this.#kmsProblem(error, kmsKey);
+    }
+    return {
+      kmsKey,
+      keyArn,
+      ...(isAlias(kmsKey) ? { followAlias: aliasName(kmsKey) } : {}),
+      grantId: String(grant.GrantId),
+      grantToken: String(grant.GrantToken),
+    };
+  }
+
+  #kmsProblem(error: unknown, kmsKey: string): unknown {
+    if (!(error instanceof ServiceError) || error.code === 'InvalidParameterException')
+      return error;
+    if (error.code === 'AccessDeniedException') {
+      return qldbError(
+        'AccessDeniedException',
+        `The caller may not use KMS key ${kmsKey} for a ledger: ${error.message}`,
+      );
+    }
+    return qldbError(
+      'InvalidParameterException',
+      `KmsKey ${kmsKey} cannot be used: ${error.message}`,
+      {
+        ParameterName: 'KmsKey',
+      },
+    );
+  }
+
+  async #save(config: LedgerKeyConfig): Promise<void> {
+    const store = this.#options.store;
+    const value = Buffer.from(JSON.stringify(config), 'utf8');
+    for (;;) {
+      const current = await store.getState(NAMESPACE, config.ledgerName);
+      try {
+        await store.putState(NAMESPACE, config.ledgerName, value, current?.version ?? 0);
+        break;
+      } catch (error) {
+        if (!(error instanceof StateConflictError)) throw error;
+      }
+    }
+    this.#configs.set(config.ledgerName, config);
+  }
+
+  async #startUpdate(
+    config: LedgerKeyConfig,
+    target: NonNullable<LedgerKeyConfig['pending']>,
+  ): Promise<void> {
+    const updating: LedgerKeyConfig = { ...config, status: 'UPDATING', pending: target };
+    await this.#save(updating);
+    this.#runUpdate(config.ledgerName);
+  }
+
+  #runUpdate(ledgerName: string): void {
+    if (this.#updates.has(ledgerName)) return;
+    const run = this.#finishUpdate(ledgerName)
+      .catch((error: unknown) =>
+        this.#options.logger.warn(
+          { err: error, ledger: ledgerName },
+          'ledger key change failed; the key guard retries it at the next interval',
+        ),
+      )
+      .finally(() => this.#updates.delete(ledgerName));
+    this.#updates.set(ledgerName, run);
+  }
+
+  /** Re-wrap the data key under the pending key, then make the pending key current. */
+  async #finishUpdate(ledgerName: string): Promise<void> {
+    const engine = this.#requireEngine();
+    const config = this.#configs.get(ledgerName);
+    const pending = config?.pending;
+    if (config === undefined || pending === undefined) return;
+    await engine.rewrapLedgerKey(ledgerName, async (wrapped, ledgerId) => {
+      if (isWrappedUnder(wrapped, pending.keyArn)) return wrapped;
+      const dataKey = await this.#unwrap(ledgerId, wrapped);
+      return this.#wrapUnder(pending.keyArn, pending.grantToken, ledgerId, dataKey);
+    });
+    const { pending: _done, inaccessibleAt: _cleared, ...rest } = config;
+    void _done;
+    void _cleared;
+    await this.#save({ ...rest, ...pending, followAlias: pending.followAlias, status: 'ENABLED' });
+    this.#options.logger.info(
+      { ledger: ledgerName, keyArn: pending.keyArn },
+      'ledger key change finished',
+    );
+  }
+
+  #requireEngine(): Engine {
+    if (this.#engine === undefined) throw new Error('the ledger key service has not been started');
+    return this.#engine;
+  }
+
+  // The key guard.
+
+  /** Check every ledger's key once: follow aliases, finish key changes, and mark inaccessible keys. */
+  checkAll(): Promise<void> {
+    this.#checking ??= this.#checkAll().finally(() => {
+      this.#checking = undefined;
+    });
+    return this.#checking;
+  }
+
+  async #checkAll(): Promise<void> {
+    this.#callers.clear();
+    for (const config of [...this.#configs.values()]) {
+      try {
+        await this.#check(config.ledgerName);
+      } catch (error) {
+        this.#options.logger.error(
+          { err: error, ledger: config.ledgerName },
+          'key guard check of a ledger failed',
+        );
+      }
+    }
+  }
+
+  async #check(ledgerName: string): Promise<void> {
+    const config = this.#configs.get(ledgerName);
+    if (config === undefined) return;
+    if (config.status === 'UPDATING') {
+      this.#runUpdate(ledgerName);
+      return;
+    }
+    if (config.followAlias !== undefined) {
+      const target = await this.#options.kms.aliasTargetArn(
+        this.#options.region,
+        config.followAlias,
+      );
+      if (target === undefined) {
+        this.#options.logger.warn(
+          { ledger: ledgerName, alias: config.followAlias },
+          'the alias the ledger followed was deleted; the ledger keeps its last key',
+        );
+        await this.#save({ ...config, followAlias: undefined });
+      } else if (target !== config.keyArn) {
+        const grant = await this.#resolveTarget(ledgerName, target, this.#serviceContext()).catch(
+          (error: unknown) => {
+            this.#options.logger.warn(
+              { err: error, ledger: ledgerName, keyArn: target },
+              'the ledger cannot use the new target of its alias; it keeps its current key',
+            );
+            return undefined;
+          },
+        );
+        if (grant !== undefined) {
+          await this.#startUpdate(config, {
+            ...grant,
+            kmsKey: config.kmsKey,
+            followAlias: config.followAlias,
+          });
+          return;
+        }
+      }
+    }
+    if (config.keyArn === undefined) return;
+    const engine = this.#requireEngine();
+    let usable = true;
+    try {
+      const { id, wrappedKey } = await engine.ledgerKeyRecord(ledgerName);
+      await this.#unwrap(
+        id,
+        wrappedKey,
+        config.grantToken === undefined ? [] : [config.grantToken],
+      );
+    } catch (error) {
+      if (!(error instanceof ServiceError)) throw error;
+      usable = false;
+      if (config.status !== 'KMS_KEY_INACCESSIBLE') {
+        this.#options.logger.warn(
+          { ledger: ledgerName, keyArn: config.keyArn, code: error.code },
+          'the ledger key is inaccessible; the ledger refuses work until it is usable again',
+        );
+      }
+    }
+    const current = this.#configs.get(ledgerName)!;
+    if (!usable && current.status !== 'KMS_KEY_INACCESSIBLE') {
+      engine.forget(ledgerName);
+      await this.#save({ ...current, status: 'KMS_KEY_INACCESSIBLE', inaccessibleAt: Date.now() });
+    } else if (usable && current.status === 'KMS_KEY_INACCESSIBLE') {
+      const { inaccessibleAt: _cleared, ...rest } = current;
+      void _cleared;
+      await this.#save({ ...rest, status: 'ENABLED' });
+      this.#options.logger.info({ ledger: ledgerName }, 'the ledger key is usable again');
+    }
+  }
+
+  // The session gate.
+
+  /**
+   * Refuse session work on a ledger whose key is inaccessible, and callers
+   * that may not `kms:Decrypt` with the ledger's customer managed key. A
+   * caller's permission is checked again after each guard interval.
+   */
+  async check(ledgerName: string, principal: Principal): Promise<void> {
+    const config = this.#configs.get(ledgerName);
+    if (config === undefined) return;
+    if (config.status === 'KMS_KEY_INACCESSIBLE') {
+      throw new ServiceError('BadRequestException', NO_GRANT_MESSAGE);
+    }
+    const keyArn = config.keyArn;
+    if (keyArn === undefined) return;
+    const cacheKey = `${principal.arn}\n${keyArn}`;
+    const cached = this.#callers.get(cacheKey);
+    if (cached !== undefined && Date.now() - cached.at < this.#options.checkIntervalMs) {
+      if (cached.error !== undefined) throw cached.error;
+      return;
+    }
+    const requestId = randomUUID();
+    let denied: ServiceError | undefined;
+    try {
+      const { id, wrappedKey } = await this.#requireEngine().ledgerKeyRecord(ledgerName);
+      if (wrappedKey[0] === KMS_WRAPPED) {
+        await this.#options.kms.decrypt(
+          { CiphertextBlob: wrappedKey.subarray(1), EncryptionContext: encryptionContext(id) },
+          this.#callerContext(principal, requestId),
+        );
+      }
+    } catch (error) {
+      if (!(error instanceof ServiceError)) throw error;
+      if (error.code === 'AccessDeniedException') {
+        denied = new ServiceError(
+          'AccessDeniedException',
+          `The user does not have permissions to use the customer managed KMS key of the ledger (KMS Request ID: ${requestId}) : ${error.message}`,
+        );
+      } else {
+        // Disabled, pending deletion or gone: the guard marks the ledger; refuse as it will.
+        throw new ServiceError('BadRequestException', NO_GRANT_MESSAGE);
+      }
+    }
+    this.#callers.set(cacheKey, { at: Date.now(), error: denied });
+    if (denied !== undefined) throw denied;
+  }
+}
+
+function encryptionContext(ledgerId: string): Record<string, string> {
+  return { 'key-hierarchy-node-id': ledgerId, 'key-hierarchy-node-version': '1' };
+}
+
+function kmsWrapped(blob: Uint8Array): Uint8Array {
+  return Buffer.concat([Buffer.of(KMS_WRAPPED), blob]);
+}
+
+/** True when the wrapped key is already in the form the target key produces. */
+function isWrappedUnder(wrapped: Uint8Array, keyArn: string | undefined): boolean {
+  if (keyArn === undefined) return wrapped[0] !== KMS_WRAPPED;
+  if (wrapped[0] !== KMS_WRAPPED || wrapped.length < 3) return false;
+  // A KMS ciphertext blob starts with its format version, the key id's length and the key id.
+  const length = wrapped[2]!;
+  const keyId = Buffer.from(wrapped.subarray(3, 3 + length)).toString('ascii');
+  return keyArn.endsWith(`/${keyId}`);
+}

@@ -1,0 +1,247 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dom, dumpBinary, load } from 'ion-js';
+import pino from 'pino';
+import { Engine } from '../../../src/engine/index.js';
+import { ControlPlaneService } from '../../../src/services/qldb/control-plane.js';
+import { LedgerKeyService, NO_GRANT_MESSAGE } from '../../../src/services/qldb/ledger-keys.js';
+import { SessionService } from '../../../src/services/qldb/session-service.js';
+import { ServiceError, type Principal } from '../../../src/services/types.js';
+import { backends, tempDir } from '../../helpers/backends.js';
+import { ACCOUNT, REGION, kmsFixture } from './kms/kms-fixture.js';
+
+const ROLE = 'record-role';
+const VIA_QLDB = `qldb.${REGION}.amazonaws.com`;
+
+/** A key policy like the reference stack's: root administration, QLDB grants, and (optionally) Decrypt for the role. */
+function policy(withRole: boolean): string {
+  const statements: unknown[] = [
+    {
+      Effect: 'Allow',
+      Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+      Action: 'kms:*',
+      Resource: '*',
+    },
+    {
+      Effect: 'Allow',
+      Principal: { AWS: '*' },
+      Action: ['kms:DescribeKey', 'kms:CreateGrant'],
+      Resource: '*',
+      Condition: { StringEquals: { 'kms:ViaService': VIA_QLDB, 'kms:CallerAccount': ACCOUNT } },
+    },
+  ];
+  if (withRole) {
+    statements.push({
+      Effect: 'Allow',
+      Principal: { AWS: `arn:aws:iam::${ACCOUNT}:role/${ROLE}` },
+      Action: 'kms:Decrypt',
+      Resource: '*',
+    });
+  }
+  return JSON.stringify({ Version: '2012-10-17', Statement: statements });
+}
+
+const rolePrincipal: Principal = {
+  accountId: ACCOUNT,
+  arn: `arn:aws:sts::${ACCOUNT}:assumed-role/${ROLE}/fn`,
+  roleArn: `arn:aws:iam::${ACCOUNT}:role/${ROLE}`,
+  userId: 'AROA:fn',
+  accessKeyId: 'ASIA',
+};
+
+const backend = backends[0]!;
+
+test('customer managed key: follow, disable, enable, change, deny', async () => {
+  const env = await kmsFixture(backend);
+  const dataDir = tempDir('vellum-cmk-');
+  const { kms, identity, root } = env;
+  const keys = new LedgerKeyService({
+    store: env.store(),
+    kms,
+    identity,
+    rootKey: Buffer.alloc(32, 9),
+    accountId: ACCOUNT,
+    region: REGION,
+    checkIntervalMs: 60_000,
+    logger: pino({ level: 'silent' }),
+  });
+  const engine = await Engine.open({
+    dataDir: dataDir.path,
+    store: env.store(),
+    keyProvider: keys.keyProvider,
+  });
+  await keys.start(engine);
+  const plane = new ControlPlaneService({ engine, accountId: ACCOUNT, region: REGION, keys });
+  const sessions = new SessionService({ engine, accountId: ACCOUNT, region: REGION, gate: keys });
+  const call = (
+    operation: string,
+    request: { params?: Record<string, string>; body?: Record<string, unknown> },
+  ) =>
+    plane
+      .routes()
+      .find((route) => route.operation === operation)!
+      .handle({ params: request.params ?? {}, query: {}, body: request.body }, root);
+  const roleContext = { ...root, principal: rolePrincipal };
+
+  /** Count the documents with `id = 1` as the role, in a new session. */
+  async function roundTrip(): Promise<number> {
+    const send = (body: Record<string, unknown>) =>
+      sessions.handle('SendCommand', body, roleContext) as Promise<
+        Record<string, Record<string, unknown>>
+      >;
+    const token = (await send({ StartSession: { LedgerName: 'ledger' } })).StartSession!
+      .SessionToken;
+    const started = await send({ SessionToken: token, StartTransaction: {} });
+    const txId = started.StartTransaction!.TransactionId as string;
+    const execute = async (statement: string, parameters: unknown[]) =>
+      (
+        await send({
+          SessionToken: token,
+          ExecuteStatement: {
+            TransactionId: txId,
+            Statement: statement,
+            Parameters: parameters.map((p) => ({
+              IonBinary: Buffer.from(dumpBinary(dom.Value.from(p as never))).toString('base64'),
+            })),
+          },
+        })
+      ).ExecuteStatement!;
+    const selected = await execute('SELECT * FROM Test WHERE id = ?', [1]);
+    await send({ SessionToken: token, AbortTransaction: {} });
+    await send({ SessionToken: token, EndSession: {} });
+    return (selected.FirstPage as { Values: unknown[] }).Values.length;
+  }
+
+  try {
+    const trust = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { Service: 'lambda.amazonaws.com' },
+          Action: 'sts:AssumeRole',
+        },
+      ],
+    });
+    await identity.createRole({ roleName: ROLE, assumeRolePolicyDocument: trust });
+    const keyIds: Record<string, string> = {};
+    for (const [name, withRole] of [
+      ['main', true],
+      ['rotate', true],
+      ['no-access', false],
+    ] as const) {
+      keyIds[name] = (await kms.createKey({ Policy: policy(withRole) }, root)).KeyMetadata.KeyId;
+    }
+    const arn = (id: string) => `arn:aws:kms:${REGION}:${ACCOUNT}:key/${id}`;
+    await kms.invoke(
+      'CreateAlias',
+      { AliasName: 'alias/ledger-key', TargetKeyId: keyIds.main },
+      root,
+    );
+
+    const created = await call('CreateLedger', {
+      body: {
+        Name: 'ledger',
+        PermissionsMode: 'ALLOW_ALL',
+        KmsKey: 'alias/ledger-key',
+        DeletionProtection: false,
+      },
+    });
+    assert.equal(created.KmsKeyArn, arn(keyIds.main!));
+    await engine
+      .ledger('ledger')
+      .then((ledger) => ledger.run(async (tx) => void tx.createTable('Test')));
+    await (
+      await engine.ledger('ledger')
+    ).run(async (tx) => void (await tx.createIndex('Test', 'id')));
+    const ledger = await engine.ledger('ledger');
+    await ledger.run(async (tx) => void (await tx.insert('Test', load('{id: 1}')!)));
+    assert.equal(await roundTrip(), 1);
+    let description = (await call('DescribeLedger', { params: { name: 'ledger' } }))
+      .EncryptionDescription as Record<string, unknown>;
+    assert.deepEqual(description, { KmsKeyArn: arn(keyIds.main!), EncryptionStatus: 'ENABLED' });
+
+    // Disabled key: inaccessible after the next check, new sessions refused; enabled: back.
+    await kms.invoke('DisableKey', { KeyId: keyIds.main }, root);
+    await keys.checkAll();
+    description = (await call('DescribeLedger', { params: { name: 'ledger' } }))
+      .EncryptionDescription as Record<string, unknown>;
+    assert.equal(description.EncryptionStatus, 'KMS_KEY_INACCESSIBLE');
+    assert.equal(typeof description.InaccessibleKmsKeyDateTime, 'number');
+    await assert.rejects(
+      roundTrip(),
+      (error) => error instanceof ServiceError && error.message === NO_GRANT_MESSAGE,
+    );
+    await kms.invoke('EnableKey', { KeyId: keyIds.main }, root);
+    await keys.checkAll();
+    description = (await call('DescribeLedger', { params: { name: 'ledger' } }))
+      .EncryptionDescription as Record<string, unknown>;
+    assert.deepEqual(description, { KmsKeyArn: arn(keyIds.main!), EncryptionStatus: 'ENABLED' });
+    assert.equal(await roundTrip(), 1);
+
+    // The alias moves: the ledger follows it, UPDATING then ENABLED, data intact.
+    await kms.invoke(
+      'UpdateAlias',
+      { AliasName: 'alias/ledger-key', TargetKeyId: keyIds.rotate },
+      root,
+    );
+    await keys.checkAll();
+    description = (await call('DescribeLedger', { params: { name: 'ledger' } }))
+      .EncryptionDescription as Record<string, unknown>;
+    assert.equal(description.KmsKeyArn, arn(keyIds.rotate!));
+    await keys.close();
+    await keys.checkAll();
+    description = (await call('DescribeLedger', { params: { name: 'ledger' } }))
+      .EncryptionDescription as Record<string, unknown>;
+    assert.deepEqual(description, { KmsKeyArn: arn(keyIds.rotate!), EncryptionStatus: 'ENABLED' });
+    engine.forget('ledger');
+    assert.equal(await roundTrip(), 1);
+
+    // A key the role may not use: the ledger works, the role is denied with QLDB's message.
+    const updated = await call('UpdateLedger', {
+      params: { name: 'ledger' },
+      body: { KmsKey: keyIds['no-access'] },
+    });
+    assert.deepEqual(updated.EncryptionDescription, {
+      KmsKeyArn: arn(keyIds['no-access']!),
+      EncryptionStatus: 'UPDATING',
+    });
+    await keys.close();
+    await assert.rejects(roundTrip(), (error) => {
+      assert.ok(error instanceof ServiceError);
+      assert.equal(error.code, 'AccessDeniedException');
+      assert.match(
+        error.message,
+        /^The user does not have permissions to use the customer managed KMS key of the ledger \(KMS Request ID: [0-9a-f-]{36}\) : /,
+      );
+      return true;
+    });
+
+    // Disabling the key the alias now targets does not touch a ledger bound to another key.
+    await kms.invoke('DisableKey', { KeyId: keyIds.rotate }, root);
+    await keys.checkAll();
+    description = (await call('DescribeLedger', { params: { name: 'ledger' } }))
+      .EncryptionDescription as Record<string, unknown>;
+    assert.equal(description.EncryptionStatus, 'ENABLED');
+
+    // Deleting the key shreds the data: nothing can unwrap the data key any more.
+    await kms.invoke(
+      'ScheduleKeyDeletion',
+      { KeyId: keyIds['no-access'], PendingWindowInDays: 7 },
+      root,
+    );
+    env.advance(8 * 1000);
+    await kms.runDueWork();
+    await keys.checkAll();
+    description = (await call('DescribeLedger', { params: { name: 'ledger' } }))
+      .EncryptionDescription as Record<string, unknown>;
+    assert.equal(description.EncryptionStatus, 'KMS_KEY_INACCESSIBLE');
+    await assert.rejects(engine.ledger('ledger'));
+  } finally {
+    await keys.close();
+    sessions.close();
+    await engine.close();
+    await env.dispose();
+    dataDir.remove();
+  }
+});
