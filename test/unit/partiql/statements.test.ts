@@ -214,6 +214,44 @@ describe('SELECT over a seeded ledger', () => {
     ]);
   });
 
+  describe('lexical forms', () => {
+    runCases(fixture, [
+      {
+        name: 'lower-case keywords',
+        statement: `select value b.pages from Book as b where b.isbn = '978-1'`,
+        expected: '120',
+      },
+      {
+        name: 'comments',
+        statement: `-- the pages of one book
+                    SELECT /* only */ VALUE b.pages FROM Book AS b WHERE b.isbn = '978-2'`,
+        expected: '340',
+      },
+      {
+        name: 'quoted identifiers',
+        statement: `SELECT "b"."title" AS "Title" FROM Book AS "b" WHERE "b".isbn = '978-3'`,
+        expected: '{Title: "100% Proofs"}',
+      },
+      {
+        name: 'doubled quote in a string',
+        statement: `SELECT VALUE 'it''s' FROM Shelf AS s WHERE s.row = 1`,
+        expected: '"it\'s"',
+      },
+      {
+        name: 'IN with a list parameter',
+        statement: 'SELECT VALUE b.isbn FROM Book AS b WHERE b.isbn IN ?',
+        parameters: ['ion:["978-2", "978-4"]'],
+        expected: '"978-2" "978-4"',
+      },
+      {
+        name: 'parameter of any Ion type',
+        statement: 'SELECT VALUE b.isbn FROM Book AS b WHERE b.published = ? OR b.tags = ?',
+        parameters: ['ion:2019-11-20T', 'ion:["query"]'],
+        expected: '"978-2" "978-4"',
+      },
+    ]);
+  });
+
   test('IN with parameters', async () => {
     const result = await db.run(
       'SELECT VALUE b.isbn FROM Book AS b WHERE b.pages IN (?, ?)',
@@ -673,6 +711,25 @@ describe('INSERT forms', () => {
     const result = await db.run('INSERT INTO Pet VALUE ?', 'ion:{name: "Val"}');
     const [id] = documentIds(result.values, 1);
     assert.deepEqual(await byId(id!), expectedTexts('{name: "Val"}'));
+  });
+
+  test('INSERT VALUE of a list fails', async () => {
+    await rejects(
+      db.run('INSERT INTO Pet VALUE ?', 'ion:[{name: "x"}]'),
+      'BadRequestException',
+      /struct.*got list/,
+    );
+  });
+
+  test('INSERT of 41 documents fails', async () => {
+    const documents = Array.from({ length: 41 }, (_, i) => `{name: "many ${i}"}`);
+    await rejects(
+      db.run('INSERT INTO Pet ?', `ion:[${documents.join(', ')}]`),
+      'LimitExceededException',
+      /41 documents.*40/,
+    );
+    const found = await db.run(`SELECT COUNT(*) AS n FROM Pet AS p WHERE p.name LIKE 'many %'`);
+    assert.equal(found.values[0]!.get('n')!.numberValue(), 0);
   });
 
   test('INSERT of a non-struct fails', async () => {
