@@ -13,7 +13,7 @@ import { openLedger, sortedTexts, type LedgerFixture } from './ledger-fixture.js
 /** Marks where the error must point in a statement; removed before the statement runs. */
 const MARK = '¦';
 
-/** The statement without its mark, and the 1-based line and column of the mark. */
+/** Split a marked statement into its text and the 1-based line and column of the mark. */
 function locate(marked: string): { text: string; line: number; column: number } {
   const index = marked.indexOf(MARK);
   assert.ok(index >= 0, `no ${MARK} in ${marked}`);
@@ -206,7 +206,8 @@ describe('statement errors', () => {
     const before = await contents();
     const tx = db.ledger.begin();
     await executeStatement(tx, `INSERT INTO Item VALUE {'sku': 20}`);
-    // Each document gets a new tags[1]; only sku 2 must fail, since tags[3] is past its end.
+    // The index reads sku 1, then sku 2. Sku 1 gets a new tags[1], but tags[3] is past the end
+    // of sku 2's list, so the statement fails after it has written sku 1.
     await assert.rejects(
       executeStatement(
         tx,

@@ -7,7 +7,7 @@ import { ion, openLedger, sortedTexts, type LedgerFixture } from './ledger-fixtu
 
 // FUZZ_RUNS sets the number of cases of each property, for longer local runs.
 
-/** The longest one statement may run before the property fails as a hang. */
+/** The maximum time one statement may run before the property reports a hang. */
 const STATEMENT_TIMEOUT_MS = 2_000;
 
 const KEYWORDS = [
@@ -230,10 +230,10 @@ const mutatedArb = fc
   .map(([tokens, mutations]) => mutations.reduce(mutate, tokens));
 
 /** Reject with a timeout error when `promise` takes longer than `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+async function within<T>(promise: Promise<T>, ms: number, statement: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${statement}`)), ms);
   });
   try {
     return await Promise.race([promise, timeout]);
@@ -246,7 +246,7 @@ describe('PartiQL fuzzing', () => {
   let db: LedgerFixture;
   let snapshot: string[];
 
-  /** Every document of both tables and the catalog, as sorted Ion text. */
+  /** Read every document of both tables and the catalog, as sorted Ion text. */
   const takeSnapshot = async (): Promise<string[]> => {
     const result = await db.ledger.run(async (tx) => {
       const tables = await executeStatement(tx, 'SELECT * FROM information_schema.user_tables');

@@ -131,8 +131,8 @@ describe('OCC of scans and index reads', () => {
     await insertElsewhere(10_002);
 
     await assert.rejects(tx.commit(), OccConflictError);
-    const kept = await db.run('SELECT * FROM Small WHERE id = 10001');
-    assert.deepEqual(kept.values, [], 'the conflicting transaction wrote nothing');
+    const inserted = await db.run('SELECT * FROM Small WHERE id = 10001');
+    assert.deepEqual(inserted.values, [], 'the conflicting transaction wrote nothing');
   });
 
   test('index read ignores insert of another key', async () => {
@@ -185,7 +185,7 @@ describe('index and scan agree', () => {
     await db.run(`INSERT INTO ${table} ?`, `ion:[${documents.join(', ')}]`);
   };
 
-  /** The sorted `n` of the documents an equality on `field` selects. */
+  /** Select the sorted `n` of the documents that an equality on `field` matches. */
   const select = async (table: string, field: string, key: string): Promise<number[]> => {
     const result = await db.run(
       `SELECT VALUE p.n FROM ${table} AS p WHERE p.${field} = ?`,

@@ -82,7 +82,7 @@ export function expectedTexts(text: string): string[] {
   return loadAll(text).map(canonicalText).sort();
 }
 
-/** The canonical texts of `values` in order, for results whose order is defined. */
+/** List the canonical texts of `values` in order, for results whose order is defined. */
 export function orderedTexts(values: readonly dom.Value[]): string[] {
   return values.map(canonicalText);
 }

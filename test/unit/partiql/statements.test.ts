@@ -54,7 +54,7 @@ function runCases(db: () => LedgerFixture, cases: Case[]): void {
   }
 }
 
-/** A case that evaluates one expression against a single row. */
+/** Build a case that evaluates one expression against a single row. */
 function expr(name: string, expression: string, expected: string): Case {
   return {
     name,
@@ -799,7 +799,7 @@ describe('UPDATE, FROM and DELETE', () => {
   const changed = (values: dom.Value[]): string[] =>
     values.map((value) => value.get('documentId')!.stringValue()!);
 
-  /** The versions and data of a document's revisions, oldest first. */
+  /** Read the versions and data of a document's revisions, oldest first. */
   const historyOf = async (id: string): Promise<string[]> => {
     const result = await db.run(
       'SELECT h.metadata.version AS v, h.data FROM history(Car) AS h WHERE h.metadata.id = ?',
