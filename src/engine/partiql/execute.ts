@@ -233,7 +233,13 @@ export class StatementRunner {
       const scope = new Scope(row.names, row.values, row.implicit);
       if (statement.where !== undefined && !holds(statement.where, scope, this.#context)) continue;
       const docId = (row.values[row.names.indexOf(BY_ID)] as dom.Value).stringValue()!;
-      if (statement.kind === 'delete') {
+      // REMOVE of the alias itself removes the whole document, as DELETE does.
+      const removesDocument =
+        statement.kind === 'update' &&
+        statement.ops.some(
+          (op) => op.kind === 'remove' && targetSteps(op.target, alias).length === 0,
+        );
+      if (statement.kind === 'delete' || removesDocument) {
         await this.#engineCallAsync(statement.at, () => this.#tx.delete(target.table, docId));
       } else {
         let document = row.values[0] as dom.Value;
@@ -257,7 +263,10 @@ export class StatementRunner {
 
   #applyOp(document: dom.Value, op: UpdateOp, alias: string, scope: Scope): dom.Value {
     const steps = targetSteps(op.target, alias);
-    if (steps.length === 0) fail(op.target.at, 'An update must name a field of the document');
+    // INSERT INTO the alias adds a top-level field (AT 'name'); SET needs a field to assign.
+    if (steps.length === 0 && op.kind === 'set') {
+      fail(op.target.at, 'SET must name a field of the document, as in SET t.field = value');
+    }
     switch (op.kind) {
       case 'set': {
         const value = evaluate(op.value, scope, this.#context);

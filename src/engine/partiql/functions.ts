@@ -61,16 +61,21 @@ function propagate(args: Value[]): Value | undefined {
 const DATE_PARTS = ['year', 'month', 'day', 'hour', 'minute', 'second'] as const;
 type DatePart = (typeof DATE_PARTS)[number];
 
-function datePart(name: string, value: Value, at: Position): DatePart {
+function datePart<Part extends string>(
+  name: string,
+  value: Value,
+  at: Position,
+  parts: readonly Part[],
+): Part {
   const part = value !== MISSING && isText(value) ? value.stringValue()!.toLowerCase() : '';
-  if (!(DATE_PARTS as readonly string[]).includes(part)) {
-    fail(
-      at,
-      `${name} expects a date part (${DATE_PARTS.join(', ')}), got ${part || typeOf(value)}`,
-    );
+  if (!(parts as readonly string[]).includes(part)) {
+    fail(at, `${name} expects a date part (${parts.join(', ')}), got ${part || typeOf(value)}`);
   }
-  return part as DatePart;
+  return part as Part;
 }
+
+/** The parts EXTRACT reads: the date parts and the two parts of the offset. */
+const EXTRACT_PARTS = [...DATE_PARTS, 'timezone_hour', 'timezone_minute'] as const;
 
 function fields(ts: Timestamp): number[] {
   const date = ts.getDate();
@@ -86,11 +91,30 @@ function fields(ts: Timestamp): number[] {
   ];
 }
 
-function timestampFrom(ts: Timestamp, date: Date): dom.Value {
-  // Keep the original offset and precision: a date stays a date.
-  const offset = ts.getLocalOffset();
+/** The precision a timestamp needs to show a change of `part`. */
+const PART_PRECISION: Record<DatePart, TimestampPrecision> = {
+  year: TimestampPrecision.YEAR,
+  month: TimestampPrecision.MONTH,
+  day: TimestampPrecision.DAY,
+  hour: TimestampPrecision.HOUR_AND_MINUTE,
+  minute: TimestampPrecision.HOUR_AND_MINUTE,
+  second: TimestampPrecision.SECONDS,
+};
+
+/**
+ * Build a timestamp for `date` with the original offset and precision,
+ * widened to `atLeast`: adding a month to `2010T` gives `2010-02T`, and
+ * adding an hour gives `2010-01-01T01:00Z`.
+ */
+function timestampFrom(
+  ts: Timestamp,
+  date: Date,
+  atLeast: TimestampPrecision = TimestampPrecision.YEAR,
+): dom.Value {
+  const precision = Math.max(ts.getPrecision(), atLeast);
+  // A timestamp without a time has no known offset; one that gains a time is in UTC.
+  const offset = ts.getPrecision() < TimestampPrecision.HOUR_AND_MINUTE ? 0 : ts.getLocalOffset();
   const local = new Date(date.getTime() + offset * 60_000);
-  const precision = ts.getPrecision();
   const parts: number[] = [local.getUTCFullYear()];
   if (precision >= TimestampPrecision.MONTH) parts.push(local.getUTCMonth() + 1);
   if (precision >= TimestampPrecision.DAY) parts.push(local.getUTCDate());
@@ -101,7 +125,9 @@ function timestampFrom(ts: Timestamp, date: Date): dom.Value {
     return new dom.Timestamp(new Timestamp(offset, ...(parts as [number])));
   }
   const millis = local.getUTCSeconds() * 1000 + local.getUTCMilliseconds();
-  const fraction = ts.getSecondsDecimal().getExponent() < 0 || millis % 1000 !== 0;
+  const fraction =
+    (ts.getPrecision() >= TimestampPrecision.SECONDS && ts.getSecondsDecimal().getExponent() < 0) ||
+    millis % 1000 !== 0;
   const seconds = fraction
     ? new Decimal(BigInt(millis), -3)
     : new Decimal(BigInt(local.getUTCSeconds()), 0);
@@ -134,9 +160,22 @@ function addToDate(date: Date, part: DatePart, amount: number): Date {
   return result;
 }
 
-function dateDiff(part: DatePart, from: Date, to: Date): number {
-  const months =
+/**
+ * Whole months from `from` to `to`: a month counts only once the day and time
+ * in the month is reached again, so 2010-12-31 to 2011-01-01 is 0 months.
+ */
+function wholeMonths(from: Date, to: Date): number {
+  let months =
     (to.getUTCFullYear() - from.getUTCFullYear()) * 12 + to.getUTCMonth() - from.getUTCMonth();
+  const intoFrom = from.getTime() - Date.UTC(from.getUTCFullYear(), from.getUTCMonth());
+  const intoTo = to.getTime() - Date.UTC(to.getUTCFullYear(), to.getUTCMonth());
+  if (months > 0 && intoTo < intoFrom) months -= 1;
+  if (months < 0 && intoTo > intoFrom) months += 1;
+  return months;
+}
+
+function dateDiff(part: DatePart, from: Date, to: Date): number {
+  const months = wholeMonths(from, to);
   switch (part) {
     case 'year':
       return Math.trunc(months / 12);
@@ -154,7 +193,7 @@ function dateDiff(part: DatePart, from: Date, to: Date): number {
 }
 
 // TO_STRING and TO_TIMESTAMP formats: the common subset of the patterns QLDB documents.
-const FORMAT_TOKEN = /yyyy|yy|MMMM|MMM|MM|M|dd|d|HH|H|hh|h|mm|m|ss|s|SSS|a|XXX|X|'[^']*'/g;
+const FORMAT_TOKEN = /yyyy|yy|y|MMMM|MMM|MM|M|dd|d|HH|H|hh|h|mm|m|ss|s|SSS|a|XXX|X|'[^']*'/g;
 const MONTHS = [
   'January',
   'February',
@@ -192,6 +231,8 @@ function formatTimestamp(ts: Timestamp, pattern: string): string {
         return pad(year, 4);
       case 'yy':
         return pad(year % 100, 2);
+      case 'y':
+        return String(year);
       case 'MMMM':
         return MONTHS[month - 1]!;
       case 'MMM':
@@ -249,6 +290,12 @@ function parseTimestamp(input: string, pattern: string | undefined, at: Position
   };
   let offset = 0;
   let pm: boolean | undefined;
+  // The result has the precision of the finest field the format reads: 'MM-yyyy' gives 2016-02T.
+  let precision = TimestampPrecision.YEAR;
+  let fraction = false;
+  const reaches = (field: TimestampPrecision): void => {
+    precision = Math.max(precision, field);
+  };
   let rest = input;
   let last = 0;
   const tokens = [...pattern.matchAll(FORMAT_TOKEN)];
@@ -265,11 +312,19 @@ function parseTimestamp(input: string, pattern: string | undefined, at: Position
     rest = rest.slice(literal.length);
     last = token.index! + token[0].length;
     const t = token[0];
+    if (/^M/.test(t)) reaches(TimestampPrecision.MONTH);
+    else if (/^d/.test(t)) reaches(TimestampPrecision.DAY);
+    else if (/^[Hhma]/.test(t)) reaches(TimestampPrecision.HOUR_AND_MINUTE);
+    else if (/^[sS]/.test(t)) reaches(TimestampPrecision.SECONDS);
     if (t.startsWith("'")) {
       take(new RegExp(`^${t.slice(1, -1).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     } else if (t === 'yyyy') parts.year = Number(take(/^\d{4}/));
-    else if (t === 'yy') parts.year = 2000 + Number(take(/^\d{2}/));
-    else if (t === 'MMMM' || t === 'MMM') {
+    else if (t === 'y') parts.year = Number(take(/^\d{1,4}/));
+    else if (t === 'yy') {
+      // Two-digit years from 70 are in the 1900s, the others in the 2000s.
+      const year = Number(take(/^\d{2}/));
+      parts.year = year >= 70 ? 1900 + year : 2000 + year;
+    } else if (t === 'MMMM' || t === 'MMM') {
       const name = take(/^[A-Za-z]+/);
       const index = MONTHS.findIndex((m) =>
         m.toLowerCase().startsWith(name.toLowerCase().slice(0, 3)),
@@ -282,8 +337,10 @@ function parseTimestamp(input: string, pattern: string | undefined, at: Position
       parts.hour = Number(take(/^\d{1,2}/));
     else if (t === 'mm' || t === 'm') parts.minute = Number(take(/^\d{1,2}/));
     else if (t === 'ss' || t === 's') parts.second = Number(take(/^\d{1,2}/));
-    else if (t === 'SSS') parts.second! += Number(take(/^\d{3}/)) / 1000;
-    else if (t === 'a') pm = take(/^(AM|PM|am|pm)/).toUpperCase() === 'PM';
+    else if (t === 'SSS') {
+      parts.second! += Number(take(/^\d{3}/)) / 1000;
+      fraction = true;
+    } else if (t === 'a') pm = take(/^(AM|PM|am|pm)/).toUpperCase() === 'PM';
     else if (t === 'XXX' || t === 'X') {
       const zone = take(/^(Z|[+-]\d{2}:?\d{2})/);
       if (zone !== 'Z') {
@@ -297,8 +354,17 @@ function parseTimestamp(input: string, pattern: string | undefined, at: Position
   if (rest !== pattern.slice(last))
     fail(at, `TO_TIMESTAMP: '${input}' does not match the format '${pattern}'`);
   if (pm !== undefined) parts.hour = (parts.hour! % 12) + (pm ? 12 : 0);
-  const seconds = parts.second!;
+  const seconds = Decimal.parse(parts.second!.toFixed(fraction ? 3 : 0))!;
+  const fieldsByPrecision: number[] = [parts.year!, parts.month!, parts.day!];
   try {
+    if (precision < TimestampPrecision.HOUR_AND_MINUTE) {
+      const [year, month, day] = fieldsByPrecision.slice(0, precision) as [
+        number,
+        number?,
+        number?,
+      ];
+      return new dom.Timestamp(new Timestamp(offset, year, month, day));
+    }
     return new dom.Timestamp(
       new Timestamp(
         offset,
@@ -307,7 +373,7 @@ function parseTimestamp(input: string, pattern: string | undefined, at: Position
         parts.day!,
         parts.hour!,
         parts.minute!,
-        Decimal.parse(seconds.toFixed(3))!,
+        precision >= TimestampPrecision.SECONDS ? seconds : undefined,
       ),
     );
   } catch (error) {
@@ -403,16 +469,16 @@ const SCALARS: Record<string, ScalarFunction> = {
   },
   DATE_ADD(args, at) {
     arity('DATE_ADD', args, 3, 3, at);
-    const part = datePart('DATE_ADD', args[0]!, at);
+    const part = datePart('DATE_ADD', args[0]!, at, DATE_PARTS);
     const absent = propagate(args.slice(1));
     if (absent !== undefined) return absent;
     const amount = int('DATE_ADD', args[1] as dom.Value, at);
     const ts = timestamp('DATE_ADD', args[2] as dom.Value, at);
-    return timestampFrom(ts, addToDate(ts.getDate(), part, amount));
+    return timestampFrom(ts, addToDate(ts.getDate(), part, amount), PART_PRECISION[part]);
   },
   DATE_DIFF(args, at) {
     arity('DATE_DIFF', args, 3, 3, at);
-    const part = datePart('DATE_DIFF', args[0]!, at);
+    const part = datePart('DATE_DIFF', args[0]!, at, DATE_PARTS);
     const absent = propagate(args.slice(1));
     if (absent !== undefined) return absent;
     const from = timestamp('DATE_DIFF', args[1] as dom.Value, at).getDate();
@@ -420,10 +486,13 @@ const SCALARS: Record<string, ScalarFunction> = {
     return integer(dateDiff(part, from, to));
   },
   EXTRACT(args, at) {
-    const part = datePart('EXTRACT', args[0]!, at);
+    const part = datePart('EXTRACT', args[0]!, at, EXTRACT_PARTS);
     const absent = propagate(args.slice(1));
     if (absent !== undefined) return absent;
     const ts = timestamp('EXTRACT', args[1] as dom.Value, at);
+    // The offset's parts keep its sign: -05:30 gives -5 and -30.
+    if (part === 'timezone_hour') return integer(Math.trunc(ts.getLocalOffset() / 60));
+    if (part === 'timezone_minute') return integer(ts.getLocalOffset() % 60);
     const index = DATE_PARTS.indexOf(part);
     if (part === 'second') {
       const seconds = ts.getSecondsDecimal();
@@ -474,7 +543,7 @@ export function cast(value: Value, type: string, at: Position): Value {
   if (value.isNull()) return NULL;
   const source = value.getType();
   const failCast = (): never =>
-    fail(at, `Cannot cast ${typeOf(value)} ${describeValue(value)} to ${type}`);
+    fail(at, `Cannot cast ${[typeOf(value), describeValue(value)].join(' ').trim()} to ${type}`);
   switch (type) {
     case 'INT':
     case 'INTEGER':

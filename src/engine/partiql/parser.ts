@@ -1,4 +1,4 @@
-import { dom, load } from 'ion-js';
+import { dom, load, loadAll } from 'ion-js';
 import type {
   BinaryOp,
   Expr,
@@ -109,7 +109,7 @@ class Parser {
   }
 
   #unexpected(expectation: string, token: Token = this.#token): never {
-    const found = token.kind === 'end' ? 'the end of the statement' : `${describe(token)}`;
+    const found = token.kind === 'end' ? 'end of the statement' : `${describe(token)}`;
     throw new PartiqlSyntaxError(`Unexpected ${found}: ${expectation}`, token.position);
   }
 
@@ -874,22 +874,24 @@ function numberLiteral(token: Token): dom.Value {
 }
 
 function ionLiteral(token: Token): dom.Value {
-  let value: dom.Value | null;
+  // loadAll, not load: ion-js's load stops after the first value, so it
+  // returns {} for the unfinished `{a: ` and ignores a second value.
+  let values: dom.Value[];
   try {
-    value = load(token.text);
+    values = loadAll(token.text);
   } catch (error) {
     throw new PartiqlSyntaxError(
       `Invalid Ion literal \`${shorten(token.text)}\`: ${(error as Error).message}`,
       token.position,
     );
   }
-  if (value === null) {
+  if (values.length !== 1) {
     throw new PartiqlSyntaxError(
-      'An Ion literal between backticks must hold a value',
+      `An Ion literal between backticks must hold one value, got ${values.length}`,
       token.position,
     );
   }
-  return value;
+  return values[0]!;
 }
 
 function negateLiteral(value: dom.Value): dom.Value | undefined {

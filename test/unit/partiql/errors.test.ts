@@ -1,0 +1,224 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dom } from 'ion-js';
+import {
+  LedgerError,
+  MAX_PARAMETER_BYTES,
+  MAX_STATEMENT_LENGTH,
+  PartiqlError,
+  executeStatement,
+} from '../../../src/engine/index.js';
+import { openLedger, sortedTexts, type LedgerFixture } from './ledger-fixture.js';
+
+/** Marks where the error must point in a statement; removed before the statement runs. */
+const MARK = '¦';
+
+/** Split a marked statement into its text and the 1-based line and column of the mark. */
+function locate(marked: string): { text: string; line: number; column: number } {
+  const index = marked.indexOf(MARK);
+  assert.ok(index >= 0, `no ${MARK} in ${marked}`);
+  const before = marked.slice(0, index);
+  const lines = before.split('\n');
+  return {
+    text: before + marked.slice(index + MARK.length),
+    line: lines.length,
+    column: [...lines.at(-1)!].length + 1,
+  };
+}
+
+function expectBadRequest(error: unknown, pattern: RegExp): LedgerError {
+  assert.ok(error instanceof LedgerError, `expected a LedgerError, got ${String(error)}`);
+  assert.equal(error.code, 'BadRequestException');
+  assert.match(error.message, pattern);
+  return error;
+}
+
+describe('statement errors', () => {
+  let db: LedgerFixture;
+  before(async () => {
+    db = await openLedger();
+    await db.run('CREATE TABLE Item');
+    await db.run('CREATE INDEX ON Item (sku)');
+    await db.run(`INSERT INTO Item << {'sku': 1, 'tags': ['a']}, {'sku': 2, 'tags': ['b']} >>`);
+  });
+  after(() => db.close());
+
+  const contents = async (): Promise<string[]> =>
+    sortedTexts((await db.run('SELECT * FROM Item')).values);
+
+  describe('error positions', () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ['misspelled keyword', '¦SELEC * FROM Item', /Unsupported PartiQL Statement/],
+      ['doubled operator', 'SELECT *\nFROM Item AS i\nWHERE i.sku = ¦= 3', /'='/],
+      ['doubled comma', "INSERT INTO Item\nVALUE {'sku': 9,¦,}", /','/],
+      ['statement cut short', 'SELECT *\nFROM Item\nWHERE sku >¦', /end of the statement/],
+      ['unclosed parenthesis', 'SELECT * FROM Item\n  WHERE sku IN (1, 2¦', /'\)'/],
+      ['unterminated string', "SELECT *\nFROM Item\nWHERE sku = ¦'abc", /Unterminated string/],
+      ['unknown character', 'SELECT * FROM Item\n WHERE sku ¦# 1', /'#'/],
+      ['unknown table', 'SELECT *\n  FROM ¦Nope', /Nope/],
+      ['unknown function', 'SELECT VALUE\n  ¦FOO(1) FROM Item', /FOO/],
+      ['keyword after comma', "SELECT 'é', ¦FROM Item", /FROM/],
+      ['DELETE without FROM', 'DELETE ¦Item WHERE sku = 1', /FROM/],
+      ['SET without a path', 'UPDATE Item\n  SET ¦WHERE sku = 1', /WHERE/],
+      ['CREATE INDEX without parentheses', 'CREATE INDEX ON Item ¦sku', /'\('/],
+      ['invalid Ion literal', 'SELECT * FROM Item\nWHERE sku = ¦`[1, 2`', /Ion/],
+      ['failing cast', "SELECT VALUE\n\t¦CAST('x' AS INT) FROM Item", /cast/i],
+      ['comment before the fault', '-- find items\nSELECT * FROM Item WHERE ¦)', /'\)'/],
+    ];
+    for (const [name, marked, pattern] of cases) {
+      test(name, async () => {
+        const { text, line, column } = locate(marked);
+        const error = await db.run(text).then(
+          () => assert.fail(`no error for ${text}`),
+          (caught: unknown) => caught,
+        );
+        const badRequest = expectBadRequest(error, pattern);
+        assert.ok(badRequest instanceof PartiqlError);
+        const match = /Errors at:\s*line (\d+), column (\d+)$/.exec(badRequest.message);
+        assert.ok(match, `no position at the end of: ${badRequest.message}`);
+        assert.deepEqual([Number(match[1]), Number(match[2])], [line, column], badRequest.message);
+      });
+    }
+  });
+
+  test('invalid Ion literal cut short', async () => {
+    const { text, line, column } = locate('SELECT * FROM Item WHERE sku = ¦`{a: `');
+    const error = await db.run(text).then(
+      () => assert.fail(`no error for ${text}`),
+      (caught: unknown) => caught,
+    );
+    const badRequest = expectBadRequest(error, /Ion/);
+    assert.match(badRequest.message, new RegExp(`line ${line}, column ${column}$`));
+  });
+
+  test('Ion literal with two values', async () => {
+    const error = await db.run('SELECT * FROM Item WHERE sku = `1 2`').then(
+      () => assert.fail('no error for a literal of two values'),
+      (caught: unknown) => caught,
+    );
+    expectBadRequest(error, /Ion/);
+  });
+
+  test('too few parameters', async () => {
+    await assert.rejects(db.run('SELECT * FROM Item WHERE sku = ? OR sku = ?', 1), (error) => {
+      expectBadRequest(error, /2 parameters.*1 value/);
+      return true;
+    });
+  });
+
+  test('too many parameters', async () => {
+    await assert.rejects(db.run('SELECT * FROM Item WHERE sku = ?', 1, 2), (error) => {
+      expectBadRequest(error, /1 parameter.*2 values/);
+      return true;
+    });
+  });
+
+  test('parameters for none', async () => {
+    await assert.rejects(db.run('SELECT * FROM Item', 1), (error) => {
+      expectBadRequest(error, /0 parameters/);
+      return true;
+    });
+  });
+
+  test('statement at the length limit', async () => {
+    const prefix = "SELECT VALUE sku FROM Item WHERE sku = 1 OR 'x' = '";
+    const text = prefix + 'x'.repeat(MAX_STATEMENT_LENGTH - prefix.length - 1) + "'";
+    assert.equal(text.length, 100_000);
+    const result = await db.run(text);
+    assert.deepEqual(sortedTexts(result.values), ['1']);
+  });
+
+  test('statement over the length limit', async () => {
+    const prefix = "SELECT VALUE sku FROM Item WHERE sku = 1 OR 'x' = '";
+    const text = prefix + 'x'.repeat(MAX_STATEMENT_LENGTH - prefix.length) + "'";
+    assert.equal(text.length, 100_001);
+    await assert.rejects(db.run(text), (error) => {
+      expectBadRequest(error, /100001 characters.*100000/);
+      return true;
+    });
+  });
+
+  // A blob parameter's Ion binary is the 4-byte version marker, a type byte,
+  // a 3-byte length and the bytes, so 131,064 bytes of blob make exactly 128 KB.
+  const BLOB_OVERHEAD = 8;
+
+  test('parameter over 128 KB', async () => {
+    assert.equal(MAX_PARAMETER_BYTES, 128 * 1024);
+    const big = new dom.Blob(new Uint8Array(128 * 1024 - BLOB_OVERHEAD + 1));
+    await assert.rejects(db.run('SELECT * FROM Item WHERE sku = ?', big), (error: unknown) => {
+      assert.ok(error instanceof LedgerError);
+      assert.equal(error.code, 'LimitExceededException');
+      assert.match(error.message, /Parameter 1 is 131073 bytes.*131072/);
+      return true;
+    });
+  });
+
+  test('parameter of exactly 128 KB', async () => {
+    const near = new dom.Blob(new Uint8Array(128 * 1024 - BLOB_OVERHEAD));
+    const result = await db.run('SELECT * FROM Item WHERE sku = ?', near);
+    assert.deepEqual(result.values, []);
+  });
+
+  test('DML on a dropped table', async () => {
+    await db.run('CREATE TABLE Retired');
+    await db.run(`INSERT INTO Retired VALUE {'k': 1}`);
+    await db.run('DROP TABLE Retired');
+    for (const statement of [
+      `INSERT INTO Retired VALUE {'k': 2}`,
+      `UPDATE Retired SET k = 3`,
+      `DELETE FROM Retired WHERE k = 1`,
+      `FROM Retired AS r SET r.k = 4`,
+      `SELECT * FROM Retired`,
+      `CREATE INDEX ON Retired (k)`,
+    ]) {
+      await assert.rejects(
+        db.run(statement),
+        (error) => {
+          expectBadRequest(error, /Retired/);
+          return true;
+        },
+        statement,
+      );
+    }
+  });
+
+  test('failed statement before writes', async () => {
+    const before = await contents();
+    const tx = db.ledger.begin();
+    await executeStatement(tx, `INSERT INTO Item VALUE {'sku': 10}`);
+    // The second element is not a struct, so the statement fails before it inserts anything.
+    await assert.rejects(
+      executeStatement(tx, 'INSERT INTO Item ?', [dom.Value.from([{ sku: 11 }, 12])]),
+      (error) => {
+        expectBadRequest(error, /struct/);
+        return true;
+      },
+    );
+    await tx.commit();
+    const after = await contents();
+    assert.equal(after.length, before.length + 1);
+    assert.ok(after.some((text) => text.includes('"sku":10')));
+    assert.ok(!after.some((text) => text.includes('"sku":11')));
+    await db.run('DELETE FROM Item WHERE sku = 10');
+  });
+
+  test('failed statement after writes', async () => {
+    const before = await contents();
+    const tx = db.ledger.begin();
+    await executeStatement(tx, `INSERT INTO Item VALUE {'sku': 20}`);
+    // The index reads sku 1, then sku 2. Sku 1 gets a new tags[1], but tags[3] is past the end
+    // of sku 2's list, so the statement fails after it has written sku 1.
+    await assert.rejects(
+      executeStatement(
+        tx,
+        'UPDATE Item AS i SET i.tags[CASE WHEN i.sku = 2 THEN 3 ELSE 1 END] = 0 WHERE i.sku IN (1, 2)',
+      ),
+      (error) => {
+        expectBadRequest(error, /past the end/);
+        return true;
+      },
+    );
+    await assert.rejects(tx.commit(), LedgerError);
+    assert.deepEqual(await contents(), before, 'the transaction committed nothing');
+  });
+});
