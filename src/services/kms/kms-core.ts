@@ -101,7 +101,7 @@ export class KmsCore {
 
   // ---------------------------------------------------------------- keys
 
-  /** A key by id, or undefined. A key whose deletion date has passed is deleted here. */
+  /** Read a key by id; undefined when absent. A key whose deletion date has passed is deleted here. */
   async getKey(keyId: string): Promise<KeyRecord | undefined> {
     const cached = this.#keys.get(keyId);
     let key: KeyRecord | undefined;
@@ -301,10 +301,11 @@ export class KmsCore {
   }
 
   /**
-   * Authorize a request on a key the way KMS does: an explicit Deny in the
-   * key policy or the caller's identity policies wins; otherwise the key
-   * policy allows the caller directly, or names the caller's account (the
-   * root delegation) and an identity policy allows, or a grant allows.
+   * Authorize a request on a key the way KMS does. An explicit Deny in the
+   * key policy or the caller's identity policies wins. Otherwise one of
+   * these must allow: the key policy naming the caller, the key policy
+   * naming the caller's account (the root delegation) together with an
+   * identity policy, or a grant.
    */
   async authorize(
     context: RequestContext,
@@ -419,7 +420,7 @@ export class KmsCore {
     return false;
   }
 
-  /** A grant token: base64url of the grant id, a nonce and an HMAC over both under a root-derived key. */
+  /** Issue a grant token: base64url of the grant id, a nonce and an HMAC over both under a root-derived key. */
   newGrantToken(grantId: string): string {
     const nonce = randomBytes(16);
     const body = Buffer.concat([Buffer.from(grantId, 'ascii'), nonce]);
@@ -427,7 +428,7 @@ export class KmsCore {
     return Buffer.concat([body, mac]).toString('base64url');
   }
 
-  /** The grant id of a token, or undefined when the token is not one this KMS issued. */
+  /** Read the grant id from a token; undefined when this KMS did not issue the token. */
   grantIdOfToken(token: string): string | undefined {
     const bytes = Buffer.from(token, 'base64url');
     if (bytes.length !== 64 + 16 + 32) return undefined;
