@@ -295,6 +295,7 @@ export class KmsCore {
       if (error instanceof MalformedPolicyError) throw malformedPolicy(error.message);
       throw error;
     }
+    rejectOverlyPermissiveConditions(parsed);
     if (this.#policies.size > 10_000) this.#policies.clear();
     this.#policies.set(text, parsed);
     return parsed;
@@ -528,6 +529,23 @@ export class KmsCore {
             this.now() + current.rotation.periodDays * this.dayLength;
         });
         this.logger.info({ keyId: key.keyId }, 'KMS key rotated on schedule');
+      }
+    }
+  }
+}
+
+/**
+ * Reject `ForAllValues` on a `kms:EncryptionContext:<key>` condition, as KMS
+ * does: the key is single-valued, so the set operator would also match
+ * requests without that context key.
+ */
+function rejectOverlyPermissiveConditions(policy: PolicyDocument): void {
+  for (const statement of policy.statements) {
+    for (const clause of statement.conditions) {
+      if (clause.set === 'ForAllValues' && clause.key.startsWith('kms:encryptioncontext:')) {
+        throw malformedPolicy(
+          `OverlyPermissiveCondition:EncryptionContext: Using the ForAllValues set operator with a single-valued condition key matches requests without the specified encryption context (${clause.key}). Use kms:EncryptionContextKeys with ForAllValues instead.`,
+        );
       }
     }
   }
