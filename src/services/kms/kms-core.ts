@@ -555,7 +555,7 @@ export function materialPurpose(keyId: string, version: number): string {
   return `vellum kms key material ${keyId} ${version}`;
 }
 
-/** True when a grantee or retiring principal entry names the caller: its ARN, its role's ARN, or its account root. */
+/** True when a grantee or retiring principal entry names the caller by its ARN or, for a role session, its role's ARN. */
 export function principalNamedBy(entry: string, context: RequestContext): boolean {
   const principal = context.principal;
   return entry === principal.arn || entry === principal.roleArn;

@@ -611,3 +611,49 @@ for (const backend of backends) {
     }
   });
 }
+
+for (const backend of backends) {
+  test(`${backend.name}: concurrent writes stay consistent`, async () => {
+    const env = await kmsFixture(backend);
+    try {
+      const key = (await env.kms.createKey({}, env.root)).KeyMetadata;
+      const creations = await Promise.allSettled(
+        Array.from({ length: 8 }, () =>
+          env.kms.handle(
+            'CreateAlias',
+            { AliasName: 'alias/race', TargetKeyId: key.KeyId },
+            env.root,
+          ),
+        ),
+      );
+      assert.equal(creations.filter((result) => result.status === 'fulfilled').length, 1);
+      for (const result of creations) {
+        if (result.status === 'rejected')
+          assert.equal((result.reason as Error).name, 'AlreadyExistsException');
+      }
+
+      await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          env.kms.handle(
+            'TagResource',
+            { KeyId: key.KeyId, Tags: [{ TagKey: `t${i}`, TagValue: String(i) }] },
+            env.root,
+          ),
+        ),
+      );
+      const tags = (await env.kms.handle('ListResourceTags', { KeyId: key.KeyId }, env.root))
+        .Tags as unknown[];
+      assert.equal(tags.length, 8, 'no tag write was lost');
+      await env.restart();
+      assert.equal(
+        (
+          (await env.kms.handle('ListResourceTags', { KeyId: key.KeyId }, env.root))
+            .Tags as unknown[]
+        ).length,
+        8,
+      );
+    } finally {
+      await env.dispose();
+    }
+  });
+}
