@@ -3,10 +3,11 @@
 // BENCH_SECONDS each, against a SQLite store. The caller is an assumed-role
 // session allowed by the key policy (not root), so every call evaluates the
 // key policy, the role's identity policies and the grants. Baseline: the
-// same AES-256-GCM work (one encryption with a fresh nonce, or one
+// same AES-256-GCM work (one encryption with a fresh pooled nonce, or one
 // decryption, of a 32-byte data key with a 16-byte context) without the
 // service around it.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { pooledRandomBytes } from '../src/engine/random.js';
 import { IdentityService } from '../src/services/iam/identity.js';
 import { KmsService } from '../src/services/kms/kms-service.js';
 import type { RequestContext } from '../src/services/types.js';
@@ -51,7 +52,7 @@ function rawAesRates(seconds: number): { encrypt: number; decrypt: number } {
   };
   return {
     encrypt: loop(() => {
-      const c = createCipheriv('aes-256-gcm', key, randomBytes(12)).setAAD(aad);
+      const c = createCipheriv('aes-256-gcm', key, pooledRandomBytes(12)).setAAD(aad);
       Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]);
     }),
     decrypt: loop(() => {

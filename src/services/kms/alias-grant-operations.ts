@@ -223,6 +223,13 @@ function readContextMap(
       `Value at '${path}' failed to satisfy constraint: Member must have at most 8 pairs`,
     );
   }
+  for (const [key, entry] of Object.entries(value as Record<string, string>)) {
+    if (entry.length > 384) {
+      input.problem(
+        `Value at '${path}.${key}' failed to satisfy constraint: Member must have length less than or equal to 384`,
+      );
+    }
+  }
   return value as Record<string, string>;
 }
 

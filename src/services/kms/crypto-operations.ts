@@ -4,6 +4,7 @@
  * Blobs are Buffers here; `handle` converts them from and to base64.
  */
 import { randomBytes } from 'node:crypto';
+import { pooledRandomBytes } from '../../engine/random.js';
 import type { RequestContext } from '../types.js';
 import { decryptBlob, encryptBlob, parseBlob } from './ciphertext.js';
 import { keyArn, type KeyRecord } from './key-records.js';
@@ -236,9 +237,21 @@ async function generateDataKeyCommon(
   if (isDryRun) throw dryRun();
 
   const length = numberOfBytes ?? (keySpec === 'AES_128' ? 16 : 32);
-  const plaintext = randomBytes(length);
+  const plaintext = freshRandomBytes(length);
   const { blob, materialId } = encryptUnder(core, key, plaintext, encryptionContext);
   return { plaintext, blob, key, materialId };
+}
+
+/**
+ * Copy random bytes out of the shared pool and wipe them there, so the data
+ * key exists only in the returned buffer. A profile of `bench/kms.ts` showed
+ * one `randomBytes` call per data key taking a fifth of the CPU time.
+ */
+function freshRandomBytes(length: number): Buffer {
+  const pooled = pooledRandomBytes(length);
+  const copy = Buffer.from(pooled);
+  pooled.fill(0);
+  return copy;
 }
 
 export const generateDataKey: Operation = async (core, input, context) => {

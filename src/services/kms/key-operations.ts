@@ -47,7 +47,7 @@ async function keyFrom(
   return core.resolveKey(keyId, context, { aliases: false, operation });
 }
 
-/** One page of a list, with KMS's `Limit`, `Marker`, `Truncated` and `NextMarker`. */
+/** Cut one page out of a list, with KMS's `Limit`, `Marker`, `Truncated` and `NextMarker`. */
 export function page<T>(
   input: InputReader,
   items: T[],
@@ -511,10 +511,12 @@ export const listKeyRotations: Operation = async (core, input, context) => {
         KeyId: key.keyId,
         KeyMaterialId: material.id,
         KeyMaterialState: material === current ? 'CURRENT' : 'NON_CURRENT',
-        ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
-        RotationDate: seconds(material.createdAt),
       };
-      if (material.rotationType) entry.RotationType = material.rotationType;
+      // The first material has no rotation, so AWS leaves out RotationDate and RotationType.
+      if (material.rotationType) {
+        entry.RotationDate = seconds(material.createdAt);
+        entry.RotationType = material.rotationType;
+      }
       return entry;
     },
     { defaultLimit: 100, maxLimit: 1000 },

@@ -21,7 +21,7 @@ export interface MaterialRecord {
   createdAt: number;
   /** Base64 of the 32-byte AES key sealed under the root key. */
   sealed: string;
-  /** How the material was added; absent for the first material. */
+  /** The rotation that added the material; absent for the first material. */
   rotationType?: 'AUTOMATIC' | 'ON_DEMAND';
 }
 
@@ -80,7 +80,10 @@ export function aliasArn(region: string, accountId: string, aliasName: string): 
   return `arn:aws:kms:${region}:${accountId}:${aliasName}`;
 }
 
-/** The policy a key gets when CreateKey has no Policy: the account's root may do everything, which delegates to IAM policies. */
+/**
+ * Build the policy a key gets when CreateKey has no Policy. It lets the
+ * account's root do everything, which delegates to IAM policies.
+ */
 export function defaultKeyPolicy(accountId: string): string {
   return JSON.stringify({
     Version: '2012-10-17',

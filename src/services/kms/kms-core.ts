@@ -101,7 +101,7 @@ export class KmsCore {
 
   // ---------------------------------------------------------------- keys
 
-  /** A key by id, or undefined. A key whose deletion date has passed is deleted here. */
+  /** Read a key by id; undefined when absent. A key whose deletion date has passed is deleted here. */
   async getKey(keyId: string): Promise<KeyRecord | undefined> {
     const cached = this.#keys.get(keyId);
     let key: KeyRecord | undefined;
@@ -295,16 +295,18 @@ export class KmsCore {
       if (error instanceof MalformedPolicyError) throw malformedPolicy(error.message);
       throw error;
     }
+    rejectOverlyPermissiveConditions(parsed);
     if (this.#policies.size > 10_000) this.#policies.clear();
     this.#policies.set(text, parsed);
     return parsed;
   }
 
   /**
-   * Authorize a request on a key the way KMS does: an explicit Deny in the
-   * key policy or the caller's identity policies wins; otherwise the key
-   * policy allows the caller directly, or names the caller's account (the
-   * root delegation) and an identity policy allows, or a grant allows.
+   * Authorize a request on a key the way KMS does. An explicit Deny in the
+   * key policy or the caller's identity policies wins. Otherwise one of
+   * these must allow: the key policy naming the caller, the key policy
+   * naming the caller's account (the root delegation) together with an
+   * identity policy, or a grant.
    */
   async authorize(
     context: RequestContext,
@@ -419,7 +421,7 @@ export class KmsCore {
     return false;
   }
 
-  /** A grant token: base64url of the grant id, a nonce and an HMAC over both under a root-derived key. */
+  /** Issue a grant token: base64url of the grant id, a nonce and an HMAC over both under a root-derived key. */
   newGrantToken(grantId: string): string {
     const nonce = randomBytes(16);
     const body = Buffer.concat([Buffer.from(grantId, 'ascii'), nonce]);
@@ -427,7 +429,7 @@ export class KmsCore {
     return Buffer.concat([body, mac]).toString('base64url');
   }
 
-  /** The grant id of a token, or undefined when the token is not one this KMS issued. */
+  /** Read the grant id from a token; undefined when this KMS did not issue the token. */
   grantIdOfToken(token: string): string | undefined {
     const bytes = Buffer.from(token, 'base64url');
     if (bytes.length !== 64 + 16 + 32) return undefined;
@@ -532,11 +534,28 @@ export class KmsCore {
   }
 }
 
+/**
+ * Reject `ForAllValues` on a `kms:EncryptionContext:<key>` condition, as KMS
+ * does: the key is single-valued, so the set operator would also match
+ * requests without that context key.
+ */
+function rejectOverlyPermissiveConditions(policy: PolicyDocument): void {
+  for (const statement of policy.statements) {
+    for (const clause of statement.conditions) {
+      if (clause.set === 'ForAllValues' && clause.key.startsWith('kms:encryptioncontext:')) {
+        throw malformedPolicy(
+          `OverlyPermissiveCondition:EncryptionContext: Using the ForAllValues set operator with a single-valued condition key matches requests without the specified encryption context (${clause.key}). Use kms:EncryptionContextKeys with ForAllValues instead.`,
+        );
+      }
+    }
+  }
+}
+
 export function materialPurpose(keyId: string, version: number): string {
   return `vellum kms key material ${keyId} ${version}`;
 }
 
-/** True when a grantee or retiring principal entry names the caller: its ARN, its role's ARN, or its account root. */
+/** True when a grantee or retiring principal entry names the caller by its ARN or, for a role session, its role's ARN. */
 export function principalNamedBy(entry: string, context: RequestContext): boolean {
   const principal = context.principal;
   return entry === principal.arn || entry === principal.roleArn;

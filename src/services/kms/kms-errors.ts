@@ -1,5 +1,5 @@
 /**
- * The KMS error catalogue. Real KMS answers HTTP 400 for every client error
+ * The KMS error catalogue. Real KMS returns HTTP 400 for every client error
  * (recorded responses show 400 even where the Smithy model declares 404 or
  * 409), 500 for `KMSInternalException` and 503 for
  * `DependencyTimeoutException`, so these constructors use the same.

@@ -35,7 +35,7 @@ export class InputReader {
     this.#input = input as Record<string, unknown>;
   }
 
-  /** A member as given, for structures the typed readers do not cover. */
+  /** Return a member as given, for structures the typed readers do not cover. */
   raw(name: string): unknown {
     return this.#input[name];
   }
@@ -61,17 +61,17 @@ export class InputReader {
 
   /** Check a string already read, such as a list member, against `rules`. */
   checkString(path: string, value: string, rules: StringRules): void {
-    const shown = `Value '${value}' at '${path}' failed to satisfy constraint: Member must`;
+    const prefix = `Value '${value}' at '${path}' failed to satisfy constraint: Member must`;
     if (rules.min !== undefined && value.length < rules.min) {
-      this.#problem(`${shown} have length greater than or equal to ${rules.min}`);
+      this.#problem(`${prefix} have length greater than or equal to ${rules.min}`);
     } else if (rules.max !== undefined && value.length > rules.max) {
-      this.#problem(`${shown} have length less than or equal to ${rules.max}`);
+      this.#problem(`${prefix} have length less than or equal to ${rules.max}`);
     } else if (rules.pattern && !rules.pattern.test(value)) {
       this.#problem(
-        `${shown} satisfy regular expression pattern: ${rules.patternText ?? rules.pattern.source}`,
+        `${prefix} satisfy regular expression pattern: ${rules.patternText ?? rules.pattern.source}`,
       );
     } else if (rules.values && !rules.values.includes(value)) {
-      this.#problem(`${shown} satisfy enum value set: [${rules.values.join(', ')}]`);
+      this.#problem(`${prefix} satisfy enum value set: [${rules.values.join(', ')}]`);
     }
   }
 
@@ -87,11 +87,11 @@ export class InputReader {
     }
     if (typeof value !== 'number' || !Number.isInteger(value))
       throw typeMismatch(path, 'an integer', value);
-    const shown = `Value '${value}' at '${path}' failed to satisfy constraint: Member must have value`;
+    const prefix = `Value '${value}' at '${path}' failed to satisfy constraint: Member must have value`;
     if (rules.min !== undefined && value < rules.min)
-      this.#problem(`${shown} greater than or equal to ${rules.min}`);
+      this.#problem(`${prefix} greater than or equal to ${rules.min}`);
     else if (rules.max !== undefined && value > rules.max)
-      this.#problem(`${shown} less than or equal to ${rules.max}`);
+      this.#problem(`${prefix} less than or equal to ${rules.max}`);
     return value;
   }
 
@@ -102,7 +102,7 @@ export class InputReader {
     return value;
   }
 
-  /** A blob member: bytes for in-process callers, already decoded from base64 by `handle`. */
+  /** Read a blob member: bytes from in-process callers, or decoded from base64 by `handle`. */
   blob(name: string, rules: NumberRules = {}): Buffer | undefined {
     const value = this.#input[name];
     const path = memberPath(name);
@@ -114,15 +114,15 @@ export class InputReader {
       return undefined;
     }
     if (!(value instanceof Uint8Array)) throw typeMismatch(path, 'binary data', value);
-    const shown = `Value at '${path}' failed to satisfy constraint: Member must have length`;
+    const prefix = `Value at '${path}' failed to satisfy constraint: Member must have length`;
     if (rules.min !== undefined && value.length < rules.min)
-      this.#problem(`${shown} greater than or equal to ${rules.min}`);
+      this.#problem(`${prefix} greater than or equal to ${rules.min}`);
     else if (rules.max !== undefined && value.length > rules.max)
-      this.#problem(`${shown} less than or equal to ${rules.max}`);
+      this.#problem(`${prefix} less than or equal to ${rules.max}`);
     return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   }
 
-  /** A map of strings to strings, such as an encryption context. */
+  /** Read a map of strings to strings, such as an encryption context. */
   stringMap(name: string): Record<string, string> | undefined {
     const value = this.#input[name];
     if (value === undefined || value === null) return undefined;
@@ -149,11 +149,11 @@ export class InputReader {
       return undefined;
     }
     if (!Array.isArray(value)) throw typeMismatch(path, 'a list', value);
-    const shown = `Value '[${value.join(', ')}]' at '${path}' failed to satisfy constraint: Member must have length`;
+    const prefix = `Value '[${value.join(', ')}]' at '${path}' failed to satisfy constraint: Member must have length`;
     if (rules.min !== undefined && value.length < rules.min)
-      this.#problem(`${shown} greater than or equal to ${rules.min}`);
+      this.#problem(`${prefix} greater than or equal to ${rules.min}`);
     else if (rules.max !== undefined && value.length > rules.max)
-      this.#problem(`${shown} less than or equal to ${rules.max}`);
+      this.#problem(`${prefix} less than or equal to ${rules.max}`);
     return value;
   }
 
@@ -190,12 +190,14 @@ export class InputReader {
   }
 }
 
-/** The member name as AWS prints it: `KeyId` becomes `keyId`. */
+/** Convert a member name to the form AWS prints: `KeyId` becomes `keyId`. */
 export function memberPath(name: string): string {
   return name.charAt(0).toLowerCase() + name.slice(1);
 }
 
 function typeMismatch(path: string, expected: string, value: unknown): Error {
-  const got = Array.isArray(value) ? 'a list' : value === null ? 'null' : `a ${typeof value}`;
+  let got = `a ${typeof value}`;
+  if (Array.isArray(value)) got = 'a list';
+  if (value === null) got = 'null';
   return kmsError('SerializationException', `Member '${path}' must be ${expected}, got ${got}.`);
 }

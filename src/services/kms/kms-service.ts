@@ -20,7 +20,7 @@ import { kmsError } from './kms-errors.js';
 import { InputReader, memberPath } from './kms-input.js';
 import { loadSeedFile } from './kms-seed.js';
 
-const OPERATIONS: Record<string, Operation> = {
+const OPERATIONS = {
   CreateKey: keys.createKey,
   DescribeKey: keys.describeKey,
   ListKeys: keys.listKeys,
@@ -55,7 +55,7 @@ const OPERATIONS: Record<string, Operation> = {
   GenerateDataKey: crypto.generateDataKey,
   GenerateDataKeyWithoutPlaintext: crypto.generateDataKeyWithoutPlaintext,
   GenerateRandom: crypto.generateRandom,
-};
+} satisfies Record<string, Operation>;
 
 /** Request members that are blobs, base64 in JSON. */
 const BLOB_INPUTS: Record<string, string[]> = {
@@ -174,8 +174,10 @@ export class KmsService implements JsonService {
     input: Record<string, unknown>,
     context: RequestContext,
   ): Promise<Record<string, unknown>> {
-    const run = OPERATIONS[operation];
-    if (!run) throw kmsError('UnknownOperationException', `Unknown operation ${operation}.`);
+    const run = lookupOperation(operation);
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      throw kmsError('SerializationException', 'The request body must be a JSON object.');
+    }
     const decoded = decodeBlobs(operation, input);
     const output = await run(this.#core, new InputReader(decoded), context);
     return encodeBlobs(output);
@@ -193,8 +195,7 @@ export class KmsService implements JsonService {
     input: Record<string, unknown>,
     context: RequestContext,
   ): Promise<Record<string, unknown>> {
-    const run = OPERATIONS[operation];
-    if (!run) throw kmsError('UnknownOperationException', `Unknown operation ${operation}.`);
+    const run = lookupOperation(operation);
     return run(this.#core, new InputReader(input), context);
   }
 
@@ -258,6 +259,13 @@ export class KmsService implements JsonService {
   ): Promise<{ KeyMetadata: Record<string, unknown> & { KeyId: string; Arn: string } }> {
     return (await this.invoke('CreateKey', input, context)) as never;
   }
+}
+
+function lookupOperation(operation: string): Operation {
+  if (!Object.hasOwn(OPERATIONS, operation)) {
+    throw kmsError('UnknownOperationException', `Unknown operation ${operation}.`);
+  }
+  return OPERATIONS[operation as KmsOperationName];
 }
 
 function decodeBlobs(operation: string, input: Record<string, unknown>): Record<string, unknown> {

@@ -7,7 +7,7 @@ import { ACCOUNT, identityContext, kmsFixture, rejectsWith } from './kms-fixture
 const VIA_QLDB = 'qldb.eu-west-2.amazonaws.com';
 const ROLES = ['qldb-kms-create-record-role', 'qldb-kms-get-record-role'];
 
-/** The reference stack's key policy: statements A (root), B (QLDB via service) and, when `withRoles`, C (the two roles may decrypt). */
+/** Build the reference stack's key policy: statements A (root), B (QLDB via service) and, when `withRoles`, C (the two roles may decrypt). */
 function stackPolicy(id: string, withRoles: boolean): string {
   const statements: unknown[] = [
     {

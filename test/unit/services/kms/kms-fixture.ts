@@ -14,7 +14,7 @@ export const ACCOUNT = '111122223333';
 export const REGION = 'eu-west-2';
 export const DAY = 1000;
 
-/** A KMS and identity service over a fresh store, with a clock that tests move by hand. */
+/** Open a KMS and identity service over a fresh store, with a clock that tests move by hand. */
 export async function kmsFixture(backend: Backend, options: Partial<KmsOptions> = {}) {
   const opened = await backend.create();
   const dir = tempDir('vellum-kms-');

@@ -534,3 +534,126 @@ for (const backend of backends) {
     }
   });
 }
+
+for (const backend of backends) {
+  test(`${backend.name}: odd requests are rejected cleanly`, async () => {
+    const env = await kmsFixture(backend);
+    try {
+      const key = (await env.kms.createKey({}, env.root)).KeyMetadata;
+      for (const operation of ['toString', '__proto__', 'constructor', '']) {
+        await rejectsWith(env.kms.handle(operation, {}, env.root), 'UnknownOperationException');
+      }
+      await rejectsWith(
+        env.kms.handle('Encrypt', null as never, env.root),
+        'SerializationException',
+        /JSON object/,
+      );
+      await rejectsWith(
+        env.kms.handle('DescribeKey', [] as never, env.root),
+        'SerializationException',
+      );
+
+      const forAll = JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+            Action: 'kms:*',
+            Resource: '*',
+          },
+          {
+            Effect: 'Allow',
+            Principal: { AWS: '*' },
+            Action: 'kms:Decrypt',
+            Resource: '*',
+            Condition: { 'ForAllValues:StringEquals': { 'kms:EncryptionContext:ledger': 'poc' } },
+          },
+        ],
+      });
+      await rejectsWith(
+        env.kms.handle('PutKeyPolicy', { KeyId: key.KeyId, Policy: forAll }, env.root),
+        'MalformedPolicyDocumentException',
+        /^OverlyPermissiveCondition:EncryptionContext/,
+      );
+
+      await rejectsWith(
+        env.kms.handle(
+          'CreateGrant',
+          {
+            KeyId: key.KeyId,
+            GranteePrincipal: `arn:aws:iam::${ACCOUNT}:user/app`,
+            Operations: ['Decrypt'],
+            Constraints: { EncryptionContextSubset: { ledger: 'x'.repeat(385) } },
+          },
+          env.root,
+        ),
+        'ValidationException',
+        /constraints.encryptionContextSubset.ledger' failed to satisfy constraint: Member must have length less than or equal to 384/,
+      );
+      const nine = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`k${i}`, 'v']));
+      await rejectsWith(
+        env.kms.handle(
+          'CreateGrant',
+          {
+            KeyId: key.KeyId,
+            GranteePrincipal: `arn:aws:iam::${ACCOUNT}:user/app`,
+            Operations: ['Decrypt'],
+            Constraints: { EncryptionContextEquals: nine },
+          },
+          env.root,
+        ),
+        'ValidationException',
+        /at most 8 pairs/,
+      );
+    } finally {
+      await env.dispose();
+    }
+  });
+}
+
+for (const backend of backends) {
+  test(`${backend.name}: concurrent writes stay consistent`, async () => {
+    const env = await kmsFixture(backend);
+    try {
+      const key = (await env.kms.createKey({}, env.root)).KeyMetadata;
+      const creations = await Promise.allSettled(
+        Array.from({ length: 8 }, () =>
+          env.kms.handle(
+            'CreateAlias',
+            { AliasName: 'alias/race', TargetKeyId: key.KeyId },
+            env.root,
+          ),
+        ),
+      );
+      assert.equal(creations.filter((result) => result.status === 'fulfilled').length, 1);
+      for (const result of creations) {
+        if (result.status === 'rejected')
+          assert.equal((result.reason as Error).name, 'AlreadyExistsException');
+      }
+
+      await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          env.kms.handle(
+            'TagResource',
+            { KeyId: key.KeyId, Tags: [{ TagKey: `t${i}`, TagValue: String(i) }] },
+            env.root,
+          ),
+        ),
+      );
+      const tags = (await env.kms.handle('ListResourceTags', { KeyId: key.KeyId }, env.root))
+        .Tags as unknown[];
+      assert.equal(tags.length, 8, 'no tag write was lost');
+      await env.restart();
+      assert.equal(
+        (
+          (await env.kms.handle('ListResourceTags', { KeyId: key.KeyId }, env.root))
+            .Tags as unknown[]
+        ).length,
+        8,
+      );
+    } finally {
+      await env.dispose();
+    }
+  });
+}
