@@ -126,15 +126,16 @@ export function evaluate(expr: Expr, scope: Scope, context: EvalContext): Value 
       return value;
     }
     case 'name': {
-      const variable = scope.variable(expr.name, expr.quoted);
-      if (variable !== undefined) return variable;
-      for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
-        for (let i = s.implicit.length - 1; i >= 0; i--) {
-          const found = getField(s.implicit[i]!, expr.name, expr.quoted);
-          if (found !== MISSING) return found;
-        }
-      }
-      return MISSING;
+      // Exact matches first, variables before fields; then, for a bare name,
+      // matches regardless of case. So in `FROM Shelf WHERE shelf = 'A'`,
+      // `shelf` is the document's field, not the table's alias.
+      const exact = scope.variable(expr.name, true);
+      if (exact !== undefined) return exact;
+      const field = implicitField(scope, expr.name, true);
+      if (field !== MISSING || expr.quoted) return field;
+      const loose = scope.variable(expr.name, false);
+      if (loose !== undefined) return loose;
+      return implicitField(scope, expr.name, false);
     }
     case 'path': {
       let value = evaluate(expr.base, scope, context);
@@ -255,6 +256,24 @@ export function evaluate(expr: Expr, scope: Scope, context: EvalContext): Value 
         context.subquery(expr.query, scope).filter((v): v is dom.Value => v !== MISSING),
       );
   }
+}
+
+/** A field of the current row's sources, searched from the last source bound to the first. */
+function implicitField(scope: Scope, name: string, exact: boolean): Value {
+  for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
+    for (let i = s.implicit.length - 1; i >= 0; i--) {
+      const found = exact
+        ? exactField(s.implicit[i]!, name)
+        : getField(s.implicit[i]!, name, false);
+      if (found !== MISSING) return found;
+    }
+  }
+  return MISSING;
+}
+
+function exactField(value: Value, name: string): Value {
+  if (!isStruct(value)) return MISSING;
+  return (value as dom.Value).get(name) ?? MISSING;
 }
 
 function wildcardItems(value: Value): dom.Value[] {
