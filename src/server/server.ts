@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, {
+  LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
@@ -81,8 +82,10 @@ export function createServer(options: ServerOptions): VellumServer {
   const logger = options.logger ?? pino({ level: options.logLevel ?? 'info' });
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    disableRequestLogging: true,
-    requestIdLogLabel: 'requestId',
+    logController: new LogController({
+      disableRequestLogging: true,
+      requestIdLogLabel: 'requestId',
+    }),
     genReqId: () => randomUUID(),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     return503OnClosing: true,
@@ -195,7 +198,7 @@ export function createServer(options: ServerOptions): VellumServer {
       reply
         .code(200)
         .header('content-type', jsonContentType(registration.jsonVersion))
-        .send(JSON.stringify(output ?? {}));
+        .send(Buffer.from(JSON.stringify(output ?? {})));
     } catch (error) {
       sendError(request, reply, 'json', error, registration);
     }
@@ -222,7 +225,11 @@ export function createServer(options: ServerOptions): VellumServer {
       reply
         .code(200)
         .header('content-type', 'text/xml')
-        .send(renderQueryResponse(action, result ?? {}, registration.xmlNamespace, request.id));
+        .send(
+          Buffer.from(
+            renderQueryResponse(action, result ?? {}, registration.xmlNamespace, request.id),
+          ),
+        );
     } catch (error) {
       sendError(request, reply, 'query', error, registration);
     }
@@ -257,7 +264,11 @@ export function createServer(options: ServerOptions): VellumServer {
       const response = await match.route.handle({ params: match.params, query, body }, context);
       reply.code(response?.status ?? 200);
       if (response?.body === undefined) reply.send();
-      else reply.header('content-type', 'application/json').send(JSON.stringify(response.body));
+      else {
+        reply
+          .header('content-type', 'application/json')
+          .send(Buffer.from(JSON.stringify(response.body)));
+      }
     } catch (error) {
       sendError(request, reply, 'rest-json', error, undefined);
     }
@@ -289,7 +300,11 @@ export function createServer(options: ServerOptions): VellumServer {
           : undefined;
       reply
         .header('content-type', 'text/xml')
-        .send(renderQueryError(wire.code, wire.message, wire.status, namespace, request.id));
+        .send(
+          Buffer.from(
+            renderQueryError(wire.code, wire.message, wire.status, namespace, request.id),
+          ),
+        );
     } else if (protocol === 'json') {
       const version =
         registration !== undefined && 'jsonVersion' in registration
@@ -297,11 +312,11 @@ export function createServer(options: ServerOptions): VellumServer {
           : '1.1';
       reply
         .header('content-type', jsonContentType(version))
-        .send(jsonErrorBody(wire.code, wire.message));
+        .send(Buffer.from(jsonErrorBody(wire.code, wire.message)));
     } else {
       reply
         .header('content-type', 'application/json')
-        .send(JSON.stringify({ Message: wire.message }));
+        .send(Buffer.from(JSON.stringify({ Message: wire.message })));
     }
   }
 
