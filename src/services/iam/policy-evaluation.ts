@@ -1,0 +1,155 @@
+/**
+ * Policy evaluation the AWS way: an explicit Deny in any applicable
+ * statement wins; otherwise an Allow grants; otherwise the request is
+ * implicitly denied. Resource policies (key and trust policies) also match
+ * the statement's principal; identity policies apply to their own identity.
+ */
+import type { Principal } from '../types.js';
+import type { PolicyDocument, PolicyStatement, PrincipalSet } from './policy.js';
+import { conditionsHold, type ConditionValues } from './policy-conditions.js';
+import { matchesWildcard } from './wildcard.js';
+
+export interface AuthorizationRequest {
+  principal: Principal;
+  /** The action, such as `kms:Decrypt`; compared without regard to case. */
+  action: string;
+  /** The resource ARN, or `*` for actions without a resource. */
+  resource: string;
+  /** Request condition keys such as `kms:ViaService`; names are case-insensitive. */
+  conditionKeys?: ConditionValues;
+}
+
+/** What the policies say about one request. */
+export interface PolicyVerdict {
+  /** A Deny statement matched. */
+  denied: boolean;
+  /** An Allow statement matched that names the principal itself, `*`, or applies to it as an identity policy. */
+  allowed: boolean;
+  /**
+   * An Allow statement of a resource policy matched only because it names
+   * the principal's account (`<account>` or `arn:aws:iam::<account>:root`).
+   * Such a statement delegates to the account's identity policies.
+   */
+  accountAllowed: boolean;
+}
+
+type PrincipalMatch = 'direct' | 'account' | 'none';
+
+/**
+ * How policies of a kind apply: identity policies match no principal;
+ * resource policies (key policies) and trust policies do. A trust policy
+ * statement needs no Resource, because its role is the resource; a key
+ * policy statement without Resource matches nothing.
+ */
+export type PolicyKind = 'identity' | 'resource' | 'trust';
+
+/**
+ * Evaluate `policies` of one kind for one request.
+ *
+ * @example evaluatePolicies([keyPolicy], { principal, action: 'kms:Decrypt', resource: keyArn }, 'resource')
+ *   // => { denied: false, allowed: true, accountAllowed: false }
+ */
+export function evaluatePolicies(
+  policies: readonly PolicyDocument[],
+  request: AuthorizationRequest,
+  kind: PolicyKind,
+): PolicyVerdict {
+  const verdict: PolicyVerdict = { denied: false, allowed: false, accountAllowed: false };
+  let lookup: ((key: string) => string[] | undefined) | undefined;
+
+  for (const policy of policies) {
+    for (const statement of policy.statements) {
+      const match =
+        kind === 'identity' ? 'direct' : statementPrincipalMatch(statement, request.principal);
+      if (match === 'none') continue;
+      if (!actionMatches(statement, request.action)) continue;
+      if (!resourceMatches(statement, request.resource, kind === 'trust')) continue;
+      if (statement.conditions.length > 0) {
+        lookup ??= conditionLookup(request);
+        if (!conditionsHold(statement.conditions, lookup)) continue;
+      }
+
+      if (statement.effect === 'Deny') {
+        verdict.denied = true;
+        return verdict;
+      }
+      if (match === 'direct') verdict.allowed = true;
+      else verdict.accountAllowed = true;
+    }
+  }
+  return verdict;
+}
+
+function statementPrincipalMatch(statement: PolicyStatement, principal: Principal): PrincipalMatch {
+  if (statement.principal) return principalMatch(statement.principal, principal);
+  if (statement.notPrincipal) {
+    return principalMatch(statement.notPrincipal, principal) === 'none' ? 'direct' : 'none';
+  }
+  return 'none';
+}
+
+/** How a principal set covers a principal: by name, through its account, or not at all. */
+export function principalMatch(set: PrincipalSet, principal: Principal): PrincipalMatch {
+  if (set.any) return 'direct';
+
+  let result: PrincipalMatch = 'none';
+  for (const entry of set.aws) {
+    const account = accountOfRootEntry(entry);
+    if (account !== undefined) {
+      if (account !== principal.accountId) continue;
+      if (principal.arn === `arn:aws:iam::${account}:root`) return 'direct';
+      result = 'account';
+    } else if (entry === principal.arn || entry === principal.roleArn) {
+      return 'direct';
+    }
+  }
+  if (set.service.includes(principal.arn)) return 'direct';
+  return result;
+}
+
+/** The account an entry such as `123456789012` or `arn:aws:iam::123456789012:root` names, if it is one. */
+function accountOfRootEntry(entry: string): string | undefined {
+  if (entry.length === 12 && /^\d{12}$/.test(entry)) return entry;
+  if (entry.startsWith('arn:aws:iam::') && entry.endsWith(':root')) {
+    return entry.slice('arn:aws:iam::'.length, -':root'.length);
+  }
+  return undefined;
+}
+
+function actionMatches(statement: PolicyStatement, action: string): boolean {
+  if (statement.action) {
+    return statement.action.some((pattern) => matchesWildcard(pattern, action, true));
+  }
+  if (statement.notAction) {
+    return !statement.notAction.some((pattern) => matchesWildcard(pattern, action, true));
+  }
+  return false;
+}
+
+function resourceMatches(
+  statement: PolicyStatement,
+  resource: string,
+  missingMatches: boolean,
+): boolean {
+  if (statement.resource) {
+    return statement.resource.some((pattern) => matchesWildcard(pattern, resource));
+  }
+  if (statement.notResource) {
+    return !statement.notResource.some((pattern) => matchesWildcard(pattern, resource));
+  }
+  return missingMatches;
+}
+
+function conditionLookup(request: AuthorizationRequest): (key: string) => string[] | undefined {
+  const values = new Map<string, string[]>();
+  const { principal } = request;
+  values.set('aws:principalarn', [principal.roleArn ?? principal.arn]);
+  values.set('aws:principalaccount', [principal.accountId]);
+  values.set('aws:userid', [principal.userId]);
+
+  for (const [key, value] of Object.entries(request.conditionKeys ?? {})) {
+    if (value === undefined) continue;
+    values.set(key.toLowerCase(), Array.isArray(value) ? value : [value]);
+  }
+  return (key) => values.get(key);
+}

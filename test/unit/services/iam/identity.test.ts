@@ -1,0 +1,530 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { backends } from '../../../helpers/backends.js';
+import { IdentityService } from '../../../../src/services/iam/identity.js';
+import { IamQueryService, StsQueryService } from '../../../../src/services/iam/iam-query.js';
+import {
+  ServiceError,
+  type Principal,
+  type RequestContext,
+} from '../../../../src/services/types.js';
+
+const ACCOUNT = '111122223333';
+
+function context(principal: Principal): RequestContext {
+  return { principal, requestId: 'req-1', region: 'us-east-1' };
+}
+
+function trustPolicy(principal: string): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Principal: { AWS: principal }, Action: 'sts:AssumeRole' }],
+  });
+}
+
+async function rejects(
+  promise: Promise<unknown>,
+  code: string,
+  status: number,
+  message?: RegExp,
+): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof ServiceError, String(error));
+    assert.equal(error.code, code);
+    assert.equal(error.status, status);
+    if (message) assert.match(error.message, message);
+    return true;
+  });
+}
+
+for (const backend of backends) {
+  async function setup() {
+    const opened = await backend.create();
+    const rootKey = randomBytes(32);
+    let now = 1_800_000_000_000;
+    const open = (store = opened.store) =>
+      IdentityService.open({ store, accountId: ACCOUNT, rootKey, now: () => now });
+    const identity = await open();
+    return {
+      identity,
+      rootKey,
+      advance: (ms: number) => (now += ms),
+      reopen: async () => open(await opened.reopen()),
+      store: () => opened.store,
+      dispose: opened.dispose,
+    };
+  }
+
+  test(`${backend.name}: root credentials created once`, async () => {
+    const env = await setup();
+    try {
+      const first = await env.identity.ensureRoot();
+      assert.equal(first.created, true);
+      assert.match(first.accessKeyId, /^AKIA[A-Z2-7]{16}$/);
+      assert.equal(first.secretAccessKey.length, 40);
+      const again = await env.identity.ensureRoot();
+      assert.deepEqual({ ...again, created: true }, first);
+      assert.equal(again.created, false);
+
+      const reopened = await env.reopen();
+      const third = await reopened.ensureRoot();
+      assert.equal(third.accessKeyId, first.accessKeyId);
+      assert.equal(third.secretAccessKey, first.secretAccessKey);
+
+      const record = await reopened.lookupAccessKey(first.accessKeyId);
+      assert.equal(record?.secretAccessKey, first.secretAccessKey);
+      assert.equal(record?.principal.arn, `arn:aws:iam::${ACCOUNT}:root`);
+      assert.equal(await reopened.lookupAccessKey('AKIANOTHINGHERE0000'), undefined);
+    } finally {
+      await env.dispose();
+    }
+  });
+
+  test(`${backend.name}: secrets are sealed at rest`, async () => {
+    const env = await setup();
+    try {
+      const root = await env.identity.ensureRoot();
+      const records = await env.store().listState('iam.accessKey');
+      assert.equal(records.length, 1);
+      const raw = Buffer.from(records[0]!.value).toString();
+      assert.ok(!raw.includes(root.secretAccessKey), 'the secret is not stored in plain text');
+
+      await assert.rejects(
+        IdentityService.open({ store: env.store(), accountId: ACCOUNT, rootKey: randomBytes(32) }),
+        /root key does not match/,
+      );
+    } finally {
+      await env.dispose();
+    }
+  });
+
+  test(`${backend.name}: users, access keys and lookups`, async () => {
+    const env = await setup();
+    try {
+      const { identity } = env;
+      const user = await identity.createUser('Alice', '/team/');
+      assert.equal(user.arn, `arn:aws:iam::${ACCOUNT}:user/team/Alice`);
+      assert.match(user.id, /^AIDA/);
+      await rejects(
+        identity.createUser('alice'),
+        'EntityAlreadyExists',
+        409,
+        /User with name alice already exists/,
+      );
+      assert.equal((await identity.getUser('ALICE')).name, 'Alice');
+      await rejects(
+        identity.getUser('bob'),
+        'NoSuchEntity',
+        404,
+        /The user with name bob cannot be found/,
+      );
+      await rejects(identity.createUser('bad name!'), 'ValidationError', 400, /userName/);
+      await rejects(
+        identity.createUser('x'.repeat(65)),
+        'ValidationError',
+        400,
+        /less than or equal to 64/,
+      );
+
+      const key = await identity.createAccessKey('Alice');
+      await identity.createAccessKey('Alice');
+      await rejects(
+        identity.createAccessKey('Alice'),
+        'LimitExceeded',
+        409,
+        /AccessKeysPerUser: 2/,
+      );
+      const record = await identity.lookupAccessKey(key.accessKeyId);
+      assert.equal(record?.principal.arn, user.arn);
+      assert.equal(record?.principal.userId, user.id);
+      assert.equal(record?.secretAccessKey, key.secretAccessKey);
+
+      await rejects(identity.deleteUser('Alice'), 'DeleteConflict', 409, /access keys/);
+      for (const listed of await identity.listAccessKeys('Alice')) {
+        await identity.deleteAccessKey(listed.accessKeyId, 'Alice');
+      }
+      assert.equal(await identity.lookupAccessKey(key.accessKeyId), undefined);
+      await rejects(identity.deleteAccessKey(key.accessKeyId, 'Alice'), 'NoSuchEntity', 404);
+      await identity.deleteUser('Alice');
+      await rejects(identity.getUser('Alice'), 'NoSuchEntity', 404);
+    } finally {
+      await env.dispose();
+    }
+  });
+
+  test(`${backend.name}: roles and inline policies`, async () => {
+    const env = await setup();
+    try {
+      const { identity } = env;
+      const trust = trustPolicy(`arn:aws:iam::${ACCOUNT}:root`);
+      const role = await identity.createRole({
+        roleName: 'reader',
+        assumeRolePolicyDocument: trust,
+        description: 'reads',
+      });
+      assert.equal(role.arn, `arn:aws:iam::${ACCOUNT}:role/reader`);
+      assert.equal(
+        (await identity.getRole('reader')).trustPolicy,
+        trust,
+        'trust policy kept byte for byte',
+      );
+      await rejects(
+        identity.createRole({ roleName: 'Reader', assumeRolePolicyDocument: trust }),
+        'EntityAlreadyExists',
+        409,
+      );
+      await rejects(
+        identity.createRole({
+          roleName: 'r2',
+          assumeRolePolicyDocument: '{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole"}}',
+        }),
+        'MalformedPolicyDocument',
+        400,
+        /no principal/,
+      );
+
+      const policy = JSON.stringify({
+        Version: '2012-10-17',
+        Statement: { Effect: 'Allow', Action: 'kms:Decrypt', Resource: '*' },
+      });
+      await identity.putRolePolicy('reader', 'decrypt', policy);
+      await rejects(
+        identity.putRolePolicy(
+          'reader',
+          'bad',
+          '{"Statement":{"Effect":"Allow","Action":"kms:*"}}',
+        ),
+        'MalformedPolicyDocument',
+        400,
+        /resources/,
+      );
+      assert.deepEqual(await identity.listRolePolicies('reader'), ['decrypt']);
+      assert.equal(await identity.getRolePolicy('reader', 'decrypt'), policy);
+      await rejects(
+        identity.getRolePolicy('reader', 'other'),
+        'NoSuchEntity',
+        404,
+        /role policy with name other/,
+      );
+      await rejects(identity.deleteRole('reader'), 'DeleteConflict', 409, /policies/);
+
+      const reopened = await env.reopen();
+      assert.equal(
+        await reopened.getRolePolicy('reader', 'decrypt'),
+        policy,
+        'policies survive a restart',
+      );
+      await reopened.deleteRolePolicy('reader', 'decrypt');
+      await rejects(reopened.deleteRolePolicy('reader', 'decrypt'), 'NoSuchEntity', 404);
+      await reopened.deleteRole('reader');
+      assert.deepEqual(await reopened.listRoles(), []);
+    } finally {
+      await env.dispose();
+    }
+  });
+
+  test(`${backend.name}: AssumeRole checks trust and issues sessions`, async () => {
+    const env = await setup();
+    try {
+      const { identity } = env;
+      const root = identity.rootPrincipal('AKIAROOT');
+      await identity.createUser('alice');
+      await identity.createUser('bob');
+      const alice = (await identity.lookupAccessKey(
+        (await identity.createAccessKey('alice')).accessKeyId,
+      ))!.principal;
+      const bob = (await identity.lookupAccessKey(
+        (await identity.createAccessKey('bob')).accessKeyId,
+      ))!.principal;
+
+      await identity.createRole({
+        roleName: 'direct',
+        assumeRolePolicyDocument: trustPolicy(alice.arn),
+      });
+      await identity.createRole({
+        roleName: 'account',
+        assumeRolePolicyDocument: trustPolicy(ACCOUNT),
+        maxSessionDuration: 7200,
+      });
+      await identity.putRolePolicy(
+        'direct',
+        'p',
+        JSON.stringify({ Statement: { Effect: 'Allow', Action: 'kms:Decrypt', Resource: '*' } }),
+      );
+
+      const session = await identity.assumeRole(alice, {
+        roleArn: `arn:aws:iam::${ACCOUNT}:role/direct`,
+        roleSessionName: 'job-1',
+      });
+      assert.match(session.accessKeyId, /^ASIA/);
+      assert.equal(session.assumedRoleArn, `arn:aws:sts::${ACCOUNT}:assumed-role/direct/job-1`);
+      assert.equal(session.expiresAt - 1_800_000_000_000, 3600 * 1000);
+
+      const record = await identity.lookupAccessKey(session.accessKeyId);
+      assert.equal(record?.sessionToken, session.sessionToken);
+      assert.equal(record?.principal.roleArn, `arn:aws:iam::${ACCOUNT}:role/direct`);
+      assert.equal(
+        await identity.authorize(record!.principal, 'kms:Decrypt', '*'),
+        true,
+        'session gets the role policy',
+      );
+      assert.equal(await identity.authorize(record!.principal, 'kms:Encrypt', '*'), false);
+
+      await rejects(
+        identity.assumeRole(bob, {
+          roleArn: `arn:aws:iam::${ACCOUNT}:role/direct`,
+          roleSessionName: 's' + 'x',
+        }),
+        'AccessDenied',
+        403,
+        /bob is not authorized to perform: sts:AssumeRole/,
+      );
+      await rejects(
+        identity.assumeRole(bob, {
+          roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
+          roleSessionName: 'sx',
+        }),
+        'AccessDenied',
+        403,
+        /sts:AssumeRole/,
+      );
+      await identity.putUserPolicy(
+        'bob',
+        'assume',
+        JSON.stringify({
+          Statement: {
+            Effect: 'Allow',
+            Action: 'sts:AssumeRole',
+            Resource: `arn:aws:iam::${ACCOUNT}:role/account`,
+          },
+        }),
+      );
+      const bobSession = await identity.assumeRole(bob, {
+        roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
+        roleSessionName: 'sx',
+        durationSeconds: 7200,
+      });
+      assert.equal(bobSession.expiresAt - 1_800_000_000_000, 7200 * 1000);
+      await identity.assumeRole(root, {
+        roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
+        roleSessionName: 'rootjob',
+      });
+
+      await rejects(
+        identity.assumeRole(root, {
+          roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
+          roleSessionName: 'x',
+          durationSeconds: 900,
+        }),
+        'ValidationError',
+        400,
+        /roleSessionName/,
+      );
+      await rejects(
+        identity.assumeRole(root, {
+          roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
+          roleSessionName: 'xx',
+          durationSeconds: 899,
+        }),
+        'ValidationError',
+        400,
+        /durationSeconds/,
+      );
+      await rejects(
+        identity.assumeRole(root, {
+          roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
+          roleSessionName: 'xx',
+          durationSeconds: 10800,
+        }),
+        'ValidationError',
+        400,
+        /MaxSessionDuration/,
+      );
+      await rejects(
+        identity.assumeRole(root, {
+          roleArn: `arn:aws:iam::${ACCOUNT}:role/missing`,
+          roleSessionName: 'xx',
+        }),
+        'AccessDenied',
+        403,
+      );
+
+      const reopened = await env.reopen();
+      const restored = await reopened.lookupAccessKey(session.accessKeyId);
+      assert.equal(
+        restored?.secretAccessKey,
+        session.secretAccessKey,
+        'sessions survive a restart',
+      );
+      assert.equal(restored?.expiresAt, session.expiresAt);
+    } finally {
+      await env.dispose();
+    }
+  });
+
+  test(`${backend.name}: principalExists and identity policies`, async () => {
+    const env = await setup();
+    try {
+      const { identity } = env;
+      await identity.createUser('alice');
+      await identity.createRole({
+        roleName: 'reader',
+        assumeRolePolicyDocument: trustPolicy(ACCOUNT),
+      });
+      assert.equal(await identity.principalExists(`arn:aws:iam::${ACCOUNT}:root`), true);
+      assert.equal(await identity.principalExists(`arn:aws:iam::${ACCOUNT}:user/alice`), true);
+      assert.equal(await identity.principalExists(`arn:aws:iam::${ACCOUNT}:role/reader`), true);
+      assert.equal(await identity.principalExists(`arn:aws:iam::${ACCOUNT}:role/writer`), false);
+      assert.equal(
+        await identity.principalExists(`arn:aws:sts::${ACCOUNT}:assumed-role/reader/s`),
+        true,
+      );
+      assert.equal(await identity.principalExists('arn:aws:iam::999988887777:role/any'), true);
+      assert.equal(await identity.principalExists('nonsense'), false);
+
+      const root = identity.rootPrincipal();
+      assert.deepEqual(await identity.identityPolicies(root), []);
+      assert.equal(
+        await identity.authorize(root, 'iam:DeleteUser', '*'),
+        true,
+        'root is always allowed',
+      );
+    } finally {
+      await env.dispose();
+    }
+  });
+
+  test(`${backend.name}: IAM query actions and permissions`, async () => {
+    const env = await setup();
+    try {
+      const { identity } = env;
+      const iam = new IamQueryService(identity);
+      const root = context(identity.rootPrincipal('AKIAROOT'));
+
+      const created = await iam.handle('CreateUser', { UserName: 'alice' }, root);
+      assert.equal(
+        (created.User as Record<string, unknown>).Arn,
+        `arn:aws:iam::${ACCOUNT}:user/alice`,
+      );
+      assert.match(
+        String((created.User as Record<string, unknown>).CreateDate),
+        /^\d{4}-\d\d-\d\dT/,
+      );
+      const key = (await iam.handle('CreateAccessKey', { UserName: 'alice' }, root))
+        .AccessKey as Record<string, string>;
+      const alice = context((await identity.lookupAccessKey(key.AccessKeyId!))!.principal);
+
+      await rejects(
+        iam.handle(
+          'CreateRole',
+          { RoleName: 'r', AssumeRolePolicyDocument: trustPolicy(ACCOUNT) },
+          alice,
+        ),
+        'AccessDenied',
+        403,
+        /alice is not authorized to perform: iam:CreateRole on resource: arn:aws:iam::111122223333:role\/r/,
+      );
+      await iam.handle(
+        'PutUserPolicy',
+        {
+          UserName: 'alice',
+          PolicyName: 'admin',
+          PolicyDocument: JSON.stringify({
+            Statement: { Effect: 'Allow', Action: 'iam:*Role*', Resource: '*' },
+          }),
+        },
+        root,
+      );
+
+      const trust = trustPolicy(ACCOUNT);
+      const role = (
+        await iam.handle(
+          'CreateRole',
+          { RoleName: 'r', AssumeRolePolicyDocument: trust, MaxSessionDuration: '7200' },
+          alice,
+        )
+      ).Role as Record<string, unknown>;
+      assert.equal(role.AssumeRolePolicyDocument, encodeURIComponent(trust));
+      assert.equal(role.MaxSessionDuration, 7200);
+      await iam.handle(
+        'PutRolePolicy',
+        {
+          RoleName: 'r',
+          PolicyName: 'p',
+          PolicyDocument: '{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}',
+        },
+        alice,
+      );
+      assert.deepEqual(await iam.handle('ListRolePolicies', { RoleName: 'r' }, alice), {
+        PolicyNames: ['p'],
+        IsTruncated: false,
+      });
+      const got = await iam.handle('GetRolePolicy', { RoleName: 'r', PolicyName: 'p' }, alice);
+      assert.equal(
+        decodeURIComponent(String(got.PolicyDocument)),
+        '{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}',
+      );
+      await rejects(iam.handle('CreateUser', { UserName: 'bob' }, alice), 'AccessDenied', 403);
+      await rejects(
+        iam.handle('CreateRole', { RoleName: 'r2' }, alice),
+        'ValidationError',
+        400,
+        /Value null at 'assumeRolePolicyDocument'/,
+      );
+      await rejects(iam.handle('Frobnicate', {}, root), 'InvalidAction', 400, /Frobnicate/);
+
+      await iam.handle('CreateRole', { RoleName: 'r2', AssumeRolePolicyDocument: trust }, root);
+      await iam.handle('CreateRole', { RoleName: 'r3', AssumeRolePolicyDocument: trust }, root);
+      const first = await iam.handle('ListRoles', { MaxItems: '2' }, root);
+      assert.equal((first.Roles as unknown[]).length, 2);
+      assert.equal(first.IsTruncated, true);
+      const second = await iam.handle(
+        'ListRoles',
+        { MaxItems: '2', Marker: String(first.Marker) },
+        root,
+      );
+      assert.equal((second.Roles as unknown[]).length, 1);
+      assert.equal(second.IsTruncated, false);
+
+      const sts = new StsQueryService(identity);
+      assert.deepEqual(await sts.handle('GetCallerIdentity', {}, alice), {
+        UserId: alice.principal.userId,
+        Account: ACCOUNT,
+        Arn: alice.principal.arn,
+      });
+      const assumed = await sts.handle(
+        'AssumeRole',
+        {
+          RoleArn: `arn:aws:iam::${ACCOUNT}:role/r`,
+          RoleSessionName: 'web',
+          DurationSeconds: '1800',
+        },
+        root,
+      );
+      const credentials = assumed.Credentials as Record<string, string>;
+      assert.match(credentials.AccessKeyId!, /^ASIA/);
+      assert.equal(credentials.Expiration, new Date(1_800_000_000_000 + 1800 * 1000).toISOString());
+      assert.deepEqual(assumed.AssumedRoleUser, {
+        AssumedRoleId: `${role.RoleId}:web`,
+        Arn: `arn:aws:sts::${ACCOUNT}:assumed-role/r/web`,
+      });
+      await rejects(
+        sts.handle(
+          'AssumeRole',
+          {
+            RoleArn: `arn:aws:iam::${ACCOUNT}:role/r`,
+            RoleSessionName: 'web',
+            DurationSeconds: 'ten',
+          },
+          root,
+        ),
+        'ValidationError',
+        400,
+        /durationSeconds/,
+      );
+    } finally {
+      await env.dispose();
+    }
+  });
+}
