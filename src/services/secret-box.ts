@@ -3,7 +3,7 @@
  * the data directory's root key with AES-256-GCM, each bound to a purpose
  * label so that a sealed value cannot be moved to another record.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { loadOrCreateRootKey } from '../engine/keyring/root-key-file.js';
 import type { Store } from '../storage/store.js';
 
@@ -38,6 +38,11 @@ export class SecretBox {
     cipher.setAAD(Buffer.from(purpose, 'utf8'));
     const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
     return Buffer.concat([Buffer.of(FORMAT_VERSION), iv, body, cipher.getAuthTag()]);
+  }
+
+  /** Derive a 32-byte key for `label` from the root key with HKDF-SHA256, such as a MAC key. */
+  deriveKey(label: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.#key, Buffer.alloc(0), `vellum ${label}`, 32));
   }
 
   /** Decrypt a value sealed for `purpose`; raises `SealedValueError` when it does not authenticate. */

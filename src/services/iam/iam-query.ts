@@ -69,7 +69,7 @@ function roleArn(identity: IdentityService, name: string | undefined): string {
   return `arn:aws:iam::${identity.accountId}:role/${name ?? '*'}`;
 }
 
-/** The user an action without `UserName` applies to: the caller's own user, or root. */
+/** Find the user an action without `UserName` applies to: the caller's own user, or root (undefined). */
 function callerUserName(identity: IdentityService, caller: Principal): string | undefined {
   if (identity.isRoot(caller)) return undefined;
   const match = /:user\/(?:.*\/)?([^/]+)$/.exec(caller.arn);
@@ -103,11 +103,12 @@ const IAM_ACTIONS: Record<string, ActionHandler> = {
     run: async (params, identity, caller) => {
       const name = params.UserName ?? callerUserName(identity, caller);
       if (name === undefined) {
+        const createdAt = (await identity.rootCreatedAt()) ?? 0;
         return {
           User: {
             UserId: identity.accountId,
             Arn: identity.rootArn,
-            CreateDate: new Date(0).toISOString(),
+            CreateDate: new Date(createdAt).toISOString(),
           },
         };
       }
@@ -320,7 +321,7 @@ function accessKeyShape(key: AccessKeyMetadata): Result {
   return shape;
 }
 
-/** One page of a list, with IAM's `MaxItems` (1 to 1000, default 100) and an opaque `Marker`. */
+/** Cut one page out of a list, with IAM's `MaxItems` (1 to 1000, default 100) and an opaque `Marker`. */
 function page<T>(params: Params, items: T[], member: string, shape: (item: T) => unknown): Result {
   const maxItems = checkInteger('maxItems', params.MaxItems, 1, 1000) ?? 100;
   let start = 0;

@@ -78,7 +78,7 @@ export interface RoleRecord {
   /** The trust policy, byte for byte as given. */
   trustPolicy: string;
   description?: string;
-  /** Longest session AssumeRole may issue, in seconds (3600 to 43200). */
+  /** Maximum session duration AssumeRole may issue, in seconds (3600 to 43200). */
   maxSessionDuration: number;
 }
 
@@ -206,8 +206,25 @@ export class IdentityService implements CredentialResolver {
     return { ...credentials, created: true };
   }
 
+  /** When the root access key was created (epoch milliseconds), or undefined before `ensureRoot`. */
+  async rootCreatedAt(): Promise<number | undefined> {
+    const existing = await this.#store.getState(NS.root, 'root');
+    if (!existing) return undefined;
+    const { accessKeyId } = decode<{ accessKeyId: string }>(existing.value);
+    return (await this.#readAccessKey(accessKeyId))?.createdAt;
+  }
+
   rootPrincipal(accessKeyId = ''): Principal {
     return { accountId: this.accountId, arn: this.rootArn, userId: this.accountId, accessKeyId };
+  }
+
+  /**
+   * Build the principal of an AWS service such as `lambda.amazonaws.com`,
+   * for in-process callers that act as that service. A trust policy naming
+   * `{"Service": "lambda.amazonaws.com"}` lets it assume the role.
+   */
+  servicePrincipal(service: string): Principal {
+    return { accountId: this.accountId, arn: service, userId: service, accessKeyId: '' };
   }
 
   isRoot(principal: Principal): boolean {
@@ -450,7 +467,7 @@ export class IdentityService implements CredentialResolver {
     return { ...credentials, ...metadata };
   }
 
-  /** The access keys of a user, or of the root user when `userName` is undefined. */
+  /** List the access keys of a user, or of the root user when `userName` is undefined. */
   async listAccessKeys(userName?: string): Promise<AccessKeyMetadata[]> {
     const owner = userName === undefined ? undefined : (await this.getUser(userName)).name;
     const keys: AccessKeyMetadata[] = [];
@@ -524,9 +541,9 @@ export class IdentityService implements CredentialResolver {
   // ---------------------------------------------------------------- credential resolution
 
   /**
-   * The record of a long-term or temporary access key, for signature
-   * verification. An inactive key resolves to undefined. An expired session
-   * resolves with its `expiresAt`, so the caller can answer `ExpiredToken`.
+   * Look up a long-term or temporary access key for signature verification.
+   * An inactive key resolves to undefined. An expired session resolves with
+   * its `expiresAt`, so the caller can reject it with `ExpiredToken`.
    */
   async lookupAccessKey(accessKeyId: string): Promise<AccessKeyRecord | undefined> {
     const cached = this.#keyCache.get(accessKeyId);
@@ -584,7 +601,7 @@ export class IdentityService implements CredentialResolver {
 
   /**
    * Issue temporary credentials for a role after checking its trust policy.
-   * A trust policy that names the caller (or `*`) is enough; one that names
+   * A trust policy that names the caller (or `*`) is enough. One that names
    * only the caller's account also needs an identity policy allowing
    * `sts:AssumeRole` on the role. A missing role is reported as access
    * denied, as STS does.
@@ -610,6 +627,11 @@ export class IdentityService implements CredentialResolver {
         : undefined;
     if (!role || role.arn !== roleArn) throw accessDenied(caller.arn, 'sts:AssumeRole', roleArn);
     await this.#checkTrust(caller, role);
+    if (caller.roleArn !== undefined && duration > 3600) {
+      throw validationError(
+        'The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining. Ask for at most 3600 seconds.',
+      );
+    }
     if (duration > role.maxSessionDuration) {
       throw validationError(
         `The requested DurationSeconds exceeds the MaxSessionDuration set for this role. Ask for at most ${role.maxSessionDuration} seconds or raise the role's MaxSessionDuration.`,
@@ -630,6 +652,7 @@ export class IdentityService implements CredentialResolver {
       token: this.#box.seal(`${purpose} token`, Buffer.from(sessionToken)).toString('base64'),
     };
     await this.#store.putState(NS.session, credentials.accessKeyId, encode(session), 0);
+    this.#keyCache.delete(credentials.accessKeyId);
     await this.#dropExpiredSessions();
 
     return {
@@ -663,7 +686,7 @@ export class IdentityService implements CredentialResolver {
     }
   }
 
-  /** What GetCallerIdentity reports. */
+  /** Describe the caller as GetCallerIdentity reports it. */
   callerIdentity(principal: Principal): { userId: string; account: string; arn: string } {
     return { userId: principal.userId, account: principal.accountId, arn: principal.arn };
   }
@@ -671,9 +694,9 @@ export class IdentityService implements CredentialResolver {
   // ---------------------------------------------------------------- policies
 
   /**
-   * The identity policies of a principal: a user's inline policies, or for
-   * a role session its role's inline policies. The root user has none (it
-   * is allowed everything by `authorize`).
+   * Collect the identity policies of a principal: a user's inline policies,
+   * or for a role session its role's inline policies. The root user has
+   * none, because `authorize` allows it everything.
    */
   async identityPolicies(principal: Principal): Promise<PolicyDocument[]> {
     if (principal.accountId !== this.accountId || this.isRoot(principal)) return [];
@@ -722,7 +745,7 @@ export class IdentityService implements CredentialResolver {
     return verdict.allowed && !verdict.denied;
   }
 
-  /** Like `authorize`, raising IAM's `AccessDenied` when the answer is no. */
+  /** Check like `authorize`, raising IAM's `AccessDenied` when the request is not allowed. */
   async requireAuthorized(principal: Principal, action: string, resource: string): Promise<void> {
     if (!(await this.authorize(principal, action, resource))) {
       throw accessDenied(principal.arn, action, resource);
@@ -803,7 +826,7 @@ function secretPurpose(accessKeyId: string): string {
   return `vellum secret access key ${accessKeyId}`;
 }
 
-/** A prefix plus `length` characters of the base32 alphabet that AWS ids use. */
+/** Make an id of a prefix plus `length` characters of the base32 alphabet that AWS ids use. */
 function randomId(prefix: string, length: number): string {
   const bytes = randomBytes(length);
   let id = prefix;

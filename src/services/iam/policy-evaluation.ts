@@ -19,7 +19,7 @@ export interface AuthorizationRequest {
   conditionKeys?: ConditionValues;
 }
 
-/** What the policies say about one request. */
+/** The outcome of evaluating policies for one request. */
 export interface PolicyVerdict {
   /** A Deny statement matched. */
   denied: boolean;
@@ -36,8 +36,9 @@ export interface PolicyVerdict {
 type PrincipalMatch = 'direct' | 'account' | 'none';
 
 /**
- * How policies of a kind apply: identity policies match no principal;
- * resource policies (key policies) and trust policies do. A trust policy
+ * The kind of a policy, which decides how it applies. Identity policies
+ * match no principal, while resource policies (key policies) and trust
+ * policies do. A trust policy
  * statement needs no Resource, because its role is the resource; a key
  * policy statement without Resource matches nothing.
  */
@@ -88,7 +89,7 @@ function statementPrincipalMatch(statement: PolicyStatement, principal: Principa
   return 'none';
 }
 
-/** How a principal set covers a principal: by name, through its account, or not at all. */
+/** Match a principal against a principal set: by name, through its account, or not at all. */
 export function principalMatch(set: PrincipalSet, principal: Principal): PrincipalMatch {
   if (set.any) return 'direct';
 
@@ -107,7 +108,7 @@ export function principalMatch(set: PrincipalSet, principal: Principal): Princip
   return result;
 }
 
-/** The account an entry such as `123456789012` or `arn:aws:iam::123456789012:root` names, if it is one. */
+/** Extract the account an entry such as `123456789012` or `arn:aws:iam::123456789012:root` names. */
 function accountOfRootEntry(entry: string): string | undefined {
   if (entry.length === 12 && /^\d{12}$/.test(entry)) return entry;
   if (entry.startsWith('arn:aws:iam::') && entry.endsWith(':root')) {

@@ -38,10 +38,10 @@ export interface PolicyDocument {
 }
 
 /**
- * What a kind of policy requires. Identity policies forbid a principal;
- * resource policies (key policies, trust policies) require one. KMS accepts
- * a key policy statement without Action or Resource (it then matches
- * nothing); IAM rejects it.
+ * The requirements of a kind of policy. Identity policies forbid a
+ * principal, and resource policies (key policies, trust policies) require
+ * one. KMS accepts a key policy statement without Action or Resource, which
+ * then matches nothing, but IAM rejects it.
  */
 export interface PolicyRules {
   principal: 'required' | 'forbidden';
@@ -307,7 +307,7 @@ function isAwsPrincipal(entry: string): boolean {
   return AWS_PRINCIPAL_PATTERN.test(entry);
 }
 
-/** A string or a non-empty list of strings, as a list. */
+/** Read a string or a non-empty list of strings as a list. */
 export function stringList(value: unknown, what: string): string[] {
   const list = Array.isArray(value) ? value : [value];
   if (list.length === 0) {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { backends } from '../../../helpers/backends.js';
 import { IdentityService } from '../../../../src/services/iam/identity.js';
 import { IamQueryService, StsQueryService } from '../../../../src/services/iam/iam-query.js';
@@ -525,6 +526,160 @@ for (const backend of backends) {
       );
     } finally {
       await env.dispose();
+    }
+  });
+}
+
+for (const backend of backends) {
+  test(`${backend.name}: service principals and role chaining`, async () => {
+    const opened = await backend.create();
+    try {
+      const identity = await IdentityService.open({
+        store: opened.store,
+        accountId: ACCOUNT,
+        rootKey: randomBytes(32),
+      });
+      const lambdaTrust = JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Service: 'lambda.amazonaws.com' },
+            Action: 'sts:AssumeRole',
+          },
+        ],
+      });
+      await identity.createRole({ roleName: 'fn', assumeRolePolicyDocument: lambdaTrust });
+      await identity.createRole({
+        roleName: 'next',
+        assumeRolePolicyDocument: trustPolicy(`arn:aws:iam::${ACCOUNT}:role/fn`),
+        maxSessionDuration: 7200,
+      });
+      const roleArn = `arn:aws:iam::${ACCOUNT}:role/fn`;
+
+      const session = await identity.assumeRole(identity.servicePrincipal('lambda.amazonaws.com'), {
+        roleArn,
+        roleSessionName: 'fn-1',
+      });
+      await rejects(
+        identity.assumeRole(identity.rootPrincipal(), { roleArn, roleSessionName: 'fn-1' }),
+        'AccessDenied',
+        403,
+      );
+      await rejects(
+        identity.assumeRole(identity.servicePrincipal('ec2.amazonaws.com'), {
+          roleArn,
+          roleSessionName: 'fn-1',
+        }),
+        'AccessDenied',
+        403,
+      );
+
+      const chained = (await identity.lookupAccessKey(session.accessKeyId))!.principal;
+      await identity.assumeRole(chained, {
+        roleArn: `arn:aws:iam::${ACCOUNT}:role/next`,
+        roleSessionName: 'hop',
+      });
+      await rejects(
+        identity.assumeRole(chained, {
+          roleArn: `arn:aws:iam::${ACCOUNT}:role/next`,
+          roleSessionName: 'hop',
+          durationSeconds: 7200,
+        }),
+        'ValidationError',
+        400,
+        /role chaining/,
+      );
+    } finally {
+      await opened.dispose();
+    }
+  });
+
+  test(`${backend.name}: random query input never crashes`, async () => {
+    const opened = await backend.create();
+    try {
+      const identity = await IdentityService.open({
+        store: opened.store,
+        accountId: ACCOUNT,
+        rootKey: randomBytes(32),
+      });
+      const iam = new IamQueryService(identity);
+      const sts = new StsQueryService(identity);
+      const root = context(identity.rootPrincipal('AKIAROOT'));
+      await identity.createUser('alice');
+      await identity.createRole({ roleName: 'r', assumeRolePolicyDocument: trustPolicy(ACCOUNT) });
+      const actions = [
+        'CreateUser',
+        'GetUser',
+        'ListUsers',
+        'DeleteUser',
+        'CreateRole',
+        'GetRole',
+        'ListRoles',
+        'DeleteRole',
+        'PutRolePolicy',
+        'GetRolePolicy',
+        'DeleteRolePolicy',
+        'ListRolePolicies',
+        'PutUserPolicy',
+        'GetUserPolicy',
+        'DeleteUserPolicy',
+        'ListUserPolicies',
+        'CreateAccessKey',
+        'DeleteAccessKey',
+        'ListAccessKeys',
+        'AssumeRole',
+        'GetCallerIdentity',
+      ];
+      const value = fc.oneof(
+        fc.constantFrom(
+          'alice',
+          'r',
+          'p',
+          `arn:aws:iam::${ACCOUNT}:role/r`,
+          trustPolicy(ACCOUNT),
+          '{}',
+          '900',
+          '-1',
+          'x'.repeat(70),
+        ),
+        fc.string(),
+      );
+      const field = fc.constantFrom(
+        'UserName',
+        'RoleName',
+        'PolicyName',
+        'PolicyDocument',
+        'AssumeRolePolicyDocument',
+        'Path',
+        'AccessKeyId',
+        'MaxItems',
+        'Marker',
+        'RoleArn',
+        'RoleSessionName',
+        'DurationSeconds',
+        'MaxSessionDuration',
+      );
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom(...actions),
+          fc.dictionary(field, value, { maxKeys: 4 }),
+          async (action, params) => {
+            const service = action === 'AssumeRole' || action === 'GetCallerIdentity' ? sts : iam;
+            try {
+              await service.handle(action, params, root);
+            } catch (error) {
+              assert.ok(
+                error instanceof ServiceError,
+                `${action} ${JSON.stringify(params)} raised ${String(error)}`,
+              );
+            }
+          },
+        ),
+        { numRuns: 1500 },
+      );
+    } finally {
+      await opened.dispose();
     }
   });
 }

@@ -1,0 +1,2 @@
+export { KmsService, type KmsOperationName, type KmsOptions } from './kms-service.js';
+export { SeedFileError } from './kms-seed.js';

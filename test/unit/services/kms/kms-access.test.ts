@@ -1,0 +1,492 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { backends } from '../../../helpers/backends.js';
+import type { Principal } from '../../../../src/services/types.js';
+import { ACCOUNT, identityContext, kmsFixture, rejectsWith } from './kms-fixture.js';
+
+const VIA_QLDB = 'qldb.eu-west-2.amazonaws.com';
+const ROLES = ['qldb-kms-create-record-role', 'qldb-kms-get-record-role'];
+
+/** Build the reference stack's key policy: statements A (root), B (QLDB via service) and, when `withRoles`, C (the two roles may decrypt). */
+function stackPolicy(id: string, withRoles: boolean): string {
+  const statements: unknown[] = [
+    {
+      Sid: 'Allow administration of the key',
+      Effect: 'Allow',
+      Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+      Action: 'kms:*',
+      Resource: '*',
+    },
+    {
+      Sid: 'Allow access to principals authorized to use Amazon QLDB',
+      Effect: 'Allow',
+      Principal: { AWS: '*' },
+      Action: ['kms:DescribeKey', 'kms:CreateGrant'],
+      Resource: '*',
+      Condition: { StringEquals: { 'kms:ViaService': VIA_QLDB, 'kms:CallerAccount': ACCOUNT } },
+    },
+  ];
+  if (withRoles) {
+    statements.push({
+      Sid: 'Allow access to create and get record roles',
+      Effect: 'Allow',
+      Principal: { AWS: ROLES.map((role) => `arn:aws:iam::${ACCOUNT}:role/${role}`) },
+      Action: 'kms:Decrypt',
+      Resource: '*',
+    });
+  }
+  return JSON.stringify({ Version: '2012-10-17', Id: id, Statement: statements });
+}
+
+for (const backend of backends) {
+  test(`${backend.name}: reference stack access matrix`, async () => {
+    const env = await kmsFixture(backend);
+    try {
+      const { identity, kms, root } = env;
+      const trust = JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Service: 'lambda.amazonaws.com' },
+            Action: 'sts:AssumeRole',
+          },
+        ],
+      });
+      const roleSessions: Principal[] = [];
+      for (const role of ROLES) {
+        await identity.createRole({ roleName: role, assumeRolePolicyDocument: trust });
+        await identity.putRolePolicy(
+          role,
+          'qldb',
+          JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [{ Effect: 'Allow', Action: 'qldb:SendCommand', Resource: '*' }],
+          }),
+        );
+        roleSessions.push({
+          accountId: ACCOUNT,
+          arn: `arn:aws:sts::${ACCOUNT}:assumed-role/${role}/fn`,
+          roleArn: `arn:aws:iam::${ACCOUNT}:role/${role}`,
+          userId: `AROA${role}:fn`,
+          accessKeyId: 'ASIA',
+        });
+      }
+      await identity.createUser('developer');
+      const developer: Principal = {
+        accountId: ACCOUNT,
+        arn: `arn:aws:iam::${ACCOUNT}:user/developer`,
+        userId: 'AIDADEV',
+        accessKeyId: 'AKIADEV',
+      };
+      const outsider: Principal = {
+        accountId: '999988887777',
+        arn: 'arn:aws:iam::999988887777:user/eve',
+        userId: 'AIDAEVE',
+        accessKeyId: 'AKIAEVE',
+      };
+
+      const keys: Record<string, string> = {};
+      for (const [name, withRoles] of [
+        ['main', true],
+        ['rotate', true],
+        ['no-access', false],
+        ['delete', true],
+      ] as const) {
+        keys[name] = (
+          await kms.createKey({ Policy: stackPolicy(`qldb-cmk-${name}-poc`, withRoles) }, root)
+        ).KeyMetadata.KeyId;
+      }
+
+      const blobs: Record<string, string> = {};
+      for (const [name, keyId] of Object.entries(keys)) {
+        blobs[name] = String(
+          (
+            await kms.handle(
+              'GenerateDataKey',
+              { KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: { ledger: 'poc' } },
+              root,
+            )
+          ).CiphertextBlob,
+        );
+      }
+
+      const decrypt = (name: string, principal: Principal, via?: string) =>
+        kms.handle(
+          'Decrypt',
+          { CiphertextBlob: blobs[name], EncryptionContext: { ledger: 'poc' } },
+          identityContext(principal, via),
+        );
+
+      for (const name of ['main', 'rotate', 'delete']) {
+        for (const session of roleSessions) {
+          const result = await decrypt(name, session);
+          assert.equal(
+            result.KeyId,
+            `arn:aws:kms:eu-west-2:${ACCOUNT}:key/${keys[name]}`,
+            `${session.roleArn} decrypts with ${name}`,
+          );
+          await rejectsWith(
+            kms.handle(
+              'Encrypt',
+              { KeyId: keys[name], Plaintext: 'eA==' },
+              identityContext(session),
+            ),
+            'AccessDeniedException',
+            `User: ${session.arn} is not authorized to perform: kms:Encrypt on resource: arn:aws:kms:eu-west-2:${ACCOUNT}:key/${keys[name]} because no resource-based policy allows the kms:Encrypt action`,
+          );
+        }
+      }
+      for (const session of roleSessions) {
+        await rejectsWith(
+          decrypt('no-access', session),
+          'AccessDeniedException',
+          'The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.',
+        );
+        await rejectsWith(
+          decrypt('no-access', session, VIA_QLDB),
+          'AccessDeniedException',
+          /ciphertext refers to/,
+        );
+      }
+
+      for (const [name, keyId] of Object.entries(keys)) {
+        await kms.handle('DescribeKey', { KeyId: keyId }, identityContext(developer, VIA_QLDB));
+        await kms.handle(
+          'CreateGrant',
+          {
+            KeyId: keyId,
+            GranteePrincipal: roleSessions[0]!.roleArn,
+            Operations: ['Decrypt'],
+            Name: `ledger-${name}`,
+          },
+          identityContext(developer, VIA_QLDB),
+        );
+        await rejectsWith(
+          kms.handle('DescribeKey', { KeyId: keyId }, identityContext(developer)),
+          'AccessDeniedException',
+          /kms:DescribeKey .* because no resource-based policy allows/,
+        );
+        await rejectsWith(
+          kms.handle(
+            'DescribeKey',
+            { KeyId: keyId },
+            identityContext(developer, 'ec2.eu-west-2.amazonaws.com'),
+          ),
+          'AccessDeniedException',
+        );
+        await rejectsWith(
+          kms.handle('DescribeKey', { KeyId: keyId }, identityContext(outsider, VIA_QLDB)),
+          'AccessDeniedException',
+        );
+        await rejectsWith(
+          decrypt(name, developer),
+          'AccessDeniedException',
+          /ciphertext refers to/,
+        );
+        await kms.handle('DisableKey', { KeyId: keyId }, root);
+        await kms.handle('EnableKey', { KeyId: keyId }, root);
+      }
+      assert.equal(
+        (await decrypt('no-access', roleSessions[0]!)).KeyId !== undefined,
+        true,
+        'the grant made through QLDB lets the create role decrypt',
+      );
+      await rejectsWith(decrypt('no-access', roleSessions[1]!), 'AccessDeniedException');
+
+      await identity.putUserPolicy(
+        'developer',
+        'kms',
+        JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: '*' }],
+        }),
+      );
+      const viaDelegation = await decrypt('no-access', developer);
+      assert.equal(
+        viaDelegation.KeyId,
+        `arn:aws:kms:eu-west-2:${ACCOUNT}:key/${keys['no-access']}`,
+        'root delegation plus an identity policy allows',
+      );
+      await identity.putUserPolicy(
+        'developer',
+        'deny',
+        JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            { Effect: 'Deny', Action: 'kms:Decrypt', Resource: `arn:aws:kms:*:*:key/${keys.main}` },
+          ],
+        }),
+      );
+      await rejectsWith(
+        decrypt('main', developer),
+        'AccessDeniedException',
+        /ciphertext refers to/,
+      );
+      await rejectsWith(
+        kms.handle('Encrypt', { KeyId: keys.main, Plaintext: 'eA==' }, identityContext(developer)),
+        'AccessDeniedException',
+        /because no resource-based policy allows/,
+      );
+    } finally {
+      await env.dispose();
+    }
+  });
+
+  test(`${backend.name}: key policies must name real principals`, async () => {
+    const env = await kmsFixture(backend);
+    try {
+      await rejectsWith(
+        env.kms.createKey({ Policy: stackPolicy('p', true) }, env.root),
+        'MalformedPolicyDocumentException',
+        /invalid principals: arn:aws:iam::111122223333:role\/qldb-kms-create-record-role does not exist/,
+      );
+      const lockout = JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+            Action: 'kms:Decrypt',
+            Resource: '*',
+          },
+        ],
+      });
+      await rejectsWith(
+        env.kms.createKey({ Policy: lockout }, env.root),
+        'MalformedPolicyDocumentException',
+        'The new key policy will not allow you to update the key policy in the future.',
+      );
+      const key = (
+        await env.kms.createKey({ Policy: lockout, BypassPolicyLockoutSafetyCheck: true }, env.root)
+      ).KeyMetadata;
+      await rejectsWith(
+        env.kms.handle('PutKeyPolicy', { KeyId: key.KeyId, Policy: lockout }, env.root),
+        'AccessDeniedException',
+        /kms:PutKeyPolicy/,
+      );
+      const open = (await env.kms.createKey({}, env.root)).KeyMetadata;
+      await rejectsWith(
+        env.kms.handle('PutKeyPolicy', { KeyId: open.KeyId, Policy: 'x'.repeat(40_000) }, env.root),
+        'LimitExceededException',
+        /32768 bytes/,
+      );
+    } finally {
+      await env.dispose();
+    }
+  });
+
+  test(`${backend.name}: grants with constraints and tokens`, async () => {
+    const env = await kmsFixture(backend);
+    try {
+      const { kms, root, identity } = env;
+      await identity.createUser('app');
+      await identity.createUser('ops');
+      const app: Principal = {
+        accountId: ACCOUNT,
+        arn: `arn:aws:iam::${ACCOUNT}:user/app`,
+        userId: 'AIDAAPP',
+        accessKeyId: 'AKIAAPP',
+      };
+      const ops: Principal = {
+        accountId: ACCOUNT,
+        arn: `arn:aws:iam::${ACCOUNT}:user/ops`,
+        userId: 'AIDAOPS',
+        accessKeyId: 'AKIAOPS',
+      };
+      const key = (await kms.createKey({}, root)).KeyMetadata;
+      const blob = (
+        await kms.encrypt(
+          {
+            KeyId: key.KeyId,
+            Plaintext: Buffer.from('x'),
+            EncryptionContext: { ledger: 'poc', extra: '1' },
+          },
+          root,
+        )
+      ).CiphertextBlob;
+      const decrypt = (context: Record<string, string>, grantTokens?: string[]) =>
+        kms.decrypt(
+          {
+            CiphertextBlob: blob,
+            EncryptionContext: context,
+            ...(grantTokens ? { GrantTokens: grantTokens } : {}),
+          },
+          identityContext(app),
+        );
+
+      await rejectsWith(decrypt({ ledger: 'poc', extra: '1' }), 'AccessDeniedException');
+      const subset = await kms.handle(
+        'CreateGrant',
+        {
+          KeyId: key.Arn,
+          GranteePrincipal: app.arn,
+          RetiringPrincipal: ops.arn,
+          Operations: ['Decrypt', 'Encrypt'],
+          Constraints: { EncryptionContextSubset: { ledger: 'poc' } },
+          Name: 'app-grant',
+        },
+        root,
+      );
+      assert.match(String(subset.GrantId), /^[0-9a-f]{64}$/);
+      assert.equal(
+        (
+          await decrypt({ ledger: 'poc', extra: '1' }, [String(subset.GrantToken)])
+        ).Plaintext.toString(),
+        'x',
+      );
+      await rejectsWith(
+        decrypt({ ledger: 'poc', extra: '1' }, ['bogus-token']),
+        'InvalidGrantTokenException',
+      );
+      await rejectsWith(
+        kms.encrypt(
+          { KeyId: key.KeyId, Plaintext: Buffer.from('y'), EncryptionContext: { ledger: 'other' } },
+          identityContext(app),
+        ),
+        'AccessDeniedException',
+      );
+      await kms.encrypt(
+        { KeyId: key.KeyId, Plaintext: Buffer.from('y'), EncryptionContext: { ledger: 'poc' } },
+        identityContext(app),
+      );
+
+      const retry = await kms.handle(
+        'CreateGrant',
+        {
+          KeyId: key.Arn,
+          GranteePrincipal: app.arn,
+          RetiringPrincipal: ops.arn,
+          Operations: ['Encrypt', 'Decrypt'],
+          Constraints: { EncryptionContextSubset: { ledger: 'poc' } },
+          Name: 'app-grant',
+        },
+        root,
+      );
+      assert.equal(retry.GrantId, subset.GrantId, 'an identical retry returns the same grant');
+      assert.notEqual(retry.GrantToken, subset.GrantToken);
+
+      const equals = await kms.handle(
+        'CreateGrant',
+        {
+          KeyId: key.KeyId,
+          GranteePrincipal: ops.arn,
+          Operations: ['Decrypt'],
+          Constraints: { EncryptionContextEquals: { ledger: 'poc' } },
+        },
+        root,
+      );
+      await rejectsWith(
+        kms.decrypt(
+          { CiphertextBlob: blob, EncryptionContext: { ledger: 'poc', extra: '1' } },
+          identityContext(ops),
+        ),
+        'AccessDeniedException',
+      );
+      const listed = await kms.handle('ListGrants', { KeyId: key.KeyId }, root);
+      assert.equal((listed.Grants as unknown[]).length, 2);
+      const retirable = await kms.handle(
+        'ListRetirableGrants',
+        { RetiringPrincipal: ops.arn },
+        root,
+      );
+      assert.deepEqual(
+        (retirable.Grants as Array<Record<string, unknown>>).map((grant) => grant.GrantId),
+        [subset.GrantId],
+      );
+
+      await rejectsWith(
+        kms.handle('RetireGrant', { GrantToken: String(subset.GrantToken) }, identityContext(app)),
+        'AccessDeniedException',
+      );
+      await kms.handle(
+        'RetireGrant',
+        { GrantToken: String(subset.GrantToken) },
+        identityContext(ops),
+      );
+      await rejectsWith(decrypt({ ledger: 'poc', extra: '1' }), 'AccessDeniedException');
+      await kms.handle('RevokeGrant', { KeyId: key.KeyId, GrantId: equals.GrantId }, root);
+      await rejectsWith(
+        kms.handle('RevokeGrant', { KeyId: key.KeyId, GrantId: equals.GrantId }, root),
+        'NotFoundException',
+      );
+      await rejectsWith(
+        kms.handle('RevokeGrant', { KeyId: key.KeyId, GrantId: 'nope' }, root),
+        'InvalidGrantIdException',
+      );
+      await rejectsWith(
+        kms.handle(
+          'CreateGrant',
+          { KeyId: 'alias/x', GranteePrincipal: app.arn, Operations: ['Decrypt'] },
+          root,
+        ),
+        'InvalidArnException',
+        /Key Aliases are not supported for this operation\./,
+      );
+      await rejectsWith(
+        kms.handle(
+          'CreateGrant',
+          { KeyId: key.KeyId, GranteePrincipal: app.arn, Operations: ['Sign'] },
+          root,
+        ),
+        'ValidationException',
+        /Sign/,
+      );
+      await rejectsWith(
+        kms.handle(
+          'CreateGrant',
+          { KeyId: key.KeyId, GranteePrincipal: app.arn, Operations: ['Fly'] },
+          root,
+        ),
+        'ValidationException',
+        /enum value set/,
+      );
+    } finally {
+      await env.dispose();
+    }
+  });
+
+  test(`${backend.name}: identity-only actions need IAM permission`, async () => {
+    const env = await kmsFixture(backend);
+    try {
+      await env.identity.createUser('dev');
+      const dev = identityContext({
+        accountId: ACCOUNT,
+        arn: `arn:aws:iam::${ACCOUNT}:user/dev`,
+        userId: 'AIDADEV',
+        accessKeyId: 'AKIADEV',
+      });
+      await rejectsWith(
+        env.kms.handle('CreateKey', {}, dev),
+        'AccessDeniedException',
+        `User: arn:aws:iam::${ACCOUNT}:user/dev is not authorized to perform: kms:CreateKey on resource: * because no identity-based policy allows the kms:CreateKey action`,
+      );
+      await rejectsWith(env.kms.handle('ListKeys', {}, dev), 'AccessDeniedException');
+      await env.identity.putUserPolicy(
+        'dev',
+        'kms',
+        JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Action: ['kms:CreateKey', 'kms:List*', 'kms:PutKeyPolicy'],
+              Resource: '*',
+            },
+          ],
+        }),
+      );
+      const key = (await env.kms.handle('CreateKey', {}, dev)).KeyMetadata as Record<
+        string,
+        unknown
+      >;
+      assert.equal((await env.kms.handle('ListKeys', {}, dev)).Truncated, false);
+      await rejectsWith(
+        env.kms.handle('Encrypt', { KeyId: key.KeyId, Plaintext: 'eA==' }, dev),
+        'AccessDeniedException',
+      );
+    } finally {
+      await env.dispose();
+    }
+  });
+}
