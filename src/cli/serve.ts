@@ -5,6 +5,7 @@ import { Engine } from '../engine/index.js';
 import { createServer, type VellumServer } from '../server/index.js';
 import { IamQueryService, StsQueryService } from '../services/iam/iam-query.js';
 import { IdentityService } from '../services/iam/identity.js';
+import { KmsService } from '../services/kms/index.js';
 import { PROFILE, writeAwsProfile, type ProfilePaths } from './aws-profile.js';
 
 export interface ServeOptions {
@@ -52,6 +53,7 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
   const logger = options.logger ?? pino({ level: options.logLevel });
   const dataDir = resolve(options.dataDir);
   const engine = await Engine.open({ dataDir });
+  let kms: KmsService | undefined;
   try {
     const identity = await IdentityService.open({
       store: engine.store,
@@ -59,15 +61,30 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
       dataDir,
     });
     const rootCredentials = await identity.ensureRoot();
+    kms = await KmsService.open({
+      store: engine.store,
+      identity,
+      dataDir,
+      kmsDayLength: options.kmsDayLength,
+      logger: logger.child({ service: 'kms' }),
+    });
 
     const server = createServer({
       credentials: identity,
       region: options.region,
       logger,
       onClose: async () => {
+        kms?.close();
         await engine.close();
         logger.info({ dataDir }, 'engine and store closed');
       },
+    });
+    server.registerJsonService({
+      targetPrefix: 'TrentService',
+      signingName: 'kms',
+      jsonVersion: '1.1',
+      name: 'kms',
+      service: kms,
     });
     server.registerQueryService({
       signingName: 'iam',
@@ -93,6 +110,7 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
     );
     return { server, url, rootCredentials, profile, close: () => server.close() };
   } catch (error) {
+    kms?.close();
     await engine.close();
     throw error;
   }

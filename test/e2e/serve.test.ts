@@ -1,65 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { tempDir } from '../helpers/backends.js';
 import { signRequest } from '../helpers/signed-request.js';
 import { clientConfig } from '../helpers/vellum-instance.js';
-
-const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-const AWS_CLI = '/usr/bin/aws';
-
-interface ServeProcess {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-/** Start `vellum serve` and resolve once it prints its URL. */
-function startServe(dataDir: string, ...extra: string[]): Promise<ServeProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', main, 'serve', '--port', '0', '--data-dir', dataDir, ...extra],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
-  );
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`vellum serve did not start:\n${output}`)),
-      60_000,
-    );
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const url = /Vellum is listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
-      if (url !== undefined) {
-        clearTimeout(timer);
-        resolve({ child, url, output: () => output, exited });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`vellum serve exited with ${code}:\n${output}`));
-    });
-  });
-}
-
-function readProfile(dataDir: string): { accessKeyId: string; secretAccessKey: string } {
-  const text = readFileSync(join(dataDir, 'credentials'), 'utf8');
-  return {
-    accessKeyId: /aws_access_key_id = (\S+)/.exec(text)![1]!,
-    secretAccessKey: /aws_secret_access_key = (\S+)/.exec(text)![1]!,
-  };
-}
+import { AWS_CLI, VELLUM_MAIN as main, readProfile, startServe } from '../helpers/serve-process.js';
 
 test('first start writes credentials, second reuses them', async () => {
   const dir = tempDir();
