@@ -1,11 +1,11 @@
 // KMS throughput over HTTP: Decrypt and GenerateDataKey per second through
 // @aws-sdk/client-kms against `vellum serve` (a child process with its own
 // data directory), with 32 concurrent callers for BENCH_SECONDS (default 3)
-// each after a warm-up of BENCH_WARMUP_SECONDS (default 2). The caller is the root user, and each request carries a
-// 16-byte encryption context. Baseline, measured in the same run with the
-// same client: a bare fastify server in a child process that answers the
-// same operations with canned JSON of the same shape, with no SigV4
-// verification and no KMS work. For the Vellum runs the server's own CPU
+// each after a warm-up of BENCH_WARMUP_SECONDS (default 2). The caller is the
+// root user, and each request carries a 16-byte encryption context.
+// Baseline, measured in the same run with the same client: a bare fastify
+// server in a child process that returns canned JSON of the same shape for
+// the same operations, with no SigV4 verification and no KMS work. For the Vellum runs the server's own CPU
 // time per request is read from its /metrics before and after each run, which
 // shows the server's capacity when the client process is the limit.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -89,7 +89,7 @@ function kmsClient(url: string, credentials: { accessKeyId: string; secretAccess
   });
 }
 
-/** The server's CPU seconds so far from its Prometheus metrics, or undefined without them. */
+/** Read the server's CPU seconds so far from its Prometheus metrics; undefined without them. */
 async function serverCpuSeconds(url: string): Promise<number | undefined> {
   const response = await fetch(`${url}/metrics`);
   const text = await response.text();
@@ -111,7 +111,7 @@ async function measureWithServerCpu(
   return { ...rate, serverCpuUs: ((after - before) * 1e6) / requests };
 }
 
-/** The two operations against one endpoint: warm-up, then a measured run of each. */
+/** Measure both operations against one endpoint, each after its own warm-up. */
 async function runOperations(
   url: string,
   client: KMSClient,
@@ -176,7 +176,7 @@ async function measureBareFastify(): Promise<{ decrypt: Rate; generate: Rate }> 
   }
 }
 
-/** The baseline server: the same JSON shapes from a plain fastify route. */
+/** Serve the baseline: the same JSON shapes from a plain fastify route. */
 async function serveBare(): Promise<void> {
   const arn = 'arn:aws:kms:us-east-1:000000000000:key/00000000-0000-4000-8000-000000000000';
   const dataKey = Buffer.alloc(32, 7).toString('base64');

@@ -60,7 +60,7 @@ export interface VellumServer {
   close(): Promise<void>;
 }
 
-/** What a request turned out to be, for metrics and the completion log line. */
+/** Service and operation labels of a request, for metrics and the completion log line. */
 interface RequestLabels {
   service: string;
   operation: string;
@@ -353,7 +353,7 @@ export function createServer(options: ServerOptions): VellumServer {
   };
 }
 
-/** The protocol of a request: by `X-Amz-Target`, then a form body, else REST-JSON. */
+/** Detect the protocol of a request: by `X-Amz-Target`, then a form body, else REST-JSON. */
 function detectProtocol(request: FastifyRequest): Protocol {
   if (request.headers['x-amz-target'] !== undefined) return 'json';
   const contentType = request.headers['content-type'] ?? '';

@@ -55,10 +55,6 @@ export class CounterService implements JsonService {
         return { Count: this.count };
       case 'Get':
         return { Count: this.count, Caller: context.principal.arn, RequestId: context.requestId };
-      case 'Slow':
-        await new Promise((resolve) => setTimeout(resolve, Number(input.Ms ?? 500)));
-        this.count += 1;
-        return { Count: this.count };
       case 'Crash':
         throw new Error('counter exploded');
       case 'Reject':

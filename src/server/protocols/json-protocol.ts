@@ -49,7 +49,7 @@ export function decodeJsonBody(
   return value as Record<string, unknown>;
 }
 
-/** The body of an AWS JSON error, which the SDKs and the CLI parse. */
+/** Render the body of an AWS JSON error as the SDKs and the CLI parse it. */
 export function jsonErrorBody(type: string, message: string): string {
   return JSON.stringify({ __type: type, message });
 }

@@ -40,7 +40,7 @@ export class RestRouter {
     return undefined;
   }
 
-  /** The signing name owning a path prefix, so unmatched paths still verify against it. */
+  /** Find the signing name that owns a path's first segment, so unmatched paths still verify against it. */
   signingNameFor(rawPath: string): string | undefined {
     const first = splitPath(rawPath)[0];
     for (const compiled of this.#routes) {

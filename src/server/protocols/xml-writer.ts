@@ -21,10 +21,10 @@ const XML_ESCAPES: Record<string, string> = {
 const ELEMENT_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 /**
- * Render plain data as the elements of an AWS query-protocol response:
- * an object's fields become elements in field order, an array's items
- * become `<member>` elements, a `Date` becomes ISO 8601 text, bytes become
- * base64, and `undefined` or `null` fields are left out.
+ * Render plain data as the elements of an AWS query-protocol response. An
+ * object's fields become elements in field order, and an array's items
+ * become `<member>` elements. A `Date` becomes ISO 8601 text and bytes
+ * become base64. Fields that are `undefined` or `null` are left out.
  *
  * @example
  * renderXmlFields({ Role: { RoleName: 'r', Tags: ['a'] } })

@@ -1,5 +1,5 @@
 /**
- * Why a request failed SigV4 verification. Each protocol names the same
+ * The reason a request failed SigV4 verification. Each protocol names the same
  * failure differently, so the kind is mapped to a code and status only when
  * the error is written (see `authErrorCode`).
  */
@@ -42,7 +42,7 @@ const JSON_CODES: Record<AuthFailureKind, AuthErrorCode> = {
   'expired-token': { code: 'ExpiredTokenException', status: 400 },
 };
 
-// REST-JSON front ends answer authentication failures with 403, except for a
+// REST-JSON front ends reject authentication failures with 403, except for a
 // malformed header, which is a client syntax error.
 const REST_JSON_CODES: Record<AuthFailureKind, AuthErrorCode> = {
   'missing-token': { code: 'MissingAuthenticationTokenException', status: 403 },
@@ -66,7 +66,7 @@ const CODES: Record<Protocol, Record<AuthFailureKind, AuthErrorCode>> = {
   query: QUERY_CODES,
 };
 
-/** The AWS error code and HTTP status of a verification failure in one protocol. */
+/** Look up the AWS error code and HTTP status of a verification failure in one protocol. */
 export function authErrorCode(protocol: Protocol, kind: AuthFailureKind): AuthErrorCode {
   return CODES[protocol][kind];
 }

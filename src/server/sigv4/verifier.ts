@@ -235,7 +235,7 @@ export class SigV4Verifier {
   }
 }
 
-/** The signing time from `X-Amz-Date`, or from `Date` when that is absent. */
+/** Read the signing time from `X-Amz-Date`, or from `Date` when that is absent. */
 function signingTime(
   headers: IncomingHttpHeaders,
   auth: ParsedAuthorization,
