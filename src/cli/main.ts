@@ -1,6 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { runDemo } from './demo.js';
 import { runVerify } from './verify.js';
+import { parseDuration } from './duration.js';
+import { runServe, type ServeOptions } from './serve.js';
 
 const program = new Command();
 
@@ -33,6 +35,59 @@ program
   .action(async (options: { ledger?: string; dataDir: string }) => {
     process.exitCode = await runVerify(options);
   });
+
+program
+  .command('serve')
+  .description(
+    'Serve the QLDB, KMS, IAM and STS APIs over HTTP with SigV4 authentication. ' +
+      'The first start creates root credentials and writes them as AWS profile "vellum" into the data directory',
+  )
+  .option(
+    '--host <address>',
+    'address to listen on; loopback only unless --allow-remote',
+    '127.0.0.1',
+  )
+  .option('--port <port>', 'TCP port to listen on; 0 picks a free port', parsePort, 8600)
+  .option('--data-dir <dir>', 'data directory for the store, keys and credentials', './.vellum')
+  .option('--account-id <id>', '12-digit AWS account id of the principals', '000000000000')
+  .option('--region <region>', 'the AWS region this endpoint serves', 'us-east-1')
+  .option(
+    '--kms-day-length <duration>',
+    'length of a KMS day, which scales key deletion windows and rotation periods (500ms, 10s, 5m, 24h)',
+    parseDuration,
+    parseDuration('24h'),
+  )
+  .option(
+    '--log-level <level>',
+    'pino log level: fatal, error, warn, info, debug, trace or silent',
+    parseLogLevel,
+    'info',
+  )
+  .option('--allow-remote', 'allow a --host that is not a loopback address', false)
+  .action(async (options: ServeOptions) => {
+    await runServe(options);
+  });
+
+function parsePort(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) {
+    throw new InvalidArgumentError(
+      `expected a TCP port from 0 to 65535, got ${JSON.stringify(text)}`,
+    );
+  }
+  return value;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function parseLogLevel(text: string): string {
+  if (!LOG_LEVELS.includes(text)) {
+    throw new InvalidArgumentError(
+      `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(text)}`,
+    );
+  }
+  return text;
+}
 
 function parseCount(text: string): number {
   const value = Number(text);

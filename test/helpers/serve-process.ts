@@ -1,0 +1,57 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const VELLUM_MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+/** Debian's AWS CLI v2; an `aws` elsewhere on PATH may be an older v1. */
+export const AWS_CLI = '/usr/bin/aws';
+
+export interface ServeProcess {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Start `vellum serve` as a child process and resolve once it prints its URL. */
+export function startServe(dataDir: string, ...extra: string[]): Promise<ServeProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', VELLUM_MAIN, 'serve', '--port', '0', '--data-dir', dataDir, ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`vellum serve did not start:\n${output}`)),
+      60_000,
+    );
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      const url = /Vellum is listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+      if (url !== undefined) {
+        clearTimeout(timer);
+        resolve({ child, url, output: () => output, exited });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`vellum serve exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+export function readProfile(dataDir: string): { accessKeyId: string; secretAccessKey: string } {
+  const text = readFileSync(join(dataDir, 'credentials'), 'utf8');
+  return {
+    accessKeyId: /aws_access_key_id = (\S+)/.exec(text)![1]!,
+    secretAccessKey: /aws_secret_access_key = (\S+)/.exec(text)![1]!,
+  };
+}
