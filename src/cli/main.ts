@@ -58,6 +58,12 @@ program
     parseDuration('24h'),
   )
   .option(
+    '--key-check-interval <duration>',
+    'how often the key guard checks each ledger KMS key (500ms, 10s, 5m)',
+    parseDuration,
+    parseDuration('10s'),
+  )
+  .option(
     '--log-level <level>',
     'pino log level: fatal, error, warn, info, debug, trace or silent',
     parseLogLevel,

@@ -2,7 +2,12 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Engine } from '../engine/index.js';
-import { createServer, type VellumServer } from '../server/index.js';
+import type { KeyProvider } from '../engine/keyring/key-provider.js';
+import { loadOrCreateRootKey } from '../engine/keyring/root-key-file.js';
+import { createServer, type RestRoute, type VellumServer } from '../server/index.js';
+import { ControlPlaneService } from '../services/qldb/control-plane.js';
+import { LedgerKeyService } from '../services/qldb/ledger-keys.js';
+import { SessionService, type QldbAuthorizer } from '../services/qldb/session-service.js';
 import { IamQueryService, StsQueryService } from '../services/iam/iam-query.js';
 import { IdentityService } from '../services/iam/identity.js';
 import { KmsService } from '../services/kms/index.js';
@@ -16,6 +21,8 @@ export interface ServeOptions {
   region: string;
   /** Milliseconds in a KMS day, which scales deletion windows and rotation periods. */
   kmsDayLength: number;
+  /** How often the key guard checks each ledger's KMS key, in milliseconds. */
+  keyCheckInterval?: number;
   logLevel: string;
   allowRemote: boolean;
   /** The logger; a pino logger on stdout at `logLevel` when absent. */
@@ -52,8 +59,22 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
 
   const logger = options.logger ?? pino({ level: options.logLevel });
   const dataDir = resolve(options.dataDir);
-  const engine = await Engine.open({ dataDir });
+  // The engine needs the key provider before the KMS exists, since both live
+  // on the engine's store; the provider forwards once the key service is up.
+  let ledgerKeys: LedgerKeyService | undefined;
+  const keys = (): KeyProvider => {
+    if (ledgerKeys === undefined) throw new Error('ledger keys are not ready yet');
+    return ledgerKeys.keyProvider;
+  };
+  const keyProvider: KeyProvider = {
+    wrap: (id, dataKey, name) => keys().wrap(id, dataKey, name),
+    unwrap: (id, wrapped, name) => keys().unwrap(id, wrapped, name),
+    generate: (id, name) => keys().generate!(id, name),
+  };
+  const rootKey = loadOrCreateRootKey(dataDir, true);
+  const engine = await Engine.open({ dataDir, keyProvider });
   let kms: KmsService | undefined;
+  let sessions: SessionService | undefined;
   try {
     const identity = await IdentityService.open({
       store: engine.store,
@@ -69,11 +90,43 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
       logger: logger.child({ service: 'kms' }),
     });
 
+    ledgerKeys = new LedgerKeyService({
+      store: engine.store,
+      kms,
+      identity,
+      rootKey,
+      accountId: options.accountId,
+      region: options.region,
+      checkIntervalMs: options.keyCheckInterval ?? 10_000,
+      logger: logger.child({ service: 'key-guard' }),
+    });
+    await ledgerKeys.start(engine);
+    const authorizer: QldbAuthorizer = {
+      isAllowed: (principal, action, resource) =>
+        identity.authorize(principal, action, resource, {}),
+    };
+    sessions = new SessionService({
+      engine,
+      accountId: options.accountId,
+      region: options.region,
+      authorizer,
+      gate: ledgerKeys,
+    });
+    const controlPlane = new ControlPlaneService({
+      engine,
+      accountId: options.accountId,
+      region: options.region,
+      authorizer,
+      keys: ledgerKeys,
+    });
+
     const server = createServer({
       credentials: identity,
       region: options.region,
       logger,
       onClose: async () => {
+        sessions?.close();
+        await ledgerKeys?.close();
         kms?.close();
         await engine.close();
         logger.info({ dataDir }, 'engine and store closed');
@@ -85,6 +138,18 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
       jsonVersion: '1.1',
       name: 'kms',
       service: kms,
+    });
+    server.registerJsonService({
+      targetPrefix: 'QLDBSession',
+      signingName: 'qldb',
+      jsonVersion: '1.0',
+      name: 'qldb-session',
+      service: sessions,
+    });
+    server.registerRestService({
+      name: 'qldb',
+      signingName: 'qldb',
+      routes: restRoutes(controlPlane),
     });
     server.registerQueryService({
       signingName: 'iam',
@@ -110,10 +175,33 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
     );
     return { server, url, rootCredentials, profile, close: () => server.close() };
   } catch (error) {
+    sessions?.close();
+    await ledgerKeys?.close();
     kms?.close();
     await engine.close();
     throw error;
   }
+}
+
+/** The control plane's routes in the server's REST form. */
+function restRoutes(controlPlane: ControlPlaneService): RestRoute[] {
+  return controlPlane.routes().map((route) => ({
+    method: route.method,
+    path: route.path.replace(/:(\w+)/g, '{$1}'),
+    operation: route.operation,
+    handle: async (request, context) => {
+      const query: Record<string, string | string[]> = {};
+      for (const name of new Set(request.query.keys())) {
+        const values = request.query.getAll(name);
+        query[name] = values.length === 1 ? values[0]! : values;
+      }
+      const body = await route.handle(
+        { params: request.params, query, body: request.body },
+        context,
+      );
+      return { body };
+    },
+  }));
 }
 
 /** `vellum serve`: start, print how to connect, and stop cleanly on SIGTERM or SIGINT. */

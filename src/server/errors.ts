@@ -8,6 +8,8 @@ export interface WireError {
   status: number;
   /** True when the cause is unexpected and must be logged with its stack. */
   internal: boolean;
+  /** Extra members of a REST-JSON error body. */
+  fields?: Readonly<Record<string, string>>;
 }
 
 const INTERNAL_FAILURE_MESSAGE =
@@ -29,7 +31,13 @@ export function toWireError(error: unknown, protocol: Protocol): WireError {
     return { code, message, status, internal: false };
   }
   if (error instanceof ServiceError) {
-    return { code: error.code, message: error.message, status: error.status, internal: false };
+    return {
+      code: error.code,
+      message: error.message,
+      status: error.status,
+      internal: false,
+      fields: error.fields,
+    };
   }
 
   const framework = frameworkError(error, protocol);

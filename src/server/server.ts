@@ -316,7 +316,7 @@ export function createServer(options: ServerOptions): VellumServer {
     } else {
       reply
         .header('content-type', 'application/json')
-        .send(Buffer.from(JSON.stringify({ Message: wire.message })));
+        .send(Buffer.from(JSON.stringify({ Message: wire.message, ...wire.fields })));
     }
   }
 

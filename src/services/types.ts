@@ -47,6 +47,8 @@ export class ServiceError extends Error {
     message: string,
     /** HTTP status; 400 unless AWS uses another for this code. */
     readonly status = 400,
+    /** Extra members of the error body, such as QLDB's `ResourceType` and `ResourceName`. */
+    readonly fields: Readonly<Record<string, string>> = {},
   ) {
     super(message);
     this.name = code;

@@ -9,7 +9,9 @@ export interface VellumInstance extends RunningVellum {
 }
 
 /** `vellum serve` in-process on 127.0.0.1 with a free port and a new data directory. */
-export async function startVellumInstance(): Promise<VellumInstance> {
+export async function startVellumInstance(
+  options: { keyCheckInterval?: number; kmsDayLength?: number } = {},
+): Promise<VellumInstance> {
   const dir = tempDir('vellum-serve-');
   const running = await startVellum({
     host: '127.0.0.1',
@@ -17,7 +19,8 @@ export async function startVellumInstance(): Promise<VellumInstance> {
     dataDir: dir.path,
     accountId: '000000000000',
     region: 'us-east-1',
-    kmsDayLength: 24 * 3_600_000,
+    kmsDayLength: options.kmsDayLength ?? 24 * 3_600_000,
+    keyCheckInterval: options.keyCheckInterval,
     logLevel: 'silent',
     allowRemote: false,
     logger: pino({ level: 'silent' }),

@@ -60,7 +60,7 @@ export function qldbError(
       ResourcePreconditionNotMetException: 412,
       AccessDeniedException: 403,
     }[code] ?? 400;
-  return Object.assign(new ServiceError(code, message, status), { fields });
+  return new ServiceError(code, message, status, fields);
 }
 
 function invalid(parameter: string, message: string): ServiceError {
