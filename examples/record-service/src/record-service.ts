@@ -60,7 +60,11 @@ export function createRecordService(options: RecordServiceOptions): {
   async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const match = recordPath.exec(new URL(request.url ?? '/', 'http://localhost').pathname);
     if (match === null) {
-      return send(response, 404, { status: 404, title: 'Not Found', detail: `No route for ${request.url}` });
+      return send(response, 404, {
+        status: 404,
+        title: 'Not Found',
+        detail: `No route for ${request.url}`,
+      });
     }
     const id = match[1];
     if (request.method === 'POST' && id === undefined) {
