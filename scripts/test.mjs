@@ -16,7 +16,7 @@ function findTests(dir) {
 }
 
 const filter = process.argv.slice(2);
-const files = findTests('test')
+const files = [...findTests('test'), ...findTests('examples/record-service/test')]
   .filter((file) => filter.length === 0 || filter.some((part) => file.includes(part)))
   .sort();
 

@@ -41,16 +41,21 @@ export function createRecordService(options: RecordServiceOptions): {
   server: Server;
   close(): Promise<void>;
 } {
+  const poolSize = options.maxConcurrentTransactions ?? 10;
   const driver = (credentials: AwsCredentialIdentityProvider) =>
     new QldbDriver(
       options.ledgerName,
       { endpoint: options.endpoint, region: options.region, credentials },
       {},
-      options.maxConcurrentTransactions ?? 10,
+      poolSize,
       new RetryConfig(4),
     );
   const createDriver = driver(options.createCredentials);
   const getDriver = driver(options.getCredentials);
+  // The driver throws at once when all its sessions are busy; requests wait
+  // for a free session instead, as Lambda queues events for a busy function.
+  const createSlots = new Slots(poolSize);
+  const getSlots = new Slots(poolSize);
   const recordPath = new RegExp(`^/${escapeRegExp(options.stage)}/record(?:/([^/]+))?/?$`);
 
   const server = createServer((request, response) => {
@@ -71,19 +76,23 @@ export function createRecordService(options: RecordServiceOptions): {
       const body = JSON.parse(await readBody(request)) as Record<string, unknown>;
       const record: Record<string, unknown> = {};
       for (const field of RECORD_FIELDS) record[field] = body[field];
-      await createDriver.executeLambda(async (txn) => {
-        await txn.execute('INSERT INTO Test ?', record);
-      });
+      await createSlots.run(() =>
+        createDriver.executeLambda(async (txn) => {
+          await txn.execute('INSERT INTO Test ?', record);
+        }),
+      );
       return send(response, 201, 'Success');
     }
     if (request.method === 'GET' && id !== undefined) {
       const number = Number.parseInt(id, 10);
-      const document = await getDriver.executeLambda(async (txn) => {
-        const result = await txn.execute('SELECT * FROM Test WHERE id = ?', number);
-        const rows = result.getResultList();
-        if (rows.length === 0) throw new RecordNotFoundError(number);
-        return rows[0]!;
-      });
+      const document = await getSlots.run(() =>
+        getDriver.executeLambda(async (txn) => {
+          const result = await txn.execute('SELECT * FROM Test WHERE id = ?', number);
+          const rows = result.getResultList();
+          if (rows.length === 0) throw new RecordNotFoundError(number);
+          return rows[0]!;
+        }),
+      );
       return send(response, 200, toJson(document));
     }
     return send(response, 405, {
@@ -101,6 +110,28 @@ export function createRecordService(options: RecordServiceOptions): {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** At most `size` tasks at a time; the rest wait in order. */
+class Slots {
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(size: number) {
+    this.#free = size;
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next !== undefined) next();
+      else this.#free++;
+    }
+  }
 }
 
 function sendProblem(response: ServerResponse, error: unknown): void {
