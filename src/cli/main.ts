@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { runDemo } from './demo.js';
+import { runScenarioDemo } from './scenario-demo.js';
 import { runVerify } from './verify.js';
 import { parseDuration } from './duration.js';
 import { runServe, type ServeOptions } from './serve.js';
@@ -13,16 +14,52 @@ program
 
 program
   .command('demo')
-  .description('Run the reference workload on an embedded ledger and verify its journal')
+  .description(
+    'Run the reference scenario: start vellum serve, deploy a stage, load the record service, ' +
+      'then rotate, disable and swap the ledger key under load and report each phase. ' +
+      'With --engine-only, run the workload on an embedded ledger and verify its journal',
+  )
   .option(
     '--data-dir <dir>',
     'data directory to use and keep (default: a new temporary directory, removed afterwards)',
   )
   .option('--records <count>', 'records to create and read back', parseCount, 1500)
-  .option('--writers <count>', 'concurrent writers', parseCount, 10)
-  .action(async (options: { dataDir?: string; records: number; writers: number }) => {
-    await runDemo(options);
-  });
+  .option('--concurrency <count>', 'concurrent requests or writers', parseCount, 10)
+  .option(
+    '--writers <count>',
+    'concurrent writers with --engine-only (default: --concurrency)',
+    parseCount,
+  )
+  .option('--stage <name>', 'stage name of the deployed stack', 'demo')
+  .option(
+    '--key-check-interval <duration>',
+    'how often the key guard checks the ledger key; the grace period after a key is disabled',
+    parseDuration,
+    parseDuration('1s'),
+  )
+  .option('--engine-only', 'run the embedded engine workload only, without a server', false)
+  .action(
+    async (options: {
+      dataDir?: string;
+      records: number;
+      concurrency: number;
+      writers?: number;
+      stage: string;
+      keyCheckInterval: number;
+      engineOnly: boolean;
+    }) => {
+      if (options.engineOnly) {
+        await runDemo({
+          dataDir: options.dataDir,
+          records: options.records,
+          writers: options.writers ?? options.concurrency,
+        });
+        return;
+      }
+      const expected = await runScenarioDemo(options);
+      if (!expected) process.exitCode = 1;
+    },
+  );
 
 program
   .command('verify')

@@ -19,7 +19,16 @@ function vellum(...args: string[]): { status: number | null; stdout: string; std
 test('demo runs and verify passes', () => {
   const dir = tempDir();
   try {
-    const demo = vellum('demo', '--records', '60', '--writers', '4', '--data-dir', dir.path);
+    const demo = vellum(
+      'demo',
+      '--engine-only',
+      '--records',
+      '60',
+      '--writers',
+      '4',
+      '--data-dir',
+      dir.path,
+    );
     assert.equal(demo.status, 0, demo.stderr);
     assert.match(demo.stdout, /read 60 of 60 records/);
     assert.match(demo.stdout, /Demo finished/);
@@ -48,7 +57,10 @@ test('verify names a missing data directory', () => {
 test('verify names an unknown ledger', () => {
   const dir = tempDir();
   try {
-    assert.equal(vellum('demo', '--records', '5', '--data-dir', dir.path).status, 0);
+    assert.equal(
+      vellum('demo', '--engine-only', '--records', '5', '--data-dir', dir.path).status,
+      0,
+    );
     const result = vellum('verify', '--ledger', 'nope', '--data-dir', dir.path);
     assert.equal(result.status, 2);
     assert.match(
@@ -63,8 +75,14 @@ test('verify names an unknown ledger', () => {
 test('verify checks every ledger', () => {
   const dir = tempDir();
   try {
-    assert.equal(vellum('demo', '--records', '5', '--data-dir', dir.path).status, 0);
-    assert.equal(vellum('demo', '--records', '5', '--data-dir', dir.path).status, 0);
+    assert.equal(
+      vellum('demo', '--engine-only', '--records', '5', '--data-dir', dir.path).status,
+      0,
+    );
+    assert.equal(
+      vellum('demo', '--engine-only', '--records', '5', '--data-dir', dir.path).status,
+      0,
+    );
     const result = vellum('verify', '--data-dir', dir.path);
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stdout.match(/blocks and \d+ block-tree nodes verified/g)?.length, 2);
@@ -76,7 +94,10 @@ test('verify checks every ledger', () => {
 test('verify needs the root key', () => {
   const dir = tempDir();
   try {
-    assert.equal(vellum('demo', '--records', '5', '--data-dir', dir.path).status, 0);
+    assert.equal(
+      vellum('demo', '--engine-only', '--records', '5', '--data-dir', dir.path).status,
+      0,
+    );
     rmSync(join(dir.path, 'root.key'));
     const result = vellum('verify', '--data-dir', dir.path);
     assert.equal(result.status, 2);
@@ -88,7 +109,17 @@ test('verify needs the root key', () => {
 });
 
 test('demo rejects a bad count', () => {
-  const result = vellum('demo', '--records', 'many');
+  const result = vellum('demo', '--engine-only', '--records', 'many');
   assert.notEqual(result.status, 0);
   assert.match(result.stderr, /expected a positive integer, got "many"/);
+});
+
+test('demo runs the reference scenario end to end', () => {
+  const demo = vellum('demo', '--records', '60', '--key-check-interval', '300ms');
+  assert.equal(demo.status, 0, demo.stdout + demo.stderr);
+  assert.match(demo.stdout, /1\. create records +60 +60 +0/);
+  assert.match(demo.stdout, /2\. update-ledger --kms-key +\d+ +\d+ +0/);
+  assert.match(demo.stdout, /3\. key disabled .*does not have grant access/);
+  assert.match(demo.stdout, /4\. no-access key +\d+ +0 +\d+ +500 .*AccessDeniedException/);
+  assert.match(demo.stdout, /every phase behaved as the reference scenario expects/);
 });

@@ -45,7 +45,9 @@ const service = createRecordService({
   }),
 });
 service.server.listen(port, '127.0.0.1', () => {
-  console.log(`record service for stage ${stage} on http://127.0.0.1:${port}/${stage}/record`);
+  const address = service.server.address();
+  const bound = typeof address === 'object' && address !== null ? address.port : port;
+  console.log(`record service for stage ${stage} on http://127.0.0.1:${bound}/${stage}/record`);
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => void service.close());
