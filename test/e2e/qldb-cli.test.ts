@@ -1,0 +1,92 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../helpers/backends.js';
+import { AWS_CLI, startServe } from '../helpers/serve-process.js';
+
+const skip = existsSync(AWS_CLI) ? false : `${AWS_CLI} is not installed (apt-get install awscli)`;
+
+test('AWS CLI drives the QLDB control plane', { skip }, async () => {
+  const dir = tempDir();
+  const serve = await startServe(dir.path);
+  try {
+    const aws = (...args: string[]) => {
+      const result = spawnSync(AWS_CLI, ['--endpoint-url', serve.url, ...args], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: {
+          PATH: process.env.PATH,
+          HOME: dir.path,
+          AWS_SHARED_CREDENTIALS_FILE: join(dir.path, 'credentials'),
+          AWS_CONFIG_FILE: join(dir.path, 'config'),
+          AWS_PROFILE: 'vellum',
+          AWS_EC2_METADATA_DISABLED: 'true',
+          AWS_PAGER: '',
+        },
+      });
+      return { status: result.status, stdout: result.stdout.trim(), stderr: result.stderr.trim() };
+    };
+    const json = (...args: string[]): Record<string, unknown> => {
+      const result = aws(...args);
+      assert.equal(result.status, 0, `aws ${args.join(' ')}: ${result.stderr}`);
+      return result.stdout === '' ? {} : (JSON.parse(result.stdout) as Record<string, unknown>);
+    };
+
+    const created = json(
+      'qldb',
+      'create-ledger',
+      '--name',
+      'cli-ledger',
+      '--permissions-mode',
+      'STANDARD',
+    );
+    assert.equal(created.Name, 'cli-ledger');
+    assert.equal(created.State, 'ACTIVE');
+    assert.equal(created.DeletionProtection, true);
+    assert.equal(created.Arn, 'arn:aws:qldb:us-east-1:000000000000:ledger/cli-ledger');
+    // The CLI prints the epoch-second timestamps as ISO text.
+    assert.match(String(created.CreationDateTime), /^\d{4}-\d{2}-\d{2}T/);
+
+    const described = json('qldb', 'describe-ledger', '--name', 'cli-ledger');
+    assert.equal(described.PermissionsMode, 'STANDARD');
+
+    const refused = aws('qldb', 'delete-ledger', '--name', 'cli-ledger');
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /ResourcePreconditionNotMetException/);
+
+    const updated = json(
+      'qldb',
+      'update-ledger',
+      '--name',
+      'cli-ledger',
+      '--no-deletion-protection',
+    );
+    assert.equal(updated.DeletionProtection, false);
+    assert.equal(updated.PermissionsMode, undefined);
+
+    const listed = json('qldb', 'list-ledgers');
+    assert.deepEqual(
+      (listed.Ledgers as Array<{ Name: string }>).map((ledger) => ledger.Name),
+      ['cli-ledger'],
+    );
+    const digest = json('qldb', 'get-digest', '--name', 'cli-ledger');
+    assert.equal(Buffer.from(String(digest.Digest), 'base64').length, 32);
+    assert.match(
+      String((digest.DigestTipAddress as { IonText: string }).IonText),
+      /strandId.*sequenceNo/,
+    );
+
+    const missing = aws('qldb', 'describe-ledger', '--name', 'nope');
+    assert.notEqual(missing.status, 0);
+    assert.match(missing.stderr, /ResourceNotFoundException/);
+
+    json('qldb', 'delete-ledger', '--name', 'cli-ledger');
+    assert.deepEqual(json('qldb', 'list-ledgers').Ledgers, []);
+  } finally {
+    serve.child.kill('SIGTERM');
+    await serve.exited;
+    dir.remove();
+  }
+});

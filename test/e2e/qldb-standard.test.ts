@@ -1,0 +1,131 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { CreateLedgerCommand, QLDBClient } from '@aws-sdk/client-qldb';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { QldbDriver, RetryConfig } from 'amazon-qldb-driver-nodejs';
+import {
+  clientConfig,
+  startVellumInstance,
+  type VellumInstance,
+} from '../helpers/vellum-instance.js';
+
+const ACCOUNT = '000000000000';
+const LEDGER_ARN = `arn:aws:qldb:us-east-1:${ACCOUNT}:ledger/standard`;
+
+describe('STANDARD permissions mode with the reference roles', () => {
+  let vellum: VellumInstance;
+  const drivers: Record<string, QldbDriver> = {};
+
+  before(async () => {
+    vellum = await startVellumInstance();
+    const config = clientConfig(vellum.url, vellum.rootCredentials);
+    await new QLDBClient(config).send(
+      new CreateLedgerCommand({
+        Name: 'standard',
+        PermissionsMode: 'STANDARD',
+        DeletionProtection: false,
+      }),
+    );
+    const admin = new QldbDriver('standard', { ...config, maxAttempts: undefined });
+    await admin.executeLambda(async (txn) => {
+      await txn.execute('CREATE TABLE Test');
+      await txn.execute('CREATE INDEX ON Test (id)');
+      await txn.execute('INSERT INTO Test ?', { id: 1 });
+    });
+    admin.close();
+
+    const iam = new IAMClient(config);
+    const sts = new STSClient(config);
+    const trust = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+          Action: 'sts:AssumeRole',
+        },
+      ],
+    });
+    for (const [role, action] of [
+      ['create', 'qldb:PartiQLInsert'],
+      ['get', 'qldb:PartiQLSelect'],
+    ] as const) {
+      await iam.send(new CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: trust }));
+      await iam.send(
+        new PutRolePolicyCommand({
+          RoleName: role,
+          PolicyName: 'ledger',
+          PolicyDocument: JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [
+              { Effect: 'Allow', Action: action, Resource: `${LEDGER_ARN}/*` },
+              { Effect: 'Allow', Action: 'qldb:SendCommand', Resource: LEDGER_ARN },
+            ],
+          }),
+        }),
+      );
+      const assumed = await sts.send(
+        new AssumeRoleCommand({
+          RoleArn: `arn:aws:iam::${ACCOUNT}:role/${role}`,
+          RoleSessionName: role,
+        }),
+      );
+      const credentials = {
+        accessKeyId: assumed.Credentials!.AccessKeyId!,
+        secretAccessKey: assumed.Credentials!.SecretAccessKey!,
+        sessionToken: assumed.Credentials!.SessionToken!,
+      };
+      drivers[role] = new QldbDriver(
+        'standard',
+        { ...clientConfig(vellum.url, credentials), maxAttempts: undefined },
+        {},
+        4,
+        new RetryConfig(0),
+      );
+    }
+  });
+  after(async () => {
+    for (const driver of Object.values(drivers)) driver.close();
+    await vellum.dispose();
+  });
+
+  const denied = (error: Error) => {
+    assert.equal(error.name, 'AccessDeniedException');
+    assert.match(
+      error.message,
+      /is not authorized to perform: qldb:PartiQL\w+ on resource: arn:aws:qldb:/,
+    );
+    return true;
+  };
+
+  test('the create role inserts but cannot select', async () => {
+    await drivers.create!.executeLambda((txn) => txn.execute('INSERT INTO Test ?', { id: 2 }));
+    await assert.rejects(
+      drivers.create!.executeLambda((txn) => txn.execute('SELECT * FROM Test WHERE id = 1')),
+      denied,
+    );
+  });
+
+  test('the get role selects but cannot insert, update or delete', async () => {
+    const rows = await drivers.get!.executeLambda(async (txn) =>
+      (await txn.execute('SELECT * FROM Test WHERE id = ?', 2)).getResultList(),
+    );
+    assert.equal(rows.length, 1);
+    for (const statement of [
+      "INSERT INTO Test VALUE {'id': 3}",
+      'UPDATE Test SET x = 1',
+      'DELETE FROM Test',
+      'CREATE TABLE Other',
+    ]) {
+      await assert.rejects(
+        drivers.get!.executeLambda((txn) => txn.execute(statement)),
+        denied,
+      );
+    }
+    const count = await drivers.get!.executeLambda(async (txn) =>
+      (await txn.execute('SELECT COUNT(*) AS n FROM Test')).getResultList(),
+    );
+    assert.equal(count[0]!.get('n')!.numberValue(), 2);
+  });
+});
