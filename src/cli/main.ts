@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { runDemo } from './demo.js';
 import { runScenarioDemo } from './scenario-demo.js';
+import { runShell } from './shell.js';
 import { runVerify } from './verify.js';
 import { parseDuration } from './duration.js';
 import { runServe, type ServeOptions } from './serve.js';
@@ -62,6 +63,30 @@ program
   );
 
 program
+  .command('shell')
+  .description(
+    'A PartiQL shell on a ledger over the QLDB session API, with the AWS profile credentials. ' +
+      'Statements end with ";"; each runs in its own transaction unless "start transaction;" opened one, ' +
+      'which "commit;" or "abort;" ends. Reads statements from -e, stdin, or a prompt',
+  )
+  .requiredOption('--ledger <name>', 'the ledger to open a session on')
+  .option('--endpoint <url>', "Vellum's endpoint (default: the profile's endpoint_url)")
+  .option('--region <region>', 'region (default: the profile region)')
+  .option('-e, --execute <statements>', 'run these statements, then exit')
+  .option('--format <format>', 'result format: ion or json', parseFormat, 'ion')
+  .action(
+    async (options: {
+      ledger: string;
+      endpoint?: string;
+      region?: string;
+      execute?: string;
+      format: 'ion' | 'json';
+    }) => {
+      process.exitCode = await runShell(options);
+    },
+  );
+
+program
   .command('verify')
   .description(
     'Verify ledger journals with the standalone verifier: block hashes, the hash chain, the digest and the block tree. ' +
@@ -110,6 +135,13 @@ program
   .action(async (options: ServeOptions) => {
     await runServe(options);
   });
+
+function parseFormat(text: string): 'ion' | 'json' {
+  if (text !== 'ion' && text !== 'json') {
+    throw new InvalidArgumentError(`expected ion or json, got ${JSON.stringify(text)}`);
+  }
+  return text;
+}
 
 function parsePort(text: string): number {
   const value = Number(text);

@@ -1,0 +1,196 @@
+import { createInterface } from 'node:readline';
+import { dom, dumpPrettyText, loadAll } from 'ion-js';
+import { dot } from '../engine/ion/dot.js';
+import { hashString } from '../engine/ion/ion-hash.js';
+
+export interface ShellOptions {
+  ledger: string;
+  /** Vellum's endpoint; when absent, the AWS profile's `endpoint_url`. */
+  endpoint?: string;
+  region?: string;
+  /** Statements to run instead of reading them from stdin or a prompt. */
+  execute?: string;
+  format: 'ion' | 'json';
+}
+
+type SessionClient = import('@aws-sdk/client-qldb-session').QLDBSessionClient;
+type SendCommandInput = import('@aws-sdk/client-qldb-session').SendCommandCommandInput;
+
+/**
+ * A PartiQL shell over QLDBSession, like the QLDB shell: statements end with
+ * `;` and may span lines; each runs in its own transaction unless one was
+ * opened with `start transaction;`, which `commit;` or `abort;` ends.
+ * Returns the exit code: 0, or 1 when a statement failed.
+ */
+export async function runShell(options: ShellOptions): Promise<number> {
+  const sdk = await import('@aws-sdk/client-qldb-session');
+  const client: SessionClient = new sdk.QLDBSessionClient({
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+    ...(options.region === undefined ? {} : { region: options.region }),
+    maxAttempts: 1,
+  });
+  const send = async (input: Omit<SendCommandInput, 'SessionToken'>, token?: string) =>
+    client.send(new sdk.SendCommandCommand({ ...input, SessionToken: token }));
+
+  const started = await send({ StartSession: { LedgerName: options.ledger } });
+  const token = started.StartSession!.SessionToken!;
+  let transaction: { id: string; digest: Uint8Array } | undefined;
+  let explicit = false;
+  let failed = false;
+  const out = (text: string) => process.stdout.write(`${text}\n`);
+  const err = (text: string) => process.stderr.write(`${text}\n`);
+
+  const begin = async () => {
+    const reply = await send({ StartTransaction: {} }, token);
+    const id = reply.StartTransaction!.TransactionId!;
+    transaction = { id, digest: hashString(id) };
+  };
+  const commit = async () => {
+    if (transaction === undefined) return;
+    const current = transaction;
+    transaction = undefined;
+    await send(
+      { CommitTransaction: { TransactionId: current.id, CommitDigest: current.digest } },
+      token,
+    );
+  };
+  const abort = async () => {
+    transaction = undefined;
+    await send({ AbortTransaction: {} }, token);
+  };
+
+  const run = async (statement: string): Promise<void> => {
+    const command = statement.trim().replace(/\s+/g, ' ').toLowerCase();
+    if (command === 'start transaction' || command === 'begin') {
+      if (explicit) throw new Error('a transaction is already open; commit or abort it first');
+      await begin();
+      explicit = true;
+      out(`transaction ${transaction!.id} started`);
+      return;
+    }
+    if (command === 'commit' || command === 'abort') {
+      if (!explicit)
+        throw new Error(`no transaction is open; ${command} ends one begun with start transaction`);
+      explicit = false;
+      if (command === 'commit') await commit();
+      else await abort();
+      out(command === 'commit' ? 'committed' : 'aborted');
+      return;
+    }
+    if (transaction === undefined) await begin();
+    const current = transaction!;
+    current.digest = dot(current.digest, hashString(statement));
+    const values: dom.Value[] = [];
+    let reads = 0;
+    try {
+      const reply = await send(
+        { ExecuteStatement: { TransactionId: current.id, Statement: statement, Parameters: [] } },
+        token,
+      );
+      let page = reply.ExecuteStatement!.FirstPage;
+      reads += reply.ExecuteStatement!.ConsumedIOs?.ReadIOs ?? 0;
+      for (;;) {
+        for (const value of page?.Values ?? []) values.push(...loadAll(value.IonBinary!));
+        if (page?.NextPageToken === undefined) break;
+        const next = await send(
+          { FetchPage: { TransactionId: current.id, NextPageToken: page.NextPageToken } },
+          token,
+        );
+        page = next.FetchPage!.Page;
+        reads += next.FetchPage!.ConsumedIOs?.ReadIOs ?? 0;
+      }
+      if (!explicit) await commit();
+    } catch (error) {
+      if (!explicit) await abort().catch(() => undefined);
+      else {
+        explicit = false;
+        await abort().catch(() => undefined);
+        err('the open transaction was aborted');
+      }
+      throw error;
+    }
+    for (const value of values) {
+      out(options.format === 'json' ? JSON.stringify(value) : dumpPrettyText(value));
+    }
+    out(`${values.length} document${values.length === 1 ? '' : 's'}, ${reads} read IOs`);
+  };
+
+  const runText = async (statements: string[]) => {
+    for (const statement of statements) {
+      try {
+        await run(statement);
+      } catch (error) {
+        failed = true;
+        const { name, message } = error as Error;
+        err(`${name}: ${message}`);
+      }
+    }
+  };
+
+  const interactive = options.execute === undefined && process.stdin.isTTY === true;
+  try {
+    if (options.execute !== undefined) {
+      const { statements, rest } = splitStatements(options.execute);
+      await runText(rest.trim() === '' ? statements : [...statements, rest]);
+    } else {
+      const lines = createInterface({
+        input: process.stdin,
+        output: interactive ? process.stdout : undefined,
+        prompt: `${options.ledger}> `,
+        historySize: 1000,
+        terminal: interactive,
+      });
+      let buffer = '';
+      if (interactive) lines.prompt();
+      for await (const line of lines) {
+        if (buffer === '' && /^\s*(exit|quit)\s*;?\s*$/i.test(line)) break;
+        buffer += `${line}\n`;
+        const { statements, rest } = splitStatements(buffer);
+        buffer = rest;
+        await runText(statements);
+        if (interactive) {
+          lines.setPrompt(buffer.trim() === '' ? `${options.ledger}> ` : '...> ');
+          lines.prompt();
+        }
+      }
+      if (buffer.trim() !== '') await runText([buffer]);
+    }
+    if (explicit) {
+      await abort();
+      err('the open transaction was aborted: the input ended without commit');
+      failed = true;
+    }
+  } finally {
+    await send({ EndSession: {} }, token).catch(() => undefined);
+    client.destroy();
+  }
+  return failed ? 1 : 0;
+}
+
+/**
+ * Split text into statements at `;`, ignoring semicolons inside 'strings',
+ * "names", `Ion literals` and comments. Returns the complete statements
+ * and the unfinished rest.
+ */
+export function splitStatements(text: string): { statements: string[]; rest: string } {
+  const statements: string[] = [];
+  let start = 0;
+  let quote: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quote !== undefined) {
+      if (ch === quote) quote = undefined;
+      continue;
+    }
+    if (ch === "'" || ch === '"' || ch === '`') quote = ch;
+    else if (ch === '-' && text[i + 1] === '-') {
+      const end = text.indexOf('\n', i);
+      i = end < 0 ? text.length : end;
+    } else if (ch === ';') {
+      const statement = text.slice(start, i).trim();
+      if (statement !== '') statements.push(statement);
+      start = i + 1;
+    }
+  }
+  return { statements, rest: text.slice(start) };
+}
