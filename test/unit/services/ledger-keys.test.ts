@@ -245,3 +245,112 @@ test('customer managed key: follow, disable, enable, change, deny', async () => 
     dataDir.remove();
   }
 });
+
+test('customer managed key: revoked grant, denying policy, deletion, restart', async () => {
+  const env = await kmsFixture(backend);
+  const dataDir = tempDir('vellum-cmk-');
+  const { root } = env;
+  const open = async () => {
+    const keys = new LedgerKeyService({
+      store: env.store(),
+      kms: env.kms,
+      identity: env.identity,
+      rootKey: Buffer.alloc(32, 9),
+      accountId: ACCOUNT,
+      region: REGION,
+      checkIntervalMs: 60_000,
+      logger: pino({ level: 'silent' }),
+    });
+    const engine = await Engine.open({
+      dataDir: dataDir.path,
+      store: env.store(),
+      keyProvider: keys.keyProvider,
+    });
+    await keys.start(engine);
+    const plane = new ControlPlaneService({ engine, accountId: ACCOUNT, region: REGION, keys });
+    return { keys, engine, plane };
+  };
+  let services = await open();
+  const call = (operation: string, body?: Record<string, unknown>) =>
+    services.plane
+      .routes()
+      .find((route) => route.operation === operation)!
+      .handle({ params: { name: 'ledger' }, query: {}, body }, root);
+  const status = async () =>
+    ((await call('DescribeLedger')).EncryptionDescription as Record<string, unknown>)
+      .EncryptionStatus;
+  const documents = async () => {
+    const ledger = await services.engine.ledger('ledger');
+    return ledger.run(async (tx) => (await tx.scan('Test')).length);
+  };
+
+  try {
+    const keyId = (await env.kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
+    await call('CreateLedger', { Name: 'ledger', PermissionsMode: 'ALLOW_ALL', KmsKey: keyId });
+    const ledger = await services.engine.ledger('ledger');
+    await ledger.run(async (tx) => void tx.createTable('Test'));
+    await ledger.run(async (tx) => void (await tx.insert('Test', load('{id: 1}')!)));
+
+    // A revoked grant: inaccessible until UpdateLedger gives the ledger a new one.
+    const grants = (await env.kms.invoke('ListGrants', { KeyId: keyId }, root)) as {
+      Grants: Array<{ GrantId: string }>;
+    };
+    assert.equal(grants.Grants.length, 1);
+    await env.kms.invoke('RevokeGrant', { KeyId: keyId, GrantId: grants.Grants[0]!.GrantId }, root);
+    await services.keys.checkAll();
+    assert.equal(await status(), 'KMS_KEY_INACCESSIBLE');
+    await call('UpdateLedger', { KmsKey: keyId });
+    await services.keys.close();
+    assert.equal(await status(), 'ENABLED');
+    assert.equal(await documents(), 1);
+
+    // A key policy that denies the ledger's use through QLDB wins over the grant.
+    const denying = JSON.parse(policy(false)) as { Statement: unknown[] };
+    denying.Statement.push({
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 'kms:Decrypt',
+      Resource: '*',
+      Condition: { StringEquals: { 'kms:ViaService': VIA_QLDB } },
+    });
+    await env.kms.invoke(
+      'PutKeyPolicy',
+      { KeyId: keyId, PolicyName: 'default', Policy: JSON.stringify(denying) },
+      root,
+    );
+    await services.keys.checkAll();
+    assert.equal(await status(), 'KMS_KEY_INACCESSIBLE');
+    await env.kms.invoke(
+      'PutKeyPolicy',
+      { KeyId: keyId, PolicyName: 'default', Policy: policy(false) },
+      root,
+    );
+    await services.keys.checkAll();
+    assert.equal(await status(), 'ENABLED');
+
+    // Pending deletion, then cancelled (which leaves the key disabled), then enabled.
+    await env.kms.invoke('ScheduleKeyDeletion', { KeyId: keyId, PendingWindowInDays: 7 }, root);
+    await services.keys.checkAll();
+    assert.equal(await status(), 'KMS_KEY_INACCESSIBLE');
+
+    // The state survives a restart, and the ledger recovers once the key is usable.
+    await services.keys.close();
+    await services.engine.close();
+    await env.restart();
+    services = await open();
+    assert.equal(await status(), 'KMS_KEY_INACCESSIBLE');
+    await assert.rejects(services.engine.ledger('ledger'));
+    await env.kms.invoke('CancelKeyDeletion', { KeyId: keyId }, root);
+    await services.keys.checkAll();
+    assert.equal(await status(), 'KMS_KEY_INACCESSIBLE');
+    await env.kms.invoke('EnableKey', { KeyId: keyId }, root);
+    await services.keys.checkAll();
+    assert.equal(await status(), 'ENABLED');
+    assert.equal(await documents(), 1);
+  } finally {
+    await services.keys.close();
+    await services.engine.close();
+    await env.dispose();
+    dataDir.remove();
+  }
+});

@@ -36,6 +36,7 @@ export async function kmsFixture(backend: Backend, options: Partial<KmsOptions> 
     return { identity, kms };
   };
   let services = await openAll();
+  let currentStore = opened.store;
   const root = identityContext(services.identity.rootPrincipal('AKIAROOT'));
 
   return {
@@ -47,14 +48,15 @@ export async function kmsFixture(backend: Backend, options: Partial<KmsOptions> 
     },
     root,
     dir: dir.path,
-    store: () => opened.store,
+    store: () => currentStore,
     advance(ms: number) {
       now += ms;
     },
     now: clock,
     async restart() {
       services.kms.close();
-      services = await openAll(await opened.reopen());
+      currentStore = await opened.reopen();
+      services = await openAll(currentStore);
     },
     async dispose() {
       services.kms.close();
