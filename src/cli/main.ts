@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { runDemo } from './demo.js';
 import { runScenarioDemo } from './scenario-demo.js';
 import { runShell } from './shell.js';
+import { runDeploy, runOutputs, runRemove, type StackCommandOptions } from './stacks.js';
 import { runVerify } from './verify.js';
 import { parseDuration } from './duration.js';
 import { runServe, type ServeOptions } from './serve.js';
@@ -85,6 +86,39 @@ program
       process.exitCode = await runShell(options);
     },
   );
+
+const stackCommand = (name: string, description: string) =>
+  program
+    .command(name)
+    .description(description)
+    .requiredOption('--stage <stage>', 'the stage; the stack is named <file name>-<stage>')
+    .option('--file <path>', 'the stack file', 'stacks/qldb-kms.yml')
+    .option('--endpoint <url>', "Vellum's endpoint", 'http://127.0.0.1:8600')
+    .option('--region <region>', 'region of the endpoint', 'us-east-1')
+    .option(
+      '--data-dir <dir>',
+      "vellum serve's data directory, whose AWS profile is used when none is configured",
+      './.vellum',
+    )
+    .option('--json', 'print the outputs as a JSON object', false);
+
+stackCommand(
+  'deploy',
+  'Deploy a stack file to a running endpoint: create the stack, or update it; an unchanged stack stays as it is',
+).action(async (options: StackCommandOptions) => {
+  process.exitCode = await runDeploy(options);
+});
+stackCommand('outputs', "Print a deployed stack's outputs").action(
+  async (options: StackCommandOptions) => {
+    process.exitCode = await runOutputs(options);
+  },
+);
+stackCommand(
+  'remove',
+  'Remove a stack: delete its ledger and roles and schedule its keys for deletion with the shortest window',
+).action(async (options: StackCommandOptions) => {
+  process.exitCode = await runRemove(options);
+});
 
 program
   .command('verify')

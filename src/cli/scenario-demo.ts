@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -59,7 +59,7 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
     print(`Vellum demo: the reference scenario against ${vellum.url} (data in ${dataDir})`);
     const stack = await deployStage(sdk, vellum, options.stage);
     print(
-      `1. deployed stage ${options.stage}: ledger ${stack.ledger} (STANDARD, key alias/qldb-kms-${options.stage}), ` +
+      `1. deployed stacks/qldb-kms.yml as stack ${stack.stackName}: ledger ${stack.ledger} (STANDARD, key alias/qldb-kms-${options.stage}), ` +
         `keys main ${stack.keys.main}, rotate ${stack.keys.rotate}, no-access ${stack.keys.noAccess}, delete ${stack.keys.delete}`,
     );
 
@@ -201,7 +201,7 @@ type Clients = Awaited<ReturnType<typeof loadClients>>;
 async function loadClients() {
   try {
     return {
-      iam: await import('@aws-sdk/client-iam'),
+      cloudformation: await import('@aws-sdk/client-cloudformation'),
       kms: await import('@aws-sdk/client-kms'),
       qldb: await import('@aws-sdk/client-qldb'),
       driver: await import('amazon-qldb-driver-nodejs'),
@@ -209,52 +209,16 @@ async function loadClients() {
   } catch (error) {
     throw new Error(
       `the demo needs the AWS SDK clients and the QLDB driver, which come with the repository's development dependencies; run npm install in a clone first (${(error as Error).message})`,
+      { cause: error },
     );
   }
 }
 
-function keyPolicy(stage: string, name: string, withRoles: boolean): string {
-  const statements: unknown[] = [
-    {
-      Sid: 'Allow administration of the key',
-      Effect: 'Allow',
-      Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
-      Action: 'kms:*',
-      Resource: '*',
-    },
-    {
-      Sid: 'Allow access to principals authorized to use Amazon QLDB',
-      Effect: 'Allow',
-      Principal: { AWS: '*' },
-      Action: ['kms:DescribeKey', 'kms:CreateGrant'],
-      Resource: '*',
-      Condition: {
-        StringEquals: {
-          'kms:ViaService': `qldb.${REGION}.amazonaws.com`,
-          'kms:CallerAccount': ACCOUNT,
-        },
-      },
-    },
-  ];
-  if (withRoles) {
-    statements.push({
-      Sid: 'Allow access to create and get record roles',
-      Effect: 'Allow',
-      Principal: {
-        AWS: Object.values(ROLES).map((role) => `arn:aws:iam::${ACCOUNT}:role/${role}`),
-      },
-      Action: 'kms:Decrypt',
-      Resource: '*',
-    });
-  }
-  return JSON.stringify({
-    Version: '2012-10-17',
-    Id: `qldb-cmk-${name}-${stage}`,
-    Statement: statements,
-  });
-}
-
-/** Create the stage's roles, keys, alias and ledger, then table `Test` with its index. */
+/**
+ * Deploy the reference stack file through CloudFormation, as `vellum deploy`
+ * does, then create table `Test` with its index, the step the original
+ * scenario does by hand.
+ */
 async function deployStage(sdk: Clients, vellum: RunningVellum, stage: string) {
   const config = {
     endpoint: vellum.url,
@@ -264,75 +228,32 @@ async function deployStage(sdk: Clients, vellum: RunningVellum, stage: string) {
       secretAccessKey: vellum.rootCredentials.secretAccessKey,
     },
   };
-  const iam = new sdk.iam.IAMClient(config);
+  const cloudformation = new sdk.cloudformation.CloudFormationClient(config);
   const kms = new sdk.kms.KMSClient(config);
   const qldb = new sdk.qldb.QLDBClient(config);
-  const ledger = `qldb-kms-ledger-${stage}`;
-  const ledgerArn = `arn:aws:qldb:${REGION}:${ACCOUNT}:ledger/${ledger}`;
-
-  // Lambda would assume these roles; locally the account's record service does.
-  const trust = JSON.stringify({
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Effect: 'Allow',
-        Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
-        Action: 'sts:AssumeRole',
-      },
-    ],
-  });
-  for (const [role, action] of [
-    [ROLES.create, 'qldb:PartiQLInsert'],
-    [ROLES.get, 'qldb:PartiQLSelect'],
-  ] as const) {
-    await iam.send(
-      new sdk.iam.CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: trust }),
-    );
-    await iam.send(
-      new sdk.iam.PutRolePolicyCommand({
-        RoleName: role,
-        PolicyName: `${role}-${stage}`,
-        PolicyDocument: JSON.stringify({
-          Version: '2012-10-17',
-          Statement: [
-            { Effect: 'Allow', Action: action, Resource: `${ledgerArn}/*` },
-            { Effect: 'Allow', Action: 'qldb:SendCommand', Resource: ledgerArn },
-          ],
-        }),
-      }),
-    );
-  }
-  const keys = { main: '', rotate: '', noAccess: '', delete: '' };
-  for (const [name, field, description, withRoles] of [
-    ['', 'main', 'QLDB Ledger CMK', true],
-    ['rotate', 'rotate', 'QLDB Ledger Rotate CMK', true],
-    ['no-access', 'noAccess', 'QLDB Ledger No Access CMK', false],
-    ['delete', 'delete', 'QLDB Ledger Delete CMK', true],
-  ] as const) {
-    const created = await kms.send(
-      new sdk.kms.CreateKeyCommand({
-        Description: description,
-        Policy: keyPolicy(stage, name === '' ? 'main' : name, withRoles),
-      }),
-    );
-    keys[field] = created.KeyMetadata!.KeyId!;
-    await kms.send(new sdk.kms.EnableKeyRotationCommand({ KeyId: keys[field] }));
-  }
-  await kms.send(
-    new sdk.kms.CreateAliasCommand({
-      AliasName: `alias/qldb-kms-${stage}`,
-      TargetKeyId: keys.main,
+  const stackName = `qldb-kms-${stage}`;
+  const template = readFileSync(join(findRepositoryRoot(), 'stacks', 'qldb-kms.yml'), 'utf8');
+  await cloudformation.send(
+    new sdk.cloudformation.CreateStackCommand({
+      StackName: stackName,
+      TemplateBody: template,
+      Parameters: [{ ParameterKey: 'Stage', ParameterValue: stage }],
+      Capabilities: ['CAPABILITY_NAMED_IAM'],
     }),
   );
-  await qldb.send(
-    new sdk.qldb.CreateLedgerCommand({
-      Name: ledger,
-      PermissionsMode: 'STANDARD',
-      KmsKey: `alias/qldb-kms-${stage}`,
-      DeletionProtection: false,
-      Tags: { name: 'qldb-kms-ledger' },
-    }),
-  );
+  let outputs: Record<string, string> = {};
+  await waitFor(async () => {
+    const reply = await cloudformation.send(
+      new sdk.cloudformation.DescribeStacksCommand({ StackName: stackName }),
+    );
+    const stack = reply.Stacks![0]!;
+    if (stack.StackStatus === 'CREATE_FAILED') {
+      throw new Error(`stack ${stackName} failed: ${stack.StackStatusReason}`);
+    }
+    outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]));
+    return stack.StackStatus === 'CREATE_COMPLETE';
+  }, `stack ${stackName}`);
+  const ledger = outputs.ledgerName!;
   const driver = new sdk.driver.QldbDriver(ledger, config);
   try {
     await driver.executeLambda(async (txn) => {
@@ -342,29 +263,34 @@ async function deployStage(sdk: Clients, vellum: RunningVellum, stage: string) {
   } finally {
     driver.close();
   }
+  const keys = {
+    main: outputs.mainKeyID!,
+    rotate: outputs.rotateKeyID!,
+    noAccess: outputs.noAccessKeyID!,
+    delete: outputs.deleteKeyID!,
+  };
   const arn = (keyId: string) => `arn:aws:kms:${REGION}:${ACCOUNT}:key/${keyId}`;
-  return { iam, kms, qldb, ledger, keys, arn };
+  return { cloudformation, kms, qldb, ledger, keys, arn, stackName };
 }
 
 async function removeStage(
   sdk: Clients,
   stack: Awaited<ReturnType<typeof deployStage>>,
 ): Promise<void> {
-  await stack.qldb.send(new sdk.qldb.DeleteLedgerCommand({ Name: stack.ledger }));
-  for (const role of Object.values(ROLES)) {
-    const policies = await stack.iam.send(new sdk.iam.ListRolePoliciesCommand({ RoleName: role }));
-    for (const policy of policies.PolicyNames ?? []) {
-      await stack.iam.send(
-        new sdk.iam.DeleteRolePolicyCommand({ RoleName: role, PolicyName: policy }),
+  await stack.cloudformation.send(
+    new sdk.cloudformation.DeleteStackCommand({ StackName: stack.stackName }),
+  );
+  await waitFor(async () => {
+    try {
+      await stack.cloudformation.send(
+        new sdk.cloudformation.DescribeStacksCommand({ StackName: stack.stackName }),
       );
+      return false;
+    } catch (error) {
+      if (/does not exist/.test((error as Error).message)) return true;
+      throw error;
     }
-    await stack.iam.send(new sdk.iam.DeleteRoleCommand({ RoleName: role }));
-  }
-  for (const keyId of Object.values(stack.keys)) {
-    await stack.kms.send(
-      new sdk.kms.ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 }),
-    );
-  }
+  }, `removal of stack ${stack.stackName}`);
 }
 
 /** Start the example record service as its own process, as a user would run it. */

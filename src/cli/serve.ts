@@ -7,6 +7,7 @@ import { loadOrCreateRootKey } from '../engine/keyring/root-key-file.js';
 import { createServer, type RestRoute, type VellumServer } from '../server/index.js';
 import { ControlPlaneService } from '../services/qldb/control-plane.js';
 import { LedgerKeyService } from '../services/qldb/ledger-keys.js';
+import { StackService } from '../services/stacks/stack-service.js';
 import { SessionService, type QldbAuthorizer } from '../services/qldb/session-service.js';
 import { IamQueryService, StsQueryService } from '../services/iam/iam-query.js';
 import { IdentityService } from '../services/iam/identity.js';
@@ -40,6 +41,7 @@ export interface RunningVellum {
 
 const IAM_NAMESPACE = 'https://iam.amazonaws.com/doc/2010-05-08/';
 const STS_NAMESPACE = 'https://sts.amazonaws.com/doc/2011-06-15/';
+const CLOUDFORMATION_NAMESPACE = 'http://cloudformation.amazonaws.com/doc/2010-05-15/';
 
 /**
  * Open the data directory's engine and store, start the services on them
@@ -75,6 +77,7 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
   const engine = await Engine.open({ dataDir, keyProvider });
   let kms: KmsService | undefined;
   let sessions: SessionService | undefined;
+  let stacks: StackService | undefined;
   try {
     const identity = await IdentityService.open({
       store: engine.store,
@@ -125,6 +128,7 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
       region: options.region,
       logger,
       onClose: async () => {
+        await stacks?.idle();
         sessions?.close();
         await ledgerKeys?.close();
         kms?.close();
@@ -151,10 +155,25 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
       signingName: 'qldb',
       routes: restRoutes(controlPlane),
     });
+    const iamQuery = new IamQueryService(identity);
     server.registerQueryService({
       signingName: 'iam',
       xmlNamespace: IAM_NAMESPACE,
-      service: new IamQueryService(identity),
+      service: iamQuery,
+    });
+    stacks = new StackService({
+      store: engine.store,
+      iam: iamQuery,
+      kms,
+      qldb: controlPlane,
+      accountId: options.accountId,
+      region: options.region,
+      logger: logger.child({ service: 'cloudformation' }),
+    });
+    server.registerQueryService({
+      signingName: 'cloudformation',
+      xmlNamespace: CLOUDFORMATION_NAMESPACE,
+      service: stacks,
     });
     server.registerQueryService({
       signingName: 'sts',

@@ -1,0 +1,176 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+
+export interface StackCommandOptions {
+  stage: string;
+  /** The stack file; its name without extension, plus the stage, names the stack. */
+  file: string;
+  endpoint: string;
+  region: string;
+  /** Where `vellum serve` wrote the AWS profile, used when no AWS profile is configured. */
+  dataDir: string;
+  json?: boolean;
+}
+
+type CloudFormation = typeof import('@aws-sdk/client-cloudformation');
+
+const POLL_MS = 200;
+const TIMEOUT_MS = 10 * 60_000;
+
+/** `qldb-kms-dev` for `stacks/qldb-kms.yml` and stage `dev`. */
+export function stackName(file: string, stage: string): string {
+  if (!/^[A-Za-z0-9-]{1,64}$/.test(stage)) {
+    throw new Error(
+      `--stage must be 1 to 64 letters, digits and hyphens, got ${JSON.stringify(stage)}`,
+    );
+  }
+  return `${basename(file, extname(file))}-${stage}`;
+}
+
+async function client(options: StackCommandOptions) {
+  // Without an AWS profile in the environment, use the one vellum serve wrote.
+  const credentials = join(resolve(options.dataDir), 'credentials');
+  if (
+    process.env.AWS_ACCESS_KEY_ID === undefined &&
+    process.env.AWS_SHARED_CREDENTIALS_FILE === undefined
+  ) {
+    if (existsSync(credentials)) {
+      process.env.AWS_SHARED_CREDENTIALS_FILE = credentials;
+      process.env.AWS_CONFIG_FILE = join(resolve(options.dataDir), 'config');
+      process.env.AWS_PROFILE ??= 'vellum';
+    }
+  }
+  process.env.AWS_EC2_METADATA_DISABLED ??= 'true';
+  const sdk: CloudFormation = await import('@aws-sdk/client-cloudformation');
+  return {
+    sdk,
+    cloudformation: new sdk.CloudFormationClient({
+      endpoint: options.endpoint,
+      region: options.region,
+    }),
+  };
+}
+
+async function describe(
+  sdk: CloudFormation,
+  cloudformation: InstanceType<CloudFormation['CloudFormationClient']>,
+  name: string,
+) {
+  try {
+    const reply = await cloudformation.send(new sdk.DescribeStacksCommand({ StackName: name }));
+    return reply.Stacks?.[0];
+  } catch (error) {
+    if (/does not exist/.test((error as Error).message)) return undefined;
+    throw error;
+  }
+}
+
+async function waitForStack(
+  sdk: CloudFormation,
+  cloudformation: InstanceType<CloudFormation['CloudFormationClient']>,
+  name: string,
+) {
+  const deadline = Date.now() + TIMEOUT_MS;
+  for (;;) {
+    const stack = await describe(sdk, cloudformation, name);
+    if (stack === undefined || !String(stack.StackStatus).endsWith('_IN_PROGRESS')) return stack;
+    if (Date.now() > deadline)
+      throw new Error(
+        `stack ${name} is still ${stack.StackStatus} after ${TIMEOUT_MS / 60_000} minutes`,
+      );
+    await new Promise((resolveWait) => setTimeout(resolveWait, POLL_MS));
+  }
+}
+
+/**
+ * `vellum deploy`: create the stack, or update it when it exists. Deploying
+ * an unchanged stack changes nothing, and deploying after a failure
+ * finishes the resources that were missing. Returns the exit code.
+ */
+export async function runDeploy(options: StackCommandOptions): Promise<number> {
+  const name = stackName(options.file, options.stage);
+  const template = readFileSync(options.file, 'utf8');
+  const { sdk, cloudformation } = await client(options);
+  const parameters = [{ ParameterKey: 'Stage', ParameterValue: options.stage }];
+  const existing = await describe(sdk, cloudformation, name);
+  try {
+    if (existing === undefined) {
+      await cloudformation.send(
+        new sdk.CreateStackCommand({
+          StackName: name,
+          TemplateBody: template,
+          Parameters: parameters,
+          Capabilities: ['CAPABILITY_NAMED_IAM'],
+        }),
+      );
+    } else {
+      await cloudformation.send(
+        new sdk.UpdateStackCommand({
+          StackName: name,
+          TemplateBody: template,
+          Parameters: parameters,
+          Capabilities: ['CAPABILITY_NAMED_IAM'],
+        }),
+      );
+    }
+  } catch (error) {
+    if (!/No updates are to be performed/.test((error as Error).message)) throw error;
+    process.stdout.write(`stack ${name} is up to date\n`);
+  }
+  const stack = await waitForStack(sdk, cloudformation, name);
+  const status = String(stack?.StackStatus);
+  if (!status.endsWith('_COMPLETE')) {
+    process.stderr.write(
+      `stack ${name} is ${status}: ${stack?.StackStatusReason ?? 'no reason given'}\nrun vellum deploy again to resume once the cause is fixed\n`,
+    );
+    return 1;
+  }
+  process.stdout.write(`stack ${name} is ${status}\n`);
+  printOutputs(stack?.Outputs ?? [], options.json === true);
+  return 0;
+}
+
+/** `vellum outputs`: the stack's outputs as `key: value` lines or a JSON object. */
+export async function runOutputs(options: StackCommandOptions): Promise<number> {
+  const name = stackName(options.file, options.stage);
+  const { sdk, cloudformation } = await client(options);
+  const stack = await describe(sdk, cloudformation, name);
+  if (stack === undefined) {
+    process.stderr.write(
+      `stack ${name} does not exist; deploy it with vellum deploy --stage ${options.stage}\n`,
+    );
+    return 1;
+  }
+  printOutputs(stack.Outputs ?? [], options.json === true);
+  return 0;
+}
+
+/** `vellum remove`: delete the stack's ledger and roles and schedule its keys for deletion. */
+export async function runRemove(options: StackCommandOptions): Promise<number> {
+  const name = stackName(options.file, options.stage);
+  const { sdk, cloudformation } = await client(options);
+  await cloudformation.send(new sdk.DeleteStackCommand({ StackName: name }));
+  const stack = await waitForStack(sdk, cloudformation, name);
+  if (stack !== undefined) {
+    process.stderr.write(
+      `stack ${name} is ${stack.StackStatus}: ${stack.StackStatusReason ?? ''}\n`,
+    );
+    return 1;
+  }
+  process.stdout.write(`stack ${name} removed; its keys are scheduled for deletion\n`);
+  return 0;
+}
+
+function printOutputs(
+  outputs: Array<{ OutputKey?: string; OutputValue?: string }>,
+  json: boolean,
+): void {
+  if (json) {
+    const values: Record<string, string> = {};
+    for (const output of outputs) values[output.OutputKey ?? ''] = output.OutputValue ?? '';
+    process.stdout.write(`${JSON.stringify(values, null, 2)}\n`);
+    return;
+  }
+  for (const output of outputs)
+    process.stdout.write(`${output.OutputKey}: ${output.OutputValue}\n`);
+}
