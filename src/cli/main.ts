@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { runDemo } from './demo.js';
 import { runScenarioDemo } from './scenario-demo.js';
 import { runShell } from './shell.js';
+import { formatSummary, runLoad } from './load.js';
 import { runDeploy, runOutputs, runRemove, type StackCommandOptions } from './stacks.js';
 import { runVerify } from './verify.js';
 import { parseDuration } from './duration.js';
@@ -119,6 +120,21 @@ stackCommand(
 ).action(async (options: StackCommandOptions) => {
   process.exitCode = await runRemove(options);
 });
+
+program
+  .command('load')
+  .description(
+    'Run an Artillery script (target, phases, processor functions, get/post/log flows) without Artillery, ' +
+      "then print a summary like Artillery's",
+  )
+  .argument('<file>', 'the script, such as scripts/create-record.yml')
+  .option('--target <url>', "the address requests go to, instead of the script's config.target")
+  .option('--output <file>', 'also write the summary as JSON to this file')
+  .option('--quiet', 'print only the summary', false)
+  .action(async (file: string, options: { target?: string; output?: string; quiet: boolean }) => {
+    const summary = await runLoad({ file, ...options });
+    process.stdout.write(formatSummary(summary));
+  });
 
 program
   .command('verify')

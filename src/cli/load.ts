@@ -1,0 +1,328 @@
+import { EventEmitter } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as hdr from 'hdr-histogram-js';
+import { Agent, request } from 'undici';
+import { parse as parseYaml } from 'yaml';
+
+/**
+ * A runner for Artillery scripts of the kind the reference scenario uses:
+ * `config.target`, `config.phases` (`duration` with `arrivalRate`, or
+ * `arrivalCount`), `config.processor`, `config.variables`, and scenarios
+ * whose flows hold `function`, `get`, `post`, `put`, `delete` (with `url`,
+ * `json` and `headers`), `think` and `log` steps. Arrivals follow an open
+ * model: each phase starts virtual users at its rate, whatever the
+ * responses take. A template that is exactly one `{{ variable }}` keeps the
+ * variable's type, so a number stays a number in JSON.
+ */
+
+export interface LoadOptions {
+  file: string;
+  /** Overrides `config.target`. */
+  target?: string;
+  /** Writes the summary as JSON here. */
+  output?: string;
+  /** Print `log` steps and period reports. */
+  quiet?: boolean;
+  /** Seconds between progress reports. */
+  reportInterval?: number;
+}
+
+export interface LoadSummary {
+  /** Responses by HTTP status code. */
+  codes: Record<string, number>;
+  /** Requests that failed without a response, by error code. */
+  errors: Record<string, number>;
+  requests: number;
+  responses: number;
+  vusersCreated: number;
+  vusersCompleted: number;
+  vusersFailed: number;
+  /** Response time in milliseconds. */
+  responseTime: {
+    min: number;
+    max: number;
+    mean: number;
+    median: number;
+    p95: number;
+    p99: number;
+  };
+  /** Counters that processors emitted with `events.emit('counter', name, value)`. */
+  counters: Record<string, number>;
+  durationSeconds: number;
+}
+
+interface Step {
+  function?: string;
+  get?: RequestSpec;
+  post?: RequestSpec;
+  put?: RequestSpec;
+  delete?: RequestSpec;
+  log?: string;
+  think?: number;
+}
+
+interface RequestSpec {
+  url: string;
+  json?: unknown;
+  headers?: Record<string, string>;
+}
+
+interface Script {
+  config: {
+    target?: string;
+    phases?: Array<{
+      duration?: number;
+      arrivalRate?: number;
+      arrivalCount?: number;
+      name?: string;
+    }>;
+    processor?: string;
+    variables?: Record<string, unknown>;
+  };
+  scenarios: Array<{ name?: string; weight?: number; flow: Step[] }>;
+}
+
+type Processor = Record<
+  string,
+  (
+    context: { vars: Record<string, unknown> },
+    events: EventEmitter,
+    done: (error?: Error) => void,
+  ) => unknown
+>;
+
+/** Render `{{ name }}` templates; a template that is one variable keeps its type. */
+export function render(value: unknown, vars: Record<string, unknown>): unknown {
+  if (typeof value === 'string') {
+    const whole = /^\s*\{\{\s*([\w$.]+)\s*\}\}\s*$/.exec(value);
+    if (whole !== null) return vars[whole[1]!];
+    return value.replace(/\{\{\s*([\w$.]+)\s*\}\}/g, (_, name: string) => String(vars[name] ?? ''));
+  }
+  if (Array.isArray(value)) return value.map((item) => render(item, vars));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, render(item, vars)]),
+    );
+  }
+  return value;
+}
+
+function readScript(file: string): Script {
+  const script = parseYaml(readFileSync(file, 'utf8')) as Script;
+  if (typeof script !== 'object' || script === null || !Array.isArray(script.scenarios)) {
+    throw new Error(`${file} is not an Artillery script: it needs config and scenarios`);
+  }
+  for (const [i, scenario] of script.scenarios.entries()) {
+    if (!Array.isArray(scenario.flow)) throw new Error(`${file}: scenario ${i + 1} has no flow`);
+  }
+  return script;
+}
+
+async function loadProcessor(file: string, processor: string | undefined): Promise<Processor> {
+  if (processor === undefined) return {};
+  const path = resolve(dirname(file), processor);
+  if (path.endsWith('.cjs') || path.endsWith('.js')) {
+    try {
+      return createRequire(pathToFileURL(path))(path) as Processor;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ERR_REQUIRE_ESM') throw error;
+    }
+  }
+  return (await import(pathToFileURL(path).href)) as Processor;
+}
+
+/** Run a script and resolve with its summary once every virtual user finished. */
+export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
+  const script = readScript(options.file);
+  const target = (options.target ?? script.config.target ?? '').replace(/\/$/, '');
+  if (!/^https?:\/\//.test(target)) {
+    throw new Error(
+      `the target must be an http:// or https:// address; pass --target, got ${JSON.stringify(target)}`,
+    );
+  }
+  const processor = await loadProcessor(options.file, script.config.processor);
+  const phases = script.config.phases ?? [{ duration: 1, arrivalCount: 1 }];
+  const print = (line: string) => {
+    if (!options.quiet) process.stdout.write(`${line}\n`);
+  };
+
+  const histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  const summary: LoadSummary = {
+    codes: {},
+    errors: {},
+    requests: 0,
+    responses: 0,
+    vusersCreated: 0,
+    vusersCompleted: 0,
+    vusersFailed: 0,
+    responseTime: { min: 0, max: 0, mean: 0, median: 0, p95: 0, p99: 0 },
+    counters: {},
+    durationSeconds: 0,
+  };
+  const events = new EventEmitter();
+  events.on('counter', (name: string, value = 1) => {
+    summary.counters[name] = (summary.counters[name] ?? 0) + Number(value);
+  });
+  const agent = new Agent({ connections: 256, keepAliveTimeout: 10_000 });
+  const totalWeight = script.scenarios.reduce((sum, s) => sum + (s.weight ?? 1), 0);
+
+  const pickScenario = () => {
+    let roll = Math.random() * totalWeight;
+    for (const scenario of script.scenarios) {
+      roll -= scenario.weight ?? 1;
+      if (roll < 0) return scenario;
+    }
+    return script.scenarios[0]!;
+  };
+
+  const runStep = async (step: Step, context: { vars: Record<string, unknown> }) => {
+    if (step.function !== undefined) {
+      const fn = processor[step.function];
+      if (typeof fn !== 'function')
+        throw new Error(`the processor has no function ${step.function}`);
+      await new Promise<void>((resolveStep, reject) => {
+        const result = fn(context, events, (error?: Error) =>
+          error ? reject(error) : resolveStep(),
+        );
+        if (result instanceof Promise) result.then(() => resolveStep(), reject);
+      });
+      return;
+    }
+    if (step.log !== undefined) {
+      print(String(render(step.log, context.vars)));
+      return;
+    }
+    if (step.think !== undefined) {
+      await new Promise((resolveStep) => setTimeout(resolveStep, Number(step.think) * 1000));
+      return;
+    }
+    const method = (['get', 'post', 'put', 'delete'] as const).find(
+      (name) => step[name] !== undefined,
+    );
+    if (method === undefined) throw new Error(`unknown flow step ${JSON.stringify(step)}`);
+    const spec = step[method]!;
+    const url = `${target}${String(render(spec.url, context.vars))}`;
+    const headers: Record<string, string> = {
+      'user-agent': 'vellum load',
+      ...(render(spec.headers ?? {}, context.vars) as Record<string, string>),
+    };
+    let body: string | undefined;
+    if (spec.json !== undefined) {
+      body = JSON.stringify(render(spec.json, context.vars));
+      headers['content-type'] = 'application/json';
+    }
+    summary.requests++;
+    const started = performance.now();
+    try {
+      const response = await request(url, {
+        method: method.toUpperCase() as 'GET',
+        headers,
+        body,
+        dispatcher: agent,
+      });
+      await response.body.dump();
+      histogram.recordValue(Math.max(1, Math.round((performance.now() - started) * 1000)));
+      summary.responses++;
+      summary.codes[response.statusCode] = (summary.codes[response.statusCode] ?? 0) + 1;
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? (error as Error).name;
+      summary.errors[code] = (summary.errors[code] ?? 0) + 1;
+      throw error;
+    }
+  };
+
+  const virtualUser = async () => {
+    summary.vusersCreated++;
+    const context = {
+      vars: { ...(script.config.variables ?? {}), $target: target } as Record<string, unknown>,
+    };
+    try {
+      for (const step of pickScenario().flow) await runStep(step, context);
+      summary.vusersCompleted++;
+    } catch {
+      summary.vusersFailed++;
+    }
+  };
+
+  const started = performance.now();
+  const running = new Set<Promise<void>>();
+  const interval = (options.reportInterval ?? 10) * 1000;
+  const progress = setInterval(() => {
+    print(
+      `progress at ${Math.round((performance.now() - started) / 1000)} s: ${summary.vusersCreated} virtual users, ` +
+        `${summary.responses} responses ${JSON.stringify(summary.codes)}, ${Object.values(summary.errors).reduce((a, b) => a + b, 0)} errors`,
+    );
+  }, interval);
+  progress.unref();
+  try {
+    for (const [index, phase] of phases.entries()) {
+      const duration = (phase.duration ?? 1) * 1000;
+      const arrivals =
+        phase.arrivalCount ?? Math.round((phase.arrivalRate ?? 0) * (phase.duration ?? 1));
+      print(
+        `phase ${index + 1}${phase.name ? ` (${phase.name})` : ''}: ${arrivals} virtual users over ${duration / 1000} s`,
+      );
+      const phaseStart = performance.now();
+      for (let i = 0; i < arrivals; i++) {
+        // Open model: virtual user i starts at its scheduled time, late responses or not.
+        const due = phaseStart + (i * duration) / arrivals;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((resolveWait) => setTimeout(resolveWait, wait));
+        const user = virtualUser().finally(() => running.delete(user));
+        running.add(user);
+      }
+      const rest = phaseStart + duration - performance.now();
+      if (rest > 0) await new Promise((resolveWait) => setTimeout(resolveWait, rest));
+    }
+    await Promise.all(running);
+  } finally {
+    clearInterval(progress);
+    await agent.close();
+  }
+
+  summary.durationSeconds = Number(((performance.now() - started) / 1000).toFixed(2));
+  const ms = (micros: number) => Number((micros / 1000).toFixed(1));
+  if (summary.responses > 0) {
+    summary.responseTime = {
+      min: ms(histogram.minNonZeroValue),
+      max: ms(histogram.maxValue),
+      mean: ms(histogram.mean),
+      median: ms(histogram.getValueAtPercentile(50)),
+      p95: ms(histogram.getValueAtPercentile(95)),
+      p99: ms(histogram.getValueAtPercentile(99)),
+    };
+  }
+  histogram.destroy();
+  if (options.output !== undefined)
+    writeFileSync(options.output, `${JSON.stringify(summary, null, 2)}\n`);
+  return summary;
+}
+
+/** The summary in the layout of Artillery's final report. */
+export function formatSummary(summary: LoadSummary): string {
+  const lines: Array<[string, string | number]> = [];
+  for (const [code, count] of Object.entries(summary.codes))
+    lines.push([`http.codes.${code}`, count]);
+  for (const [code, count] of Object.entries(summary.errors)) lines.push([`errors.${code}`, count]);
+  lines.push(['http.requests', summary.requests], ['http.responses', summary.responses]);
+  const rows = lines.map(([name, value]) => `${`${name}: `.padEnd(40, '.')} ${value}`);
+  rows.push('http.response_time:');
+  for (const [name, value] of Object.entries(summary.responseTime)) {
+    rows.push(`  ${`${name}: `.padEnd(38, '.')} ${value}`);
+  }
+  for (const [name, value] of Object.entries(summary.counters))
+    rows.push(`${`${name}: `.padEnd(40, '.')} ${value}`);
+  rows.push(
+    `${'vusers.completed: '.padEnd(40, '.')} ${summary.vusersCompleted}`,
+    `${'vusers.created: '.padEnd(40, '.')} ${summary.vusersCreated}`,
+    `${'vusers.failed: '.padEnd(40, '.')} ${summary.vusersFailed}`,
+  );
+  return `Summary report, ${summary.durationSeconds} s\n${rows.join('\n')}\n`;
+}

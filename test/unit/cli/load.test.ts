@@ -1,0 +1,97 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatSummary, render, runLoad } from '../../../src/cli/load.js';
+import { tempDir } from '../../helpers/backends.js';
+
+const scripts = fileURLToPath(new URL('../../../scripts/', import.meta.url));
+
+test('templates keep the type of a lone variable', () => {
+  const vars = { id: 7, name: 'Ada' };
+  assert.deepEqual(
+    render({ id: '{{ id }}', label: 'n{{ id }}-{{name}}', list: ['{{name}}'] }, vars),
+    {
+      id: 7,
+      label: 'n7-Ada',
+      list: ['Ada'],
+    },
+  );
+});
+
+test('the reference scripts run against a record service stand-in', async () => {
+  const received: Array<{ method: string; url: string; body: string; at: number }> = [];
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      received.push({ method: request.method!, url: request.url!, body, at: performance.now() });
+      const missing = request.url === '/dev/record/3';
+      response.writeHead(request.method === 'POST' ? 201 : missing ? 400 : 200, {
+        'content-type': 'application/json',
+      });
+      response.end('"Success"');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const target = `http://127.0.0.1:${(server.address() as AddressInfo).port}/dev`;
+  const dir = tempDir('vellum-load-');
+  try {
+    // The reference scripts with a shorter phase: 20 arrivals in 2 s.
+    for (const [script, processor] of [
+      ['create-record.yml', 'createRecord.cjs'],
+      ['get-record.yml', 'getRecord.cjs'],
+    ]) {
+      const text = readFileSync(join(scripts, script!), 'utf8')
+        .replace(/duration: \d+\n(\s+)arrivalRate: \d+/, 'duration: 2\n$1arrivalRate: 10')
+        .replace(`'./${processor}'`, `'${join(scripts, processor!)}'`);
+      writeFileSync(join(dir.path, script!), text);
+    }
+
+    const output = join(dir.path, 'result.json');
+    const created = await runLoad({
+      file: join(dir.path, 'create-record.yml'),
+      target,
+      quiet: true,
+      output,
+    });
+    assert.equal(created.requests, 20);
+    assert.deepEqual(created.codes, { '201': 20 });
+    assert.equal(created.vusersCompleted, 20);
+    const posts = received.filter((r) => r.method === 'POST');
+    const bodies = posts.map((post) => JSON.parse(post.body) as Record<string, unknown>);
+    assert.deepEqual(
+      bodies.map((body) => body.id).sort((a, b) => Number(a) - Number(b)),
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
+    for (const body of bodies) {
+      assert.equal(typeof body.id, 'number');
+      assert.equal(body.email, `${body.firstName}.${body.lastName}@email.com`);
+      assert.equal(typeof body.street, 'string');
+      assert.equal(typeof body.postcode, 'string');
+    }
+    // Open model: the arrivals spread over the phase.
+    const span = posts.at(-1)!.at - posts[0]!.at;
+    assert.ok(span > 1500 && span < 3000, `arrivals spanned ${span} ms`);
+    assert.deepEqual(JSON.parse(readFileSync(output, 'utf8')).codes, { '201': 20 });
+    assert.ok(created.responseTime.p99 >= created.responseTime.median);
+
+    const read = await runLoad({ file: join(dir.path, 'get-record.yml'), target, quiet: true });
+    assert.deepEqual(read.codes, { '200': 19, '400': 1 });
+    const gets = received.filter((r) => r.method === 'GET').map((r) => r.url);
+    assert.deepEqual(gets.slice(0, 3), ['/dev/record/1', '/dev/record/2', '/dev/record/3']);
+    assert.match(formatSummary(read), /http\.codes\.200: \.+ 19/);
+    assert.match(formatSummary(read), /p99: \.+ \d/);
+
+    await assert.rejects(
+      runLoad({ file: join(dir.path, 'get-record.yml'), target: 'nope', quiet: true }),
+      /http:\/\//,
+    );
+  } finally {
+    server.close();
+    dir.remove();
+  }
+});
