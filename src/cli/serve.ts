@@ -86,6 +86,13 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
       name: 'kms',
       service: kms,
     });
+    // The QLDB control plane owns these paths; its operations are not served yet.
+    server.registerRestService({
+      name: 'qldb',
+      signingName: 'qldb',
+      pathPrefixes: ['/ledgers', '/tags', '/journal-s3-exports'],
+      routes: [],
+    });
     server.registerQueryService({
       signingName: 'iam',
       xmlNamespace: IAM_NAMESPACE,

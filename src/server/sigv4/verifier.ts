@@ -87,7 +87,12 @@ export class SigV4Verifier {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Parse the request's `Authorization` header, or raise `AuthFailure`. */
+  /**
+   * Parse the request's `Authorization` header, or raise `AuthFailure`.
+   *
+   * NOTE: presigned URLs (`X-Amz-Signature` in the query string) are not
+   * accepted; such a request is rejected as missing authentication.
+   */
   parse(request: SignedRequest): ParsedAuthorization {
     const header = request.headers.authorization;
     if (header === undefined || header.trim().length === 0) {
