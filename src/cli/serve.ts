@@ -167,11 +167,11 @@ function usageText(running: RunningVellum): string {
   );
 }
 
-/** Accept loopback hosts only, unless remote access was asked for. */
+/** Accept loopback hosts only, unless remote access was requested. */
 function checkHost(host: string, allowRemote: boolean): void {
   if (allowRemote || isLoopback(host)) return;
   throw new Error(
-    `refusing to listen on ${host}: it is not a loopback address, so other machines could reach ` +
+    `--host ${host} is not a loopback address, so other machines could reach ` +
       `the endpoint and its root credentials would guard every ledger and key. ` +
       `Use --host 127.0.0.1, or pass --allow-remote once the network is protected.`,
   );

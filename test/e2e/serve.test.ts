@@ -105,7 +105,7 @@ test('serve rejects a non-loopback host and bad options', () => {
       );
     const remote = run('--host', '0.0.0.0');
     assert.equal(remote.status, 1);
-    assert.match(remote.stderr, /refusing to listen on 0\.0\.0\.0: it is not a loopback address/);
+    assert.match(remote.stderr, /--host 0\.0\.0\.0 is not a loopback address/);
     assert.match(remote.stderr, /pass --allow-remote/);
 
     const duration = run('--kms-day-length', '3 weeks');
