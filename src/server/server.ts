@@ -127,6 +127,16 @@ export function createServer(options: ServerOptions): VellumServer {
     sendError(request, reply, protocol, error, undefined);
   });
 
+  // Methods outside the route table, such as HEAD on an API path or OPTIONS.
+  app.setNotFoundHandler(async (request, reply) => {
+    const error = new ServiceError(
+      'UnknownOperationException',
+      `No operation of this endpoint matches ${request.method} ${request.url.split('?')[0]}.`,
+      404,
+    );
+    sendError(request, reply, detectProtocol(request), error, undefined);
+  });
+
   app.get('/health', async (request, reply) => {
     labels.set(request, { service: 'vellum', operation: 'Health' });
     reply.code(closing ? 503 : 200).send({ status: closing ? 'stopping' : 'ok' });

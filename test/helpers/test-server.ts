@@ -1,4 +1,4 @@
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { createServer, type VellumServer } from '../../src/server/index.js';
 import {
   ServiceError,
@@ -98,7 +98,7 @@ export interface TestServer {
 
 /** A server on 127.0.0.1 with a free port and the fixture services registered. */
 export async function startTestServer(
-  options: { bodyLimit?: number; now?: () => number } = {},
+  options: { bodyLimit?: number; now?: () => number; logger?: Logger } = {},
 ): Promise<TestServer> {
   const credentials = new MemoryCredentials();
   credentials.add(ROOT);
@@ -108,8 +108,8 @@ export async function startTestServer(
   const server = createServer({
     credentials,
     region: 'us-east-1',
-    logger: pino({ level: 'silent' }),
     ...options,
+    logger: options.logger ?? pino({ level: 'silent' }),
   });
   server.registerJsonService({
     targetPrefix: 'CounterService',
