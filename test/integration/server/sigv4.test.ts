@@ -377,3 +377,34 @@ describe('SigV4 verification', () => {
     assert.equal(path.headers['x-amzn-errortype'], 'MissingAuthenticationTokenException');
   });
 });
+
+describe('SigV4 regions', () => {
+  test('global services accept us-east-1 scopes', async () => {
+    const t = await startTestServer({ region: 'eu-west-2' });
+    try {
+      const iam = await sendSigned(t.url, QUERY, {
+        credentials: ROOT,
+        service: 'iam',
+        region: 'us-east-1',
+      });
+      assert.equal(iam.status, 200, iam.body);
+
+      const regional = await sendSigned(t.url, INCREMENT, {
+        credentials: ROOT,
+        service: 'kms',
+        region: 'eu-west-2',
+      });
+      assert.equal(regional.status, 200, regional.body);
+
+      const wrongRegion = await sendSigned(t.url, INCREMENT, {
+        credentials: ROOT,
+        service: 'kms',
+        region: 'us-east-1',
+      });
+      assert.equal(wrongRegion.status, 400);
+      assert.match(jsonError(wrongRegion).message, /serves 'eu-west-2'.*signed for 'us-east-1'/);
+    } finally {
+      await t.close();
+    }
+  });
+});
