@@ -104,7 +104,7 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
       service: new StsQueryService(identity),
     });
 
-    const url = await server.listen({ host: options.host, port: options.port });
+    const url = await listenOrExplain(server, options.host, options.port);
     const profile = writeAwsProfile(dataDir, {
       accessKeyId: rootCredentials.accessKeyId,
       secretAccessKey: rootCredentials.secretAccessKey,
@@ -165,6 +165,26 @@ function usageText(running: RunningVellum): string {
     `The config file sets endpoint_url for the SDKs and AWS CLI 2.13 or later; ` +
     `older CLIs need --endpoint-url.\n`
   );
+}
+
+async function listenOrExplain(server: VellumServer, host: string, port: number): Promise<string> {
+  try {
+    return await server.listen({ host, port });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new Error(
+        `port ${port} on ${host} is already in use; stop the process using it or pass another --port`,
+        { cause: error },
+      );
+    }
+    if (code === 'EADDRNOTAVAIL') {
+      throw new Error(`${host} is not an address of this machine; pass another --host`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
 }
 
 /** Accept loopback hosts only, unless remote access was requested. */

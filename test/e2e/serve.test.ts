@@ -124,6 +124,37 @@ test('serve rejects a non-loopback host and bad options', () => {
   }
 });
 
+test('serve reports a busy data directory and port', async () => {
+  const dir = tempDir();
+  const other = tempDir();
+  const first = await startServe(dir.path);
+  try {
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', main, 'serve', ...args], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+    const sameDir = run('--port', '0', '--data-dir', dir.path);
+    assert.equal(sameDir.status, 1);
+    assert.match(sameDir.stderr, /data directory .* is in use by process \d+/);
+
+    const port = new URL(first.url).port;
+    const samePort = run('--port', port, '--data-dir', other.path, '--log-level', 'silent');
+    assert.equal(samePort.status, 1);
+    assert.match(
+      samePort.stderr,
+      new RegExp(
+        `port ${port} on 127\\.0\\.0\\.1 is already in use; stop the process using it or pass another --port`,
+      ),
+    );
+  } finally {
+    first.child.kill('SIGTERM');
+    await first.exited;
+    dir.remove();
+    other.remove();
+  }
+});
+
 test(
   'AWS CLI uses the written profile',
   { skip: !existsSync(AWS_CLI) && `${AWS_CLI} is not installed` },
