@@ -86,13 +86,6 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
       name: 'kms',
       service: kms,
     });
-    // The QLDB control plane owns these paths; its operations are not served yet.
-    server.registerRestService({
-      name: 'qldb',
-      signingName: 'qldb',
-      pathPrefixes: ['/ledgers', '/tags', '/journal-s3-exports'],
-      routes: [],
-    });
     server.registerQueryService({
       signingName: 'iam',
       xmlNamespace: IAM_NAMESPACE,
@@ -167,6 +160,7 @@ function usageText(running: RunningVellum): string {
   );
 }
 
+/** Listen, turning a busy port or a foreign address into a message naming the option to change. */
 async function listenOrExplain(server: VellumServer, host: string, port: number): Promise<string> {
   try {
     return await server.listen({ host, port });

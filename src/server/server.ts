@@ -99,6 +99,14 @@ export function createServer(options: ServerOptions): VellumServer {
   const jsonServices = new Map<string, JsonServiceRegistration>();
   const queryServices = new Map<string, QueryServiceRegistration>();
   const restRouter = new RestRouter();
+  // The QLDB control plane owns these paths before any of its routes is
+  // registered, so requests there are always checked against its signing name.
+  restRouter.add({
+    name: 'qldb',
+    signingName: 'qldb',
+    pathPrefixes: ['/ledgers', '/tags', '/journal-s3-exports'],
+    routes: [],
+  });
   const labels = new WeakMap<FastifyRequest, RequestLabels>();
   let closing = false;
 

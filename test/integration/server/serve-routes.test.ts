@@ -15,41 +15,47 @@ describe('vellum serve routes', () => {
 
   test('QLDB paths need a qldb signature', async () => {
     const credentials = vellum.rootCredentials;
-    const wrongService = await sendSigned(
-      vellum.url,
-      { method: 'GET', path: '/ledgers' },
-      { credentials, service: 'kms' },
-    );
-    assert.equal(wrongService.status, 403);
-    assert.equal(wrongService.headers['x-amzn-errortype'], 'InvalidSignatureException');
-    assert.deepEqual(JSON.parse(wrongService.body), {
-      Message: "Credential should be scoped to correct service: 'qldb'. ",
-    });
+    for (const path of ['/ledgers', '/ledgers/demo', '/tags/arn%3Aaws%3Aqldb']) {
+      const response = await sendSigned(
+        vellum.url,
+        { method: 'GET', path },
+        { credentials, service: 'kms' },
+      );
+      assert.equal(response.status, 403, path);
+      assert.equal(response.headers['x-amzn-errortype'], 'InvalidSignatureException', path);
+      assert.equal(
+        JSON.parse(response.body).Message,
+        "Credential should be scoped to correct service: 'qldb'. ",
+        path,
+      );
+    }
 
-    const notServed = await sendSigned(
+    const unknown = await sendSigned(
       vellum.url,
-      { method: 'GET', path: '/ledgers/demo' },
+      { method: 'PUT', path: '/ledgers/demo/no/such/operation' },
       { credentials, service: 'qldb' },
     );
-    assert.equal(notServed.status, 404);
-    assert.equal(notServed.headers['x-amzn-errortype'], 'UnknownOperationException');
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.headers['x-amzn-errortype'], 'UnknownOperationException');
   });
 
-  test('QLDBSession target is not served yet', async () => {
+  test('unknown target lists the served prefixes', async () => {
     const response = await sendSigned(
       vellum.url,
       {
         path: '/',
         headers: {
-          'content-type': 'application/x-amz-json-1.0',
-          'x-amz-target': 'QLDBSession.SendCommand',
+          'content-type': 'application/x-amz-json-1.1',
+          'x-amz-target': 'NoSuchService.DoThing',
         },
-        body: '{"StartSession":{"LedgerName":"demo"}}',
+        body: '{}',
       },
-      { credentials: vellum.rootCredentials, service: 'qldb' },
+      { credentials: vellum.rootCredentials, service: 'kms' },
     );
     assert.equal(response.status, 400);
-    assert.equal(JSON.parse(response.body).__type, 'UnknownOperationException');
-    assert.match(JSON.parse(response.body).message, /known prefixes are TrentService/);
+    const body = JSON.parse(response.body) as { __type: string; message: string };
+    assert.equal(body.__type, 'UnknownOperationException');
+    assert.match(body.message, /X-Amz-Target 'NoSuchService.DoThing' names no operation/);
+    assert.match(body.message, /TrentService/);
   });
 });
