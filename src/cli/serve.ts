@@ -181,7 +181,7 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
       service: new StsQueryService(identity),
     });
 
-    const url = await server.listen({ host: options.host, port: options.port });
+    const url = await listenOrExplain(server, options.host, options.port);
     const profile = writeAwsProfile(dataDir, {
       accessKeyId: rootCredentials.accessKeyId,
       secretAccessKey: rootCredentials.secretAccessKey,
@@ -267,11 +267,32 @@ function usageText(running: RunningVellum): string {
   );
 }
 
-/** Accept loopback hosts only, unless remote access was asked for. */
+/** Listen, turning a busy port or a foreign address into a message naming the option to change. */
+async function listenOrExplain(server: VellumServer, host: string, port: number): Promise<string> {
+  try {
+    return await server.listen({ host, port });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new Error(
+        `port ${port} on ${host} is already in use; stop the process using it or pass another --port`,
+        { cause: error },
+      );
+    }
+    if (code === 'EADDRNOTAVAIL') {
+      throw new Error(`${host} is not an address of this machine; pass another --host`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+/** Accept loopback hosts only, unless remote access was requested. */
 function checkHost(host: string, allowRemote: boolean): void {
   if (allowRemote || isLoopback(host)) return;
   throw new Error(
-    `refusing to listen on ${host}: it is not a loopback address, so other machines could reach ` +
+    `--host ${host} is not a loopback address, so other machines could reach ` +
       `the endpoint and its root credentials would guard every ledger and key. ` +
       `Use --host 127.0.0.1, or pass --allow-remote once the network is protected.`,
   );

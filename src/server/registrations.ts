@@ -68,4 +68,10 @@ export interface RestServiceRegistration {
   name: string;
   signingName: string;
   routes: RestRoute[];
+  /**
+   * Path prefixes the API owns even where no route matches yet, such as
+   * `/ledgers`: requests there must be signed for `signingName`, and get
+   * `UnknownOperationException` when no route matches.
+   */
+  pathPrefixes?: string[];
 }

@@ -99,6 +99,14 @@ export function createServer(options: ServerOptions): VellumServer {
   const jsonServices = new Map<string, JsonServiceRegistration>();
   const queryServices = new Map<string, QueryServiceRegistration>();
   const restRouter = new RestRouter();
+  // The QLDB control plane owns these paths before any of its routes is
+  // registered, so requests there are always checked against its signing name.
+  restRouter.add({
+    name: 'qldb',
+    signingName: 'qldb',
+    pathPrefixes: ['/ledgers', '/tags', '/journal-s3-exports'],
+    routes: [],
+  });
   const labels = new WeakMap<FastifyRequest, RequestLabels>();
   let closing = false;
 
@@ -125,6 +133,16 @@ export function createServer(options: ServerOptions): VellumServer {
   app.setErrorHandler(async (error, request, reply) => {
     const protocol = detectProtocol(request);
     sendError(request, reply, protocol, error, undefined);
+  });
+
+  // Methods outside the route table, such as HEAD on an API path or OPTIONS.
+  app.setNotFoundHandler(async (request, reply) => {
+    const error = new ServiceError(
+      'UnknownOperationException',
+      `No operation of this endpoint matches ${request.method} ${request.url.split('?')[0]}.`,
+      404,
+    );
+    sendError(request, reply, detectProtocol(request), error, undefined);
   });
 
   app.get('/health', async (request, reply) => {

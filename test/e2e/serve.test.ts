@@ -105,7 +105,7 @@ test('serve rejects a non-loopback host and bad options', () => {
       );
     const remote = run('--host', '0.0.0.0');
     assert.equal(remote.status, 1);
-    assert.match(remote.stderr, /refusing to listen on 0\.0\.0\.0: it is not a loopback address/);
+    assert.match(remote.stderr, /--host 0\.0\.0\.0 is not a loopback address/);
     assert.match(remote.stderr, /pass --allow-remote/);
 
     const duration = run('--kms-day-length', '3 weeks');
@@ -121,6 +121,37 @@ test('serve rejects a non-loopback host and bad options', () => {
     assert.equal(existsSync(join(dir.path, 'credentials')), false, 'nothing was started');
   } finally {
     dir.remove();
+  }
+});
+
+test('serve reports a busy data directory and port', async () => {
+  const dir = tempDir();
+  const other = tempDir();
+  const first = await startServe(dir.path);
+  try {
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', main, 'serve', ...args], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+    const sameDir = run('--port', '0', '--data-dir', dir.path);
+    assert.equal(sameDir.status, 1);
+    assert.match(sameDir.stderr, /data directory .* is in use by process \d+/);
+
+    const port = new URL(first.url).port;
+    const samePort = run('--port', port, '--data-dir', other.path, '--log-level', 'silent');
+    assert.equal(samePort.status, 1);
+    assert.match(
+      samePort.stderr,
+      new RegExp(
+        `port ${port} on 127\\.0\\.0\\.1 is already in use; stop the process using it or pass another --port`,
+      ),
+    );
+  } finally {
+    first.child.kill('SIGTERM');
+    await first.exited;
+    dir.remove();
+    other.remove();
   }
 });
 

@@ -1,4 +1,4 @@
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { createServer, type VellumServer } from '../../src/server/index.js';
 import {
   ServiceError,
@@ -98,7 +98,7 @@ export interface TestServer {
 
 /** A server on 127.0.0.1 with a free port and the fixture services registered. */
 export async function startTestServer(
-  options: { bodyLimit?: number; now?: () => number } = {},
+  options: { bodyLimit?: number; now?: () => number; logger?: Logger; region?: string } = {},
 ): Promise<TestServer> {
   const credentials = new MemoryCredentials();
   credentials.add(ROOT);
@@ -107,9 +107,9 @@ export async function startTestServer(
   const ledgers = new Map<string, Record<string, unknown>>();
   const server = createServer({
     credentials,
-    region: 'us-east-1',
-    logger: pino({ level: 'silent' }),
     ...options,
+    region: options.region ?? 'us-east-1',
+    logger: options.logger ?? pino({ level: 'silent' }),
   });
   server.registerJsonService({
     targetPrefix: 'CounterService',

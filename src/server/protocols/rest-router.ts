@@ -20,10 +20,18 @@ interface CompiledRoute {
  */
 export class RestRouter {
   readonly #routes: CompiledRoute[] = [];
+  /** First path segment to the signing name that owns it. */
+  readonly #owners = new Map<string, string>();
 
   add(registration: RestServiceRegistration): void {
     for (const route of registration.routes) {
-      this.#routes.push({ route, registration, segments: compile(route.path) });
+      const segments = compile(route.path);
+      this.#routes.push({ route, registration, segments });
+      if (typeof segments[0] === 'string') this.#owners.set(segments[0], registration.signingName);
+    }
+    for (const prefix of registration.pathPrefixes ?? []) {
+      const first = splitPath(prefix)[0];
+      if (first !== undefined) this.#owners.set(first, registration.signingName);
     }
   }
 
@@ -43,10 +51,7 @@ export class RestRouter {
   /** Find the signing name that owns a path's first segment, so unmatched paths still verify against it. */
   signingNameFor(rawPath: string): string | undefined {
     const first = splitPath(rawPath)[0];
-    for (const compiled of this.#routes) {
-      if (compiled.segments[0] === first) return compiled.registration.signingName;
-    }
-    return undefined;
+    return first === undefined ? undefined : this.#owners.get(first);
   }
 }
 

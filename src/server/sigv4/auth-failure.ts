@@ -29,7 +29,7 @@ export class AuthFailure extends Error {
 /** The wire protocols whose error shapes differ. */
 export type Protocol = 'json' | 'rest-json' | 'query';
 
-interface AuthErrorCode {
+export interface AuthErrorCode {
   code: string;
   status: number;
 }
@@ -60,7 +60,8 @@ const QUERY_CODES: Record<AuthFailureKind, AuthErrorCode> = {
   'expired-token': { code: 'ExpiredToken', status: 403 },
 };
 
-const CODES: Record<Protocol, Record<AuthFailureKind, AuthErrorCode>> = {
+/** Every verification failure by protocol and kind; docs/http.md lists them all. */
+export const AUTH_ERROR_CODES: Record<Protocol, Record<AuthFailureKind, AuthErrorCode>> = {
   json: JSON_CODES,
   'rest-json': REST_JSON_CODES,
   query: QUERY_CODES,
@@ -68,7 +69,7 @@ const CODES: Record<Protocol, Record<AuthFailureKind, AuthErrorCode>> = {
 
 /** Look up the AWS error code and HTTP status of a verification failure in one protocol. */
 export function authErrorCode(protocol: Protocol, kind: AuthFailureKind): AuthErrorCode {
-  return CODES[protocol][kind];
+  return AUTH_ERROR_CODES[protocol][kind];
 }
 
 /** AWS's messages for the failures whose text clients and users recognise. */

@@ -87,7 +87,12 @@ export class SigV4Verifier {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Parse the request's `Authorization` header, or raise `AuthFailure`. */
+  /**
+   * Parse the request's `Authorization` header, or raise `AuthFailure`.
+   *
+   * NOTE: presigned URLs (`X-Amz-Signature` in the query string) are not
+   * accepted; such a request is rejected as missing authentication.
+   */
   parse(request: SignedRequest): ParsedAuthorization {
     const header = request.headers.authorization;
     if (header === undefined || header.trim().length === 0) {
@@ -138,8 +143,10 @@ export class SigV4Verifier {
         `Credential should be scoped to correct service: '${services[0] ?? 'none'}'. `,
       );
     }
-    // IAM is a global service that clients always sign for us-east-1.
-    const regions = auth.service === 'iam' ? [this.#region, 'us-east-1'] : [this.#region];
+    // IAM, and STS at its legacy global endpoint, are signed for us-east-1
+    // whatever region the client is configured for.
+    const global = auth.service === 'iam' || auth.service === 'sts';
+    const regions = global ? [this.#region, 'us-east-1'] : [this.#region];
     if (!regions.includes(auth.region)) {
       throw new AuthFailure(
         'invalid-signature',

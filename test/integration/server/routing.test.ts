@@ -1,4 +1,6 @@
 import { after, before, describe, test } from 'node:test';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import assert from 'node:assert/strict';
 import { sendRaw, sendSigned, type RawResponse } from '../../helpers/signed-request.js';
 import { ROOT, startTestServer, type TestServer } from '../../helpers/test-server.js';
@@ -29,9 +31,16 @@ function assertAwsHeaders(response: RawResponse): void {
 
 describe('routing and errors', () => {
   let t: TestServer;
+  const logLines: Array<Record<string, unknown>> = [];
 
   before(async () => {
-    t = await startTestServer({ bodyLimit: 64 * 1024 });
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        logLines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        done();
+      },
+    });
+    t = await startTestServer({ bodyLimit: 64 * 1024, logger: pino({ level: 'info' }, sink) });
   });
   after(async () => {
     await t.close();
@@ -139,6 +148,11 @@ describe('routing and errors', () => {
       message:
         'The request processing has failed because of an unknown error, exception or failure.',
     });
+    const logged = logLines.find((line) => line.requestId === crash.headers['x-amzn-requestid']);
+    assert.ok(logged, 'the failure was logged with its request id');
+    assert.equal(logged.level, 50);
+    assert.equal(logged.msg, 'request failed with an unexpected error');
+    assert.equal((logged.err as { message: string }).message, 'counter exploded');
 
     const rejected = await sendSigned(t.url, counterCall('Reject'), KMS);
     assert.equal(rejected.status, 400);
@@ -215,6 +229,13 @@ describe('routing and errors', () => {
     assert.equal(badJson.status, 400);
     assert.equal(badJson.headers['x-amzn-errortype'], 'SerializationException');
     assert.equal(t.ledgers.size, 0);
+
+    const options = await sendRaw(t.url, { method: 'OPTIONS', path: '/ledgers' });
+    assert.equal(options.status, 404);
+    assert.equal(options.headers['x-amzn-errortype'], 'UnknownOperationException');
+    assert.deepEqual(JSON.parse(options.body), {
+      Message: 'No operation of this endpoint matches OPTIONS /ledgers.',
+    });
   });
 
   test('health and metrics need no signature', async () => {

@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash, createHmac } from 'node:crypto';
 import {
   sendRaw,
   sendSigned,
@@ -375,5 +376,109 @@ describe('SigV4 verification', () => {
     const path = await sendRaw(t.url, { method: 'GET', path: '/nothing-here' });
     assert.equal(path.status, 403);
     assert.equal(path.headers['x-amzn-errortype'], 'MissingAuthenticationTokenException');
+  });
+});
+
+describe('SigV4 regions', () => {
+  test('global services accept us-east-1 scopes', async () => {
+    const t = await startTestServer({ region: 'eu-west-2' });
+    try {
+      const iam = await sendSigned(t.url, QUERY, {
+        credentials: ROOT,
+        service: 'iam',
+        region: 'us-east-1',
+      });
+      assert.equal(iam.status, 200, iam.body);
+
+      const regional = await sendSigned(t.url, INCREMENT, {
+        credentials: ROOT,
+        service: 'kms',
+        region: 'eu-west-2',
+      });
+      assert.equal(regional.status, 200, regional.body);
+
+      const wrongRegion = await sendSigned(t.url, INCREMENT, {
+        credentials: ROOT,
+        service: 'kms',
+        region: 'us-east-1',
+      });
+      assert.equal(wrongRegion.status, 400);
+      assert.match(jsonError(wrongRegion).message, /serves 'eu-west-2'.*signed for 'us-east-1'/);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('SigV4 Date header', () => {
+  test('Date signs when X-Amz-Date is absent', async () => {
+    const t = await startTestServer();
+    try {
+      // Sign by hand, since the SDK signer always adds X-Amz-Date.
+      const now = new Date();
+      const longDate = now
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d{3}/, '');
+      const scopeDate = longDate.slice(0, 8);
+      const host = new URL(t.url).host;
+      const body = '{"By":2}';
+      const headers: Record<string, string> = {
+        'content-type': 'application/x-amz-json-1.1',
+        date: now.toUTCString(),
+        host,
+        'x-amz-target': 'CounterService.Increment',
+      };
+      const names = Object.keys(headers).sort();
+      const canonical = [
+        'POST',
+        '/',
+        '',
+        ...names.map((name) => `${name}:${headers[name]}`),
+        '',
+        names.join(';'),
+        createHash('sha256').update(body).digest('hex'),
+      ].join('\n');
+      const scope = `${scopeDate}/us-east-1/kms/aws4_request`;
+      const stringToSign = [
+        'AWS4-HMAC-SHA256',
+        longDate,
+        scope,
+        createHash('sha256').update(canonical).digest('hex'),
+      ].join('\n');
+      let key: Buffer = Buffer.from(`AWS4${ROOT.secretAccessKey}`);
+      for (const part of [scopeDate, 'us-east-1', 'kms', 'aws4_request']) {
+        key = createHmac('sha256', key).update(part).digest();
+      }
+      const signature = createHmac('sha256', key).update(stringToSign).digest('hex');
+      const authorization =
+        `AWS4-HMAC-SHA256 Credential=${ROOT.accessKeyId}/${scope}, ` +
+        `SignedHeaders=${names.join(';')}, Signature=${signature}`;
+
+      const response = await sendRaw(t.url, {
+        path: '/',
+        headers: { ...headers, authorization },
+        body,
+      });
+      assert.equal(response.status, 200, response.body);
+      assert.equal(t.counter.count, 2);
+
+      const unsignedDate = await sendRaw(t.url, {
+        path: '/',
+        headers: {
+          ...headers,
+          authorization: authorization.replace(
+            `SignedHeaders=${names.join(';')}`,
+            'SignedHeaders=content-type;host;x-amz-target',
+          ),
+        },
+        body,
+      });
+      assert.equal(unsignedDate.status, 400);
+      assert.equal(jsonError(unsignedDate).type, 'IncompleteSignatureException');
+      assert.equal(t.counter.count, 2);
+    } finally {
+      await t.close();
+    }
   });
 });

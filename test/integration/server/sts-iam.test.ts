@@ -1,7 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  CreateAccessKeyCommand,
   CreateRoleCommand,
+  CreateUserCommand,
+  DeleteAccessKeyCommand,
   GetRoleCommand,
   IAMClient,
   NoSuchEntityException,
@@ -128,6 +131,29 @@ describe('STS and IAM through the AWS SDK', () => {
       iam.send(new GetRoleCommand({ RoleName: 'forged' })),
       (error: unknown) => error instanceof NoSuchEntityException,
     );
+  });
+
+  test('deleted access key is rejected', async () => {
+    const iam = new IAMClient(clientConfig(vellum.url, root));
+    await iam.send(new CreateUserCommand({ UserName: 'short-lived' }));
+    const key = (await iam.send(new CreateAccessKeyCommand({ UserName: 'short-lived' })))
+      .AccessKey!;
+    const sts = new STSClient(
+      clientConfig(vellum.url, {
+        accessKeyId: key.AccessKeyId!,
+        secretAccessKey: key.SecretAccessKey!,
+      }),
+    );
+    const identity = await sts.send(new GetCallerIdentityCommand({}));
+    assert.equal(identity.Arn, 'arn:aws:iam::000000000000:user/short-lived');
+
+    await iam.send(
+      new DeleteAccessKeyCommand({ UserName: 'short-lived', AccessKeyId: key.AccessKeyId! }),
+    );
+    await assert.rejects(sts.send(new GetCallerIdentityCommand({})), (error: Error) => {
+      assert.equal(error.name, 'InvalidClientTokenId');
+      return true;
+    });
   });
 
   test('unknown query action names the supported ones', async () => {
