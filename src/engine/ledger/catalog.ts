@@ -17,6 +17,12 @@ export interface IndexDefinition {
   /** The indexed top-level field name. */
   field: string;
   unique: boolean;
+  /**
+   * How values become keys: `equality` for keys that follow PartiQL's `=`
+   * (1 and 1.0 are one key); absent for indexes made before, whose keys are
+   * Ion Hashes, so exact Ion values.
+   */
+  keys?: 'equality';
 }
 
 export type CatalogObject = TableDefinition | IndexDefinition;

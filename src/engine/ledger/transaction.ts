@@ -20,6 +20,7 @@ import {
   type IndexDefinition,
   type TableDefinition,
 } from './catalog.js';
+import { equalityKey } from './index-key.js';
 import { Revision } from './revision.js';
 
 /** QLDB's per-transaction and per-document quotas. */
@@ -243,6 +244,7 @@ export class Transaction {
       tableId: table.tableId,
       field,
       unique: options.unique === true,
+      keys: 'equality',
     };
     const documents = await this.scan(tableName);
     const seen = new Set<string>();
@@ -648,16 +650,14 @@ export class Transaction {
   }
 
   #indexEntry(index: IndexDefinition, value: dom.Value): IndexEntry {
-    // NOTE: keys compare by Ion equality through the Ion hash, so 1 and 1.0
-    // are different keys; callers that want numeric equality normalise first.
-    return {
-      indexId: index.indexId,
-      keyMac: this.#ledger.cipher.mac(index.indexId, ionHash(value)),
-    };
+    // Indexes made before keys followed PartiQL's = keep Ion equality through
+    // the Ion hash, where 1 and 1.0 are different keys.
+    const key =
+      index.keys === 'equality' ? Buffer.from(equalityKey(value), 'utf8') : ionHash(value);
+    return { indexId: index.indexId, keyMac: this.#ledger.cipher.mac(index.indexId, key) };
   }
 }
 
-/** Build the key of an index entry in conflict marks and the read cache. */
 /**
  * Ion Hashes of statement texts. Applications repeat a few statements with
  * new parameters, so most transactions find their texts here. The cache is
@@ -676,6 +676,7 @@ function statementHash(statement: string): Uint8Array {
   return hash;
 }
 
+/** Build the key of an index entry in conflict marks and the read cache. */
 export function indexMarkKey(entry: IndexEntry): string {
   const mac = entry.keyMac;
   return entry.indexId + Buffer.from(mac.buffer, mac.byteOffset, mac.length).toString('latin1');

@@ -225,21 +225,15 @@ describe('index and scan agree', () => {
     );
   });
 
-  test(
-    'equal keys of different representation',
-    {
-      skip: 'an index lookup matches the exact Ion value, while = matches 1 with 1.0, a string with the same symbol and one instant in any precision, so an index changes the result',
-    },
-    async () => {
-      const keys = ['1', '1.0', '1e0', '"a"', 'a', '2024-01-01T', '2024-01-01T00:00Z'];
-      await insertKeys('Twin', keys);
-      for (const key of keys) {
-        assert.deepEqual(
-          await select('Twin', 'indexed', key),
-          await select('Twin', 'plain', key),
-          `key ${key}`,
-        );
-      }
-    },
-  );
+  test('equal keys of different representation', async () => {
+    const keys = ['1', '1.0', '1e0', '"a"', 'a', '2024-01-01T', '2024-01-01T00:00Z'];
+    await insertKeys('Twin', keys);
+    for (const key of keys) {
+      assert.deepEqual(
+        await select('Twin', 'indexed', key),
+        await select('Twin', 'plain', key),
+        `key ${key}`,
+      );
+    }
+  });
 });
