@@ -80,6 +80,7 @@ const EMPTY_BODY = Buffer.alloc(0);
  */
 export function createServer(options: ServerOptions): VellumServer {
   const logger = options.logger ?? pino({ level: options.logLevel ?? 'info' });
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({
@@ -87,7 +88,7 @@ export function createServer(options: ServerOptions): VellumServer {
       requestIdLogLabel: 'requestId',
     }),
     genReqId: () => randomUUID(),
-    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    bodyLimit,
     return503OnClosing: true,
   });
   const metrics = new ServerMetrics();
@@ -300,6 +301,9 @@ export function createServer(options: ServerOptions): VellumServer {
     registration: JsonServiceRegistration | QueryServiceRegistration | undefined,
   ): void {
     const wire = toWireError(error, protocol);
+    if (wire.status === 413) {
+      wire.message = `The request body exceeds the limit of ${bodyLimit} bytes; send a smaller request body.`;
+    }
     if (wire.internal) request.log.error({ err: error }, 'request failed with an unexpected error');
     else if (wire.status >= 500)
       request.log.warn({ code: wire.code, message: wire.message }, 'request failed');

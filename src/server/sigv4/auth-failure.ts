@@ -42,8 +42,8 @@ const JSON_CODES: Record<AuthFailureKind, AuthErrorCode> = {
   'expired-token': { code: 'ExpiredTokenException', status: 400 },
 };
 
-// REST-JSON front ends reject authentication failures with 403, except for a
-// malformed header, which is a client syntax error.
+// REST-JSON has no reference status for these, so they use HTTP's 403 for
+// refused credentials, except for a malformed header, which is a 400 syntax error.
 const REST_JSON_CODES: Record<AuthFailureKind, AuthErrorCode> = {
   'missing-token': { code: 'MissingAuthenticationTokenException', status: 403 },
   'incomplete-signature': { code: 'IncompleteSignatureException', status: 400 },

@@ -124,7 +124,10 @@ describe('routing and errors', () => {
     assertAwsHeaders(json);
     const error = jsonError(json);
     assert.equal(error.type, 'RequestEntityTooLargeException');
-    assert.match(error.message, /send a smaller request body/);
+    assert.equal(
+      error.message,
+      'The request body exceeds the limit of 65536 bytes; send a smaller request body.',
+    );
 
     const query = await sendSigned(
       t.url,
