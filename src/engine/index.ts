@@ -9,3 +9,7 @@ export { Transaction, type CommitResult } from './ledger/transaction.js';
 export { Revision } from './ledger/revision.js';
 export * from './errors.js';
 export type { BlockAddress, RevisionMetadata } from './journal/journal-types.js';
+export { openStore, type OpenStoreOptions } from '../storage/open-store.js';
+export { PostgresStore, type PostgresStoreOptions } from '../storage/postgres/postgres-store.js';
+export { SqliteStore, type SqliteStoreOptions } from '../storage/sqlite/sqlite-store.js';
+export type { Store } from '../storage/store.js';

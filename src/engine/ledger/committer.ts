@@ -2,6 +2,7 @@ import {
   SequenceConflictError,
   type BlockWrite,
   type IndexEntry,
+  type JournalChanges,
   type Store,
 } from '../../storage/store.js';
 import { OccConflictError, StorageUnavailableError, TransactionExpiredError } from '../errors.js';
@@ -18,11 +19,24 @@ const MAX_BATCH = 256;
  * prepared, so hashing and sealing overlap with the store's write and fsync.
  */
 const MAX_IN_FLIGHT = 2;
+/**
+ * Times a transaction is prepared again after other processes sharing the
+ * store appended first, before it fails with an OCC conflict so that its
+ * caller retries from the start.
+ */
+const MAX_APPEND_ATTEMPTS = 16;
+/**
+ * A writer this many blocks behind the store reloads the journal's end and
+ * treats every older read as stale, instead of fetching what each block changed.
+ */
+const MAX_CATCH_UP_BLOCKS = 10_000;
 
 interface Pending {
   transaction: Transaction;
   resolve: (result: CommitResult) => void;
   reject: (error: unknown) => void;
+  /** Appends of this transaction that lost the race to another process. */
+  attempts: number;
 }
 
 /** The journal's end: the last block's sequence number (-1 when empty), hash and time. */
@@ -71,10 +85,22 @@ export interface CommitterOptions {
  * Conflict detection keeps, per document, index key and table, the sequence
  * number of the last block that changed it ("marks"). A read made when block
  * `s` was the last durable one conflicts with any mark above `s`.
+ *
+ * On a store that other processes write to (`singleWriter` false), an append
+ * fails with `SequenceConflictError` when another process appended first.
+ * The committer then fetches what those blocks changed, sets their marks,
+ * and validates and prepares the same transactions again on the new tip.
+ * The store accepts a batch only if it continues the tip that the batch was
+ * validated against, so validation and append are atomic together.
  */
 export class Committer {
   readonly #options: CommitterOptions;
+  readonly #shared: boolean;
   readonly #queue: Pending[] = [];
+  /** Transactions of batches that lost an append race; they go before the queue, in order. */
+  readonly #retry: Pending[] = [];
+  /** Set when the store holds blocks this committer has not seen; nothing is planned until it catches up. */
+  #behind = false;
   #scheduled = false;
   #inFlight = 0;
 
@@ -95,6 +121,7 @@ export class Committer {
 
   constructor(options: CommitterOptions) {
     this.#options = options;
+    this.#shared = !options.store.singleWriter;
     this.#durable = options.tip;
     this.#planned = { tip: options.tip, plan: undefined, catalog: undefined };
   }
@@ -105,7 +132,7 @@ export class Committer {
 
   submit(transaction: Transaction): Promise<CommitResult> {
     return new Promise<CommitResult>((resolve, reject) => {
-      this.#queue.push({ transaction, resolve, reject });
+      this.#queue.push({ transaction, resolve, reject, attempts: 0 });
       this.#schedule();
     });
   }
@@ -122,6 +149,13 @@ export class Committer {
 
   #pump(): void {
     if (this.#resyncing !== undefined) return;
+    if (this.#behind) {
+      // Catch up once every batch in flight has settled, since they were
+      // planned on the old tip and fail too.
+      if (this.#inFlight === 0) this.#catchUp();
+      return;
+    }
+    if (this.#retry.length > 0) this.#queue.unshift(...this.#retry.splice(0));
     while (this.#queue.length > 0 && this.#inFlight < MAX_IN_FLIGHT) {
       // With nothing in flight, write half of the queue first, so the other
       // half is prepared while the first is made durable, and the writers
@@ -142,7 +176,7 @@ export class Committer {
       this.#inFlight += 1;
       void this.#write(batch).finally(() => {
         this.#inFlight -= 1;
-        if (this.#queue.length > 0) this.#schedule();
+        if (this.#queue.length > 0 || this.#retry.length > 0 || this.#behind) this.#schedule();
       });
     }
   }
@@ -199,6 +233,8 @@ export class Committer {
         cipher,
       );
       block.indexAdds = transaction.indexBuilds;
+      const removed = removedEntries(transaction);
+      if (removed.length > 0) block.removedEntries = removed;
       plan = tree.planAppend(block.blockHash, plan);
       block.merkleNodes = plan.nodes;
       hash = block.blockHash;
@@ -224,6 +260,10 @@ export class Committer {
     try {
       await this.#options.store.appendBlocks(this.#options.ledgerId, batch.blocks);
     } catch (error) {
+      if (this.#shared && error instanceof SequenceConflictError) {
+        this.#lostRace(batch);
+        return;
+      }
       // The store reported that nothing of this batch is stored, and a
       // batch planned on top of it will fail the store's sequence check.
       // Plan again from the durable tip, once per failure. A sequence
@@ -234,7 +274,9 @@ export class Committer {
         this.#abandonPlanned();
         if (error instanceof SequenceConflictError) this.#resync();
       }
-      for (const { pending } of batch.accepted) pending.reject(new StorageUnavailableError(error));
+      const failure =
+        error instanceof StorageUnavailableError ? error : new StorageUnavailableError(error);
+      for (const { pending } of batch.accepted) pending.reject(failure);
       return;
     }
 
@@ -255,6 +297,100 @@ export class Committer {
   }
 
   /**
+   * Handle a batch that another process beat to the store: nothing of it
+   * was written. Its transactions wait to be validated and prepared again
+   * once the committer has caught up with the store, unless they have lost
+   * too often.
+   */
+  #lostRace(batch: PreparedBatch): void {
+    if (batch.generation === this.#generation) this.#abandonPlanned();
+    this.#behind = true;
+    for (const { pending } of batch.accepted) {
+      pending.attempts += 1;
+      if (pending.attempts >= MAX_APPEND_ATTEMPTS) {
+        pending.reject(new OccConflictError(pending.transaction.id));
+      } else {
+        this.#retry.push(pending);
+      }
+    }
+  }
+
+  /**
+   * Bring the committer up to the store's tip: mark what the blocks it has
+   * not seen changed, apply their catalog changes and reload the block tree.
+   * Transactions that read anything those blocks changed then conflict.
+   */
+  #catchUp(): void {
+    this.#resyncing = (async () => {
+      try {
+        const { store, ledgerId } = this.#options;
+        const last = await store.lastBlock(ledgerId);
+        if (last !== undefined && last.seq - this.#durable.seq > MAX_CATCH_UP_BLOCKS) {
+          await this.#reloadTip();
+        } else if (last !== undefined && last.seq > this.#durable.seq) {
+          await this.#applyChanges(await store.changesSince(ledgerId, this.#durable.seq));
+        }
+        this.#behind = false;
+      } catch (error) {
+        // The store is unreachable: the waiting transactions fail like any
+        // failed write, and the next batch finds out again whether it is behind.
+        this.#behind = false;
+        const failure =
+          error instanceof StorageUnavailableError ? error : new StorageUnavailableError(error);
+        for (const pending of this.#retry.splice(0)) pending.reject(failure);
+      } finally {
+        this.#resyncing = undefined;
+        if (this.#queue.length > 0 || this.#retry.length > 0) this.#schedule();
+      }
+    })();
+  }
+
+  async #applyChanges(changes: JournalChanges): Promise<void> {
+    const last = changes.last!;
+    const indexKeys: string[] = [];
+    for (const revision of changes.revisions) {
+      this.#documentMarks.set(revision.docId, revision.blockSeq);
+      const table = this.#tableMarks.get(revision.tableId) ?? -1;
+      this.#tableMarks.set(revision.tableId, Math.max(table, revision.blockSeq));
+    }
+    for (const { entry, blockSeq } of changes.indexEntries) {
+      const key = indexMarkKey(entry);
+      this.#indexMarks.set(key, Math.max(this.#indexMarks.get(key) ?? -1, blockSeq));
+      indexKeys.push(key);
+    }
+    if (changes.catalog.length > 0) {
+      const catalog = this.#options.catalog().withStored(changes.catalog, this.#options.cipher);
+      for (const object of changes.catalog) {
+        this.#catalogMark = Math.max(this.#catalogMark, object.blockSeq);
+      }
+      this.#options.applyCatalog(catalog);
+    }
+
+    await this.#options.tree.load(last.seq + 1);
+    const tip = { seq: last.seq, hash: last.blockHash, time: last.time };
+    this.#durable = tip;
+    this.#planned = { tip, plan: undefined, catalog: undefined };
+    this.#options.onDurable(indexKeys);
+  }
+
+  /**
+   * Bring the committer up to date with blocks that other processes
+   * appended, when it is idle. Used before reads that must include them,
+   * such as a digest; a no-op on a store with a single writer.
+   */
+  async refresh(): Promise<void> {
+    if (!this.#shared) return;
+    if (this.#resyncing !== undefined) {
+      await this.#resyncing;
+      return;
+    }
+    if (this.#inFlight > 0) return;
+    this.#behind = true;
+    this.#catchUp();
+    await this.#resyncing;
+  }
+
+  /**
    * Reload the journal's end, the block tree and the catalog from the store.
    * The blocks this committer did not see may have changed anything, so
    * every transaction that read the catalog before the reload (that is,
@@ -263,16 +399,7 @@ export class Committer {
   #resync(): void {
     this.#resyncing = (async () => {
       try {
-        const last = await this.#options.store.lastBlock(this.#options.ledgerId);
-        const tip =
-          last === undefined
-            ? this.#durable
-            : { seq: last.seq, hash: last.blockHash, time: last.time };
-        await this.#options.tree.load(tip.seq + 1);
-        await this.#options.reload();
-        this.#durable = tip;
-        this.#planned = { tip, plan: undefined, catalog: undefined };
-        this.#catalogMark = tip.seq;
+        await this.#reloadTip();
       } finally {
         this.#resyncing = undefined;
         if (this.#queue.length > 0) this.#schedule();
@@ -280,6 +407,17 @@ export class Committer {
     })();
     // A failed reload is retried by the next failed write; callers see that write's error.
     this.#resyncing.catch(() => undefined);
+  }
+
+  async #reloadTip(): Promise<void> {
+    const last = await this.#options.store.lastBlock(this.#options.ledgerId);
+    const tip =
+      last === undefined ? this.#durable : { seq: last.seq, hash: last.blockHash, time: last.time };
+    await this.#options.tree.load(tip.seq + 1);
+    await this.#options.reload();
+    this.#durable = tip;
+    this.#planned = { tip, plan: undefined, catalog: undefined };
+    this.#catalogMark = tip.seq;
   }
 
   /**
@@ -352,4 +490,11 @@ export class Committer {
       for (const [key, mark] of marks) if (mark <= floor) marks.delete(key);
     }
   }
+}
+
+/** Index entries that the transaction's writes remove from the documents they replace or delete. */
+function removedEntries(transaction: Transaction): IndexEntry[] {
+  const removed: IndexEntry[] = [];
+  for (const write of transaction.writes.values()) removed.push(...write.replacedEntries);
+  return removed;
 }

@@ -171,8 +171,21 @@ export class Ledger implements LedgerAccess {
 
   // Journal reads.
 
-  /** Compute the digest over every block so far, with the address of the last block. */
+  /**
+   * Catch up with blocks that other processes sharing the store appended,
+   * so that digests, proofs and the catalog include them. Commits catch up
+   * by themselves; this is for readers. Does nothing on a single-writer store.
+   */
+  async sync(): Promise<void> {
+    await this.#committer.refresh();
+  }
+
+  /**
+   * Compute the digest over every block so far, with the address of the
+   * last block. On a shared store it first catches up with other processes.
+   */
   async digest(): Promise<Digest> {
+    await this.#committer.refresh();
     const tipSeq = this.#tree.size - 1;
     if (tipSeq < 0) {
       throw new LedgerError(
