@@ -1,4 +1,5 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,11 +21,11 @@ export function postgresBinDir(): string | undefined {
 export interface Cluster {
   url: string;
   /** `pg_ctl restart` in fast mode: connections are closed and the server starts again. */
-  restart(): void;
-  stop(): void;
-  start(): void;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  start(): Promise<void>;
   /** Stop the server and remove its directory. */
-  remove(): void;
+  remove(): Promise<void>;
 }
 
 async function freePort(): Promise<number> {
@@ -51,19 +52,17 @@ export async function startCluster(bin: string): Promise<Cluster> {
     const group = execFileSync('id', ['-g', 'postgres']).toString().trim();
     chownSync(dir, Number(ids), Number(group));
   }
-  const run = (command: string, args: string[]) => {
+  // Asynchronous, so that the test's load keeps running while the server restarts.
+  const run = async (command: string, args: string[]) => {
     const [file, argv] = asRoot
       ? ['runuser', ['-u', 'postgres', '--', join(bin, command), ...args]]
       : [join(bin, command), args];
-    const result = spawnSync(file, argv, { encoding: 'utf8' });
-    if (result.status !== 0) {
-      throw new Error(`${command} ${args[0]} failed: ${result.stderr || result.stdout}`);
-    }
+    await promisify(execFile)(file, argv, { encoding: 'utf8' });
   };
 
   const port = await freePort();
   const data = join(dir, 'data');
-  run('initdb', [
+  await run('initdb', [
     `--pgdata=${data}`,
     '--username=vellum',
     '--auth=trust',
@@ -80,18 +79,14 @@ export async function startCluster(bin: string): Promise<Cluster> {
       `--options=${options}`,
       ...extra,
     ]);
-  ctl('start');
+  await ctl('start');
   return {
     url: `postgres://vellum@127.0.0.1:${port}/postgres`,
     restart: () => ctl('restart', '--mode=fast'),
     stop: () => ctl('stop', '--mode=fast'),
     start: () => ctl('start'),
-    remove: () => {
-      try {
-        ctl('stop', '--mode=immediate');
-      } catch {
-        // Already stopped.
-      }
+    remove: async () => {
+      await ctl('stop', '--mode=immediate').catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     },
   };

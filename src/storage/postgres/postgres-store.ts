@@ -172,12 +172,21 @@ export class PostgresStore implements Store {
       throw mapUnavailable(error);
     }
     let failed = false;
+    // The server may end the connection between two queries of the body
+    // (a restart). The pool only listens for that on idle connections, and
+    // an unheard 'error' event would end the process; the body's next query
+    // fails instead.
+    const onError = () => {
+      failed = true;
+    };
+    client.on('error', onError);
     try {
       return await body(client);
     } catch (error) {
       failed = true;
       throw mapUnavailable(error);
     } finally {
+      client.off('error', onError);
       // A connection whose transaction failed midway may still be inside it.
       client.release(failed);
     }
