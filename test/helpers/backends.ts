@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Store } from '../../src/storage/store.js';
+import { Engine, type EngineOptions } from '../../src/engine/index.js';
 import { SqliteStore } from '../../src/storage/sqlite/sqlite-store.js';
 import { PostgresStore } from '../../src/storage/postgres/postgres-store.js';
 
@@ -113,6 +114,37 @@ async function administer(sql: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A data directory and, for PostgreSQL, a database, on which `open` starts
+ * engines: each call opens a new engine on the same data, as a restarted
+ * process would. `remove` deletes both; close the engines first.
+ */
+export async function engineFixture(backend: Backend): Promise<{
+  open: (options?: Partial<EngineOptions>) => Promise<Engine>;
+  remove: () => Promise<void>;
+}> {
+  const dir = tempDir();
+  if (backend.name === 'sqlite') {
+    return {
+      open: (options) => Engine.open({ ...options, dataDir: dir.path }),
+      remove: async () => dir.remove(),
+    };
+  }
+  const database = await createDatabase();
+  return {
+    open: async (options) =>
+      Engine.open({
+        ...options,
+        dataDir: dir.path,
+        store: await PostgresStore.open({ url: database.url, poolSize: 4 }),
+      }),
+    remove: async () => {
+      await database.drop();
+      dir.remove();
+    },
+  };
 }
 
 export function tempDir(prefix = 'vellum-test-'): { path: string; remove: () => void } {
