@@ -113,6 +113,12 @@ export interface TableHistoryQuery {
   until?: number;
 }
 
+/** A held append lock; see `Store.lockAppends`. */
+export interface AppendLock {
+  /** Let other writers append again. Resolves once the lock is released. */
+  release(): Promise<void>;
+}
+
 /**
  * One record of service state: a KMS key, an alias, a grant, an IAM user or
  * role. Services own the value's encoding and encrypt what needs it; the
@@ -167,6 +173,15 @@ export interface Store {
    * then writes nothing. Appends to one ledger are applied in call order.
    */
   appendBlocks(ledgerId: string, blocks: BlockWrite[]): Promise<void>;
+
+  /**
+   * Take the ledger's append lock until the returned lock is released. While
+   * it is held, appends to the ledger through other stores (other
+   * processes) wait, and this store's appends go ahead, so a writer can
+   * catch up, validate and append without racing anyone. A store with a
+   * single writer has no one to wait for and resolves at once.
+   */
+  lockAppends(ledgerId: string): Promise<AppendLock>;
 
   /**
    * List what the blocks after `afterSeq` changed, read from one consistent

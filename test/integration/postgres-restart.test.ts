@@ -144,7 +144,7 @@ describe('PostgreSQL store on a server of its own', { skip }, () => {
       await admin.end();
 
       const stores = await Promise.all(
-        Array.from({ length: 6 }, () => PostgresStore.open({ url: url.toString(), poolSize: 1 })),
+        Array.from({ length: 6 }, () => PostgresStore.open({ url: url.toString(), poolSize: 2 })),
       );
       for (const store of stores) assert.equal(await store.schemaVersion(), 1);
       const check = new pg.Client({ connectionString: url.toString() });

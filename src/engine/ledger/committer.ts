@@ -9,6 +9,7 @@ import { OccConflictError, StorageUnavailableError, TransactionExpiredError } fr
 import { buildBlock } from '../journal/block-builder.js';
 import type { AppendPlan, BlockTree } from '../journal/block-tree.js';
 import type { LedgerCipher } from '../keyring/ledger-cipher.js';
+import { AppendTurns } from './append-turns.js';
 import { Catalog } from './catalog.js';
 import { indexMarkKey, type CommitResult, type Transaction } from './transaction.js';
 
@@ -86,16 +87,20 @@ export interface CommitterOptions {
  * number of the last block that changed it ("marks"). A read made when block
  * `s` was the last durable one conflicts with any mark above `s`.
  *
- * On a store that other processes write to (`singleWriter` false), an append
- * fails with `SequenceConflictError` when another process appended first.
- * The committer then fetches what those blocks changed, sets their marks,
- * and validates and prepares the same transactions again on the new tip.
- * The store accepts a batch only if it continues the tip that the batch was
- * validated against, so validation and append are atomic together.
+ * On a store that other processes write to (`singleWriter` false), the
+ * committer appends only during its turn at the ledger's append lock. A turn
+ * starts by fetching what other processes' blocks changed and setting their
+ * marks, so validation covers every commit before the batch. The store
+ * accepts a batch only if it continues the tip that the batch was validated
+ * against, so validation and append are atomic together. Should an append
+ * still lose to another writer (a write that failed in doubt, or a writer
+ * without the lock), the same transactions are caught up, validated and
+ * prepared again.
  */
 export class Committer {
   readonly #options: CommitterOptions;
-  readonly #shared: boolean;
+  /** Turns at the append lock, on a store that other processes write to; undefined otherwise. */
+  readonly #turns: AppendTurns | undefined;
   readonly #queue: Pending[] = [];
   /** Transactions of batches that lost an append race; they go before the queue, in order. */
   readonly #retry: Pending[] = [];
@@ -121,7 +126,9 @@ export class Committer {
 
   constructor(options: CommitterOptions) {
     this.#options = options;
-    this.#shared = !options.store.singleWriter;
+    this.#turns = options.store.singleWriter
+      ? undefined
+      : new AppendTurns(options.store, options.ledgerId, () => this.#schedule());
     this.#durable = options.tip;
     this.#planned = { tip: options.tip, plan: undefined, catalog: undefined };
   }
@@ -155,6 +162,7 @@ export class Committer {
       if (this.#inFlight === 0) this.#catchUp();
       return;
     }
+    if (this.#turns !== undefined && !this.#mayAppend(this.#turns)) return;
     if (this.#retry.length > 0) this.#queue.unshift(...this.#retry.splice(0));
     while (this.#queue.length > 0 && this.#inFlight < MAX_IN_FLIGHT) {
       // With nothing in flight, write half of the queue first, so the other
@@ -176,9 +184,48 @@ export class Committer {
       this.#inFlight += 1;
       void this.#write(batch).finally(() => {
         this.#inFlight -= 1;
-        if (this.#queue.length > 0 || this.#retry.length > 0 || this.#behind) this.#schedule();
+        // A turn whose time is up ends once nothing is in flight, queue or not.
+        const turnHeld = this.#turns?.held === true;
+        if (this.#queue.length > 0 || this.#retry.length > 0 || this.#behind || turnHeld) {
+          this.#schedule();
+        }
       });
     }
+  }
+
+  /**
+   * Decide whether batches may be sent to a shared store now: only during
+   * this committer's turn. Ends a turn whose time is up once nothing is in
+   * flight, and starts a new turn when work waits.
+   */
+  #mayAppend(turns: AppendTurns): boolean {
+    if (turns.active) return true;
+    if (turns.held) {
+      if (this.#inFlight === 0) turns.end();
+      return false;
+    }
+    if (this.#queue.length > 0 || this.#retry.length > 0) this.#beginTurn(turns);
+    return false;
+  }
+
+  /** Take the append lock, then catch up with what other processes appended meanwhile. */
+  #beginTurn(turns: AppendTurns): void {
+    this.#resyncing = (async () => {
+      try {
+        await turns.begin();
+        await this.#catchUpNow();
+      } catch (error) {
+        turns.end();
+        const failure =
+          error instanceof StorageUnavailableError ? error : new StorageUnavailableError(error);
+        for (const pending of [...this.#retry.splice(0), ...this.#queue.splice(0)]) {
+          pending.reject(failure);
+        }
+      } finally {
+        this.#resyncing = undefined;
+        if (this.#queue.length > 0 || this.#retry.length > 0) this.#schedule();
+      }
+    })();
   }
 
   #prepare(batch: Pending[]): PreparedBatch | undefined {
@@ -260,10 +307,12 @@ export class Committer {
     try {
       await this.#options.store.appendBlocks(this.#options.ledgerId, batch.blocks);
     } catch (error) {
-      if (this.#shared && error instanceof SequenceConflictError) {
+      if (this.#turns !== undefined && error instanceof SequenceConflictError) {
         this.#lostRace(batch);
         return;
       }
+      // The connection holding the lock may be broken; the next turn takes a new one.
+      this.#turns?.end();
       // The store reported that nothing of this batch is stored, and a
       // batch planned on top of it will fail the store's sequence check.
       // Plan again from the durable tip, once per failure. A sequence
@@ -323,14 +372,7 @@ export class Committer {
   #catchUp(): void {
     this.#resyncing = (async () => {
       try {
-        const { store, ledgerId } = this.#options;
-        const last = await store.lastBlock(ledgerId);
-        if (last !== undefined && last.seq - this.#durable.seq > MAX_CATCH_UP_BLOCKS) {
-          await this.#reloadTip();
-        } else if (last !== undefined && last.seq > this.#durable.seq) {
-          await this.#applyChanges(await store.changesSince(ledgerId, this.#durable.seq));
-        }
-        this.#behind = false;
+        await this.#catchUpNow();
       } catch (error) {
         // The store is unreachable: the waiting transactions fail like any
         // failed write, and the next batch finds out again whether it is behind.
@@ -343,6 +385,17 @@ export class Committer {
         if (this.#queue.length > 0 || this.#retry.length > 0) this.#schedule();
       }
     })();
+  }
+
+  async #catchUpNow(): Promise<void> {
+    const { store, ledgerId } = this.#options;
+    const last = await store.lastBlock(ledgerId);
+    if (last !== undefined && last.seq - this.#durable.seq > MAX_CATCH_UP_BLOCKS) {
+      await this.#reloadTip();
+    } else if (last !== undefined && last.seq > this.#durable.seq) {
+      await this.#applyChanges(await store.changesSince(ledgerId, this.#durable.seq));
+    }
+    this.#behind = false;
   }
 
   async #applyChanges(changes: JournalChanges): Promise<void> {
@@ -379,7 +432,7 @@ export class Committer {
    * such as a digest; a no-op on a store with a single writer.
    */
   async refresh(): Promise<void> {
-    if (!this.#shared) return;
+    if (this.#turns === undefined) return;
     if (this.#resyncing !== undefined) {
       await this.#resyncing;
       return;

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import {
   LedgerExistsError,
+  type AppendLock,
   StateConflictError,
   StoreClosedError,
   type BlockWrite,
@@ -14,7 +15,7 @@ import {
   type StoredRevision,
   type TableHistoryQuery,
 } from '../store.js';
-import { appendBlocks } from './postgres-append.js';
+import { APPEND_LOCK_CLASS, appendBlocks } from './postgres-append.js';
 import { mapUnavailable } from './postgres-errors.js';
 import { latestPostgresSchemaVersion, postgresMigrations } from './postgres-migrations.js';
 
@@ -66,6 +67,8 @@ export class PostgresStore implements Store {
   readonly #ledgerNumbers = new Map<string, number>();
   /** The last append of each ledger from this store, so the next one starts after it. */
   readonly #appendTails = new Map<number, Promise<unknown>>();
+  /** Connections holding a ledger's append lock, by ledger number; appends to it run there. */
+  readonly #lockHolders = new Map<number, pg.PoolClient>();
   #closed = false;
 
   private constructor(pool: pg.Pool) {
@@ -76,8 +79,9 @@ export class PostgresStore implements Store {
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
     checkUrl(options.url);
     const poolSize = options.poolSize ?? 10;
-    if (!Number.isInteger(poolSize) || poolSize < 1) {
-      throw new RangeError(`poolSize must be a positive integer, got ${poolSize}`);
+    // One connection may hold an append lock while reads go on beside it.
+    if (!Number.isInteger(poolSize) || poolSize < 2) {
+      throw new RangeError(`poolSize must be an integer of at least 2, got ${poolSize}`);
     }
     const pool = new pg.Pool({
       connectionString: options.url,
@@ -109,6 +113,9 @@ export class PostgresStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.allSettled(this.#appendTails.values());
+    // Ending a connection releases the session's advisory locks.
+    for (const client of this.#lockHolders.values()) client.release(true);
+    this.#lockHolders.clear();
     await this.#pool.end();
   }
 
@@ -267,9 +274,7 @@ export class PostgresStore implements Store {
     // so appends apply in call order even though the pool has several
     // connections.
     const previous = this.#appendTails.get(ledger) ?? Promise.resolve();
-    const append = previous
-      .catch(() => undefined)
-      .then(() => this.#withClient((client) => appendBlocks(client, ledger, blocks)));
+    const append = previous.catch(() => undefined).then(() => this.#appendOn(ledger, blocks));
     this.#appendTails.set(ledger, append);
     try {
       await append;
@@ -278,48 +283,128 @@ export class PostgresStore implements Store {
     }
   }
 
+  /** Append on the connection holding the ledger's lock when there is one, else on any. */
+  async #appendOn(ledger: number, blocks: BlockWrite[]): Promise<void> {
+    if (this.#closed) throw new StoreClosedError();
+    const holder = this.#lockHolders.get(ledger);
+    if (holder === undefined) {
+      return this.#withClient((client) => appendBlocks(client, ledger, blocks));
+    }
+    // Advisory locks are re-entrant within a session, so the append's own
+    // transaction lock is granted at once on the holding connection.
+    try {
+      await appendBlocks(holder, ledger, blocks);
+    } catch (error) {
+      throw mapUnavailable(error);
+    }
+  }
+
+  async lockAppends(ledgerId: string): Promise<AppendLock> {
+    const ledger = await this.#ledgerNo(ledgerId);
+    if (ledger < 0) throw new Error(`ledger ${ledgerId} does not exist`);
+    if (this.#lockHolders.has(ledger)) {
+      throw new Error(`the append lock of ledger ${ledgerId} is already held by this store`);
+    }
+    if (this.#closed) throw new StoreClosedError();
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw mapUnavailable(error);
+    }
+    let broken = false;
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
+    try {
+      await client.query('SELECT pg_advisory_lock($1, $2)', [APPEND_LOCK_CLASS, ledger]);
+    } catch (error) {
+      client.off('error', onError);
+      client.release(true);
+      throw mapUnavailable(error);
+    }
+    this.#lockHolders.set(ledger, client);
+
+    let released = false;
+    return {
+      release: async () => {
+        if (released) return;
+        released = true;
+        // Appends already queued on the holding connection finish first.
+        await this.#appendTails.get(ledger)?.catch(() => undefined);
+        if (this.#lockHolders.get(ledger) !== client) return;
+        this.#lockHolders.delete(ledger);
+        try {
+          if (!broken) {
+            await client.query('SELECT pg_advisory_unlock($1, $2)', [APPEND_LOCK_CLASS, ledger]);
+          }
+        } catch {
+          // A broken connection: the server released the lock when it ended.
+          broken = true;
+        } finally {
+          client.off('error', onError);
+          client.release(broken);
+        }
+      },
+    };
+  }
+
   async changesSince(ledgerId: string, afterSeq: number): Promise<JournalChanges> {
     const ledger = await this.#ledgerNo(ledgerId);
-    return this.#withClient(async (client) => {
-      // One snapshot for all four reads, so they describe the same journal.
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const last = await client.query(
-        'SELECT * FROM blocks WHERE ledger = $1 ORDER BY seq DESC LIMIT 1',
-        [ledger],
-      );
-      const revisions = await client.query(
-        `SELECT doc_id, table_id, block_seq FROM revisions
-         WHERE ledger = $1 AND block_seq > $2 ORDER BY block_seq, block_pos`,
-        [ledger, afterSeq],
-      );
-      const entries = await client.query(
-        `SELECT e.index_id, e.key_mac, r.block_seq FROM revisions r
-         JOIN index_entries e ON e.ledger = r.ledger AND e.doc_id = r.doc_id AND e.version = r.version
-         WHERE r.ledger = $1 AND r.block_seq > $2
-         UNION ALL
-         SELECT index_id, key_mac, block_seq FROM removed_index_entries
-         WHERE ledger = $1 AND block_seq > $2`,
-        [ledger, afterSeq],
-      );
-      const catalog = await client.query(
-        'SELECT * FROM catalog WHERE ledger = $1 AND block_seq > $2 ORDER BY block_seq, object_id COLLATE "C"',
-        [ledger, afterSeq],
-      );
-      await client.query('COMMIT');
-      return {
-        last: last.rows.length === 0 ? undefined : toBlock(last.rows[0] as Row),
-        revisions: (revisions.rows as Row[]).map((row) => ({
-          docId: row.doc_id as string,
-          tableId: row.table_id as string,
-          blockSeq: row.block_seq as number,
-        })),
-        indexEntries: (entries.rows as Row[]).map((row) => ({
-          entry: { indexId: row.index_id as string, keyMac: row.key_mac as Buffer },
-          blockSeq: row.block_seq as number,
-        })),
-        catalog: (catalog.rows as Row[]).map(toCatalogObject),
-      };
-    });
+    // One statement, so one snapshot and one round trip: each part is
+    // aggregated into JSON, where bytea values appear as "\x..." hex.
+    const rows = await this.#query(
+      `SELECT
+         (SELECT row_to_json(b) FROM (
+            SELECT seq, tx_id, time, block_hash, entries_hash, previous_hash, body
+            FROM blocks WHERE ledger = $1 ORDER BY seq DESC LIMIT 1) b) AS last,
+         (SELECT COALESCE(json_agg(json_build_array(doc_id, table_id, block_seq) ORDER BY block_seq, block_pos), '[]')
+            FROM revisions WHERE ledger = $1 AND block_seq > $2) AS revisions,
+         (SELECT COALESCE(json_agg(json_build_array(index_id, key_mac, block_seq)), '[]') FROM (
+            SELECT e.index_id, e.key_mac, r.block_seq FROM revisions r
+            JOIN index_entries e ON e.ledger = r.ledger AND e.doc_id = r.doc_id AND e.version = r.version
+            WHERE r.ledger = $1 AND r.block_seq > $2
+            UNION ALL
+            SELECT index_id, key_mac, block_seq FROM removed_index_entries
+            WHERE ledger = $1 AND block_seq > $2) k) AS entries,
+         (SELECT COALESCE(json_agg(json_build_array(object_id, kind, block_seq, payload) ORDER BY block_seq, object_id COLLATE "C"), '[]')
+            FROM catalog WHERE ledger = $1 AND block_seq > $2) AS catalog`,
+      [ledger, afterSeq],
+    );
+    const row = rows[0]!;
+    const last = row.last as Record<string, string | number> | null;
+    return {
+      last:
+        last === null
+          ? undefined
+          : {
+              seq: Number(last.seq),
+              txId: last.tx_id as string,
+              time: Number(last.time),
+              blockHash: hexBytes(last.block_hash as string),
+              entriesHash: hexBytes(last.entries_hash as string),
+              previousHash: hexBytes(last.previous_hash as string),
+              body: hexBytes(last.body as string),
+            },
+      revisions: (row.revisions as Array<[string, string, number]>).map(
+        ([docId, tableId, blockSeq]) => ({ docId, tableId, blockSeq: Number(blockSeq) }),
+      ),
+      indexEntries: (row.entries as Array<[string, string, number]>).map(
+        ([indexId, keyMac, blockSeq]) => ({
+          entry: { indexId, keyMac: hexBytes(keyMac) },
+          blockSeq: Number(blockSeq),
+        }),
+      ),
+      catalog: (row.catalog as Array<[string, string, number, string]>).map(
+        ([objectId, kind, blockSeq, payload]) => ({
+          objectId,
+          kind: kind as 'table' | 'index',
+          blockSeq: Number(blockSeq),
+          payload: hexBytes(payload),
+        }),
+      ),
+    };
   }
 
   async lastBlock(ledgerId: string): Promise<StoredBlock | undefined> {
@@ -537,6 +622,11 @@ export class PostgresStore implements Store {
     ]);
     return (rows[0]?.version as number | undefined) ?? 0;
   }
+}
+
+/** Decode a bytea value as PostgreSQL writes it in JSON: `\\x` and hex digits. */
+function hexBytes(text: string): Buffer {
+  return Buffer.from(text.slice(2), 'hex');
 }
 
 function checkUrl(url: string): void {

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import {
   LedgerExistsError,
+  type AppendLock,
   StateConflictError,
   StoreClosedError,
   type BlockWrite,
@@ -162,6 +163,13 @@ export class SqliteStore implements Store {
       return this.#writer.append(ledger, blocks);
     }
     this.#append(ledger, blocks);
+  }
+
+  async lockAppends(): Promise<AppendLock> {
+    // The only writer: appends are serialised by SQLite's write lock and
+    // the single writer thread.
+    if (!this.#db.open) throw new StoreClosedError();
+    return { release: async () => undefined };
   }
 
   async changesSince(ledgerId: string, afterSeq: number): Promise<JournalChanges> {

@@ -213,6 +213,31 @@ for (const backend of backends) {
       );
     });
 
+    run('append lock holds other writers back', async (store, _reopen, another) => {
+      const id = await withLedger(store);
+      await store.appendBlocks(id, [block(0)]);
+      const lock = await store.lockAppends(id);
+      if (store.singleWriter) {
+        // No other writer to hold back: the lock is granted and released at once.
+        await store.appendBlocks(id, [block(1)]);
+        await lock.release();
+        await store.appendBlocks(id, [block(2)]);
+        assert.equal((await store.lastBlock(id))?.seq, 2);
+        return;
+      }
+      const second = await another();
+      let settled = false;
+      const waiting = second.appendBlocks(id, [block(1)]).finally(() => (settled = true));
+      waiting.catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      assert.equal(settled, false, 'the other store waits for the lock');
+      await store.appendBlocks(id, [block(1)]);
+      await lock.release();
+      await assert.rejects(waiting, SequenceConflictError);
+      await second.appendBlocks(id, [block(2)]);
+      assert.equal((await store.lastBlock(id))?.seq, 2);
+    });
+
     run('changes since a block list what later blocks changed', async (store) => {
       const id = await withLedger(store);
       const a = 'A'.repeat(22);

@@ -1,0 +1,19 @@
+// The second engine process of the PostgreSQL benchmarks. Opens an engine on
+// the given database and prints "ready"; then reads a deadline (ms since the
+// epoch) from standard input, runs the insert or read loop until then and
+// prints "count N".
+// Arguments: <insert|read> <url> <data dir> <concurrency> <first id | documents>.
+import { text } from 'node:stream/consumers';
+import { insertLoop, openEngine, readLoop } from './postgres-common.js';
+
+const [mode, url, dataDir, concurrency, extra] = process.argv.slice(2);
+const engine = await openEngine(url!, dataDir!);
+const ledger = await engine.ledger('bench');
+process.stdout.write('ready\n');
+const deadline = Number((await text(process.stdin)).trim());
+const count =
+  mode === 'insert'
+    ? await insertLoop(ledger, Number(concurrency), Number(extra), deadline)
+    : await readLoop(ledger, Number(concurrency), Number(extra), deadline, 1_000_003);
+process.stdout.write(`count ${count}\n`);
+await engine.close();
