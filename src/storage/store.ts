@@ -146,8 +146,9 @@ export interface StateRecord {
 export interface Store {
   readonly kind: string;
   /**
-   * True when this process is the only one that writes to the store, so the
-   * engine may cache committed reads and invalidate them itself.
+   * True when this process is the only one that writes to the store. When
+   * false, the engine takes the append lock and catches up with other
+   * processes' blocks before it validates and appends.
    */
   readonly singleWriter: boolean;
 

@@ -154,6 +154,17 @@ export class Committer {
     });
   }
 
+  /**
+   * True when the pump has something to do: transactions wait, the
+   * committer is behind the store, or it holds a turn that must end once
+   * its time is up, whether or not anything waits.
+   */
+  get #pumpNeeded(): boolean {
+    return (
+      this.#queue.length > 0 || this.#retry.length > 0 || this.#behind || this.#turns?.held === true
+    );
+  }
+
   #pump(): void {
     if (this.#resyncing !== undefined) return;
     if (this.#behind) {
@@ -184,11 +195,7 @@ export class Committer {
       this.#inFlight += 1;
       void this.#write(batch).finally(() => {
         this.#inFlight -= 1;
-        // A turn whose time is up ends once nothing is in flight, queue or not.
-        const turnHeld = this.#turns?.held === true;
-        if (this.#queue.length > 0 || this.#retry.length > 0 || this.#behind || turnHeld) {
-          this.#schedule();
-        }
+        if (this.#pumpNeeded) this.#schedule();
       });
     }
   }
@@ -223,7 +230,7 @@ export class Committer {
         }
       } finally {
         this.#resyncing = undefined;
-        if (this.#queue.length > 0 || this.#retry.length > 0) this.#schedule();
+        if (this.#pumpNeeded) this.#schedule();
       }
     })();
   }
@@ -382,7 +389,7 @@ export class Committer {
         for (const pending of this.#retry.splice(0)) pending.reject(failure);
       } finally {
         this.#resyncing = undefined;
-        if (this.#queue.length > 0 || this.#retry.length > 0) this.#schedule();
+        if (this.#pumpNeeded) this.#schedule();
       }
     })();
   }
@@ -455,7 +462,7 @@ export class Committer {
         await this.#reloadTip();
       } finally {
         this.#resyncing = undefined;
-        if (this.#queue.length > 0) this.#schedule();
+        if (this.#pumpNeeded) this.#schedule();
       }
     })();
     // A failed reload is retried by the next failed write; callers see that write's error.

@@ -35,7 +35,7 @@ export interface LedgerOpenOptions {
 export class Ledger implements LedgerAccess {
   #catalog: Catalog;
   readonly #committer: Committer;
-  readonly #readCache: ReadCache | undefined;
+  readonly #readCache: ReadCache;
   readonly #tree: BlockTree;
 
   private constructor(
@@ -50,7 +50,7 @@ export class Ledger implements LedgerAccess {
   ) {
     this.#catalog = catalog;
     this.#tree = tree;
-    const cache = store.singleWriter ? new ReadCache() : undefined;
+    const cache = new ReadCache();
     this.#readCache = cache;
     this.#committer = new Committer({
       ledgerId: id,
@@ -63,10 +63,10 @@ export class Ledger implements LedgerAccess {
       },
       transactionTimeoutMs,
       tip,
-      onDurable: (markKeys) => cache?.invalidate(markKeys),
+      onDurable: (markKeys) => cache.invalidate(markKeys),
       reload: async () => {
         this.#catalog = Catalog.decode(await store.loadCatalog(id), cipher);
-        cache?.clear();
+        cache.clear();
       },
     });
   }
@@ -105,14 +105,14 @@ export class Ledger implements LedgerAccess {
 
   async lookupCommitted(entry: IndexEntry, markKey: string): Promise<Revision[]> {
     const cache = this.#readCache;
-    const cached = cache?.get(markKey);
+    const cached = cache.get(markKey);
     if (cached !== undefined) {
       return cached.map(({ stored, plaintext }) => this.#revision(stored, plaintext));
     }
-    const generation = cache?.generation ?? 0;
+    const generation = cache.generation;
     const rows = await this.store.lookupIndex(this.id, entry);
     const decrypted = rows.map((stored) => ({ stored, plaintext: this.#decrypt(stored) }));
-    cache?.set(markKey, decrypted, generation);
+    cache.set(markKey, decrypted, generation);
     return decrypted.map(({ stored, plaintext }) => this.#revision(stored, plaintext));
   }
 

@@ -624,7 +624,7 @@ export class PostgresStore implements Store {
   }
 }
 
-/** Decode a bytea value as PostgreSQL writes it in JSON: `\\x` and hex digits. */
+/** Decode a bytea value as PostgreSQL writes it in JSON: `\x` followed by hex digits. */
 function hexBytes(text: string): Buffer {
   return Buffer.from(text.slice(2), 'hex');
 }
