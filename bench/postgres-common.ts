@@ -72,25 +72,31 @@ export async function insertLoop(
   return commits;
 }
 
-/** Run `readers` loops of 100-lookup transactions over ids `[0, documents)` until `deadline`. */
+/**
+ * Run `readers` loops of 100-lookup transactions over ids `[0, documents)`
+ * until `deadline` (ms since the epoch) or, with `once`, until every id was
+ * read once. Returns the number of reads.
+ */
 export async function readLoop(
   ledger: Ledger,
   readers: number,
   documents: number,
   deadline: number,
-  seed: number,
+  once = false,
 ): Promise<number> {
   let reads = 0;
-  let position = seed;
+  let position = 0;
+  const more = () => (once ? position < documents : Date.now() < deadline);
   await Promise.all(
     Array.from({ length: readers }, async () => {
-      while (Date.now() < deadline) {
+      while (more()) {
         const tx = ledger.begin();
-        for (let i = 0; i < 100; i++) {
+        for (let i = 0; i < 100 && more(); i++) {
           const id = (position++ * 7919) % documents;
           const found = await tx.lookup('Customer', 'id', dom.Value.from(id));
-          if (found.length !== 1)
+          if (found.length !== 1) {
             throw new Error(`id ${id}: expected 1 document, found ${found.length}`);
+          }
           reads += 1;
         }
         await tx.commit();
@@ -106,7 +112,7 @@ export async function readLoop(
  * (ms since the epoch), and `done` resolves with its count.
  */
 export function runWorker(args: {
-  mode: 'insert' | 'read';
+  mode: 'insert' | 'read' | 'read-once';
   url: string;
   dataDir: string;
   concurrency: number;

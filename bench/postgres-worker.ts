@@ -2,7 +2,8 @@
 // the given database and prints "ready"; then reads a deadline (ms since the
 // epoch) from standard input, runs the insert or read loop until then and
 // prints "count N".
-// Arguments: <insert|read> <url> <data dir> <concurrency> <first id | documents>.
+// Arguments: <insert|read|read-once> <url> <data dir> <concurrency> <first id | documents>.
+// `read-once` reads every document once, ignoring the deadline.
 import { text } from 'node:stream/consumers';
 import { insertLoop, openEngine, readLoop } from './postgres-common.js';
 
@@ -14,6 +15,6 @@ const deadline = Number((await text(process.stdin)).trim());
 const count =
   mode === 'insert'
     ? await insertLoop(ledger, Number(concurrency), Number(extra), deadline)
-    : await readLoop(ledger, Number(concurrency), Number(extra), deadline, 1_000_003);
+    : await readLoop(ledger, Number(concurrency), Number(extra), deadline, mode === 'read-once');
 process.stdout.write(`count ${count}\n`);
 await engine.close();

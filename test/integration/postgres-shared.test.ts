@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { load, type dom } from 'ion-js';
-import { Engine, PostgresStore, type Ledger } from '../../src/engine/index.js';
+import {
+  Engine,
+  OccConflictError,
+  PostgresStore,
+  type Ledger,
+  type Transaction,
+} from '../../src/engine/index.js';
 import { verifyLedger } from '../../src/cli/verify-ledger.js';
 import { createDatabase, postgresUrl, tempDir } from '../helpers/backends.js';
 import { runWorkload, type WorkloadResult } from '../helpers/shared-workload.js';
@@ -118,6 +124,76 @@ describe('engines sharing a PostgreSQL store', { skip }, () => {
       await checkLedger(ledger, engine, INCREMENTS);
     } finally {
       await engine.close();
+      await database.drop();
+      dir.remove();
+    }
+  });
+
+  test('read-only audits see no torn state', async () => {
+    const database = await createDatabase();
+    const dir = tempDir();
+    const first = await Engine.open({
+      dataDir: dir.path,
+      store: await PostgresStore.open({ url: database.url, poolSize: 4 }),
+    });
+    const second = await Engine.open({
+      dataDir: dir.path,
+      store: await PostgresStore.open({ url: database.url, poolSize: 4 }),
+    });
+    const balance = async (t: Transaction, no: number) =>
+      (await t.lookup('Account', 'no', ion(String(no))))[0]!;
+    try {
+      await first.createLedger('audit');
+      const writer = await first.ledger('audit');
+      await writer.run(async (t) => {
+        t.createTable('Account');
+        await t.createIndex('Account', 'no');
+      });
+      await writer.run(async (t) => {
+        await t.insert('Account', ion('{no: 0, balance: 100}'));
+        await t.insert('Account', ion('{no: 1, balance: 100}'));
+      });
+      const auditor = await second.ledger('audit');
+
+      let transfersDone = false;
+      const transfers = (async () => {
+        for (let i = 0; i < 40; i++) {
+          await writer.run(
+            async (t) => {
+              const from = await balance(t, 0);
+              const to = await balance(t, 1);
+              const amount = from.data!.get('balance')!.numberValue()!;
+              const target = to.data!.get('balance')!.numberValue()!;
+              await t.update('Account', from.id, ion(`{no: 0, balance: ${amount - 1}}`));
+              await t.update('Account', to.id, ion(`{no: 1, balance: ${target + 1}}`));
+            },
+            { retryLimit: 100 },
+          );
+        }
+        transfersDone = true;
+      })();
+      let committed = 0;
+      let conflicts = 0;
+      while (!transfersDone) {
+        const t = auditor.begin();
+        const a = (await balance(t, 0)).data!.get('balance')!.numberValue()!;
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        const b = (await balance(t, 1)).data!.get('balance')!.numberValue()!;
+        try {
+          await t.commit();
+          committed += 1;
+          assert.equal(a + b, 200, `a committed audit saw ${a} + ${b}`);
+        } catch (error) {
+          assert.ok(error instanceof OccConflictError, String(error));
+          conflicts += 1;
+        }
+      }
+      await transfers;
+      assert.ok(committed > 0, 'some audits commit');
+      assert.ok(conflicts > 0, 'some audits overlap a transfer, or the test proves little');
+    } finally {
+      await first.close();
+      await second.close();
       await database.drop();
       dir.remove();
     }

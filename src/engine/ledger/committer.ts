@@ -173,6 +173,18 @@ export class Committer {
       if (this.#inFlight === 0) this.#catchUp();
       return;
     }
+    if (this.#turns !== undefined && !this.#turns.held && this.#inFlight === 0) {
+      const readOnly = this.#queue.filter((pending) => pending.transaction.empty);
+      if (readOnly.length > 0) {
+        this.#queue.splice(
+          0,
+          this.#queue.length,
+          ...this.#queue.filter((p) => !p.transaction.empty),
+        );
+        this.#checkReadOnly(readOnly);
+        return;
+      }
+    }
     if (this.#turns !== undefined && !this.#mayAppend(this.#turns)) return;
     if (this.#retry.length > 0) this.#queue.unshift(...this.#retry.splice(0));
     while (this.#queue.length > 0 && this.#inFlight < MAX_IN_FLIGHT) {
@@ -215,6 +227,32 @@ export class Committer {
     return false;
   }
 
+  /**
+   * Commit transactions that write nothing without taking the append lock:
+   * catch up with the store's tip, then validate them against it. If
+   * nothing they read changed up to that tip, they serialize there.
+   */
+  #checkReadOnly(pendings: Pending[]): void {
+    this.#resyncing = (async () => {
+      try {
+        await this.#catchUpNow();
+        for (const pending of pendings) {
+          const { transaction } = pending;
+          if (transaction.expired) pending.reject(new TransactionExpiredError(transaction.id));
+          else if (!this.#valid(transaction)) pending.reject(new OccConflictError(transaction.id));
+          else pending.resolve(emptyResult(transaction));
+        }
+      } catch (error) {
+        const failure =
+          error instanceof StorageUnavailableError ? error : new StorageUnavailableError(error);
+        for (const pending of pendings) pending.reject(failure);
+      } finally {
+        this.#resyncing = undefined;
+        if (this.#pumpNeeded) this.#schedule();
+      }
+    })();
+  }
+
   /** Take the append lock, then catch up with what other processes appended meanwhile. */
   #beginTurn(turns: AppendTurns): void {
     this.#resyncing = (async () => {
@@ -255,11 +293,7 @@ export class Committer {
         continue;
       }
       if (transaction.empty) {
-        pending.resolve({
-          transactionId: transaction.id,
-          commitDigest: transaction.commitDigest,
-          blockAddress: undefined,
-        });
+        pending.resolve(emptyResult(transaction));
         continue;
       }
 
@@ -550,6 +584,14 @@ export class Committer {
       for (const [key, mark] of marks) if (mark <= floor) marks.delete(key);
     }
   }
+}
+
+function emptyResult(transaction: Transaction): CommitResult {
+  return {
+    transactionId: transaction.id,
+    commitDigest: transaction.commitDigest,
+    blockAddress: undefined,
+  };
 }
 
 /** Index entries that the transaction's writes remove from the documents they replace or delete. */
