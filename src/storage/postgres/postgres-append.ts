@@ -35,8 +35,10 @@ export async function appendBlocks(
   try {
     const last = results[2]!.rows[0];
     checkContinues(last, blocks);
-    await writeRows(client, ledger, blocks);
-    await writeIndexEntries(client, ledger, blocks);
+    const entries = planIndexEntries(blocks);
+    const entriesWritten = await writeRows(client, ledger, blocks, entries.rows);
+    if (!entriesWritten) await insertEntries(client, ledger, entries.rows);
+    await insertEntriesFromStore(client, ledger, entries.adds);
   } catch (error) {
     await client.query('ROLLBACK');
     throw error;
@@ -60,8 +62,18 @@ function checkContinues(
   }
 }
 
-/** Insert blocks, revisions, tree nodes, removed index entries and catalog changes in one statement. */
-async function writeRows(client: PoolClient, ledger: number, blocks: BlockWrite[]): Promise<void> {
+/**
+ * Insert blocks, revisions, tree nodes, removed index entries and catalog
+ * changes in one statement, and delete the index entries of documents that
+ * get a new revision. When nothing is deleted, the batch's index entries go
+ * into the same statement; returns whether they did.
+ */
+async function writeRows(
+  client: PoolClient,
+  ledger: number,
+  blocks: BlockWrite[],
+  entries: IndexRow[],
+): Promise<boolean> {
   const parameters: unknown[] = [ledger];
   const parts: string[] = [];
   const add = (name: string, sql: (p: (value: unknown) => string) => string) => {
@@ -154,21 +166,54 @@ async function writeRows(client: PoolClient, ledger: number, blocks: BlockWrite[
       (p) => `DELETE FROM index_entries WHERE ledger = $1 AND doc_id = ANY(${p(replaced)}::text[])`,
     );
   }
+  // The statement sees one snapshot, so entries it inserts must not be ones
+  // it deletes; with deletions, they follow in a statement of their own.
+  const withEntries = replaced.length === 0 && entries.length > 0;
+  if (withEntries) {
+    add('e', (p) => `${INSERT_ENTRIES} ${entryArrays(entries, p)} ON CONFLICT DO NOTHING`);
+  }
 
   await client.query(`WITH ${parts.join(',\n')} SELECT 1`, parameters);
+  return withEntries || entries.length === 0;
+}
+
+interface IndexRow {
+  docId: string;
+  version: number;
+  entry: IndexEntry;
+}
+
+const INSERT_ENTRIES = 'INSERT INTO index_entries (ledger, index_id, key_mac, doc_id, version)';
+
+function entryArrays(rows: IndexRow[], p: (value: unknown) => string): string {
+  return `SELECT $1, * FROM unnest(${p(rows.map((row) => row.entry.indexId))}::text[],
+    ${p(rows.map((row) => row.entry.keyMac))}::bytea[], ${p(rows.map((row) => row.docId))}::text[],
+    ${p(rows.map((row) => row.version))}::integer[])`;
+}
+
+async function insertEntries(client: PoolClient, ledger: number, rows: IndexRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const parameters: unknown[] = [ledger];
+  const p = (value: unknown) => {
+    parameters.push(value);
+    return `$${parameters.length}`;
+  };
+  await client.query(
+    `${INSERT_ENTRIES} ${entryArrays(rows, p)} ON CONFLICT DO NOTHING`,
+    parameters,
+  );
 }
 
 /**
- * Insert the index entries the batch leaves in place: those of each
- * document's last revision in the batch, plus entries that new indexes add
- * for documents the batch does not write. This gives the same rows as
- * applying the blocks one by one.
+ * Work out the index entries the batch leaves in place: those of each
+ * document's last revision in the batch (`rows`), plus entries that new
+ * indexes add for stored documents the batch does not write (`adds`). This
+ * gives the same rows as applying the blocks one by one.
  */
-async function writeIndexEntries(
-  client: PoolClient,
-  ledger: number,
-  blocks: BlockWrite[],
-): Promise<void> {
+function planIndexEntries(blocks: BlockWrite[]): {
+  rows: IndexRow[];
+  adds: Array<{ docId: string; entry: IndexEntry }>;
+} {
   const current = new Map<string, { version: number; entries: IndexEntry[] }>();
   const fromStore: Array<{ docId: string; entry: IndexEntry }> = [];
   for (const block of blocks) {
@@ -187,24 +232,18 @@ async function writeIndexEntries(
   // An index entry added for a stored document that a later block of the
   // batch rewrites is superseded by that block's own entries.
   const adds = fromStore.filter((add) => !current.has(add.docId));
-
   const rows = [...current].flatMap(([docId, { version, entries }]) =>
     entries.map((entry) => ({ docId, version, entry })),
   );
-  if (rows.length > 0) {
-    await client.query(
-      `INSERT INTO index_entries (ledger, index_id, key_mac, doc_id, version)
-       SELECT $1, * FROM unnest($2::text[], $3::bytea[], $4::text[], $5::integer[])
-       ON CONFLICT DO NOTHING`,
-      [
-        ledger,
-        rows.map((row) => row.entry.indexId),
-        rows.map((row) => row.entry.keyMac),
-        rows.map((row) => row.docId),
-        rows.map((row) => row.version),
-      ],
-    );
-  }
+  return { rows, adds };
+}
+
+/** Index stored documents under an index created in the batch, at their current version. */
+async function insertEntriesFromStore(
+  client: PoolClient,
+  ledger: number,
+  adds: Array<{ docId: string; entry: IndexEntry }>,
+): Promise<void> {
   if (adds.length > 0) {
     await client.query(
       `INSERT INTO index_entries (ledger, index_id, key_mac, doc_id, version)
