@@ -115,6 +115,8 @@ export interface TableHistoryQuery {
 
 /** A held append lock; see `Store.lockAppends`. */
 export interface AppendLock {
+  /** True when another store waits for this lock. */
+  contended(): Promise<boolean>;
   /** Let other writers append again. Resolves once the lock is released. */
   release(): Promise<void>;
 }
@@ -176,11 +178,13 @@ export interface Store {
   appendBlocks(ledgerId: string, blocks: BlockWrite[]): Promise<void>;
 
   /**
-   * Take the ledger's append lock until the returned lock is released. While
-   * it is held, appends to the ledger through other stores (other
-   * processes) wait, and this store's appends go ahead, so a writer can
-   * catch up, validate and append without racing anyone. A store with a
-   * single writer has no one to wait for and resolves at once.
+   * Take the ledger's append lock until the returned lock is released.
+   * Other stores' (other processes') `lockAppends` calls for the ledger wait
+   * meanwhile, so writers that append only while holding it take turns: a
+   * writer can catch up, validate and append without racing anyone.
+   * `appendBlocks` itself does not wait for the lock, and keeps the journal
+   * intact with or without it. A store with a single writer has no one to
+   * wait for and resolves at once.
    */
   lockAppends(ledgerId: string): Promise<AppendLock>;
 

@@ -21,6 +21,18 @@ const skip =
     : undefined;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Run `read`, retrying a few times while the server is still settling after a restart. */
+async function settled<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (!(error instanceof StorageUnavailableError) || attempt >= 10) throw error;
+      await sleep(200);
+    }
+  }
+}
+
 describe('PostgreSQL store on a server of its own', { skip }, () => {
   test('restart under load loses no acknowledged commit', async () => {
     const cluster = await startCluster(bin!);
@@ -28,7 +40,7 @@ describe('PostgreSQL store on a server of its own', { skip }, () => {
     const store = await PostgresStore.open({
       url: cluster.url,
       poolSize: 4,
-      connectTimeoutMs: 1_000,
+      connectTimeoutMs: 3_000,
     });
     const engine = await Engine.open({ dataDir: dir.path, store });
     try {
@@ -69,10 +81,12 @@ describe('PostgreSQL store on a server of its own', { skip }, () => {
 
       assert.ok(before > 0, 'commits succeed before the restart');
       assert.ok(afterRestart > 0, 'commits succeed after the restart without reopening the engine');
-      const stored = new Set((await ledger.run((t) => t.scan('Item'))).map((r) => r.id));
+      const stored = new Set(
+        (await settled(() => ledger.run((t) => t.scan('Item')))).map((r) => r.id),
+      );
       const lost = acknowledged.filter((id) => !stored.has(id));
       assert.deepEqual(lost, [], 'every acknowledged insert is stored');
-      const verified = await verifyLedger(ledger);
+      const verified = await settled(() => verifyLedger(ledger));
       assert.equal(verified.tipAddress.sequenceNo, ledger.tipSeq);
       process.stdout.write(
         `# ${acknowledged.length} acknowledged, ${afterRestart} after the restart, ${failures} retryable failures\n`,

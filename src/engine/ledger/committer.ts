@@ -128,7 +128,12 @@ export class Committer {
     this.#options = options;
     this.#turns = options.store.singleWriter
       ? undefined
-      : new AppendTurns(options.store, options.ledgerId, () => this.#schedule());
+      : new AppendTurns(
+          options.store,
+          options.ledgerId,
+          () => this.#queue.length === 0 && this.#retry.length === 0 && this.#inFlight === 0,
+          () => this.#schedule(),
+        );
     this.#durable = options.tip;
     this.#planned = { tip: options.tip, plan: undefined, catalog: undefined };
   }
@@ -156,8 +161,8 @@ export class Committer {
 
   /**
    * True when the pump has something to do: transactions wait, the
-   * committer is behind the store, or it holds a turn that must end once
-   * its time is up, whether or not anything waits.
+   * committer is behind the store, or it holds the lock of a turn, which the
+   * pump releases once the turn has ended, whether or not anything waits.
    */
   get #pumpNeeded(): boolean {
     return (
@@ -214,8 +219,8 @@ export class Committer {
 
   /**
    * Decide whether batches may be sent to a shared store now: only during
-   * this committer's turn. Ends a turn whose time is up once nothing is in
-   * flight, and starts a new turn when work waits.
+   * this committer's turn. Releases the lock of an ended turn once nothing
+   * is in flight, and starts a new turn when work waits.
    */
   #mayAppend(turns: AppendTurns): boolean {
     if (turns.active) return true;

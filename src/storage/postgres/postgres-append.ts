@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import {
   SequenceConflictError,
@@ -6,122 +7,180 @@ import {
   type StoredCatalogObject,
 } from '../store.js';
 
-/** Key space of the advisory lock that serialises appends to one ledger (ASCII "VLAP"). */
+/** Key space of the advisory lock that gives one store turns at a ledger's appends (ASCII "VLAP"). */
 export const APPEND_LOCK_CLASS = 0x564c4150;
 
 /**
- * Write blocks and everything they change in one transaction, holding the
- * ledger's advisory transaction lock, so that writers in several processes
- * append in turn and each sees the tip the previous one left.
+ * Write blocks and everything they change as one statement, which commits
+ * by itself: one round trip per batch.
  *
- * Rows go in with one multi-row statement per table (`unnest` over arrays),
- * so a batch of many blocks costs four round trips: lock and read the tip,
- * write, write index entries, commit. Any failure rolls everything back.
+ * The statement first reads the stored tip and writes nothing unless the
+ * first block continues it. Its snapshot may miss an append that another
+ * writer commits while it runs, but that append took the same sequence
+ * number, and the primary key on (ledger, seq) then fails this statement.
+ * Either way nothing of the batch is stored and `SequenceConflictError` is
+ * raised.
  */
 export async function appendBlocks(
   client: PoolClient,
   ledger: number,
   blocks: BlockWrite[],
 ): Promise<void> {
-  // The ledger number is an integer from the database, so it is safe to
-  // inline; a simple query sends the three statements in one round trip.
-  // In READ COMMITTED each statement takes a new snapshot, so the tip read
-  // after the lock includes every append that committed before it.
-  const results = (await client.query(
-    `BEGIN;
-     SELECT pg_advisory_xact_lock(${APPEND_LOCK_CLASS}, ${ledger});
-     SELECT seq, block_hash FROM blocks WHERE ledger = ${ledger} ORDER BY seq DESC LIMIT 1`,
-  )) as unknown as Array<{ rows: Array<{ seq: number; block_hash: Buffer }> }>;
+  checkConsecutive(blocks);
+  const first = blocks[0]!;
+  const statement = new Statement(ledger);
+  const firstSeq = statement.parameter(first.seq);
+  const previousHash = statement.parameter(first.previousHash);
+  statement.part(
+    'tip',
+    `SELECT t.seq, t.block_hash,
+       (COALESCE(t.seq, -1) = ${firstSeq}::bigint - 1
+        AND (t.seq IS NULL OR t.block_hash = ${previousHash}::bytea)) AS continues
+     FROM (SELECT 1) AS one
+     LEFT JOIN (SELECT seq, block_hash FROM blocks WHERE ledger = $1 ORDER BY seq DESC LIMIT 1) AS t ON true`,
+  );
+  writeRows(statement, blocks);
+
+  let result: { seq: number | null; continues: boolean };
   try {
-    const last = results[2]!.rows[0];
-    checkContinues(last, blocks);
-    const entries = planIndexEntries(blocks);
-    const entriesWritten = await writeRows(client, ledger, blocks, entries.rows);
-    if (!entriesWritten) await insertEntries(client, ledger, entries.rows);
-    await insertEntriesFromStore(client, ledger, entries.adds);
+    const text = statement.sql('SELECT seq, continues FROM tip');
+    // A named statement is parsed once per connection; the text differs
+    // only by which kinds of rows a batch has, so there are few names.
+    const rows = await client.query({ name: statementName(text), text, values: statement.values });
+    result = rows.rows[0] as { seq: number | null; continues: boolean };
   } catch (error) {
-    await client.query('ROLLBACK');
+    // 23505: unique_violation, from another writer's append of the same sequence number.
+    if ((error as { code?: string }).code !== '23505') throw error;
+    const tip = await client.query(
+      'SELECT seq, block_hash FROM blocks WHERE ledger = $1 ORDER BY seq DESC LIMIT 1',
+      [ledger],
+    );
+    const last = tip.rows[0] as { seq: number; block_hash: Buffer } | undefined;
+    if (last !== undefined && last.seq >= first.seq) {
+      throw new SequenceConflictError(last.seq + 1, first.seq);
+    }
     throw error;
   }
-  await client.query('COMMIT');
+  if (!result.continues) {
+    throw new SequenceConflictError(result.seq === null ? 0 : result.seq + 1, first.seq);
+  }
 }
 
-function checkContinues(
-  last: { seq: number; block_hash: Buffer } | undefined,
-  blocks: BlockWrite[],
-): void {
-  const next = last === undefined ? 0 : last.seq + 1;
-  let expected = next;
-  for (const block of blocks) {
-    if (block.seq !== expected) throw new SequenceConflictError(expected, block.seq);
-    expected += 1;
+const names = new Map<string, string>();
+
+function statementName(text: string): string {
+  let name = names.get(text);
+  if (name === undefined) {
+    name = `vellum_append_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+    names.set(text, name);
   }
-  const first = blocks[0]!;
-  if (last !== undefined && !last.block_hash.equals(first.previousHash)) {
-    throw new SequenceConflictError(next, first.seq);
+  return name;
+}
+
+function checkConsecutive(blocks: BlockWrite[]): void {
+  for (let i = 1; i < blocks.length; i++) {
+    const expected = blocks[0]!.seq + i;
+    if (blocks[i]!.seq !== expected) throw new SequenceConflictError(expected, blocks[i]!.seq);
   }
 }
 
 /**
- * Insert blocks, revisions, tree nodes, removed index entries and catalog
- * changes in one statement, and delete the index entries of documents that
- * get a new revision. When nothing is deleted, the batch's index entries go
- * into the same statement; returns whether they did.
+ * A statement of data-modifying CTEs under construction. `$1` is the ledger
+ * number and `$2` one buffer holding every byte string of the batch, sent
+ * in binary; `bytes` columns are cut out of it on the server. Sent as
+ * `bytea[]` parameters instead, each byte string travels as hex text, and
+ * the 64-writer insert benchmark spent more CPU time per transaction.
  */
-async function writeRows(
-  client: PoolClient,
-  ledger: number,
-  blocks: BlockWrite[],
-  entries: IndexRow[],
-): Promise<boolean> {
-  const parameters: unknown[] = [ledger];
-  const parts: string[] = [];
-  const add = (name: string, sql: (p: (value: unknown) => string) => string) => {
-    parts.push(
-      `${name} AS (${sql((value) => {
-        parameters.push(value);
-        return `$${parameters.length}`;
-      })})`,
-    );
-  };
+class Statement {
+  readonly #values: unknown[];
+  readonly #parts: string[] = [];
+  readonly #chunks: Uint8Array[] = [];
+  #length = 0;
 
-  add(
+  constructor(ledger: number) {
+    this.#values = [ledger, undefined];
+  }
+
+  /** Add a parameter and return its placeholder. */
+  parameter(value: unknown): string {
+    this.#values.push(value);
+    return `$${this.#values.length}`;
+  }
+
+  /** Add byte strings and return an SQL expression for them as a `bytea[]`, in order. */
+  bytes(values: Uint8Array[]): string {
+    const offsets: number[] = [];
+    const lengths: number[] = [];
+    for (const value of values) {
+      offsets.push(this.#length + 1);
+      lengths.push(value.length);
+      this.#chunks.push(value);
+      this.#length += value.length;
+    }
+    return `ARRAY(SELECT substring($2::bytea FROM x.o FOR x.l)
+      FROM unnest(${this.parameter(offsets)}::integer[], ${this.parameter(lengths)}::integer[])
+        WITH ORDINALITY AS x (o, l, n) ORDER BY x.n)`;
+  }
+
+  part(name: string, sql: string): void {
+    this.#parts.push(`${name} AS (${sql})`);
+  }
+
+  sql(final: string): string {
+    return `WITH ${this.#parts.join(',\n')}\n${final}`;
+  }
+
+  get values(): unknown[] {
+    this.#values[1] = Buffer.concat(this.#chunks, this.#length);
+    return this.#values;
+  }
+}
+
+/** The condition every write of the statement carries: the batch continues the stored tip. */
+const CONTINUES = '(SELECT continues FROM tip)';
+
+/**
+ * Add the writes of a batch: blocks, revisions, tree nodes, removed index
+ * entries, catalog changes and the index entries the batch leaves in place.
+ */
+function writeRows(statement: Statement, blocks: BlockWrite[]): void {
+  const p = (value: unknown) => statement.parameter(value);
+  const bytes = (values: Uint8Array[]) => statement.bytes(values);
+
+  statement.part(
     'b',
-    (
-      p,
-    ) => `INSERT INTO blocks (ledger, seq, tx_id, time, block_hash, entries_hash, previous_hash, body)
-      SELECT $1, * FROM unnest(${p(blocks.map((b) => b.seq))}::bigint[], ${p(blocks.map((b) => b.txId))}::text[],
-        ${p(blocks.map((b) => b.time))}::bigint[], ${p(blocks.map((b) => b.blockHash))}::bytea[],
-        ${p(blocks.map((b) => b.entriesHash))}::bytea[], ${p(blocks.map((b) => b.previousHash))}::bytea[],
-        ${p(blocks.map((b) => b.body))}::bytea[])`,
+    `INSERT INTO blocks (ledger, seq, tx_id, time, block_hash, entries_hash, previous_hash, body)
+     SELECT $1, u.* FROM unnest(${p(blocks.map((b) => b.seq))}::bigint[], ${p(blocks.map((b) => b.txId))}::text[],
+       ${p(blocks.map((b) => b.time))}::bigint[], ${bytes(blocks.map((b) => b.blockHash))},
+       ${bytes(blocks.map((b) => b.entriesHash))}, ${bytes(blocks.map((b) => b.previousHash))},
+       ${bytes(blocks.map((b) => b.body))}) AS u
+     WHERE ${CONTINUES}`,
   );
 
   const revisions = blocks.flatMap((block) =>
-    block.revisions.map((revision, position) => ({ revision, position })),
+    block.revisions.map((revision, position) => ({ ...revision, position })),
   );
   if (revisions.length > 0) {
-    const column = <T>(get: (r: (typeof revisions)[number]['revision']) => T) =>
-      revisions.map(({ revision }) => get(revision));
-    add(
+    statement.part(
       'r',
-      (
-        p,
-      ) => `INSERT INTO revisions (ledger, doc_id, version, table_id, block_seq, block_pos, tx_time, tx_id, deleted, hash, payload)
-        SELECT $1, * FROM unnest(${p(column((r) => r.docId))}::text[], ${p(column((r) => r.version))}::integer[],
-          ${p(column((r) => r.tableId))}::text[], ${p(column((r) => r.blockSeq))}::bigint[],
-          ${p(revisions.map(({ position }) => position))}::integer[], ${p(column((r) => r.txTime))}::bigint[],
-          ${p(column((r) => r.txId))}::text[], ${p(column((r) => r.deleted))}::boolean[],
-          ${p(column((r) => r.hash))}::bytea[], ${p(column((r) => r.payload))}::bytea[])`,
+      `INSERT INTO revisions (ledger, doc_id, version, table_id, block_seq, block_pos, tx_time, tx_id, deleted, hash, payload)
+       SELECT $1, u.* FROM unnest(${p(revisions.map((r) => r.docId))}::text[], ${p(revisions.map((r) => r.version))}::integer[],
+         ${p(revisions.map((r) => r.tableId))}::text[], ${p(revisions.map((r) => r.blockSeq))}::bigint[],
+         ${p(revisions.map((r) => r.position))}::integer[], ${p(revisions.map((r) => r.txTime))}::bigint[],
+         ${p(revisions.map((r) => r.txId))}::text[], ${p(revisions.map((r) => r.deleted))}::boolean[],
+         ${bytes(revisions.map((r) => r.hash))}, ${bytes(revisions.map((r) => r.payload))}) AS u
+       WHERE ${CONTINUES}`,
     );
   }
 
   const nodes = blocks.flatMap((block) => block.merkleNodes.filter((node) => node.level > 0));
   if (nodes.length > 0) {
-    add(
+    statement.part(
       'm',
-      (p) => `INSERT INTO merkle_nodes (ledger, level, idx, hash)
-        SELECT $1, * FROM unnest(${p(nodes.map((n) => n.level))}::integer[],
-          ${p(nodes.map((n) => n.index))}::bigint[], ${p(nodes.map((n) => n.hash))}::bytea[])`,
+      `INSERT INTO merkle_nodes (ledger, level, idx, hash)
+       SELECT $1, u.* FROM unnest(${p(nodes.map((n) => n.level))}::integer[],
+         ${p(nodes.map((n) => n.index))}::bigint[], ${bytes(nodes.map((n) => n.hash))}) AS u
+       WHERE ${CONTINUES}`,
     );
   }
 
@@ -129,135 +188,111 @@ async function writeRows(
     (block.removedEntries ?? []).map((entry) => ({ seq: block.seq, entry })),
   );
   if (removed.length > 0) {
-    add(
+    statement.part(
       'x',
-      (p) => `INSERT INTO removed_index_entries (ledger, block_seq, index_id, key_mac)
-        SELECT $1, * FROM unnest(${p(removed.map((r) => r.seq))}::bigint[],
-          ${p(removed.map((r) => r.entry.indexId))}::text[], ${p(removed.map((r) => r.entry.keyMac))}::bytea[])`,
+      `INSERT INTO removed_index_entries (ledger, block_seq, index_id, key_mac)
+       SELECT $1, u.* FROM unnest(${p(removed.map((r) => r.seq))}::bigint[],
+         ${p(removed.map((r) => r.entry.indexId))}::text[], ${bytes(removed.map((r) => r.entry.keyMac))}) AS u
+       WHERE ${CONTINUES}`,
     );
   }
 
-  // One row per object: a later block's change to the same object wins.
+  // One row per object, since a statement may not upsert a row twice: a
+  // later block's change to the same object wins.
   const catalog = new Map<string, StoredCatalogObject>();
-  for (const block of blocks)
+  for (const block of blocks) {
     for (const object of block.catalog) catalog.set(object.objectId, object);
+  }
   if (catalog.size > 0) {
     const objects = [...catalog.values()];
-    add(
+    statement.part(
       'c',
-      (p) => `INSERT INTO catalog (ledger, object_id, kind, block_seq, payload)
-        SELECT $1, * FROM unnest(${p(objects.map((o) => o.objectId))}::text[], ${p(objects.map((o) => o.kind))}::text[],
-          ${p(objects.map((o) => o.blockSeq))}::bigint[], ${p(objects.map((o) => o.payload))}::bytea[])
-        ON CONFLICT (ledger, object_id) DO UPDATE SET kind = excluded.kind, block_seq = excluded.block_seq, payload = excluded.payload`,
+      `INSERT INTO catalog (ledger, object_id, kind, block_seq, payload)
+       SELECT $1, u.* FROM unnest(${p(objects.map((o) => o.objectId))}::text[], ${p(objects.map((o) => o.kind))}::text[],
+         ${p(objects.map((o) => o.blockSeq))}::bigint[], ${bytes(objects.map((o) => o.payload))}) AS u
+       WHERE ${CONTINUES}
+       ON CONFLICT (ledger, object_id) DO UPDATE
+         SET kind = excluded.kind, block_seq = excluded.block_seq, payload = excluded.payload`,
     );
   }
 
-  // Entries of documents that get a new revision are replaced, below.
-  const replaced = [
-    ...new Set(
-      revisions
-        .filter(({ revision }) => revision.version > 0)
-        .map(({ revision }) => revision.docId),
-    ),
-  ];
-  if (replaced.length > 0) {
-    add(
-      'd',
-      (p) => `DELETE FROM index_entries WHERE ledger = $1 AND doc_id = ANY(${p(replaced)}::text[])`,
-    );
-  }
-  // The statement sees one snapshot, so entries it inserts must not be ones
-  // it deletes; with deletions, they follow in a statement of their own.
-  const withEntries = replaced.length === 0 && entries.length > 0;
-  if (withEntries) {
-    add('e', (p) => `${INSERT_ENTRIES} ${entryArrays(entries, p)} ON CONFLICT DO NOTHING`);
-  }
-
-  await client.query(`WITH ${parts.join(',\n')} SELECT 1`, parameters);
-  return withEntries || entries.length === 0;
-}
-
-interface IndexRow {
-  docId: string;
-  version: number;
-  entry: IndexEntry;
-}
-
-const INSERT_ENTRIES = 'INSERT INTO index_entries (ledger, index_id, key_mac, doc_id, version)';
-
-function entryArrays(rows: IndexRow[], p: (value: unknown) => string): string {
-  return `SELECT $1, * FROM unnest(${p(rows.map((row) => row.entry.indexId))}::text[],
-    ${p(rows.map((row) => row.entry.keyMac))}::bytea[], ${p(rows.map((row) => row.docId))}::text[],
-    ${p(rows.map((row) => row.version))}::integer[])`;
-}
-
-async function insertEntries(client: PoolClient, ledger: number, rows: IndexRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  const parameters: unknown[] = [ledger];
-  const p = (value: unknown) => {
-    parameters.push(value);
-    return `$${parameters.length}`;
-  };
-  await client.query(
-    `${INSERT_ENTRIES} ${entryArrays(rows, p)} ON CONFLICT DO NOTHING`,
-    parameters,
-  );
+  writeIndexEntries(statement, blocks);
 }
 
 /**
- * Work out the index entries the batch leaves in place: those of each
- * document's last revision in the batch (`rows`), plus entries that new
- * indexes add for stored documents the batch does not write (`adds`). This
- * gives the same rows as applying the blocks one by one.
+ * Add the index entry writes. The stored entries of a document that gets a
+ * new revision are replaced by those of its last revision in the batch, and
+ * entries that new indexes add for stored documents the batch does not
+ * write are inserted at their current version. This gives the same rows as
+ * applying the blocks one by one.
+ *
+ * All CTEs of a statement see one snapshot and must not touch a row twice,
+ * so the old entries are deleted except those the upsert keeps, and the
+ * upsert only moves a kept entry to its new version.
  */
-function planIndexEntries(blocks: BlockWrite[]): {
-  rows: IndexRow[];
-  adds: Array<{ docId: string; entry: IndexEntry }>;
-} {
-  const current = new Map<string, { version: number; entries: IndexEntry[] }>();
+function writeIndexEntries(statement: Statement, blocks: BlockWrite[]): void {
+  const p = (value: unknown) => statement.parameter(value);
+  const bytes = (values: Uint8Array[]) => statement.bytes(values);
+  const current = new Map<string, { version: number; entries: Map<string, IndexEntry> }>();
   const fromStore: Array<{ docId: string; entry: IndexEntry }> = [];
+  const entryKey = (entry: IndexEntry) => entry.indexId + Buffer.from(entry.keyMac).toString('hex');
   for (const block of blocks) {
     for (const revision of block.revisions) {
-      current.set(revision.docId, {
-        version: revision.version,
-        entries: [...revision.indexEntries],
-      });
+      const entries = new Map(revision.indexEntries.map((entry) => [entryKey(entry), entry]));
+      current.set(revision.docId, { version: revision.version, entries });
     }
     for (const add of block.indexAdds ?? []) {
       const written = current.get(add.docId);
-      if (written !== undefined) written.entries.push(add.entry);
+      if (written !== undefined) written.entries.set(entryKey(add.entry), add.entry);
       else fromStore.push(add);
     }
   }
-  // An index entry added for a stored document that a later block of the
-  // batch rewrites is superseded by that block's own entries.
+  // An entry added for a stored document that a later block of the batch
+  // rewrites is superseded by that block's own entries.
   const adds = fromStore.filter((add) => !current.has(add.docId));
   const rows = [...current].flatMap(([docId, { version, entries }]) =>
-    entries.map((entry) => ({ docId, version, entry })),
+    [...entries.values()].map((entry) => ({ docId, version, entry })),
   );
-  return { rows, adds };
-}
+  const replaced = [...current].filter(([, { version }]) => version > 0).map(([docId]) => docId);
 
-/** Index stored documents under an index created in the batch, at their current version. */
-async function insertEntriesFromStore(
-  client: PoolClient,
-  ledger: number,
-  adds: Array<{ docId: string; entry: IndexEntry }>,
-): Promise<void> {
-  if (adds.length > 0) {
-    await client.query(
+  let kept = '';
+  if (rows.length > 0) {
+    const indexIds = p(rows.map((row) => row.entry.indexId));
+    const keyMacs = statement.bytes(rows.map((row) => row.entry.keyMac));
+    const docIds = p(rows.map((row) => row.docId));
+    const versions = p(rows.map((row) => row.version));
+    statement.part(
+      'new_entries',
+      `SELECT * FROM unnest(${indexIds}::text[], ${keyMacs}, ${docIds}::text[], ${versions}::integer[])
+         AS n (index_id, key_mac, doc_id, version)`,
+    );
+    statement.part(
+      'e',
       `INSERT INTO index_entries (ledger, index_id, key_mac, doc_id, version)
-       SELECT $1, a.index_id, a.key_mac, a.doc_id,
-         (SELECT MAX(version) FROM revisions r WHERE r.ledger = $1 AND r.doc_id = a.doc_id)
-       FROM unnest($2::text[], $3::bytea[], $4::text[]) AS a (index_id, key_mac, doc_id)
-       WHERE EXISTS (SELECT 1 FROM revisions r WHERE r.ledger = $1 AND r.doc_id = a.doc_id)
+       SELECT $1, n.* FROM new_entries n WHERE ${CONTINUES}
+       ON CONFLICT (ledger, index_id, key_mac, doc_id) DO UPDATE SET version = excluded.version`,
+    );
+    kept = `AND NOT EXISTS (SELECT 1 FROM new_entries n
+      WHERE n.index_id = i.index_id AND n.key_mac = i.key_mac AND n.doc_id = i.doc_id)`;
+  }
+  if (replaced.length > 0) {
+    statement.part(
+      'd',
+      `DELETE FROM index_entries i
+       WHERE i.ledger = $1 AND i.doc_id = ANY(${p(replaced)}::text[]) ${kept} AND ${CONTINUES}`,
+    );
+  }
+  if (adds.length > 0) {
+    statement.part(
+      'a',
+      `INSERT INTO index_entries (ledger, index_id, key_mac, doc_id, version)
+       SELECT $1, a.index_id, a.key_mac, a.doc_id, v.version
+       FROM unnest(${p(adds.map((add) => add.entry.indexId))}::text[], ${bytes(adds.map((add) => add.entry.keyMac))},
+         ${p(adds.map((add) => add.docId))}::text[]) AS a (index_id, key_mac, doc_id)
+       JOIN LATERAL (SELECT MAX(r.version) AS version FROM revisions r
+         WHERE r.ledger = $1 AND r.doc_id = a.doc_id) AS v ON v.version IS NOT NULL
+       WHERE ${CONTINUES}
        ON CONFLICT DO NOTHING`,
-      [
-        ledger,
-        adds.map((add) => add.entry.indexId),
-        adds.map((add) => add.entry.keyMac),
-        adds.map((add) => add.docId),
-      ],
     );
   }
 }

@@ -67,7 +67,7 @@ export class PostgresStore implements Store {
   readonly #ledgerNumbers = new Map<string, number>();
   /** The last append of each ledger from this store, so the next one starts after it. */
   readonly #appendTails = new Map<number, Promise<unknown>>();
-  /** Connections holding a ledger's append lock, by ledger number; appends to it run there. */
+  /** Connections holding a ledger's append lock, by ledger number. */
   readonly #lockHolders = new Map<number, pg.PoolClient>();
   #closed = false;
 
@@ -274,28 +274,14 @@ export class PostgresStore implements Store {
     // so appends apply in call order even though the pool has several
     // connections.
     const previous = this.#appendTails.get(ledger) ?? Promise.resolve();
-    const append = previous.catch(() => undefined).then(() => this.#appendOn(ledger, blocks));
+    const append = previous
+      .catch(() => undefined)
+      .then(() => this.#withClient((client) => appendBlocks(client, ledger, blocks)));
     this.#appendTails.set(ledger, append);
     try {
       await append;
     } finally {
       if (this.#appendTails.get(ledger) === append) this.#appendTails.delete(ledger);
-    }
-  }
-
-  /** Append on the connection holding the ledger's lock when there is one, else on any. */
-  async #appendOn(ledger: number, blocks: BlockWrite[]): Promise<void> {
-    if (this.#closed) throw new StoreClosedError();
-    const holder = this.#lockHolders.get(ledger);
-    if (holder === undefined) {
-      return this.#withClient((client) => appendBlocks(client, ledger, blocks));
-    }
-    // Advisory locks are re-entrant within a session, so the append's own
-    // transaction lock is granted at once on the holding connection.
-    try {
-      await appendBlocks(holder, ledger, blocks);
-    } catch (error) {
-      throw mapUnavailable(error);
     }
   }
 
@@ -328,6 +314,24 @@ export class PostgresStore implements Store {
 
     let released = false;
     return {
+      contended: async () => {
+        if (released || broken) return false;
+        try {
+          // A two-key advisory lock shows in pg_locks with the keys in
+          // classid and objid and objsubid 2.
+          const waiting = await client.query(
+            `SELECT EXISTS (SELECT 1 FROM pg_locks
+               WHERE locktype = 'advisory' AND NOT granted AND classid = $1::oid
+                 AND objid = $2::oid AND objsubid = 2
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+             ) AS waiting`,
+            [APPEND_LOCK_CLASS, ledger],
+          );
+          return (waiting.rows[0] as { waiting: boolean }).waiting;
+        } catch (error) {
+          throw mapUnavailable(error);
+        }
+      },
       release: async () => {
         if (released) return;
         released = true;

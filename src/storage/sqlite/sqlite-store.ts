@@ -169,7 +169,7 @@ export class SqliteStore implements Store {
     // The only writer: appends are serialised by SQLite's write lock and
     // the single writer thread.
     if (!this.#db.open) throw new StoreClosedError();
-    return { release: async () => undefined };
+    return { contended: async () => false, release: async () => undefined };
   }
 
   async changesSince(ledgerId: string, afterSeq: number): Promise<JournalChanges> {
