@@ -175,6 +175,10 @@ export class Ledger implements LedgerAccess {
    * Catch up with blocks that other processes sharing the store appended,
    * so that digests, proofs and the catalog include them. Commits catch up
    * by themselves; this is for readers. Does nothing on a single-writer store.
+   *
+   * NOTE: a new transaction sees tables and indexes that another process
+   * created only once this ledger has caught up (after a commit, a digest or
+   * this call); until then, using such a table fails with BadRequestException.
    */
   async sync(): Promise<void> {
     await this.#committer.refresh();
