@@ -2,8 +2,9 @@
 # Source this file, then call `start_postgres_cluster`; it exports
 # VELLUM_TEST_POSTGRES_URL. `stop_postgres_cluster` stops the server and
 # removes its directory. The server listens on a Unix socket in its own
-# directory and on 127.0.0.1 only, on a free port, with trust authentication
-# for local connections: it holds test data and lives for one run.
+# directory and on 127.0.0.1 only, on a free port. It trusts every local
+# connection without a password, since it contains only test data and lives
+# for one run.
 
 postgres_bin_dir() {
   local dir

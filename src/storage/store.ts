@@ -92,9 +92,9 @@ export interface BlockWrite extends StoredBlock {
 }
 
 /**
- * What the blocks after a sequence number changed, for a writer that shares
- * the store with other processes and must check its transactions' reads
- * against their commits.
+ * The changes made by the blocks after a sequence number, for a writer that
+ * shares the store with other processes and must check its transactions'
+ * reads against their commits.
  */
 export interface JournalChanges {
   /** The last block of the journal, or undefined for an empty journal. */
@@ -270,7 +270,7 @@ export class StateConflictError extends Error {
 export class SequenceConflictError extends Error {
   /**
    * `expected` is the next sequence number in the store and `received` the
-   * first one of the call; they are equal when only the previous hash differs.
+   * first one of the call. They are equal when only the previous hash differs.
    */
   constructor(
     readonly expected: number,
@@ -286,9 +286,9 @@ export class SequenceConflictError extends Error {
 }
 
 /**
- * Raised when the database cannot be reached, restarts or times out. The
- * call may or may not have taken effect when it was a write; an append that
- * took effect shows up as a `SequenceConflictError` on the next append.
+ * Raised when the database cannot be reached, restarts or times out. A
+ * write may or may not have taken effect. An append that did shows up as a
+ * `SequenceConflictError` on the next append.
  */
 export class StoreUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -1,9 +1,9 @@
 import type { AppendLock, Store } from '../../storage/store.js';
 
 /**
- * How long one committer appends before it asks whether another process
+ * How long one committer appends before it checks whether another process
  * waits for the ledger's append lock, in milliseconds. Other processes'
- * commits wait up to about this long (plus the batches in flight).
+ * commits wait up to about this long, plus the batches in flight.
  */
 export const TURN_MS = 10;
 
@@ -12,8 +12,8 @@ export const TURN_MS = 10;
  * the committer has its turn, no other process appends to the ledger, so it
  * catches up once and then validates and appends batch after batch without
  * racing anyone. Every `TURN_MS` the turn ends if another process waits for
- * the lock or this committer has nothing to do, and goes on otherwise; an
- * ended turn is released once the batches in flight are durable.
+ * the lock or this committer has nothing to do, and goes on otherwise. The
+ * lock of an ended turn is released once the batches in flight are durable.
  */
 export class AppendTurns {
   readonly #store: Store;
@@ -25,8 +25,8 @@ export class AppendTurns {
   #timer: NodeJS.Timeout | undefined;
 
   /**
-   * `idle` tells whether the committer has no work; `onEnd` runs when a turn
-   * ends and when its lock is released, so that the committer looks again.
+   * `idle` returns true when the committer has no work. `onEnd` runs when a
+   * turn ends and when its lock is released, so that the committer looks again.
    */
   constructor(store: Store, ledgerId: string, idle: () => boolean, onEnd: () => void) {
     this.#store = store;

@@ -57,7 +57,7 @@ const types = {
  * unbroken across processes.
  *
  * A lost connection or a restart of the server fails the calls in flight
- * with `StoreUnavailableError`; the pool opens new connections for later
+ * with `StoreUnavailableError`. The pool opens new connections for later
  * calls by itself.
  */
 export class PostgresStore implements Store {
@@ -93,7 +93,7 @@ export class PostgresStore implements Store {
       types,
     });
     // An idle connection that breaks (a server restart) is dropped from the
-    // pool, which opens a new one on demand; without a listener, the error
+    // pool, which opens a new one on demand. Without a listener, the error
     // would end the process.
     pool.on('error', (error) => {
       options.logger?.warn({ err: error }, 'PostgreSQL dropped an idle connection');
@@ -335,7 +335,7 @@ export class PostgresStore implements Store {
       release: async () => {
         if (released) return;
         released = true;
-        // Appends already queued on the holding connection finish first.
+        // This store's appends to the ledger that are in flight finish first.
         await this.#appendTails.get(ledger)?.catch(() => undefined);
         if (this.#lockHolders.get(ledger) !== client) return;
         this.#lockHolders.delete(ledger);
@@ -449,7 +449,7 @@ export class PostgresStore implements Store {
   ): Promise<Array<Uint8Array | undefined>> {
     if (nodes.length === 0) return [];
     const ledger = await this.#ledgerNo(ledgerId);
-    // One query for all nodes; `position` puts the answers back in order.
+    // One query for all nodes, and `position` puts the rows back in request order.
     const rows = await this.#query(
       `SELECT q.position, COALESCE(b.block_hash, m.hash) AS hash
        FROM unnest($2::integer[], $3::bigint[]) WITH ORDINALITY AS q (level, idx, position)
