@@ -68,10 +68,11 @@ export async function appendBlocks(
 
 const names = new Map<string, string>();
 
-function statementName(text: string): string {
+/** Name a prepared statement after its text, so each connection prepares each text once. */
+export function statementName(text: string): string {
   let name = names.get(text);
   if (name === undefined) {
-    name = `vellum_append_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+    name = `vellum_${createHash('sha256').update(text).digest('hex').slice(0, 20)}`;
     names.set(text, name);
   }
   return name;

@@ -15,7 +15,7 @@ import {
   type StoredRevision,
   type TableHistoryQuery,
 } from '../store.js';
-import { APPEND_LOCK_CLASS, appendBlocks } from './postgres-append.js';
+import { APPEND_LOCK_CLASS, appendBlocks, statementName } from './postgres-append.js';
 import { mapUnavailable } from './postgres-errors.js';
 import { latestPostgresSchemaVersion, postgresMigrations } from './postgres-migrations.js';
 
@@ -160,10 +160,18 @@ export class PostgresStore implements Store {
     }
   }
 
+  /**
+   * Run one statement on any pooled connection. Statements with parameters
+   * run as named prepared statements, which each connection parses once.
+   */
   async #query(sql: string, parameters: unknown[] = []): Promise<Row[]> {
     if (this.#closed) throw new StoreClosedError();
+    const config =
+      parameters.length === 0
+        ? { text: sql }
+        : { name: statementName(sql), text: sql, values: parameters };
     try {
-      return (await this.#pool.query(sql, parameters)).rows as Row[];
+      return (await this.#pool.query(config)).rows as Row[];
     } catch (error) {
       throw mapUnavailable(error);
     }
