@@ -90,7 +90,8 @@ function checkConsecutive(blocks: BlockWrite[]): void {
  * number. `$2` is one buffer with every byte string of the batch, which `pg`
  * sends in binary, and the server cuts the `bytea` values out of it. With
  * `bytea[]` parameters, which travel as hex text, the engine spent about 130
- * instead of 100 µs of CPU per insert (64 writers, `bench/engine-insert-postgres.ts`).
+ * instead of 100 µs of CPU per insert (64 writers, the insert loop of
+ * `bench/postgres-common.ts`, measured with `process.cpuUsage`).
  */
 class Statement {
   readonly #values: unknown[];
