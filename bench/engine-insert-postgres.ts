@@ -1,8 +1,8 @@
 // Single-document insert transactions committed per second on the
-// PostgreSQL store with 64 writers per engine, from one engine and from two
-// engines in two processes on one database, against raw `pg` inserting the
-// very rows the (first) engine wrote, in the same batch sizes, in the same
-// run. The raw baseline writes its batches one after another on one
+// PostgreSQL store, with 64 writers per engine, from one engine and from two
+// engines in two processes on one database. The baseline is raw `pg`
+// inserting the very rows the first engine wrote, in the same batch sizes,
+// in the same run. The raw baseline writes its batches one after another on one
 // connection: appends to one ledger are serial, since each block's hash
 // covers the one before.
 import pg from 'pg';

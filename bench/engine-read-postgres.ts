@@ -1,7 +1,7 @@
 // Indexed point reads per second on the PostgreSQL store: `lookup` on the
-// indexed field of a 10,000-document table, 100 reads per transaction, from
-// 16 concurrent readers in one engine, then from 16 in each of two engines
-// in two processes on the same database. The cold pass reads each key once
+// indexed field of a 10,000-document table, 100 reads per transaction. The
+// readers are 16 concurrent callers in one engine, then 16 in each of two
+// engines in two processes on the same database. The cold pass reads each key once
 // per engine, so every lookup queries PostgreSQL and decrypts the revision;
 // the warm pass first reads every key once, untimed, then repeats keys, which
 // each engine's read cache serves.
@@ -19,6 +19,7 @@ async function main(): Promise<void> {
   const engine = await openEngine(database.url, dir.path);
   await engine.createLedger('bench');
   const ledger = await engine.ledger('bench');
+
   await ledger.run(async (t) => {
     t.createTable('Customer');
     await t.createIndex('Customer', 'id');
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
       }
     });
   }
+
   const rows: Array<Record<string, string | number>> = [];
   for (const engines of [1, 2] as const) {
     for (const pass of ['cold', 'warm'] as const) {
@@ -41,6 +43,7 @@ async function main(): Promise<void> {
       const reader = await measured.ledger('bench');
       const once = pass === 'cold';
       if (!once) await readLoop(reader, READERS, DOCUMENTS, 0, true);
+
       const worker =
         engines === 2
           ? runWorker({
@@ -52,6 +55,7 @@ async function main(): Promise<void> {
             })
           : undefined;
       await worker?.ready;
+
       const deadline = Date.now() + SECONDS * 1000;
       worker?.start(deadline);
       const started = performance.now();
@@ -61,6 +65,7 @@ async function main(): Promise<void> {
       ]);
       const elapsed = (performance.now() - started) / 1000;
       await measured.close();
+
       rows.push({
         engines,
         pass: once ? 'cold (each key once per engine)' : 'warm (cached)',
@@ -69,6 +74,7 @@ async function main(): Promise<void> {
       });
     }
   }
+
   await engine.close();
   await database.drop();
   dir.remove();

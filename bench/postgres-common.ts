@@ -8,7 +8,7 @@ import pg from 'pg';
 import { dom } from 'ion-js';
 import { Engine, PostgresStore, type Ledger } from '../src/engine/index.js';
 
-/** The server to measure against; `.ci/run`'s `scripts/postgres-cluster.sh` starts one. */
+/** Return the URL of the server to measure against; `scripts/postgres-cluster.sh` starts one. */
 export function serverUrl(): string {
   const url = process.env.VELLUM_BENCH_POSTGRES_URL ?? process.env.VELLUM_TEST_POSTGRES_URL;
   if (url === undefined) {

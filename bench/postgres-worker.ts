@@ -1,6 +1,6 @@
-// The second engine process of the PostgreSQL benchmarks. Opens an engine on
-// the given database and prints "ready"; then reads a deadline (ms since the
-// epoch) from standard input, runs the insert or read loop until then and
+// The second engine process of the PostgreSQL benchmarks. It opens an engine
+// on the given database and prints "ready". Then it reads a deadline (ms since
+// the epoch) from standard input, runs the insert or read loop until then, and
 // prints "count N".
 // Arguments: <insert|read|read-once> <url> <data dir> <concurrency> <first id | documents>.
 // `read-once` reads every document once, ignoring the deadline.

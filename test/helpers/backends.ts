@@ -14,9 +14,9 @@ export interface Backend {
   /** Why the backend's tests are skipped on this machine; undefined when they run. */
   skip?: string;
   /**
-   * Open a fresh, empty store; `dispose` closes and removes it, `reopen`
-   * closes the store and opens it again, and `another` opens a second store
-   * on the same database, which `dispose` closes too.
+   * Open a fresh, empty store. `dispose` closes and removes it, and `reopen`
+   * closes the store and opens it again. `another` opens a second store on
+   * the same database, which `dispose` closes too.
    */
   create(): Promise<{
     store: Store;
@@ -117,9 +117,9 @@ async function administer(sql: string): Promise<void> {
 }
 
 /**
- * A data directory and, for PostgreSQL, a database, on which `open` starts
- * engines: each call opens a new engine on the same data, as a restarted
- * process would. `remove` deletes both; close the engines first.
+ * Create a data directory and, for PostgreSQL, a database for engines of
+ * this backend. Each `open` call opens a new engine on the same data, as a
+ * restarted process would. `remove` deletes both; close the engines first.
  */
 export async function engineFixture(backend: Backend): Promise<{
   open: (options?: Partial<EngineOptions>) => Promise<Engine>;

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** The directory holding Debian's `initdb` and `pg_ctl`, or undefined when PostgreSQL is not installed. */
+/** Find the directory with Debian's `initdb` and `pg_ctl`; undefined when PostgreSQL is not installed. */
 export function postgresBinDir(): string | undefined {
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return undefined;
