@@ -21,6 +21,7 @@ export class AppendTurns {
   readonly #idle: () => boolean;
   readonly #onEnd: () => void;
   #lock: AppendLock | undefined;
+  #releasing: Promise<void> | undefined;
   #ending = false;
   #timer: NodeJS.Timeout | undefined;
 
@@ -46,6 +47,8 @@ export class AppendTurns {
 
   /** Wait for the lock and start a turn. */
   async begin(): Promise<void> {
+    // The store holds one lock per ledger; the last turn's must be gone first.
+    await this.#releasing;
     this.#lock = await this.#store.lockAppends(this.#ledgerId);
     this.#ending = false;
     this.#arm();
@@ -58,7 +61,7 @@ export class AppendTurns {
     this.#lock = undefined;
     this.#ending = false;
     clearTimeout(this.#timer);
-    void lock
+    this.#releasing = lock
       .release()
       .catch(() => undefined)
       .finally(this.#onEnd);

@@ -69,6 +69,8 @@ export class PostgresStore implements Store {
   readonly #appendTails = new Map<number, Promise<unknown>>();
   /** Connections holding a ledger's append lock, by ledger number. */
   readonly #lockHolders = new Map<number, pg.PoolClient>();
+  /** Connections waiting for an append lock; closing the store ends them. */
+  readonly #lockWaiters = new Set<pg.PoolClient>();
   #closed = false;
 
   private constructor(pool: pg.Pool) {
@@ -114,8 +116,11 @@ export class PostgresStore implements Store {
     this.#closed = true;
     await Promise.allSettled(this.#appendTails.values());
     // Ending a connection releases the session's advisory locks.
-    for (const client of this.#lockHolders.values()) client.release(true);
+    for (const client of [...this.#lockHolders.values(), ...this.#lockWaiters]) {
+      client.release(true);
+    }
     this.#lockHolders.clear();
+    this.#lockWaiters.clear();
     await this.#pool.end();
   }
 
@@ -311,12 +316,18 @@ export class PostgresStore implements Store {
       broken = true;
     };
     client.on('error', onError);
+    this.#lockWaiters.add(client);
     try {
       await client.query('SELECT pg_advisory_lock($1, $2)', [APPEND_LOCK_CLASS, ledger]);
     } catch (error) {
       client.off('error', onError);
+      if (this.#lockWaiters.delete(client)) client.release(true);
+      throw this.#closed ? new StoreClosedError() : mapUnavailable(error);
+    }
+    this.#lockWaiters.delete(client);
+    if (this.#closed) {
       client.release(true);
-      throw mapUnavailable(error);
+      throw new StoreClosedError();
     }
     this.#lockHolders.set(ledger, client);
 

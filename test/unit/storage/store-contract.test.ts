@@ -239,6 +239,15 @@ for (const backend of backends) {
       await second.appendBlocks(id, [block(2)]);
       await other.release();
       assert.equal((await store.lastBlock(id))?.seq, 2);
+
+      // Closing a store ends its wait for the lock instead of hanging.
+      const held = await store.lockAppends(id);
+      const third = await another();
+      const stuck = third.lockAppends(id);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await third.close();
+      await assert.rejects(stuck, StoreClosedError);
+      await held.release();
     });
 
     run('changes since a block list what later blocks changed', async (store) => {
