@@ -11,6 +11,7 @@ import { loadOrCreateRootKey, RootKeyProvider } from './keyring/root-key-file.js
 import { Ledger } from './ledger/ledger.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { DEFAULT_TRANSACTION_TIMEOUT_MS } from './ledger/transaction.js';
+import { mapStoreErrors } from './store-errors.js';
 
 export const DATABASE_FILE = 'vellum.db';
 
@@ -20,7 +21,12 @@ const LEDGER_NAME_PATTERN = /^(?!.*--)(?![0-9]+$)(?!-)(?!.*-$)[A-Za-z0-9-]{1,32}
 export interface EngineOptions {
   /** Directory for the SQLite database and the root key file. */
   dataDir: string;
-  /** A store to use instead of the SQLite file in `dataDir`. */
+  /**
+   * A store to use instead of the SQLite file in `dataDir`, such as a
+   * PostgreSQL store from `openStore(url)`. Engines in several processes may
+   * share a PostgreSQL store; they need the same key provider (the same root
+   * key) to read each other's ledgers. The engine closes the store.
+   */
   store?: Store;
   /** The wrapper of ledger data keys; defaults to the root key file in `dataDir`. */
   keyProvider?: KeyProvider;
@@ -72,8 +78,15 @@ export class Engine {
       const keys =
         options.keyProvider ??
         new RootKeyProvider(loadOrCreateRootKey(options.dataDir, options.createRootKey ?? true));
+      const given = options.store;
+      // A store with a single writer is the SQLite store, whose errors need
+      // no mapping; skipping the wrapper keeps its calls direct.
       const store =
-        options.store ?? SqliteStore.open({ path: join(options.dataDir, DATABASE_FILE) });
+        given === undefined
+          ? SqliteStore.open({ path: join(options.dataDir, DATABASE_FILE) })
+          : given.singleWriter
+            ? given
+            : mapStoreErrors(given);
       const timeoutMs = options.transactionTimeoutMs ?? DEFAULT_TRANSACTION_TIMEOUT_MS;
       return new Engine(store, keys, timeoutMs, unlock);
     } catch (error) {

@@ -56,12 +56,16 @@ export class QuotaExceededError extends LedgerError {
   }
 }
 
-/** A storage failure; the transactions involved wrote nothing and may be retried. */
+/**
+ * A storage failure: the store could not be reached or a write failed. The
+ * transactions involved may be retried; a write that failed this way wrote
+ * nothing, unless the connection broke while the store committed it.
+ */
 export class StorageUnavailableError extends LedgerError {
-  constructor(cause: unknown) {
+  constructor(cause: unknown, operation: 'read' | 'write' = 'write') {
     super(
       'CapacityExceededException',
-      `Storage write failed, retry the transaction: ${String(cause)}`,
+      `Storage ${operation} failed, retry the transaction: ${String(cause)}`,
     );
     this.cause = cause;
   }

@@ -22,3 +22,7 @@ export {
   type AccessPlan,
   type ExecuteOptions,
 } from './partiql/index.js';
+export { openStore, type OpenStoreOptions } from '../storage/open-store.js';
+export { PostgresStore, type PostgresStoreOptions } from '../storage/postgres/postgres-store.js';
+export { SqliteStore, type SqliteStoreOptions } from '../storage/sqlite/sqlite-store.js';
+export type { Store } from '../storage/store.js';

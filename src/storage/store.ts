@@ -84,12 +84,41 @@ export interface BlockWrite extends StoredBlock {
   merkleNodes: MerkleNode[];
   /** Index entries for documents that an index created in this block covers. */
   indexAdds?: Array<{ docId: string; entry: IndexEntry }>;
+  /**
+   * Index entries of the revisions this block replaced or deleted. They are
+   * kept so that `changesSince` can list every index key the block changed.
+   */
+  removedEntries?: IndexEntry[];
+}
+
+/**
+ * The changes made by the blocks after a sequence number, for a writer that
+ * shares the store with other processes and must check its transactions'
+ * reads against their commits.
+ */
+export interface JournalChanges {
+  /** The last block of the journal, or undefined for an empty journal. */
+  last: StoredBlock | undefined;
+  /** Documents written by those blocks, one row per revision. */
+  revisions: Array<{ docId: string; tableId: string; blockSeq: number }>;
+  /** Index entries that those blocks added to or removed from documents. */
+  indexEntries: Array<{ entry: IndexEntry; blockSeq: number }>;
+  /** Catalog objects whose last change is in one of those blocks. */
+  catalog: StoredCatalogObject[];
 }
 
 export interface TableHistoryQuery {
   tableId: string;
   /** Revisions committed at or before this time (epoch ms) are candidates. */
   until?: number;
+}
+
+/** A held append lock; see `Store.lockAppends`. */
+export interface AppendLock {
+  /** True when another store waits for this lock. */
+  contended(): Promise<boolean>;
+  /** Let other writers append again. Resolves once the lock is released. */
+  release(): Promise<void>;
 }
 
 /**
@@ -109,15 +138,19 @@ export interface StateRecord {
 
 /**
  * Persistent storage for ledgers. Every method may be called concurrently.
- * The engine's committer serialises `appendBlocks` calls for one ledger, and
- * the store rejects a call whose first sequence number is not the next one
- * after its tip.
+ * The store rejects an `appendBlocks` call that does not continue the
+ * journal's last block, so several writers, in one process or in several,
+ * never break the hash chain.
+ *
+ * A store whose database cannot be reached rejects calls with
+ * `StoreUnavailableError`; the call may be retried once it is back.
  */
 export interface Store {
   readonly kind: string;
   /**
-   * True when this process is the only one that writes to the store, so the
-   * engine may cache committed reads and invalidate them itself.
+   * True when this process is the only one that writes to the store. When
+   * false, the engine takes the append lock and catches up with other
+   * processes' blocks before it validates and appends.
    */
   readonly singleWriter: boolean;
 
@@ -139,9 +172,27 @@ export interface Store {
    * Append blocks and everything they change in one storage transaction.
    * Resolves only once the transaction is durable. Rejects with
    * `SequenceConflictError` when `blocks[0].seq` is not the next sequence
-   * number, and then writes nothing.
+   * number or `blocks[0].previousHash` is not the last block's hash, and
+   * then writes nothing. Appends to one ledger are applied in call order.
    */
   appendBlocks(ledgerId: string, blocks: BlockWrite[]): Promise<void>;
+
+  /**
+   * Take the ledger's append lock until the returned lock is released.
+   * Other stores' (other processes') `lockAppends` calls for the ledger wait
+   * meanwhile, so writers that append only while holding it take turns: a
+   * writer can catch up, validate and append without racing anyone.
+   * `appendBlocks` itself does not wait for the lock, and keeps the journal
+   * intact with or without it. A store with a single writer has no one to
+   * wait for and resolves at once.
+   */
+  lockAppends(ledgerId: string): Promise<AppendLock>;
+
+  /**
+   * List what the blocks after `afterSeq` changed, read from one consistent
+   * snapshot, with the journal's last block at that snapshot.
+   */
+  changesSince(ledgerId: string, afterSeq: number): Promise<JournalChanges>;
 
   /** The last block, or undefined for an empty journal. */
   lastBlock(ledgerId: string): Promise<StoredBlock | undefined>;
@@ -217,12 +268,32 @@ export class StateConflictError extends Error {
 
 /** Raised by `appendBlocks` when another writer appended first. */
 export class SequenceConflictError extends Error {
+  /**
+   * `expected` is the next sequence number in the store and `received` the
+   * first one of the call. They are equal when only the previous hash differs.
+   */
   constructor(
     readonly expected: number,
     readonly received: number,
   ) {
-    super(`block sequence conflict: the next block is ${expected}, got ${received}`);
+    super(
+      expected === received
+        ? `block sequence conflict: block ${received} does not follow the stored block ${expected - 1} (previous hash differs)`
+        : `block sequence conflict: the next block is ${expected}, got ${received}`,
+    );
     this.name = 'SequenceConflictError';
+  }
+}
+
+/**
+ * Raised when the database cannot be reached, restarts or times out. A
+ * write may or may not have taken effect. An append that did shows up as a
+ * `SequenceConflictError` on the next append.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
   }
 }
 

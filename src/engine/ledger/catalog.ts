@@ -67,6 +67,13 @@ export class Catalog {
     };
   }
 
+  /** Copy the catalog with stored objects applied over it, such as those changed by other processes. */
+  withStored(rows: StoredCatalogObject[], cipher: LedgerCipher): Catalog {
+    const copy = this.clone();
+    for (const object of Catalog.decode(rows, cipher).#objects.values()) copy.put(object);
+    return copy;
+  }
+
   put(object: CatalogObject): void {
     if (object.kind === 'table') {
       const previous = this.#objects.get(object.tableId) as TableDefinition | undefined;

@@ -2,12 +2,14 @@ import {
   SequenceConflictError,
   type BlockWrite,
   type IndexEntry,
+  type JournalChanges,
   type Store,
 } from '../../storage/store.js';
 import { OccConflictError, StorageUnavailableError, TransactionExpiredError } from '../errors.js';
 import { buildBlock } from '../journal/block-builder.js';
 import type { AppendPlan, BlockTree } from '../journal/block-tree.js';
 import type { LedgerCipher } from '../keyring/ledger-cipher.js';
+import { AppendTurns } from './append-turns.js';
 import { Catalog } from './catalog.js';
 import { indexMarkKey, type CommitResult, type Transaction } from './transaction.js';
 
@@ -18,11 +20,24 @@ const MAX_BATCH = 256;
  * prepared, so hashing and sealing overlap with the store's write and fsync.
  */
 const MAX_IN_FLIGHT = 2;
+/**
+ * Times a transaction is prepared again after other processes sharing the
+ * store appended first, before it fails with an OCC conflict so that its
+ * caller retries from the start.
+ */
+const MAX_APPEND_ATTEMPTS = 16;
+/**
+ * A writer this many blocks behind the store reloads the journal's end and
+ * treats every older read as stale, instead of fetching what each block changed.
+ */
+const MAX_CATCH_UP_BLOCKS = 10_000;
 
 interface Pending {
   transaction: Transaction;
   resolve: (result: CommitResult) => void;
   reject: (error: unknown) => void;
+  /** Appends of this transaction that lost the race to another process. */
+  attempts: number;
 }
 
 /** The journal's end: the last block's sequence number (-1 when empty), hash and time. */
@@ -71,10 +86,26 @@ export interface CommitterOptions {
  * Conflict detection keeps, per document, index key and table, the sequence
  * number of the last block that changed it ("marks"). A read made when block
  * `s` was the last durable one conflicts with any mark above `s`.
+ *
+ * On a store that other processes write to (`singleWriter` false), the
+ * committer appends only during its turn at the ledger's append lock. A turn
+ * starts by fetching what other processes' blocks changed and setting their
+ * marks, so validation covers every commit before the batch. The store
+ * accepts a batch only if it continues the tip that the batch was validated
+ * against, so validation and append are atomic together. Should an append
+ * still lose to another writer (a write that failed in doubt, or a writer
+ * without the lock), the same transactions are caught up, validated and
+ * prepared again.
  */
 export class Committer {
   readonly #options: CommitterOptions;
+  /** Turns at the append lock, on a store that other processes write to; undefined otherwise. */
+  readonly #turns: AppendTurns | undefined;
   readonly #queue: Pending[] = [];
+  /** Transactions of batches that lost an append race; they go before the queue, in order. */
+  readonly #retry: Pending[] = [];
+  /** Set when the store holds blocks this committer has not seen; nothing is planned until it catches up. */
+  #behind = false;
   #scheduled = false;
   #inFlight = 0;
 
@@ -95,6 +126,14 @@ export class Committer {
 
   constructor(options: CommitterOptions) {
     this.#options = options;
+    this.#turns = options.store.singleWriter
+      ? undefined
+      : new AppendTurns(
+          options.store,
+          options.ledgerId,
+          () => this.#queue.length === 0 && this.#retry.length === 0 && this.#inFlight === 0,
+          () => this.#schedule(),
+        );
     this.#durable = options.tip;
     this.#planned = { tip: options.tip, plan: undefined, catalog: undefined };
   }
@@ -105,7 +144,7 @@ export class Committer {
 
   submit(transaction: Transaction): Promise<CommitResult> {
     return new Promise<CommitResult>((resolve, reject) => {
-      this.#queue.push({ transaction, resolve, reject });
+      this.#queue.push({ transaction, resolve, reject, attempts: 0 });
       this.#schedule();
     });
   }
@@ -120,8 +159,39 @@ export class Committer {
     });
   }
 
+  /**
+   * True when the pump has something to do: transactions wait, the
+   * committer is behind the store, or it holds the lock of a turn, which the
+   * pump releases once the turn has ended, whether or not anything waits.
+   */
+  get #pumpNeeded(): boolean {
+    return (
+      this.#queue.length > 0 || this.#retry.length > 0 || this.#behind || this.#turns?.held === true
+    );
+  }
+
   #pump(): void {
     if (this.#resyncing !== undefined) return;
+    if (this.#behind) {
+      // Catch up once every batch in flight has settled, since they were
+      // planned on the old tip and fail too.
+      if (this.#inFlight === 0) this.#catchUp();
+      return;
+    }
+    if (this.#turns !== undefined && !this.#turns.held && this.#inFlight === 0) {
+      const readOnly = this.#queue.filter((pending) => pending.transaction.empty);
+      if (readOnly.length > 0) {
+        this.#queue.splice(
+          0,
+          this.#queue.length,
+          ...this.#queue.filter((p) => !p.transaction.empty),
+        );
+        this.#checkReadOnly(readOnly);
+        return;
+      }
+    }
+    if (this.#turns !== undefined && !this.#mayAppend(this.#turns)) return;
+    if (this.#retry.length > 0) this.#queue.unshift(...this.#retry.splice(0));
     while (this.#queue.length > 0 && this.#inFlight < MAX_IN_FLIGHT) {
       // With nothing in flight, write half of the queue first, so the other
       // half is prepared while the first is made durable, and the writers
@@ -142,9 +212,70 @@ export class Committer {
       this.#inFlight += 1;
       void this.#write(batch).finally(() => {
         this.#inFlight -= 1;
-        if (this.#queue.length > 0) this.#schedule();
+        if (this.#pumpNeeded) this.#schedule();
       });
     }
+  }
+
+  /**
+   * Decide whether batches may be sent to a shared store now: only during
+   * this committer's turn. Releases the lock of an ended turn once nothing
+   * is in flight, and starts a new turn when work waits.
+   */
+  #mayAppend(turns: AppendTurns): boolean {
+    if (turns.active) return true;
+    if (turns.held) {
+      if (this.#inFlight === 0) turns.end();
+      return false;
+    }
+    if (this.#queue.length > 0 || this.#retry.length > 0) this.#beginTurn(turns);
+    return false;
+  }
+
+  /**
+   * Commit transactions that write nothing without taking the append lock:
+   * catch up with the store's tip, then validate them against it. If
+   * nothing they read changed up to that tip, they serialize there.
+   */
+  #checkReadOnly(pendings: Pending[]): void {
+    this.#resyncing = (async () => {
+      try {
+        await this.#catchUpNow();
+        for (const pending of pendings) {
+          const { transaction } = pending;
+          if (transaction.expired) pending.reject(new TransactionExpiredError(transaction.id));
+          else if (!this.#valid(transaction)) pending.reject(new OccConflictError(transaction.id));
+          else pending.resolve(emptyResult(transaction));
+        }
+      } catch (error) {
+        const failure =
+          error instanceof StorageUnavailableError ? error : new StorageUnavailableError(error);
+        for (const pending of pendings) pending.reject(failure);
+      } finally {
+        this.#resyncing = undefined;
+        if (this.#pumpNeeded) this.#schedule();
+      }
+    })();
+  }
+
+  /** Take the append lock, then catch up with what other processes appended meanwhile. */
+  #beginTurn(turns: AppendTurns): void {
+    this.#resyncing = (async () => {
+      try {
+        await turns.begin();
+        await this.#catchUpNow();
+      } catch (error) {
+        turns.end();
+        const failure =
+          error instanceof StorageUnavailableError ? error : new StorageUnavailableError(error);
+        for (const pending of [...this.#retry.splice(0), ...this.#queue.splice(0)]) {
+          pending.reject(failure);
+        }
+      } finally {
+        this.#resyncing = undefined;
+        if (this.#pumpNeeded) this.#schedule();
+      }
+    })();
   }
 
   #prepare(batch: Pending[]): PreparedBatch | undefined {
@@ -167,11 +298,7 @@ export class Committer {
         continue;
       }
       if (transaction.empty) {
-        pending.resolve({
-          transactionId: transaction.id,
-          commitDigest: transaction.commitDigest,
-          blockAddress: undefined,
-        });
+        pending.resolve(emptyResult(transaction));
         continue;
       }
 
@@ -199,6 +326,8 @@ export class Committer {
         cipher,
       );
       block.indexAdds = transaction.indexBuilds;
+      const removed = removedEntries(transaction);
+      if (removed.length > 0) block.removedEntries = removed;
       plan = tree.planAppend(block.blockHash, plan);
       block.merkleNodes = plan.nodes;
       hash = block.blockHash;
@@ -224,6 +353,12 @@ export class Committer {
     try {
       await this.#options.store.appendBlocks(this.#options.ledgerId, batch.blocks);
     } catch (error) {
+      if (this.#turns !== undefined && error instanceof SequenceConflictError) {
+        this.#lostRace(batch);
+        return;
+      }
+      // The connection holding the lock may be broken; the next turn takes a new one.
+      this.#turns?.end();
       // The store reported that nothing of this batch is stored, and a
       // batch planned on top of it will fail the store's sequence check.
       // Plan again from the durable tip, once per failure. A sequence
@@ -234,7 +369,9 @@ export class Committer {
         this.#abandonPlanned();
         if (error instanceof SequenceConflictError) this.#resync();
       }
-      for (const { pending } of batch.accepted) pending.reject(new StorageUnavailableError(error));
+      const failure =
+        error instanceof StorageUnavailableError ? error : new StorageUnavailableError(error);
+      for (const { pending } of batch.accepted) pending.reject(failure);
       return;
     }
 
@@ -255,6 +392,104 @@ export class Committer {
   }
 
   /**
+   * Handle a batch that another process beat to the store: nothing of it
+   * was written. Its transactions wait to be validated and prepared again
+   * once the committer has caught up with the store, unless they have lost
+   * too often.
+   */
+  #lostRace(batch: PreparedBatch): void {
+    if (batch.generation === this.#generation) this.#abandonPlanned();
+    this.#behind = true;
+    for (const { pending } of batch.accepted) {
+      pending.attempts += 1;
+      if (pending.attempts >= MAX_APPEND_ATTEMPTS) {
+        pending.reject(new OccConflictError(pending.transaction.id));
+      } else {
+        this.#retry.push(pending);
+      }
+    }
+  }
+
+  /**
+   * Bring the committer up to the store's tip: mark what the blocks it has
+   * not seen changed, apply their catalog changes and reload the block tree.
+   * Transactions that read anything those blocks changed then conflict.
+   */
+  #catchUp(): void {
+    this.#resyncing = (async () => {
+      try {
+        await this.#catchUpNow();
+      } catch (error) {
+        // The store is unreachable: the waiting transactions fail like any
+        // failed write, and the next batch finds out again whether it is behind.
+        this.#behind = false;
+        const failure =
+          error instanceof StorageUnavailableError ? error : new StorageUnavailableError(error);
+        for (const pending of this.#retry.splice(0)) pending.reject(failure);
+      } finally {
+        this.#resyncing = undefined;
+        if (this.#pumpNeeded) this.#schedule();
+      }
+    })();
+  }
+
+  async #catchUpNow(): Promise<void> {
+    const { store, ledgerId } = this.#options;
+    const last = await store.lastBlock(ledgerId);
+    if (last !== undefined && last.seq - this.#durable.seq > MAX_CATCH_UP_BLOCKS) {
+      await this.#reloadTip();
+    } else if (last !== undefined && last.seq > this.#durable.seq) {
+      await this.#applyChanges(await store.changesSince(ledgerId, this.#durable.seq));
+    }
+    this.#behind = false;
+  }
+
+  async #applyChanges(changes: JournalChanges): Promise<void> {
+    const last = changes.last!;
+    const indexKeys: string[] = [];
+    for (const revision of changes.revisions) {
+      this.#documentMarks.set(revision.docId, revision.blockSeq);
+      const table = this.#tableMarks.get(revision.tableId) ?? -1;
+      this.#tableMarks.set(revision.tableId, Math.max(table, revision.blockSeq));
+    }
+    for (const { entry, blockSeq } of changes.indexEntries) {
+      const key = indexMarkKey(entry);
+      this.#indexMarks.set(key, Math.max(this.#indexMarks.get(key) ?? -1, blockSeq));
+      indexKeys.push(key);
+    }
+    if (changes.catalog.length > 0) {
+      const catalog = this.#options.catalog().withStored(changes.catalog, this.#options.cipher);
+      for (const object of changes.catalog) {
+        this.#catalogMark = Math.max(this.#catalogMark, object.blockSeq);
+      }
+      this.#options.applyCatalog(catalog);
+    }
+
+    await this.#options.tree.load(last.seq + 1);
+    const tip = { seq: last.seq, hash: last.blockHash, time: last.time };
+    this.#durable = tip;
+    this.#planned = { tip, plan: undefined, catalog: undefined };
+    this.#options.onDurable(indexKeys);
+  }
+
+  /**
+   * Bring the committer up to date with blocks that other processes
+   * appended, when it is idle. Used before reads that must include them,
+   * such as a digest; a no-op on a store with a single writer.
+   */
+  async refresh(): Promise<void> {
+    if (this.#turns === undefined) return;
+    if (this.#resyncing !== undefined) {
+      await this.#resyncing;
+      return;
+    }
+    if (this.#inFlight > 0) return;
+    this.#behind = true;
+    this.#catchUp();
+    await this.#resyncing;
+  }
+
+  /**
    * Reload the journal's end, the block tree and the catalog from the store.
    * The blocks this committer did not see may have changed anything, so
    * every transaction that read the catalog before the reload (that is,
@@ -263,23 +498,25 @@ export class Committer {
   #resync(): void {
     this.#resyncing = (async () => {
       try {
-        const last = await this.#options.store.lastBlock(this.#options.ledgerId);
-        const tip =
-          last === undefined
-            ? this.#durable
-            : { seq: last.seq, hash: last.blockHash, time: last.time };
-        await this.#options.tree.load(tip.seq + 1);
-        await this.#options.reload();
-        this.#durable = tip;
-        this.#planned = { tip, plan: undefined, catalog: undefined };
-        this.#catalogMark = tip.seq;
+        await this.#reloadTip();
       } finally {
         this.#resyncing = undefined;
-        if (this.#queue.length > 0) this.#schedule();
+        if (this.#pumpNeeded) this.#schedule();
       }
     })();
     // A failed reload is retried by the next failed write; callers see that write's error.
     this.#resyncing.catch(() => undefined);
+  }
+
+  async #reloadTip(): Promise<void> {
+    const last = await this.#options.store.lastBlock(this.#options.ledgerId);
+    const tip =
+      last === undefined ? this.#durable : { seq: last.seq, hash: last.blockHash, time: last.time };
+    await this.#options.tree.load(tip.seq + 1);
+    await this.#options.reload();
+    this.#durable = tip;
+    this.#planned = { tip, plan: undefined, catalog: undefined };
+    this.#catalogMark = tip.seq;
   }
 
   /**
@@ -352,4 +589,19 @@ export class Committer {
       for (const [key, mark] of marks) if (mark <= floor) marks.delete(key);
     }
   }
+}
+
+function emptyResult(transaction: Transaction): CommitResult {
+  return {
+    transactionId: transaction.id,
+    commitDigest: transaction.commitDigest,
+    blockAddress: undefined,
+  };
+}
+
+/** Index entries that the transaction's writes remove from the documents they replace or delete. */
+function removedEntries(transaction: Transaction): IndexEntry[] {
+  const removed: IndexEntry[] = [];
+  for (const write of transaction.writes.values()) removed.push(...write.replacedEntries);
+  return removed;
 }

@@ -35,7 +35,7 @@ export interface LedgerOpenOptions {
 export class Ledger implements LedgerAccess {
   #catalog: Catalog;
   readonly #committer: Committer;
-  readonly #readCache: ReadCache | undefined;
+  readonly #readCache: ReadCache;
   readonly #tree: BlockTree;
 
   private constructor(
@@ -50,7 +50,7 @@ export class Ledger implements LedgerAccess {
   ) {
     this.#catalog = catalog;
     this.#tree = tree;
-    const cache = store.singleWriter ? new ReadCache() : undefined;
+    const cache = new ReadCache();
     this.#readCache = cache;
     this.#committer = new Committer({
       ledgerId: id,
@@ -63,10 +63,10 @@ export class Ledger implements LedgerAccess {
       },
       transactionTimeoutMs,
       tip,
-      onDurable: (markKeys) => cache?.invalidate(markKeys),
+      onDurable: (markKeys) => cache.invalidate(markKeys),
       reload: async () => {
         this.#catalog = Catalog.decode(await store.loadCatalog(id), cipher);
-        cache?.clear();
+        cache.clear();
       },
     });
   }
@@ -105,14 +105,14 @@ export class Ledger implements LedgerAccess {
 
   async lookupCommitted(entry: IndexEntry, markKey: string): Promise<Revision[]> {
     const cache = this.#readCache;
-    const cached = cache?.get(markKey);
+    const cached = cache.get(markKey);
     if (cached !== undefined) {
       return cached.map(({ stored, plaintext }) => this.#revision(stored, plaintext));
     }
-    const generation = cache?.generation ?? 0;
+    const generation = cache.generation;
     const rows = await this.store.lookupIndex(this.id, entry);
     const decrypted = rows.map((stored) => ({ stored, plaintext: this.#decrypt(stored) }));
-    cache?.set(markKey, decrypted, generation);
+    cache.set(markKey, decrypted, generation);
     return decrypted.map(({ stored, plaintext }) => this.#revision(stored, plaintext));
   }
 
@@ -171,8 +171,25 @@ export class Ledger implements LedgerAccess {
 
   // Journal reads.
 
-  /** Compute the digest over every block so far, with the address of the last block. */
+  /**
+   * Catch up with blocks that other processes sharing the store appended,
+   * so that digests, proofs and the catalog include them. Commits catch up
+   * by themselves; this is for readers. Does nothing on a single-writer store.
+   *
+   * NOTE: a new transaction sees tables and indexes that another process
+   * created only once this ledger has caught up (after a commit, a digest or
+   * this call); until then, using such a table fails with BadRequestException.
+   */
+  async sync(): Promise<void> {
+    await this.#committer.refresh();
+  }
+
+  /**
+   * Compute the digest over every block so far, with the address of the
+   * last block. On a shared store it first catches up with other processes.
+   */
   async digest(): Promise<Digest> {
+    await this.#committer.refresh();
     const tipSeq = this.#tree.size - 1;
     if (tipSeq < 0) {
       throw new LedgerError(

@@ -15,8 +15,12 @@ export interface CachedRevision {
  * durable. A lookup that began before an invalidation may hold stale rows,
  * so it is only cached when no invalidation happened while it ran.
  *
- * Only valid while this process is the ledger's only writer; the cached
- * plaintext is dropped by `clear()` when the data key must be forgotten.
+ * On a store shared with other processes, their commits invalidate keys
+ * only when the committer catches up with them, so a lookup may return a
+ * result that another process has since changed. That stays serializable:
+ * the transaction's read is recorded as usual, and its commit, which
+ * catches up first, fails with an OCC conflict. The cached plaintext is
+ * dropped by `clear()` when the data key must be forgotten.
  */
 export class ReadCache {
   readonly #entries = new Map<string, CachedRevision[]>();

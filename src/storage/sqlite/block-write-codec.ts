@@ -57,6 +57,7 @@ export function encodeBlockWrites(blocks: BlockWrite[]): Uint8Array {
       writer.string(add.docId);
       writeEntries(writer, [add.entry]);
     }
+    writeEntries(writer, block.removedEntries ?? []);
   }
   return writer.finish();
 }
@@ -112,6 +113,7 @@ export function decodeBlockWrites(bytes: Uint8Array): BlockWrite[] {
       const docId = reader.string();
       block.indexAdds!.push({ docId, entry: readEntries(reader)[0]! });
     }
+    block.removedEntries = readEntries(reader);
     blocks.push(block);
   }
   if (!reader.done) throw new Error(`block write buffer has ${reader.remaining} trailing bytes`);

@@ -92,6 +92,21 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- Index entries that a block removed from the documents it changed, so
+      -- that the changes a block made to index keys can be listed later.
+      CREATE TABLE removed_index_entries (
+        ledger    INTEGER NOT NULL,
+        block_seq INTEGER NOT NULL,
+        index_id  TEXT NOT NULL,
+        key_mac   BLOB NOT NULL
+      ) STRICT;
+      CREATE INDEX removed_index_entries_by_block ON removed_index_entries (ledger, block_seq);
+      CREATE INDEX catalog_by_block ON catalog (ledger, block_seq);
+    `,
+  },
 ];
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version;

@@ -24,11 +24,15 @@ function prepared(db: Database.Database, sql: string): Database.Statement {
  */
 export function appendBlocks(db: Database.Database, ledger: number, blocks: BlockWrite[]): void {
   const statement = (sql: string) => prepared(db, sql);
-  const last = statement('SELECT MAX(seq) AS seq FROM blocks WHERE ledger = ?').get(ledger) as {
-    seq: number | null;
-  };
-  const next = last.seq === null ? 0 : last.seq + 1;
-  if (blocks[0]!.seq !== next) throw new SequenceConflictError(next, blocks[0]!.seq);
+  const last = statement(
+    'SELECT seq, block_hash FROM blocks WHERE ledger = ? ORDER BY seq DESC LIMIT 1',
+  ).get(ledger) as { seq: number; block_hash: Buffer } | undefined;
+  const next = last === undefined ? 0 : last.seq + 1;
+  const first = blocks[0]!;
+  if (first.seq !== next) throw new SequenceConflictError(next, first.seq);
+  if (last !== undefined && !last.block_hash.equals(first.previousHash)) {
+    throw new SequenceConflictError(next, first.seq);
+  }
 
   const insertBlock = statement(
     `INSERT INTO blocks (ledger, seq, tx_id, time, block_hash, entries_hash, previous_hash, body)
@@ -48,6 +52,9 @@ export function appendBlocks(db: Database.Database, ledger: number, blocks: Bloc
   );
   const insertNode = statement(
     'INSERT INTO merkle_nodes (ledger, level, idx, hash) VALUES (?, ?, ?, ?)',
+  );
+  const insertRemoved = statement(
+    'INSERT INTO removed_index_entries (ledger, block_seq, index_id, key_mac) VALUES (?, ?, ?, ?)',
   );
   const upsertCatalog = statement(
     `INSERT INTO catalog (ledger, object_id, kind, block_seq, payload) VALUES (?, ?, ?, ?, ?)
@@ -89,6 +96,9 @@ export function appendBlocks(db: Database.Database, ledger: number, blocks: Bloc
     }
     for (const add of block.indexAdds ?? []) {
       addEntry.run(ledger, add.entry.indexId, add.entry.keyMac, ledger, add.docId);
+    }
+    for (const entry of block.removedEntries ?? []) {
+      insertRemoved.run(ledger, block.seq, entry.indexId, entry.keyMac);
     }
     for (const object of block.catalog) {
       upsertCatalog.run(ledger, object.objectId, object.kind, object.blockSeq, object.payload);

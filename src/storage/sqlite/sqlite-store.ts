@@ -1,11 +1,13 @@
 import type Database from 'better-sqlite3';
 import {
   LedgerExistsError,
+  type AppendLock,
   StateConflictError,
   StoreClosedError,
   type BlockWrite,
   type StateRecord,
   type IndexEntry,
+  type JournalChanges,
   type LedgerRecord,
   type Store,
   type StoredBlock,
@@ -135,7 +137,14 @@ export class SqliteStore implements Store {
     if (ledger === undefined) return;
     const no = this.#ledgerNo(ledger.id);
     this.#db.transaction(() => {
-      for (const table of ['blocks', 'revisions', 'index_entries', 'merkle_nodes', 'catalog']) {
+      for (const table of [
+        'blocks',
+        'revisions',
+        'index_entries',
+        'removed_index_entries',
+        'merkle_nodes',
+        'catalog',
+      ]) {
         this.#statement(`DELETE FROM ${table} WHERE ledger = ?`).run(no);
       }
       this.#statement('DELETE FROM ledgers WHERE name = ?').run(name);
@@ -154,6 +163,54 @@ export class SqliteStore implements Store {
       return this.#writer.append(ledger, blocks);
     }
     this.#append(ledger, blocks);
+  }
+
+  async lockAppends(): Promise<AppendLock> {
+    // The only writer: appends are serialised by SQLite's write lock and
+    // the single writer thread.
+    if (!this.#db.open) throw new StoreClosedError();
+    return { contended: async () => false, release: async () => undefined };
+  }
+
+  async changesSince(ledgerId: string, afterSeq: number): Promise<JournalChanges> {
+    if (!this.#db.open) throw new StoreClosedError();
+    const ledger = this.#ledgerNo(ledgerId);
+    // One read transaction, so that the writer thread's commits in between
+    // the statements are not half seen.
+    const read = this.#db.transaction((): JournalChanges => {
+      const last = this.#statement(
+        'SELECT * FROM blocks WHERE ledger = ? ORDER BY seq DESC LIMIT 1',
+      ).get(ledger) as Row | undefined;
+      const revisions = this.#statement(
+        `SELECT doc_id, table_id, block_seq FROM revisions
+         WHERE ledger = ? AND block_seq > ? ORDER BY block_seq, block_pos`,
+      ).all(ledger, afterSeq) as Row[];
+      const entries = this.#statement(
+        `SELECT e.index_id, e.key_mac, r.block_seq FROM revisions r
+         JOIN index_entries e ON e.ledger = r.ledger AND e.doc_id = r.doc_id AND e.version = r.version
+         WHERE r.ledger = ? AND r.block_seq > ?
+         UNION ALL
+         SELECT index_id, key_mac, block_seq FROM removed_index_entries
+         WHERE ledger = ? AND block_seq > ?`,
+      ).all(ledger, afterSeq, ledger, afterSeq) as Row[];
+      const catalog = this.#statement(
+        'SELECT * FROM catalog WHERE ledger = ? AND block_seq > ? ORDER BY block_seq, object_id',
+      ).all(ledger, afterSeq) as Row[];
+      return {
+        last: last === undefined ? undefined : toBlock(last),
+        revisions: revisions.map((row) => ({
+          docId: row.doc_id as string,
+          tableId: row.table_id as string,
+          blockSeq: row.block_seq as number,
+        })),
+        indexEntries: entries.map((row) => ({
+          entry: { indexId: row.index_id as string, keyMac: row.key_mac as Buffer },
+          blockSeq: row.block_seq as number,
+        })),
+        catalog: catalog.map(toCatalogObject),
+      };
+    });
+    return read.deferred();
   }
 
   async lastBlock(ledgerId: string): Promise<StoredBlock | undefined> {
@@ -210,12 +267,7 @@ export class SqliteStore implements Store {
     const rows = this.#statement(
       'SELECT * FROM catalog WHERE ledger = ? ORDER BY block_seq, object_id',
     ).all(this.#ledgerNo(ledgerId)) as Row[];
-    return rows.map((row) => ({
-      objectId: row.object_id as string,
-      kind: row.kind as 'table' | 'index',
-      blockSeq: row.block_seq as number,
-      payload: row.payload as Buffer,
-    }));
+    return rows.map(toCatalogObject);
   }
 
   async getDocument(ledgerId: string, docId: string): Promise<StoredRevision | undefined> {
@@ -398,6 +450,15 @@ function toBlock(row: Row): StoredBlock {
     entriesHash: row.entries_hash as Buffer,
     previousHash: row.previous_hash as Buffer,
     body: row.body as Buffer,
+  };
+}
+
+function toCatalogObject(row: Row): StoredCatalogObject {
+  return {
+    objectId: row.object_id as string,
+    kind: row.kind as 'table' | 'index',
+    blockSeq: row.block_seq as number,
+    payload: row.payload as Buffer,
   };
 }
 

@@ -2,230 +2,235 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { dom, load } from 'ion-js';
 import { Engine, LedgerError, type Ledger } from '../../../src/engine/index.js';
-import { tempDir } from '../../helpers/backends.js';
+import { backends, engineFixture } from '../../helpers/backends.js';
 
 const ion = (text: string): dom.Value => load(text)!;
 
-describe('ledger engine', () => {
-  const dir = tempDir();
-  let engine: Engine;
-  let ledger: Ledger;
+for (const backend of backends) {
+  describe(`ledger engine: ${backend.name}`, { skip: backend.skip }, () => {
+    let fixture: Awaited<ReturnType<typeof engineFixture>>;
+    let engine: Engine;
+    let ledger: Ledger;
 
-  before(async () => {
-    engine = await Engine.open({ dataDir: dir.path });
-    await engine.createLedger('people');
-    ledger = await engine.ledger('people');
-  });
-  after(async () => {
-    await engine.close();
-    dir.remove();
-  });
+    before(async () => {
+      fixture = await engineFixture(backend);
+      engine = await fixture.open();
+      await engine.createLedger('people');
+      ledger = await engine.ledger('people');
+    });
+    after(async () => {
+      await engine.close();
+      await fixture.remove();
+    });
 
-  test('new ledger has a first block', async () => {
-    const { tipAddress, digest } = await ledger.digest();
-    assert.equal(tipAddress.sequenceNo, 0);
-    assert.equal(digest.length, 32);
-  });
+    test('new ledger has a first block', async () => {
+      const { tipAddress, digest } = await ledger.digest();
+      assert.equal(tipAddress.sequenceNo, 0);
+      assert.equal(digest.length, 32);
+    });
 
-  test('ledger names follow QLDB rules', async () => {
-    for (const bad of ['', '-a', 'a-', 'a--b', '123', 'x'.repeat(33), 'a_b']) {
-      await assert.rejects(engine.createLedger(bad), (error: LedgerError) => {
-        assert.equal(error.code, 'InvalidParameterException');
-        return true;
+    test('ledger names follow QLDB rules', async () => {
+      for (const bad of ['', '-a', 'a-', 'a--b', '123', 'x'.repeat(33), 'a_b']) {
+        await assert.rejects(engine.createLedger(bad), (error: LedgerError) => {
+          assert.equal(error.code, 'InvalidParameterException');
+          return true;
+        });
+      }
+      await assert.rejects(engine.createLedger('people'), {
+        code: 'ResourceAlreadyExistsException',
       });
-    }
-    await assert.rejects(engine.createLedger('people'), { code: 'ResourceAlreadyExistsException' });
-  });
-
-  test('insert, read, update and delete', async () => {
-    const tx = ledger.begin();
-    tx.createTable('Person');
-    await tx.createIndex('Person', 'id');
-    const docId = await tx.insert('Person', ion('{id: 1, name: "Ada"}'));
-    assert.match(docId, /^[0-9A-Za-z]{22}$/);
-    const own = await tx.get('Person', docId);
-    assert.equal(own?.committed, false);
-    const committed = await tx.commit();
-    assert.ok(committed.blockAddress!.sequenceNo >= 1);
-
-    const read = ledger.begin();
-    const revision = await read.get('Person', docId);
-    assert.equal(revision?.version, 0);
-    assert.equal(revision?.data?.get('name')?.stringValue(), 'Ada');
-    assert.equal(revision?.metadata.txId, committed.transactionId);
-    assert.deepEqual(revision?.blockAddress, committed.blockAddress);
-    const found = await read.lookup('Person', 'id', ion('1'));
-    assert.deepEqual(
-      found.map((r) => r.id),
-      [docId],
-    );
-    read.abort();
-
-    await ledger.run(async (t) => {
-      assert.equal(await t.update('Person', docId, ion('{id: 2, name: "Ada L."}')), 1);
-    });
-    await ledger.run(async (t) => {
-      assert.deepEqual(await t.lookup('Person', 'id', ion('1')), []);
-      assert.equal((await t.lookup('Person', 'id', ion('2')))[0]?.version, 1);
-      assert.equal(await t.delete('Person', docId), 2);
-    });
-    await ledger.run(async (t) => {
-      assert.equal(await t.get('Person', docId), undefined);
-      assert.deepEqual(await t.scan('Person'), []);
     });
 
-    const history = await ledger.documentHistory(docId);
-    assert.deepEqual(
-      history.map((r) => r.version),
-      [0, 1, 2],
-    );
-    assert.equal(history[2]?.deleted, true);
-    assert.equal(history[2]?.data, undefined);
-  });
+    test('insert, read, update and delete', async () => {
+      const tx = ledger.begin();
+      tx.createTable('Person');
+      await tx.createIndex('Person', 'id');
+      const docId = await tx.insert('Person', ion('{id: 1, name: "Ada"}'));
+      assert.match(docId, /^[0-9A-Za-z]{22}$/);
+      const own = await tx.get('Person', docId);
+      assert.equal(own?.committed, false);
+      const committed = await tx.commit();
+      assert.ok(committed.blockAddress!.sequenceNo >= 1);
 
-  test('own writes are visible before commit', async () => {
-    await ledger.run(async (t) => {
-      t.createTable('Draft');
-      await t.createIndex('Draft', 'k');
-      const a = await t.insert('Draft', ion('{k: "x"}'));
-      await t.insert('Draft', ion('{k: "y"}'));
-      assert.equal((await t.scan('Draft')).length, 2);
+      const read = ledger.begin();
+      const revision = await read.get('Person', docId);
+      assert.equal(revision?.version, 0);
+      assert.equal(revision?.data?.get('name')?.stringValue(), 'Ada');
+      assert.equal(revision?.metadata.txId, committed.transactionId);
+      assert.deepEqual(revision?.blockAddress, committed.blockAddress);
+      const found = await read.lookup('Person', 'id', ion('1'));
       assert.deepEqual(
-        (await t.lookup('Draft', 'k', ion('"x"'))).map((r) => r.id),
-        [a],
+        found.map((r) => r.id),
+        [docId],
       );
-      await t.update('Draft', a, ion('{k: "y"}'));
-      assert.equal((await t.lookup('Draft', 'k', ion('"y"'))).length, 2);
-      await t.delete('Draft', a);
-      assert.equal((await t.scan('Draft')).length, 1);
-    });
-  });
+      read.abort();
 
-  test('index created on a full table covers old documents', async () => {
-    const ids = await ledger.run(async (t) => {
-      t.createTable('Late');
-      return [await t.insert('Late', ion('{n: 1}')), await t.insert('Late', ion('{n: 2}'))];
-    });
-    await ledger.run(async (t) => {
-      await t.createIndex('Late', 'n');
-    });
-    await ledger.run(async (t) => {
-      assert.deepEqual(
-        (await t.lookup('Late', 'n', ion('2'))).map((r) => r.id),
-        [ids[1]],
-      );
-    });
-  });
-
-  test('drop and undrop table', async () => {
-    const tableId = await ledger.run(async (t) => t.createTable('Temp'));
-    await ledger.run(async (t) => {
-      await t.insert('Temp', ion('{a: 1}'));
-      t.dropTable('Temp');
-    });
-    await ledger.run(async (t) => {
-      assert.equal(t.findTable('Temp'), undefined);
-      assert.throws(() => t.dropTable('Temp'), { code: 'BadRequestException' });
-      assert.equal(t.tables().find((table) => table.tableId === tableId)?.status, 'INACTIVE');
-    });
-    await ledger.run(async (t) => {
-      assert.equal(t.undropTable(tableId), tableId);
-    });
-    await ledger.run(async (t) => {
-      assert.equal((await t.scan('Temp')).length, 1);
-      assert.throws(() => t.undropTable(tableId), /already active/);
-    });
-  });
-
-  test('unique index rejects duplicates', async () => {
-    await ledger.run(async (t) => {
-      t.createTable('Account');
-      await t.createIndex('Account', 'email', { unique: true });
-      await t.insert('Account', ion('{email: "a@example.com"}'));
-    });
-    const tx = ledger.begin();
-    await assert.rejects(tx.insert('Account', ion('{email: "a@example.com"}')), /Unique index/);
-    await tx.insert('Account', ion('{email: "b@example.com"}'));
-    await tx.commit();
-  });
-
-  test('documents must be structs', async () => {
-    await ledger.run(async (t) => {
-      t.createTable('Shapes');
-    });
-    const tx = ledger.begin();
-    await assert.rejects(tx.insert('Shapes', ion('[1, 2]')), /must be an Ion struct/);
-    await assert.rejects(
-      tx.insert('Missing', ion('{a: 1}')),
-      /Table Missing does not exist or is not active/,
-    );
-    tx.abort();
-  });
-
-  test('table history bounds by time', async () => {
-    await ledger.run(async (t) => {
-      t.createTable('Timeline');
-    });
-    const docId = await ledger.run(async (t) => t.insert('Timeline', ion('{v: 0}')));
-    const [first] = await ledger.documentHistory(docId);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    await ledger.run(async (t) => {
-      await t.update('Timeline', docId, ion('{v: 1}'));
-    });
-    const tableId = (await ledger.run(async (t) => t.findTable('Timeline')))!.tableId;
-    const all = await ledger.tableHistory(tableId);
-    assert.deepEqual(
-      all.map((r) => r.version),
-      [0, 1],
-    );
-    const early = await ledger.tableHistory(tableId, undefined, first!.metadata.txTime);
-    assert.deepEqual(
-      early.map((r) => r.version),
-      [0],
-    );
-    const late = await ledger.tableHistory(tableId, all[1]!.metadata.txTime);
-    assert.deepEqual(
-      late.map((r) => r.version),
-      [1],
-    );
-  });
-
-  test('commit digest follows the driver algorithm', async () => {
-    await ledger.run(async (t) => {
-      t.createTable('Digests');
-    });
-    const tx = ledger.begin();
-    tx.recordStatement('INSERT INTO Digests ?', [ion('{a: 1}')]);
-    const expected = tx.commitDigest;
-    await assert.rejects(tx.commit({ commitDigest: new Uint8Array(32) }), /Digests don't match/);
-    const result = await tx.commit({ commitDigest: expected });
-    assert.deepEqual(Buffer.from(result.commitDigest), Buffer.from(expected));
-  });
-
-  test('data persists across reopen', async () => {
-    const d = tempDir();
-    try {
-      let first = await Engine.open({ dataDir: d.path });
-      await first.createLedger('keep');
-      const docId = await (
-        await first.ledger('keep')
-      ).run(async (t) => {
-        t.createTable('T');
-        return t.insert('T', ion('{x: "kept"}'));
+      await ledger.run(async (t) => {
+        assert.equal(await t.update('Person', docId, ion('{id: 2, name: "Ada L."}')), 1);
       });
-      const before = await (await first.ledger('keep')).digest();
-      await first.close();
+      await ledger.run(async (t) => {
+        assert.deepEqual(await t.lookup('Person', 'id', ion('1')), []);
+        assert.equal((await t.lookup('Person', 'id', ion('2')))[0]?.version, 1);
+        assert.equal(await t.delete('Person', docId), 2);
+      });
+      await ledger.run(async (t) => {
+        assert.equal(await t.get('Person', docId), undefined);
+        assert.deepEqual(await t.scan('Person'), []);
+      });
 
-      first = await Engine.open({ dataDir: d.path });
-      const reopened = await first.ledger('keep');
-      const after = await reopened.digest();
-      assert.deepEqual(after.tipAddress, before.tipAddress);
-      assert.deepEqual(Buffer.from(after.digest), Buffer.from(before.digest));
-      const revision = await reopened.run(async (t) => t.get('T', docId));
-      assert.equal(revision?.data?.get('x')?.stringValue(), 'kept');
-      await first.close();
-    } finally {
-      d.remove();
-    }
+      const history = await ledger.documentHistory(docId);
+      assert.deepEqual(
+        history.map((r) => r.version),
+        [0, 1, 2],
+      );
+      assert.equal(history[2]?.deleted, true);
+      assert.equal(history[2]?.data, undefined);
+    });
+
+    test('own writes are visible before commit', async () => {
+      await ledger.run(async (t) => {
+        t.createTable('Draft');
+        await t.createIndex('Draft', 'k');
+        const a = await t.insert('Draft', ion('{k: "x"}'));
+        await t.insert('Draft', ion('{k: "y"}'));
+        assert.equal((await t.scan('Draft')).length, 2);
+        assert.deepEqual(
+          (await t.lookup('Draft', 'k', ion('"x"'))).map((r) => r.id),
+          [a],
+        );
+        await t.update('Draft', a, ion('{k: "y"}'));
+        assert.equal((await t.lookup('Draft', 'k', ion('"y"'))).length, 2);
+        await t.delete('Draft', a);
+        assert.equal((await t.scan('Draft')).length, 1);
+      });
+    });
+
+    test('index created on a full table covers old documents', async () => {
+      const ids = await ledger.run(async (t) => {
+        t.createTable('Late');
+        return [await t.insert('Late', ion('{n: 1}')), await t.insert('Late', ion('{n: 2}'))];
+      });
+      await ledger.run(async (t) => {
+        await t.createIndex('Late', 'n');
+      });
+      await ledger.run(async (t) => {
+        assert.deepEqual(
+          (await t.lookup('Late', 'n', ion('2'))).map((r) => r.id),
+          [ids[1]],
+        );
+      });
+    });
+
+    test('drop and undrop table', async () => {
+      const tableId = await ledger.run(async (t) => t.createTable('Temp'));
+      await ledger.run(async (t) => {
+        await t.insert('Temp', ion('{a: 1}'));
+        t.dropTable('Temp');
+      });
+      await ledger.run(async (t) => {
+        assert.equal(t.findTable('Temp'), undefined);
+        assert.throws(() => t.dropTable('Temp'), { code: 'BadRequestException' });
+        assert.equal(t.tables().find((table) => table.tableId === tableId)?.status, 'INACTIVE');
+      });
+      await ledger.run(async (t) => {
+        assert.equal(t.undropTable(tableId), tableId);
+      });
+      await ledger.run(async (t) => {
+        assert.equal((await t.scan('Temp')).length, 1);
+        assert.throws(() => t.undropTable(tableId), /already active/);
+      });
+    });
+
+    test('unique index rejects duplicates', async () => {
+      await ledger.run(async (t) => {
+        t.createTable('Account');
+        await t.createIndex('Account', 'email', { unique: true });
+        await t.insert('Account', ion('{email: "a@example.com"}'));
+      });
+      const tx = ledger.begin();
+      await assert.rejects(tx.insert('Account', ion('{email: "a@example.com"}')), /Unique index/);
+      await tx.insert('Account', ion('{email: "b@example.com"}'));
+      await tx.commit();
+    });
+
+    test('documents must be structs', async () => {
+      await ledger.run(async (t) => {
+        t.createTable('Shapes');
+      });
+      const tx = ledger.begin();
+      await assert.rejects(tx.insert('Shapes', ion('[1, 2]')), /must be an Ion struct/);
+      await assert.rejects(
+        tx.insert('Missing', ion('{a: 1}')),
+        /Table Missing does not exist or is not active/,
+      );
+      tx.abort();
+    });
+
+    test('table history bounds by time', async () => {
+      await ledger.run(async (t) => {
+        t.createTable('Timeline');
+      });
+      const docId = await ledger.run(async (t) => t.insert('Timeline', ion('{v: 0}')));
+      const [first] = await ledger.documentHistory(docId);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await ledger.run(async (t) => {
+        await t.update('Timeline', docId, ion('{v: 1}'));
+      });
+      const tableId = (await ledger.run(async (t) => t.findTable('Timeline')))!.tableId;
+      const all = await ledger.tableHistory(tableId);
+      assert.deepEqual(
+        all.map((r) => r.version),
+        [0, 1],
+      );
+      const early = await ledger.tableHistory(tableId, undefined, first!.metadata.txTime);
+      assert.deepEqual(
+        early.map((r) => r.version),
+        [0],
+      );
+      const late = await ledger.tableHistory(tableId, all[1]!.metadata.txTime);
+      assert.deepEqual(
+        late.map((r) => r.version),
+        [1],
+      );
+    });
+
+    test('commit digest follows the driver algorithm', async () => {
+      await ledger.run(async (t) => {
+        t.createTable('Digests');
+      });
+      const tx = ledger.begin();
+      tx.recordStatement('INSERT INTO Digests ?', [ion('{a: 1}')]);
+      const expected = tx.commitDigest;
+      await assert.rejects(tx.commit({ commitDigest: new Uint8Array(32) }), /Digests don't match/);
+      const result = await tx.commit({ commitDigest: expected });
+      assert.deepEqual(Buffer.from(result.commitDigest), Buffer.from(expected));
+    });
+
+    test('data persists across reopen', async () => {
+      const d = await engineFixture(backend);
+      try {
+        let first = await d.open();
+        await first.createLedger('keep');
+        const docId = await (
+          await first.ledger('keep')
+        ).run(async (t) => {
+          t.createTable('T');
+          return t.insert('T', ion('{x: "kept"}'));
+        });
+        const before = await (await first.ledger('keep')).digest();
+        await first.close();
+
+        first = await d.open();
+        const reopened = await first.ledger('keep');
+        const after = await reopened.digest();
+        assert.deepEqual(after.tipAddress, before.tipAddress);
+        assert.deepEqual(Buffer.from(after.digest), Buffer.from(before.digest));
+        const revision = await reopened.run(async (t) => t.get('T', docId));
+        assert.equal(revision?.data?.get('x')?.stringValue(), 'kept');
+        await first.close();
+      } finally {
+        await d.remove();
+      }
+    });
   });
-});
+}

@@ -1,9 +1,9 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { dom, load } from 'ion-js';
-import { Engine, LedgerError, OccConflictError, type Ledger } from '../../../src/engine/index.js';
-import { tempDir } from '../../helpers/backends.js';
+import { LedgerError, OccConflictError, type Ledger } from '../../../src/engine/index.js';
+import { backends, engineFixture } from '../../helpers/backends.js';
 
 const ACCOUNTS = 8;
 const OPENING_BALANCE = 1_000;
@@ -102,118 +102,129 @@ async function audit(ledger: Ledger, turns: number): Promise<number | 'conflict'
   }
 }
 
-test('concurrent transfers keep the total', async () => {
-  const dir = tempDir();
-  const engine = await Engine.open({ dataDir: dir.path });
-  let run = 0;
-  let committedTotal = 0;
-  let conflictTotal = 0;
-  try {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(transferArb, { minLength: TRANSFERS, maxLength: TRANSFERS }),
-        fc.array(fc.nat(2), { minLength: 4, maxLength: 4 }),
-        async (transfers, auditPauses) => {
-          run += 1;
-          const name = `occ-${run}`;
-          await engine.createLedger(name);
-          const ledger = await engine.ledger(name);
-          await openAccounts(ledger);
+for (const backend of backends) {
+  describe(`occ: ${backend.name}`, { skip: backend.skip }, () => {
+    test('concurrent transfers keep the total', async () => {
+      const fixture = await engineFixture(backend);
+      const engine = await fixture.open();
+      let run = 0;
+      let committedTotal = 0;
+      let conflictTotal = 0;
+      try {
+        await fc.assert(
+          fc.asyncProperty(
+            fc.array(transferArb, { minLength: TRANSFERS, maxLength: TRANSFERS }),
+            fc.array(fc.nat(2), { minLength: 4, maxLength: 4 }),
+            async (transfers, auditPauses) => {
+              run += 1;
+              const name = `occ-${run}`;
+              await engine.createLedger(name);
+              const ledger = await engine.ledger(name);
+              await openAccounts(ledger);
 
-          const [outcomes, audits] = await Promise.all([
-            Promise.all(transfers.map((t) => transfer(ledger, t))),
-            Promise.all(auditPauses.map((turns) => audit(ledger, turns))),
-          ]);
+              const [outcomes, audits] = await Promise.all([
+                Promise.all(transfers.map((t) => transfer(ledger, t))),
+                Promise.all(auditPauses.map((turns) => audit(ledger, turns))),
+              ]);
 
-          const expected = new Array<number>(ACCOUNTS).fill(OPENING_BALANCE);
-          transfers.forEach((t, i) => {
-            if (outcomes[i] !== 'committed') return;
-            expected[t.from]! -= t.amount;
-            expected[t.to]! += t.amount;
-          });
-          const actual = await balances(ledger);
-          assert.deepEqual(
-            actual,
-            expected,
-            'every committed transfer is visible, no conflicted one is',
-          );
-          assert.equal(
-            actual.reduce((a, b) => a + b, 0),
-            ACCOUNTS * OPENING_BALANCE,
-          );
-          for (const seen of audits) {
-            if (seen !== 'conflict')
-              assert.equal(seen, ACCOUNTS * OPENING_BALANCE, 'a committed audit saw a torn state');
-          }
+              const expected = new Array<number>(ACCOUNTS).fill(OPENING_BALANCE);
+              transfers.forEach((t, i) => {
+                if (outcomes[i] !== 'committed') return;
+                expected[t.from]! -= t.amount;
+                expected[t.to]! += t.amount;
+              });
+              const actual = await balances(ledger);
+              assert.deepEqual(
+                actual,
+                expected,
+                'every committed transfer is visible, no conflicted one is',
+              );
+              assert.equal(
+                actual.reduce((a, b) => a + b, 0),
+                ACCOUNTS * OPENING_BALANCE,
+              );
+              for (const seen of audits) {
+                if (seen !== 'conflict')
+                  assert.equal(
+                    seen,
+                    ACCOUNTS * OPENING_BALANCE,
+                    'a committed audit saw a torn state',
+                  );
+              }
 
-          const committed = outcomes.filter((o) => o === 'committed').length;
-          committedTotal += committed;
-          conflictTotal += outcomes.length - committed;
-          assert.ok(committed >= 1, 'at least one transfer of each round commits');
-        },
-      ),
-      { numRuns: 25 },
-    );
-  } finally {
-    await engine.close();
-    dir.remove();
-  }
-  // The interleavings must really contend, or the property proves little.
-  assert.ok(conflictTotal > 0, `expected some conflicts, got ${committedTotal} commits and none`);
-});
-
-test('write skew is prevented', async () => {
-  // Two transactions each read both rows and change a different one: under
-  // snapshot isolation both would commit; serializable OCC lets one through.
-  const dir = tempDir();
-  const engine = await Engine.open({ dataDir: dir.path });
-  try {
-    await engine.createLedger('skew');
-    const ledger = await engine.ledger('skew');
-    const [a, b] = await ledger.run(async (t) => {
-      t.createTable('Doctor');
-      return [
-        await t.insert('Doctor', ion('{onCall: true}')),
-        await t.insert('Doctor', ion('{onCall: true}')),
-      ];
+              const committed = outcomes.filter((o) => o === 'committed').length;
+              committedTotal += committed;
+              conflictTotal += outcomes.length - committed;
+              assert.ok(committed >= 1, 'at least one transfer of each round commits');
+            },
+          ),
+          { numRuns: 25 },
+        );
+      } finally {
+        await engine.close();
+        await fixture.remove();
+      }
+      // The interleavings must really contend, or the property proves little.
+      assert.ok(
+        conflictTotal > 0,
+        `expected some conflicts, got ${committedTotal} commits and none`,
+      );
     });
-    const first = ledger.begin();
-    const second = ledger.begin();
-    for (const tx of [first, second]) {
-      await tx.get('Doctor', a!);
-      await tx.get('Doctor', b!);
-    }
-    await first.update('Doctor', a!, ion('{onCall: false}'));
-    await second.update('Doctor', b!, ion('{onCall: false}'));
-    const results = await Promise.allSettled([first.commit(), second.commit()]);
-    assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
-  } finally {
-    await engine.close();
-    dir.remove();
-  }
-});
 
-test('phantom insert conflicts with a scan', async () => {
-  const dir = tempDir();
-  const engine = await Engine.open({ dataDir: dir.path });
-  try {
-    await engine.createLedger('phantom');
-    const ledger = await engine.ledger('phantom');
-    await ledger.run(async (t) => {
-      t.createTable('Seat');
+    test('write skew is prevented', async () => {
+      // Two transactions each read both rows and change a different one: under
+      // snapshot isolation both would commit; serializable OCC lets one through.
+      const fixture = await engineFixture(backend);
+      const engine = await fixture.open();
+      try {
+        await engine.createLedger('skew');
+        const ledger = await engine.ledger('skew');
+        const [a, b] = await ledger.run(async (t) => {
+          t.createTable('Doctor');
+          return [
+            await t.insert('Doctor', ion('{onCall: true}')),
+            await t.insert('Doctor', ion('{onCall: true}')),
+          ];
+        });
+        const first = ledger.begin();
+        const second = ledger.begin();
+        for (const tx of [first, second]) {
+          await tx.get('Doctor', a!);
+          await tx.get('Doctor', b!);
+        }
+        await first.update('Doctor', a!, ion('{onCall: false}'));
+        await second.update('Doctor', b!, ion('{onCall: false}'));
+        const results = await Promise.allSettled([first.commit(), second.commit()]);
+        assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+      } finally {
+        await engine.close();
+        await fixture.remove();
+      }
     });
-    const counter = ledger.begin();
-    assert.equal((await counter.scan('Seat')).length, 0);
-    await ledger.run(async (t) => {
-      await t.insert('Seat', ion('{n: 1}'));
+
+    test('phantom insert conflicts with a scan', async () => {
+      const fixture = await engineFixture(backend);
+      const engine = await fixture.open();
+      try {
+        await engine.createLedger('phantom');
+        const ledger = await engine.ledger('phantom');
+        await ledger.run(async (t) => {
+          t.createTable('Seat');
+        });
+        const counter = ledger.begin();
+        assert.equal((await counter.scan('Seat')).length, 0);
+        await ledger.run(async (t) => {
+          await t.insert('Seat', ion('{n: 1}'));
+        });
+        await counter.insert('Seat', ion('{n: 1}'));
+        await assert.rejects(counter.commit(), { code: 'OccConflictException' });
+        await ledger.run(async (t) => {
+          assert.equal((await t.scan('Seat')).length, 1);
+        });
+      } finally {
+        await engine.close();
+        await fixture.remove();
+      }
     });
-    await counter.insert('Seat', ion('{n: 1}'));
-    await assert.rejects(counter.commit(), { code: 'OccConflictException' });
-    await ledger.run(async (t) => {
-      assert.equal((await t.scan('Seat')).length, 1);
-    });
-  } finally {
-    await engine.close();
-    dir.remove();
-  }
-});
+  });
+}

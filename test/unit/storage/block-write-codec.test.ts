@@ -50,6 +50,7 @@ const blockWrite: fc.Arbitrary<BlockWrite> = fc.record({
     },
   ),
   indexAdds: fc.array(fc.record({ docId: text, entry }), { maxLength: 2 }),
+  removedEntries: fc.array(entry, { maxLength: 3 }),
 });
 
 /** Byte arrays compared by content, whatever their class. */

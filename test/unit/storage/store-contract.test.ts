@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   LedgerExistsError,
   SequenceConflictError,
@@ -13,6 +13,10 @@ import {
 import { backends } from '../../helpers/backends.js';
 
 const bytes = (n: number) => new Uint8Array(randomBytes(n));
+
+/** The hash of test block `seq`: fixed by its number, so test blocks chain without bookkeeping. */
+const blockHashOf = (seq: number) =>
+  new Uint8Array(createHash('sha256').update(`block ${seq}`).digest());
 
 function revision(
   docId: string,
@@ -44,9 +48,9 @@ function block(
     seq,
     txId: `tx${seq}`.padEnd(22, 'x'),
     time: 1_000 + seq,
-    blockHash: bytes(32),
+    blockHash: blockHashOf(seq),
     entriesHash: bytes(32),
-    previousHash: seq === 0 ? new Uint8Array(0) : bytes(32),
+    previousHash: seq === 0 ? new Uint8Array(0) : blockHashOf(seq - 1),
     body: bytes(64),
     revisions,
     catalog: [],
@@ -62,15 +66,19 @@ async function withLedger(store: Store, name = 'contract'): Promise<string> {
 }
 
 for (const backend of backends) {
-  describe(`store contract: ${backend.name}`, () => {
+  describe(`store contract: ${backend.name}`, { skip: backend.skip }, () => {
     const run = (
       name: string,
-      body: (store: Store, reopen: () => Promise<Store>) => Promise<void>,
+      body: (
+        store: Store,
+        reopen: () => Promise<Store>,
+        another: () => Promise<Store>,
+      ) => Promise<void>,
     ) =>
       test(name, async () => {
-        const { store, dispose, reopen } = await backend.create();
+        const { store, dispose, reopen, another } = await backend.create();
         try {
-          await body(store, reopen);
+          await body(store, reopen, another);
         } finally {
           await dispose();
         }
@@ -147,6 +155,152 @@ for (const backend of backends) {
       assert.equal((await store.lastBlock(id))?.seq, 0);
       assert.equal(await store.getDocument(id, 'D'.repeat(22)), undefined);
       assert.equal(await store.getBlock(id, 1), undefined);
+    });
+
+    run('append rejects a broken hash chain', async (store) => {
+      const id = await withLedger(store);
+      await store.appendBlocks(id, [block(0), block(1)]);
+      const forged = block(2, [revision('D'.repeat(22), 0, 2)], { previousHash: bytes(32) });
+      await assert.rejects(store.appendBlocks(id, [forged]), (error) => {
+        assert.ok(error instanceof SequenceConflictError);
+        assert.equal(error.expected, 2);
+        assert.match(error.message, /previous hash differs/);
+        return true;
+      });
+      assert.equal((await store.lastBlock(id))?.seq, 1);
+      assert.equal(await store.getDocument(id, 'D'.repeat(22)), undefined);
+      await store.appendBlocks(id, [block(2)]);
+      assert.equal((await store.lastBlock(id))?.seq, 2);
+    });
+
+    run('appends from two stores stay gapless', async (store, _reopen, another) => {
+      const id = await withLedger(store);
+      await store.appendBlocks(id, [block(0)]);
+      const second = await another();
+      const writers = [store, second];
+      const appended: number[][] = [[], []];
+      // Each writer appends the next block until 40 exist, retrying when the
+      // other one appended first, the way an engine's committer does.
+      await Promise.all(
+        writers.map(async (writer, w) => {
+          for (let attempts = 0; attempts < 400; attempts++) {
+            const last = await writer.lastBlock(id);
+            const next = last!.seq + 1;
+            if (next >= 40) return;
+            const doc = `${w}`.padEnd(21, 'd') + String.fromCharCode(65 + (next % 26));
+            try {
+              await writer.appendBlocks(id, [block(next, [revision(doc + next, 0, next)])]);
+              appended[w]!.push(next);
+            } catch (error) {
+              assert.ok(error instanceof SequenceConflictError, String(error));
+            }
+          }
+        }),
+      );
+      const blocks = await store.getBlocks(id, 0, 100);
+      assert.deepEqual(
+        blocks.map((b) => b.seq),
+        Array.from({ length: 40 }, (_, seq) => seq),
+      );
+      for (const b of blocks.slice(1)) {
+        assert.deepEqual(Buffer.from(b.previousHash), Buffer.from(blockHashOf(b.seq - 1)));
+      }
+      const all = [...appended[0]!, ...appended[1]!].sort((a, b) => a - b);
+      assert.deepEqual(
+        all,
+        Array.from({ length: 39 }, (_, i) => i + 1),
+        'each block once',
+      );
+    });
+
+    run('append lock makes writers take turns', async (store, _reopen, another) => {
+      const id = await withLedger(store);
+      await store.appendBlocks(id, [block(0)]);
+      const lock = await store.lockAppends(id);
+      if (store.singleWriter) {
+        // No other writer to hold back: the lock is granted and released at once.
+        await store.appendBlocks(id, [block(1)]);
+        await lock.release();
+        await store.appendBlocks(id, [block(2)]);
+        assert.equal((await store.lastBlock(id))?.seq, 2);
+        return;
+      }
+      const second = await another();
+      let granted = false;
+      const waiting = second.lockAppends(id).then((other) => {
+        granted = true;
+        return other;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      assert.equal(granted, false, 'the other store waits for the lock');
+      await store.appendBlocks(id, [block(1)]);
+      await lock.release();
+      const other = await waiting;
+      await second.appendBlocks(id, [block(2)]);
+      await other.release();
+      assert.equal((await store.lastBlock(id))?.seq, 2);
+
+      // Closing a store ends its wait for the lock instead of hanging.
+      const held = await store.lockAppends(id);
+      const third = await another();
+      const stuck = third.lockAppends(id);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await third.close();
+      await assert.rejects(stuck, StoreClosedError);
+      await held.release();
+    });
+
+    run('changes since a block list what later blocks changed', async (store) => {
+      const id = await withLedger(store);
+      const a = 'A'.repeat(22);
+      const b = 'B'.repeat(22);
+      const oldKey = { indexId: 'I'.repeat(22), keyMac: bytes(32) };
+      const newKey = { indexId: 'I'.repeat(22), keyMac: bytes(32) };
+      const table = {
+        objectId: 'C'.repeat(22),
+        kind: 'table' as const,
+        blockSeq: 0,
+        payload: bytes(9),
+      };
+      await store.appendBlocks(id, [
+        block(0, [revision(a, 0, 0, { indexEntries: [oldKey] })], { catalog: [table] }),
+      ]);
+      await store.appendBlocks(id, [
+        block(1, [revision(a, 1, 1, { indexEntries: [newKey] })], { removedEntries: [oldKey] }),
+        block(2, [revision(b, 0, 2)], { catalog: [{ ...table, blockSeq: 2, payload: bytes(9) }] }),
+      ]);
+
+      const changes = await store.changesSince(id, 0);
+      assert.equal(changes.last?.seq, 2);
+      assert.deepEqual(
+        changes.revisions.map((r) => [r.docId, r.blockSeq]),
+        [
+          [a, 1],
+          [b, 2],
+        ],
+      );
+      const keys = changes.indexEntries
+        .map((e) => [Buffer.from(e.entry.keyMac).toString('hex'), e.blockSeq])
+        .sort();
+      const hex = (key: typeof oldKey) => Buffer.from(key.keyMac).toString('hex');
+      assert.deepEqual(
+        keys,
+        [
+          [hex(oldKey), 1],
+          [hex(newKey), 1],
+        ].sort(),
+      );
+      assert.deepEqual(
+        changes.catalog.map((c) => [c.objectId, c.blockSeq]),
+        [[table.objectId, 2]],
+      );
+
+      const none = await store.changesSince(id, 2);
+      assert.equal(none.last?.seq, 2);
+      assert.deepEqual(none.revisions, []);
+      assert.deepEqual(none.indexEntries, []);
+      assert.deepEqual(none.catalog, []);
+      assert.equal((await store.changesSince('Z'.repeat(22), -1)).last, undefined);
     });
 
     run('current document follows its revisions', async (store) => {

@@ -57,7 +57,7 @@ for (const backend of backends) {
     };
   }
 
-  test(`${backend.name}: root credentials created once`, async () => {
+  test(`${backend.name}: root credentials created once`, { skip: backend.skip }, async () => {
     const env = await setup();
     try {
       const first = await env.identity.ensureRoot();
@@ -82,7 +82,7 @@ for (const backend of backends) {
     }
   });
 
-  test(`${backend.name}: secrets are sealed at rest`, async () => {
+  test(`${backend.name}: secrets are sealed at rest`, { skip: backend.skip }, async () => {
     const env = await setup();
     try {
       const root = await env.identity.ensureRoot();
@@ -100,7 +100,7 @@ for (const backend of backends) {
     }
   });
 
-  test(`${backend.name}: users, access keys and lookups`, async () => {
+  test(`${backend.name}: users, access keys and lookups`, { skip: backend.skip }, async () => {
     const env = await setup();
     try {
       const { identity } = env;
@@ -154,7 +154,7 @@ for (const backend of backends) {
     }
   });
 
-  test(`${backend.name}: roles and inline policies`, async () => {
+  test(`${backend.name}: roles and inline policies`, { skip: backend.skip }, async () => {
     const env = await setup();
     try {
       const { identity } = env;
@@ -225,178 +225,186 @@ for (const backend of backends) {
     }
   });
 
-  test(`${backend.name}: AssumeRole checks trust and issues sessions`, async () => {
-    const env = await setup();
-    try {
-      const { identity } = env;
-      const root = identity.rootPrincipal('AKIAROOT');
-      await identity.createUser('alice');
-      await identity.createUser('bob');
-      const alice = (await identity.lookupAccessKey(
-        (await identity.createAccessKey('alice')).accessKeyId,
-      ))!.principal;
-      const bob = (await identity.lookupAccessKey(
-        (await identity.createAccessKey('bob')).accessKeyId,
-      ))!.principal;
+  test(
+    `${backend.name}: AssumeRole checks trust and issues sessions`,
+    { skip: backend.skip },
+    async () => {
+      const env = await setup();
+      try {
+        const { identity } = env;
+        const root = identity.rootPrincipal('AKIAROOT');
+        await identity.createUser('alice');
+        await identity.createUser('bob');
+        const alice = (await identity.lookupAccessKey(
+          (await identity.createAccessKey('alice')).accessKeyId,
+        ))!.principal;
+        const bob = (await identity.lookupAccessKey(
+          (await identity.createAccessKey('bob')).accessKeyId,
+        ))!.principal;
 
-      await identity.createRole({
-        roleName: 'direct',
-        assumeRolePolicyDocument: trustPolicy(alice.arn),
-      });
-      await identity.createRole({
-        roleName: 'account',
-        assumeRolePolicyDocument: trustPolicy(ACCOUNT),
-        maxSessionDuration: 7200,
-      });
-      await identity.putRolePolicy(
-        'direct',
-        'p',
-        JSON.stringify({ Statement: { Effect: 'Allow', Action: 'kms:Decrypt', Resource: '*' } }),
-      );
+        await identity.createRole({
+          roleName: 'direct',
+          assumeRolePolicyDocument: trustPolicy(alice.arn),
+        });
+        await identity.createRole({
+          roleName: 'account',
+          assumeRolePolicyDocument: trustPolicy(ACCOUNT),
+          maxSessionDuration: 7200,
+        });
+        await identity.putRolePolicy(
+          'direct',
+          'p',
+          JSON.stringify({ Statement: { Effect: 'Allow', Action: 'kms:Decrypt', Resource: '*' } }),
+        );
 
-      const session = await identity.assumeRole(alice, {
-        roleArn: `arn:aws:iam::${ACCOUNT}:role/direct`,
-        roleSessionName: 'job-1',
-      });
-      assert.match(session.accessKeyId, /^ASIA/);
-      assert.equal(session.assumedRoleArn, `arn:aws:sts::${ACCOUNT}:assumed-role/direct/job-1`);
-      assert.equal(session.expiresAt - 1_800_000_000_000, 3600 * 1000);
-
-      const record = await identity.lookupAccessKey(session.accessKeyId);
-      assert.equal(record?.sessionToken, session.sessionToken);
-      assert.equal(record?.principal.roleArn, `arn:aws:iam::${ACCOUNT}:role/direct`);
-      assert.equal(
-        await identity.authorize(record!.principal, 'kms:Decrypt', '*'),
-        true,
-        'session gets the role policy',
-      );
-      assert.equal(await identity.authorize(record!.principal, 'kms:Encrypt', '*'), false);
-
-      await rejects(
-        identity.assumeRole(bob, {
+        const session = await identity.assumeRole(alice, {
           roleArn: `arn:aws:iam::${ACCOUNT}:role/direct`,
-          roleSessionName: 's' + 'x',
-        }),
-        'AccessDenied',
-        403,
-        /bob is not authorized to perform: sts:AssumeRole/,
-      );
-      await rejects(
-        identity.assumeRole(bob, {
+          roleSessionName: 'job-1',
+        });
+        assert.match(session.accessKeyId, /^ASIA/);
+        assert.equal(session.assumedRoleArn, `arn:aws:sts::${ACCOUNT}:assumed-role/direct/job-1`);
+        assert.equal(session.expiresAt - 1_800_000_000_000, 3600 * 1000);
+
+        const record = await identity.lookupAccessKey(session.accessKeyId);
+        assert.equal(record?.sessionToken, session.sessionToken);
+        assert.equal(record?.principal.roleArn, `arn:aws:iam::${ACCOUNT}:role/direct`);
+        assert.equal(
+          await identity.authorize(record!.principal, 'kms:Decrypt', '*'),
+          true,
+          'session gets the role policy',
+        );
+        assert.equal(await identity.authorize(record!.principal, 'kms:Encrypt', '*'), false);
+
+        await rejects(
+          identity.assumeRole(bob, {
+            roleArn: `arn:aws:iam::${ACCOUNT}:role/direct`,
+            roleSessionName: 's' + 'x',
+          }),
+          'AccessDenied',
+          403,
+          /bob is not authorized to perform: sts:AssumeRole/,
+        );
+        await rejects(
+          identity.assumeRole(bob, {
+            roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
+            roleSessionName: 'sx',
+          }),
+          'AccessDenied',
+          403,
+          /sts:AssumeRole/,
+        );
+        await identity.putUserPolicy(
+          'bob',
+          'assume',
+          JSON.stringify({
+            Statement: {
+              Effect: 'Allow',
+              Action: 'sts:AssumeRole',
+              Resource: `arn:aws:iam::${ACCOUNT}:role/account`,
+            },
+          }),
+        );
+        const bobSession = await identity.assumeRole(bob, {
           roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
           roleSessionName: 'sx',
-        }),
-        'AccessDenied',
-        403,
-        /sts:AssumeRole/,
-      );
-      await identity.putUserPolicy(
-        'bob',
-        'assume',
-        JSON.stringify({
-          Statement: {
-            Effect: 'Allow',
-            Action: 'sts:AssumeRole',
-            Resource: `arn:aws:iam::${ACCOUNT}:role/account`,
-          },
-        }),
-      );
-      const bobSession = await identity.assumeRole(bob, {
-        roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
-        roleSessionName: 'sx',
-        durationSeconds: 7200,
-      });
-      assert.equal(bobSession.expiresAt - 1_800_000_000_000, 7200 * 1000);
-      await identity.assumeRole(root, {
-        roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
-        roleSessionName: 'rootjob',
-      });
-
-      await rejects(
-        identity.assumeRole(root, {
+          durationSeconds: 7200,
+        });
+        assert.equal(bobSession.expiresAt - 1_800_000_000_000, 7200 * 1000);
+        await identity.assumeRole(root, {
           roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
-          roleSessionName: 'x',
-          durationSeconds: 900,
-        }),
-        'ValidationError',
-        400,
-        /roleSessionName/,
-      );
-      await rejects(
-        identity.assumeRole(root, {
-          roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
-          roleSessionName: 'xx',
-          durationSeconds: 899,
-        }),
-        'ValidationError',
-        400,
-        /durationSeconds/,
-      );
-      await rejects(
-        identity.assumeRole(root, {
-          roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
-          roleSessionName: 'xx',
-          durationSeconds: 10800,
-        }),
-        'ValidationError',
-        400,
-        /MaxSessionDuration/,
-      );
-      await rejects(
-        identity.assumeRole(root, {
-          roleArn: `arn:aws:iam::${ACCOUNT}:role/missing`,
-          roleSessionName: 'xx',
-        }),
-        'AccessDenied',
-        403,
-      );
+          roleSessionName: 'rootjob',
+        });
 
-      const reopened = await env.reopen();
-      const restored = await reopened.lookupAccessKey(session.accessKeyId);
-      assert.equal(
-        restored?.secretAccessKey,
-        session.secretAccessKey,
-        'sessions survive a restart',
-      );
-      assert.equal(restored?.expiresAt, session.expiresAt);
-    } finally {
-      await env.dispose();
-    }
-  });
+        await rejects(
+          identity.assumeRole(root, {
+            roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
+            roleSessionName: 'x',
+            durationSeconds: 900,
+          }),
+          'ValidationError',
+          400,
+          /roleSessionName/,
+        );
+        await rejects(
+          identity.assumeRole(root, {
+            roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
+            roleSessionName: 'xx',
+            durationSeconds: 899,
+          }),
+          'ValidationError',
+          400,
+          /durationSeconds/,
+        );
+        await rejects(
+          identity.assumeRole(root, {
+            roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
+            roleSessionName: 'xx',
+            durationSeconds: 10800,
+          }),
+          'ValidationError',
+          400,
+          /MaxSessionDuration/,
+        );
+        await rejects(
+          identity.assumeRole(root, {
+            roleArn: `arn:aws:iam::${ACCOUNT}:role/missing`,
+            roleSessionName: 'xx',
+          }),
+          'AccessDenied',
+          403,
+        );
 
-  test(`${backend.name}: principalExists and identity policies`, async () => {
-    const env = await setup();
-    try {
-      const { identity } = env;
-      await identity.createUser('alice');
-      await identity.createRole({
-        roleName: 'reader',
-        assumeRolePolicyDocument: trustPolicy(ACCOUNT),
-      });
-      assert.equal(await identity.principalExists(`arn:aws:iam::${ACCOUNT}:root`), true);
-      assert.equal(await identity.principalExists(`arn:aws:iam::${ACCOUNT}:user/alice`), true);
-      assert.equal(await identity.principalExists(`arn:aws:iam::${ACCOUNT}:role/reader`), true);
-      assert.equal(await identity.principalExists(`arn:aws:iam::${ACCOUNT}:role/writer`), false);
-      assert.equal(
-        await identity.principalExists(`arn:aws:sts::${ACCOUNT}:assumed-role/reader/s`),
-        true,
-      );
-      assert.equal(await identity.principalExists('arn:aws:iam::999988887777:role/any'), true);
-      assert.equal(await identity.principalExists('nonsense'), false);
+        const reopened = await env.reopen();
+        const restored = await reopened.lookupAccessKey(session.accessKeyId);
+        assert.equal(
+          restored?.secretAccessKey,
+          session.secretAccessKey,
+          'sessions survive a restart',
+        );
+        assert.equal(restored?.expiresAt, session.expiresAt);
+      } finally {
+        await env.dispose();
+      }
+    },
+  );
 
-      const root = identity.rootPrincipal();
-      assert.deepEqual(await identity.identityPolicies(root), []);
-      assert.equal(
-        await identity.authorize(root, 'iam:DeleteUser', '*'),
-        true,
-        'root is always allowed',
-      );
-    } finally {
-      await env.dispose();
-    }
-  });
+  test(
+    `${backend.name}: principalExists and identity policies`,
+    { skip: backend.skip },
+    async () => {
+      const env = await setup();
+      try {
+        const { identity } = env;
+        await identity.createUser('alice');
+        await identity.createRole({
+          roleName: 'reader',
+          assumeRolePolicyDocument: trustPolicy(ACCOUNT),
+        });
+        assert.equal(await identity.principalExists(`arn:aws:iam::${ACCOUNT}:root`), true);
+        assert.equal(await identity.principalExists(`arn:aws:iam::${ACCOUNT}:user/alice`), true);
+        assert.equal(await identity.principalExists(`arn:aws:iam::${ACCOUNT}:role/reader`), true);
+        assert.equal(await identity.principalExists(`arn:aws:iam::${ACCOUNT}:role/writer`), false);
+        assert.equal(
+          await identity.principalExists(`arn:aws:sts::${ACCOUNT}:assumed-role/reader/s`),
+          true,
+        );
+        assert.equal(await identity.principalExists('arn:aws:iam::999988887777:role/any'), true);
+        assert.equal(await identity.principalExists('nonsense'), false);
 
-  test(`${backend.name}: IAM query actions and permissions`, async () => {
+        const root = identity.rootPrincipal();
+        assert.deepEqual(await identity.identityPolicies(root), []);
+        assert.equal(
+          await identity.authorize(root, 'iam:DeleteUser', '*'),
+          true,
+          'root is always allowed',
+        );
+      } finally {
+        await env.dispose();
+      }
+    },
+  );
+
+  test(`${backend.name}: IAM query actions and permissions`, { skip: backend.skip }, async () => {
     const env = await setup();
     try {
       const { identity } = env;
@@ -531,71 +539,78 @@ for (const backend of backends) {
 }
 
 for (const backend of backends) {
-  test(`${backend.name}: service principals and role chaining`, async () => {
-    const opened = await backend.create();
-    try {
-      const identity = await IdentityService.open({
-        store: opened.store,
-        accountId: ACCOUNT,
-        rootKey: randomBytes(32),
-      });
-      const lambdaTrust = JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
+  test(
+    `${backend.name}: service principals and role chaining`,
+    { skip: backend.skip },
+    async () => {
+      const opened = await backend.create();
+      try {
+        const identity = await IdentityService.open({
+          store: opened.store,
+          accountId: ACCOUNT,
+          rootKey: randomBytes(32),
+        });
+        const lambdaTrust = JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { Service: 'lambda.amazonaws.com' },
+              Action: 'sts:AssumeRole',
+            },
+          ],
+        });
+        await identity.createRole({ roleName: 'fn', assumeRolePolicyDocument: lambdaTrust });
+        await identity.createRole({
+          roleName: 'next',
+          assumeRolePolicyDocument: trustPolicy(`arn:aws:iam::${ACCOUNT}:role/fn`),
+          maxSessionDuration: 7200,
+        });
+        const roleArn = `arn:aws:iam::${ACCOUNT}:role/fn`;
+
+        const session = await identity.assumeRole(
+          identity.servicePrincipal('lambda.amazonaws.com'),
           {
-            Effect: 'Allow',
-            Principal: { Service: 'lambda.amazonaws.com' },
-            Action: 'sts:AssumeRole',
+            roleArn,
+            roleSessionName: 'fn-1',
           },
-        ],
-      });
-      await identity.createRole({ roleName: 'fn', assumeRolePolicyDocument: lambdaTrust });
-      await identity.createRole({
-        roleName: 'next',
-        assumeRolePolicyDocument: trustPolicy(`arn:aws:iam::${ACCOUNT}:role/fn`),
-        maxSessionDuration: 7200,
-      });
-      const roleArn = `arn:aws:iam::${ACCOUNT}:role/fn`;
+        );
+        await rejects(
+          identity.assumeRole(identity.rootPrincipal(), { roleArn, roleSessionName: 'fn-1' }),
+          'AccessDenied',
+          403,
+        );
+        await rejects(
+          identity.assumeRole(identity.servicePrincipal('ec2.amazonaws.com'), {
+            roleArn,
+            roleSessionName: 'fn-1',
+          }),
+          'AccessDenied',
+          403,
+        );
 
-      const session = await identity.assumeRole(identity.servicePrincipal('lambda.amazonaws.com'), {
-        roleArn,
-        roleSessionName: 'fn-1',
-      });
-      await rejects(
-        identity.assumeRole(identity.rootPrincipal(), { roleArn, roleSessionName: 'fn-1' }),
-        'AccessDenied',
-        403,
-      );
-      await rejects(
-        identity.assumeRole(identity.servicePrincipal('ec2.amazonaws.com'), {
-          roleArn,
-          roleSessionName: 'fn-1',
-        }),
-        'AccessDenied',
-        403,
-      );
-
-      const chained = (await identity.lookupAccessKey(session.accessKeyId))!.principal;
-      await identity.assumeRole(chained, {
-        roleArn: `arn:aws:iam::${ACCOUNT}:role/next`,
-        roleSessionName: 'hop',
-      });
-      await rejects(
-        identity.assumeRole(chained, {
+        const chained = (await identity.lookupAccessKey(session.accessKeyId))!.principal;
+        await identity.assumeRole(chained, {
           roleArn: `arn:aws:iam::${ACCOUNT}:role/next`,
           roleSessionName: 'hop',
-          durationSeconds: 7200,
-        }),
-        'ValidationError',
-        400,
-        /role chaining/,
-      );
-    } finally {
-      await opened.dispose();
-    }
-  });
+        });
+        await rejects(
+          identity.assumeRole(chained, {
+            roleArn: `arn:aws:iam::${ACCOUNT}:role/next`,
+            roleSessionName: 'hop',
+            durationSeconds: 7200,
+          }),
+          'ValidationError',
+          400,
+          /role chaining/,
+        );
+      } finally {
+        await opened.dispose();
+      }
+    },
+  );
 
-  test(`${backend.name}: random query input never crashes`, async () => {
+  test(`${backend.name}: random query input never crashes`, { skip: backend.skip }, async () => {
     const opened = await backend.create();
     try {
       const identity = await IdentityService.open({

@@ -67,7 +67,7 @@ test('blob round trip binds key and context', () => {
 });
 
 for (const backend of backends) {
-  test(`${backend.name}: random input never crashes handle`, async () => {
+  test(`${backend.name}: random input never crashes handle`, { skip: backend.skip }, async () => {
     const env = await kmsFixture(backend);
     try {
       const key = (await env.kms.createKey({}, env.root)).KeyMetadata;

@@ -1,0 +1,715 @@
+import pg from 'pg';
+import {
+  LedgerExistsError,
+  type AppendLock,
+  StateConflictError,
+  StoreClosedError,
+  type BlockWrite,
+  type IndexEntry,
+  type JournalChanges,
+  type LedgerRecord,
+  type StateRecord,
+  type Store,
+  type StoredBlock,
+  type StoredCatalogObject,
+  type StoredRevision,
+  type TableHistoryQuery,
+} from '../store.js';
+import { APPEND_LOCK_CLASS, appendBlocks, statementName } from './postgres-append.js';
+import { mapUnavailable } from './postgres-errors.js';
+import { latestPostgresSchemaVersion, postgresMigrations } from './postgres-migrations.js';
+
+/** The subset of a pino logger the store writes to. */
+export interface StoreLogger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+export interface PostgresStoreOptions {
+  /** A `postgres://` or `postgresql://` connection URL. */
+  url: string;
+  /** Maximum connections in the pool; 10 by default. */
+  poolSize?: number;
+  /** Server-side limit for one statement, in milliseconds; 30,000 by default. */
+  statementTimeoutMs?: number;
+  /** Limit for opening a connection, in milliseconds; 5,000 by default. */
+  connectTimeoutMs?: number;
+  logger?: StoreLogger;
+}
+
+type Row = Record<string, unknown>;
+
+/** Key of the advisory lock held while migrating (ASCII "VLMG"). */
+const MIGRATION_LOCK = 0x564c4d47;
+
+/** `bigint` columns come back as numbers: sequence numbers and times stay below 2^53. */
+const types = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === pg.types.builtins.INT8) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+} as pg.CustomTypesConfig;
+
+/**
+ * The shared store: PostgreSQL through a `pg` pool, for several Vellum
+ * processes on one database. Appends to a ledger take an advisory lock keyed
+ * by the ledger, so block sequence numbers stay gapless and the hash chain
+ * unbroken across processes.
+ *
+ * A lost connection or a restart of the server fails the calls in flight
+ * with `StoreUnavailableError`. The pool opens new connections for later
+ * calls by itself.
+ */
+export class PostgresStore implements Store {
+  readonly kind = 'postgres';
+  readonly singleWriter = false;
+  readonly #pool: pg.Pool;
+  readonly #ledgerNumbers = new Map<string, number>();
+  /** The last append of each ledger from this store, so the next one starts after it. */
+  readonly #appendTails = new Map<number, Promise<unknown>>();
+  /** Connections holding a ledger's append lock, by ledger number. */
+  readonly #lockHolders = new Map<number, pg.PoolClient>();
+  /** Connections waiting for an append lock; closing the store ends them. */
+  readonly #lockWaiters = new Set<pg.PoolClient>();
+  #closed = false;
+
+  private constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  /** Connect, apply missing migrations and return the store. */
+  static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
+    checkUrl(options.url);
+    const poolSize = options.poolSize ?? 10;
+    // One connection may hold an append lock while reads go on beside it.
+    if (!Number.isInteger(poolSize) || poolSize < 2) {
+      throw new RangeError(`poolSize must be an integer of at least 2, got ${poolSize}`);
+    }
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: poolSize,
+      statement_timeout: options.statementTimeoutMs ?? 30_000,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+      types,
+    });
+    // An idle connection that breaks (a server restart) is dropped from the
+    // pool, which opens a new one on demand. Without a listener, the error
+    // would end the process.
+    pool.on('error', (error) => {
+      options.logger?.warn({ err: error }, 'PostgreSQL dropped an idle connection');
+    });
+    const store = new PostgresStore(pool);
+    try {
+      await store.#migrate();
+    } catch (error) {
+      await pool.end();
+      throw mapUnavailable(error);
+    }
+    options.logger?.info({ poolSize }, 'PostgreSQL store open');
+    return store;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled(this.#appendTails.values());
+    // Ending a connection releases the session's advisory locks.
+    for (const client of [...this.#lockHolders.values(), ...this.#lockWaiters]) {
+      client.release(true);
+    }
+    this.#lockHolders.clear();
+    this.#lockWaiters.clear();
+    await this.#pool.end();
+  }
+
+  async schemaVersion(): Promise<number> {
+    const rows = await this.#query('SELECT MAX(version) AS version FROM schema_migrations');
+    return Number(rows[0]?.version ?? 0);
+  }
+
+  async #migrate(): Promise<void> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      // Held until COMMIT: a process that starts meanwhile waits here, then
+      // finds the migrations applied.
+      await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)',
+      );
+      const found = await client.query(
+        'SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations',
+      );
+      const current = Number(found.rows[0].version);
+      if (current > latestPostgresSchemaVersion) {
+        throw new Error(
+          `the database schema is version ${current}, newer than this Vellum (${latestPostgresSchemaVersion}); upgrade Vellum`,
+        );
+      }
+      for (const migration of postgresMigrations) {
+        if (migration.version <= current) continue;
+        await client.query(migration.sql);
+        await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [
+          migration.version,
+          Date.now(),
+        ]);
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * Run one statement on any pooled connection. Statements with parameters
+   * run as named prepared statements, which each connection parses once.
+   */
+  async #query(sql: string, parameters: unknown[] = []): Promise<Row[]> {
+    if (this.#closed) throw new StoreClosedError();
+    const config =
+      parameters.length === 0
+        ? { text: sql }
+        : { name: statementName(sql), text: sql, values: parameters };
+    try {
+      return (await this.#pool.query(config)).rows as Row[];
+    } catch (error) {
+      throw mapUnavailable(error);
+    }
+  }
+
+  /** Run `body` on one pooled connection, which is dropped instead of reused if the body failed. */
+  async #withClient<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreClosedError();
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw mapUnavailable(error);
+    }
+    let failed = false;
+    // The server may end the connection between two queries of the body
+    // (a restart). The pool only listens for that on idle connections, and
+    // an unheard 'error' event would end the process; the body's next query
+    // fails instead.
+    const onError = () => {
+      failed = true;
+    };
+    client.on('error', onError);
+    try {
+      return await body(client);
+    } catch (error) {
+      failed = true;
+      throw mapUnavailable(error);
+    } finally {
+      client.off('error', onError);
+      // A connection whose transaction failed midway may still be inside it.
+      client.release(failed);
+    }
+  }
+
+  /** The ledger's number, the key of its rows in every other table; -1 when there is no such ledger. */
+  async #ledgerNo(ledgerId: string): Promise<number> {
+    const known = this.#ledgerNumbers.get(ledgerId);
+    if (known !== undefined) return known;
+    const rows = await this.#query('SELECT no FROM ledgers WHERE id = $1', [ledgerId]);
+    if (rows.length === 0) return -1;
+    const no = rows[0]!.no as number;
+    this.#ledgerNumbers.set(ledgerId, no);
+    return no;
+  }
+
+  async createLedger(record: LedgerRecord): Promise<void> {
+    try {
+      await this.#query(
+        'INSERT INTO ledgers (name, id, created_at, settings, wrapped_key) VALUES ($1, $2, $3, $4, $5)',
+        [record.name, record.id, record.createdAt, record.settings, record.wrappedKey],
+      );
+    } catch (error) {
+      // 23505: unique_violation, on the name or the id.
+      if ((error as { code?: string }).code === '23505') throw new LedgerExistsError(record.name);
+      throw error;
+    }
+  }
+
+  async getLedger(name: string): Promise<LedgerRecord | undefined> {
+    const rows = await this.#query('SELECT * FROM ledgers WHERE name = $1', [name]);
+    return rows.length === 0 ? undefined : toLedger(rows[0]!);
+  }
+
+  async listLedgers(): Promise<LedgerRecord[]> {
+    // COLLATE "C" orders by code point, as SQLite does.
+    const rows = await this.#query('SELECT * FROM ledgers ORDER BY name COLLATE "C"');
+    return rows.map(toLedger);
+  }
+
+  async updateLedgerSettings(name: string, settings: string): Promise<void> {
+    await this.#query('UPDATE ledgers SET settings = $1 WHERE name = $2', [settings, name]);
+  }
+
+  async updateLedgerKey(name: string, wrappedKey: Uint8Array): Promise<void> {
+    await this.#query('UPDATE ledgers SET wrapped_key = $1 WHERE name = $2', [wrappedKey, name]);
+  }
+
+  async deleteLedger(name: string): Promise<void> {
+    const ledger = await this.getLedger(name);
+    if (ledger === undefined) return;
+    const no = await this.#ledgerNo(ledger.id);
+    await this.#withClient(async (client) => {
+      await client.query('BEGIN');
+      for (const table of [
+        'blocks',
+        'revisions',
+        'index_entries',
+        'removed_index_entries',
+        'merkle_nodes',
+        'catalog',
+      ]) {
+        await client.query(`DELETE FROM ${table} WHERE ledger = $1`, [no]);
+      }
+      await client.query('DELETE FROM ledgers WHERE no = $1', [no]);
+      await client.query('COMMIT');
+    });
+    this.#ledgerNumbers.delete(ledger.id);
+  }
+
+  async appendBlocks(ledgerId: string, blocks: BlockWrite[]): Promise<void> {
+    if (blocks.length === 0) return;
+    if (this.#closed) throw new StoreClosedError();
+    const ledger = await this.#ledgerNo(ledgerId);
+    if (ledger < 0) throw new Error(`ledger ${ledgerId} does not exist`);
+
+    // Start after this store's previous append to the ledger has settled,
+    // so appends apply in call order even though the pool has several
+    // connections.
+    const previous = this.#appendTails.get(ledger) ?? Promise.resolve();
+    const append = previous
+      .catch(() => undefined)
+      .then(() => this.#withClient((client) => appendBlocks(client, ledger, blocks)));
+    this.#appendTails.set(ledger, append);
+    try {
+      await append;
+    } finally {
+      if (this.#appendTails.get(ledger) === append) this.#appendTails.delete(ledger);
+    }
+  }
+
+  async lockAppends(ledgerId: string): Promise<AppendLock> {
+    const ledger = await this.#ledgerNo(ledgerId);
+    if (ledger < 0) throw new Error(`ledger ${ledgerId} does not exist`);
+    if (this.#lockHolders.has(ledger)) {
+      throw new Error(`the append lock of ledger ${ledgerId} is already held by this store`);
+    }
+    if (this.#closed) throw new StoreClosedError();
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw mapUnavailable(error);
+    }
+    let broken = false;
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
+    this.#lockWaiters.add(client);
+    try {
+      await client.query('SELECT pg_advisory_lock($1, $2)', [APPEND_LOCK_CLASS, ledger]);
+    } catch (error) {
+      client.off('error', onError);
+      if (this.#lockWaiters.delete(client)) client.release(true);
+      throw this.#closed ? new StoreClosedError() : mapUnavailable(error);
+    }
+    this.#lockWaiters.delete(client);
+    if (this.#closed) {
+      client.release(true);
+      throw new StoreClosedError();
+    }
+    this.#lockHolders.set(ledger, client);
+
+    let released = false;
+    return {
+      contended: async () => {
+        if (released || broken) return false;
+        try {
+          // A two-key advisory lock shows in pg_locks with the keys in
+          // classid and objid and objsubid 2.
+          const waiting = await client.query(
+            `SELECT EXISTS (SELECT 1 FROM pg_locks
+               WHERE locktype = 'advisory' AND NOT granted AND classid = $1::oid
+                 AND objid = $2::oid AND objsubid = 2
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+             ) AS waiting`,
+            [APPEND_LOCK_CLASS, ledger],
+          );
+          return (waiting.rows[0] as { waiting: boolean }).waiting;
+        } catch (error) {
+          throw mapUnavailable(error);
+        }
+      },
+      release: async () => {
+        if (released) return;
+        released = true;
+        // This store's appends to the ledger that are in flight finish first.
+        await this.#appendTails.get(ledger)?.catch(() => undefined);
+        if (this.#lockHolders.get(ledger) !== client) return;
+        this.#lockHolders.delete(ledger);
+        try {
+          if (!broken) {
+            await client.query('SELECT pg_advisory_unlock($1, $2)', [APPEND_LOCK_CLASS, ledger]);
+          }
+        } catch {
+          // A broken connection: the server released the lock when it ended.
+          broken = true;
+        } finally {
+          client.off('error', onError);
+          client.release(broken);
+        }
+      },
+    };
+  }
+
+  async changesSince(ledgerId: string, afterSeq: number): Promise<JournalChanges> {
+    const ledger = await this.#ledgerNo(ledgerId);
+    // One statement, so one snapshot and one round trip: each part is
+    // aggregated into JSON, where bytea values appear as "\x..." hex.
+    const rows = await this.#query(
+      `SELECT
+         (SELECT row_to_json(b) FROM (
+            SELECT seq, tx_id, time, block_hash, entries_hash, previous_hash, body
+            FROM blocks WHERE ledger = $1 ORDER BY seq DESC LIMIT 1) b) AS last,
+         (SELECT COALESCE(json_agg(json_build_array(doc_id, table_id, block_seq) ORDER BY block_seq, block_pos), '[]')
+            FROM revisions WHERE ledger = $1 AND block_seq > $2) AS revisions,
+         (SELECT COALESCE(json_agg(json_build_array(index_id, key_mac, block_seq)), '[]') FROM (
+            SELECT e.index_id, e.key_mac, r.block_seq FROM revisions r
+            JOIN index_entries e ON e.ledger = r.ledger AND e.doc_id = r.doc_id AND e.version = r.version
+            WHERE r.ledger = $1 AND r.block_seq > $2
+            UNION ALL
+            SELECT index_id, key_mac, block_seq FROM removed_index_entries
+            WHERE ledger = $1 AND block_seq > $2) k) AS entries,
+         (SELECT COALESCE(json_agg(json_build_array(object_id, kind, block_seq, payload) ORDER BY block_seq, object_id COLLATE "C"), '[]')
+            FROM catalog WHERE ledger = $1 AND block_seq > $2) AS catalog`,
+      [ledger, afterSeq],
+    );
+    const row = rows[0]!;
+    const last = row.last as Record<string, string | number> | null;
+    return {
+      last:
+        last === null
+          ? undefined
+          : {
+              seq: Number(last.seq),
+              txId: last.tx_id as string,
+              time: Number(last.time),
+              blockHash: hexBytes(last.block_hash as string),
+              entriesHash: hexBytes(last.entries_hash as string),
+              previousHash: hexBytes(last.previous_hash as string),
+              body: hexBytes(last.body as string),
+            },
+      revisions: (row.revisions as Array<[string, string, number]>).map(
+        ([docId, tableId, blockSeq]) => ({ docId, tableId, blockSeq: Number(blockSeq) }),
+      ),
+      indexEntries: (row.entries as Array<[string, string, number]>).map(
+        ([indexId, keyMac, blockSeq]) => ({
+          entry: { indexId, keyMac: hexBytes(keyMac) },
+          blockSeq: Number(blockSeq),
+        }),
+      ),
+      catalog: (row.catalog as Array<[string, string, number, string]>).map(
+        ([objectId, kind, blockSeq, payload]) => ({
+          objectId,
+          kind: kind as 'table' | 'index',
+          blockSeq: Number(blockSeq),
+          payload: hexBytes(payload),
+        }),
+      ),
+    };
+  }
+
+  async lastBlock(ledgerId: string): Promise<StoredBlock | undefined> {
+    const rows = await this.#query(
+      'SELECT * FROM blocks WHERE ledger = $1 ORDER BY seq DESC LIMIT 1',
+      [await this.#ledgerNo(ledgerId)],
+    );
+    return rows.length === 0 ? undefined : toBlock(rows[0]!);
+  }
+
+  async getBlock(ledgerId: string, seq: number): Promise<StoredBlock | undefined> {
+    const rows = await this.#query('SELECT * FROM blocks WHERE ledger = $1 AND seq = $2', [
+      await this.#ledgerNo(ledgerId),
+      seq,
+    ]);
+    return rows.length === 0 ? undefined : toBlock(rows[0]!);
+  }
+
+  async getBlocks(ledgerId: string, from: number, to: number): Promise<StoredBlock[]> {
+    const rows = await this.#query(
+      'SELECT * FROM blocks WHERE ledger = $1 AND seq >= $2 AND seq < $3 ORDER BY seq',
+      [await this.#ledgerNo(ledgerId), from, to],
+    );
+    return rows.map(toBlock);
+  }
+
+  async getBlockRevisions(ledgerId: string, seq: number): Promise<StoredRevision[]> {
+    const rows = await this.#query(
+      'SELECT * FROM revisions WHERE ledger = $1 AND block_seq = $2 ORDER BY block_pos',
+      [await this.#ledgerNo(ledgerId), seq],
+    );
+    return rows.map(toRevision);
+  }
+
+  async getMerkleNodes(
+    ledgerId: string,
+    nodes: ReadonlyArray<{ level: number; index: number }>,
+  ): Promise<Array<Uint8Array | undefined>> {
+    if (nodes.length === 0) return [];
+    const ledger = await this.#ledgerNo(ledgerId);
+    // One query for all nodes, and `position` puts the rows back in request order.
+    const rows = await this.#query(
+      `SELECT q.position, COALESCE(b.block_hash, m.hash) AS hash
+       FROM unnest($2::integer[], $3::bigint[]) WITH ORDINALITY AS q (level, idx, position)
+       LEFT JOIN blocks b ON q.level = 0 AND b.ledger = $1 AND b.seq = q.idx
+       LEFT JOIN merkle_nodes m ON q.level > 0 AND m.ledger = $1 AND m.level = q.level AND m.idx = q.idx`,
+      [ledger, nodes.map((node) => node.level), nodes.map((node) => node.index)],
+    );
+    const hashes = new Array<Uint8Array | undefined>(nodes.length).fill(undefined);
+    for (const row of rows) {
+      if (row.hash !== null) hashes[(row.position as number) - 1] = row.hash as Buffer;
+    }
+    return hashes;
+  }
+
+  async loadCatalog(ledgerId: string): Promise<StoredCatalogObject[]> {
+    const rows = await this.#query(
+      'SELECT * FROM catalog WHERE ledger = $1 ORDER BY block_seq, object_id COLLATE "C"',
+      [await this.#ledgerNo(ledgerId)],
+    );
+    return rows.map(toCatalogObject);
+  }
+
+  async getDocument(ledgerId: string, docId: string): Promise<StoredRevision | undefined> {
+    const rows = await this.#query(
+      'SELECT * FROM revisions WHERE ledger = $1 AND doc_id = $2 ORDER BY version DESC LIMIT 1',
+      [await this.#ledgerNo(ledgerId), docId],
+    );
+    return rows.length === 0 ? undefined : toRevision(rows[0]!);
+  }
+
+  async scanTable(ledgerId: string, tableId: string): Promise<StoredRevision[]> {
+    const rows = await this.#query(
+      `SELECT r.* FROM revisions r
+       WHERE r.ledger = $1 AND r.table_id = $2 AND NOT r.deleted
+         AND r.version = (SELECT MAX(m.version) FROM revisions m WHERE m.ledger = r.ledger AND m.doc_id = r.doc_id)
+       ORDER BY r.doc_id COLLATE "C"`,
+      [await this.#ledgerNo(ledgerId), tableId],
+    );
+    return rows.map(toRevision);
+  }
+
+  async lookupIndex(ledgerId: string, entry: IndexEntry): Promise<StoredRevision[]> {
+    const rows = await this.#query(
+      `SELECT r.* FROM index_entries e
+       JOIN revisions r ON r.ledger = e.ledger AND r.doc_id = e.doc_id AND r.version = e.version
+       WHERE e.ledger = $1 AND e.index_id = $2 AND e.key_mac = $3
+       ORDER BY e.doc_id COLLATE "C"`,
+      [await this.#ledgerNo(ledgerId), entry.indexId, entry.keyMac],
+    );
+    return rows.map(toRevision);
+  }
+
+  async getRevision(
+    ledgerId: string,
+    docId: string,
+    version: number,
+  ): Promise<StoredRevision | undefined> {
+    const rows = await this.#query(
+      'SELECT * FROM revisions WHERE ledger = $1 AND doc_id = $2 AND version = $3',
+      [await this.#ledgerNo(ledgerId), docId, version],
+    );
+    return rows.length === 0 ? undefined : toRevision(rows[0]!);
+  }
+
+  async documentHistory(ledgerId: string, docId: string): Promise<StoredRevision[]> {
+    const rows = await this.#query(
+      'SELECT * FROM revisions WHERE ledger = $1 AND doc_id = $2 ORDER BY version',
+      [await this.#ledgerNo(ledgerId), docId],
+    );
+    return rows.map(toRevision);
+  }
+
+  async tableHistory(ledgerId: string, query: TableHistoryQuery): Promise<StoredRevision[]> {
+    const rows = await this.#query(
+      `SELECT * FROM revisions WHERE ledger = $1 AND table_id = $2 AND tx_time <= $3
+       ORDER BY doc_id COLLATE "C", version`,
+      [await this.#ledgerNo(ledgerId), query.tableId, query.until ?? Number.MAX_SAFE_INTEGER],
+    );
+    return rows.map(toRevision);
+  }
+
+  async getState(namespace: string, key: string): Promise<StateRecord | undefined> {
+    const rows = await this.#query(
+      'SELECT version, value FROM state WHERE namespace = $1 AND key = $2',
+      [namespace, key],
+    );
+    const row = rows[0];
+    return row === undefined
+      ? undefined
+      : { namespace, key, version: row.version as number, value: row.value as Buffer };
+  }
+
+  async listState(namespace: string, prefix = ''): Promise<StateRecord[]> {
+    // left() rather than LIKE, so that `%` and `_` in a prefix are literal.
+    const rows = await this.#query(
+      `SELECT key, version, value FROM state
+       WHERE namespace = $1 AND left(key, $2) = $3
+       ORDER BY key COLLATE "C"`,
+      [namespace, prefix.length, prefix],
+    );
+    return rows.map((row) => ({
+      namespace,
+      key: row.key as string,
+      version: row.version as number,
+      value: row.value as Buffer,
+    }));
+  }
+
+  async putState(
+    namespace: string,
+    key: string,
+    value: Uint8Array,
+    expectedVersion: number,
+  ): Promise<number> {
+    checkStateKey(namespace, key);
+    // One statement decides: it inserts only when the record is missing and
+    // updates only at the expected version, and the unique key settles a
+    // race between two inserts.
+    let rows: Row[];
+    try {
+      rows =
+        expectedVersion === 0
+          ? await this.#query(
+              `INSERT INTO state (namespace, key, version, value) VALUES ($1, $2, 1, $3)
+               ON CONFLICT (namespace, key) DO NOTHING RETURNING version`,
+              [namespace, key, value],
+            )
+          : await this.#query(
+              `UPDATE state SET version = version + 1, value = $3
+               WHERE namespace = $1 AND key = $2 AND version = $4 RETURNING version`,
+              [namespace, key, value, expectedVersion],
+            );
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505') {
+        throw new StateConflictError(
+          namespace,
+          key,
+          expectedVersion,
+          await this.#stateVersion(namespace, key),
+        );
+      }
+      throw error;
+    }
+    if (rows.length === 0) {
+      throw new StateConflictError(
+        namespace,
+        key,
+        expectedVersion,
+        await this.#stateVersion(namespace, key),
+      );
+    }
+    return rows[0]!.version as number;
+  }
+
+  async deleteState(namespace: string, key: string, expectedVersion: number): Promise<void> {
+    const rows = await this.#query(
+      'DELETE FROM state WHERE namespace = $1 AND key = $2 AND version = $3 RETURNING version',
+      [namespace, key, expectedVersion],
+    );
+    if (rows.length === 0) {
+      throw new StateConflictError(
+        namespace,
+        key,
+        expectedVersion,
+        await this.#stateVersion(namespace, key),
+      );
+    }
+  }
+
+  async #stateVersion(namespace: string, key: string): Promise<number> {
+    const rows = await this.#query('SELECT version FROM state WHERE namespace = $1 AND key = $2', [
+      namespace,
+      key,
+    ]);
+    return (rows[0]?.version as number | undefined) ?? 0;
+  }
+}
+
+/** Decode a bytea value as PostgreSQL writes it in JSON: `\x` followed by hex digits. */
+function hexBytes(text: string): Buffer {
+  return Buffer.from(text.slice(2), 'hex');
+}
+
+function checkUrl(url: string): void {
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new TypeError(
+      `a PostgreSQL store needs a postgres:// or postgresql:// URL, got ${JSON.stringify(url.slice(0, 40))}`,
+    );
+  }
+}
+
+function checkStateKey(namespace: string, key: string): void {
+  if (namespace.length === 0 || namespace.length > 64) {
+    throw new RangeError(`a state namespace has 1 to 64 characters, got ${namespace.length}`);
+  }
+  if (key.length === 0 || key.length > 512) {
+    throw new RangeError(`a state key has 1 to 512 characters, got ${key.length}`);
+  }
+}
+
+function toLedger(row: Row): LedgerRecord {
+  return {
+    name: row.name as string,
+    id: row.id as string,
+    createdAt: row.created_at as number,
+    settings: row.settings as string,
+    wrappedKey: row.wrapped_key as Buffer,
+  };
+}
+
+function toBlock(row: Row): StoredBlock {
+  return {
+    seq: row.seq as number,
+    txId: row.tx_id as string,
+    time: row.time as number,
+    blockHash: row.block_hash as Buffer,
+    entriesHash: row.entries_hash as Buffer,
+    previousHash: row.previous_hash as Buffer,
+    body: row.body as Buffer,
+  };
+}
+
+function toCatalogObject(row: Row): StoredCatalogObject {
+  return {
+    objectId: row.object_id as string,
+    kind: row.kind as 'table' | 'index',
+    blockSeq: row.block_seq as number,
+    payload: row.payload as Buffer,
+  };
+}
+
+function toRevision(row: Row): StoredRevision {
+  return {
+    docId: row.doc_id as string,
+    version: row.version as number,
+    tableId: row.table_id as string,
+    blockSeq: row.block_seq as number,
+    txTime: row.tx_time as number,
+    txId: row.tx_id as string,
+    hash: row.hash as Buffer,
+    payload: row.payload as Buffer,
+    deleted: row.deleted as boolean,
+  };
+}
