@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { runDemo } from './demo.js';
 import { runScenarioDemo } from './scenario-demo.js';
 import { runShell } from './shell.js';
@@ -7,6 +7,12 @@ import { runDeploy, runOutputs, runRemove, type StackCommandOptions } from './st
 import { runVerify } from './verify.js';
 import { parseDuration } from './duration.js';
 import { runServe, type ServeOptions } from './serve.js';
+
+// A reader that stops early, as `vellum outputs | head -1` does, is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
 
 const program = new Command();
 
@@ -34,11 +40,13 @@ program
     parseCount,
   )
   .option('--stage <name>', 'stage name of the deployed stack', 'demo')
-  .option(
-    '--key-check-interval <duration>',
-    'how often the key guard checks the ledger key; the grace period after a key is disabled',
-    parseDuration,
-    parseDuration('1s'),
+  .addOption(
+    new Option(
+      '--key-check-interval <duration>',
+      'how often the key guard checks the ledger key; the grace period after a key is disabled',
+    )
+      .argParser(parseDuration)
+      .default(parseDuration('1s'), '1s'),
   )
   .option('--engine-only', 'run the embedded engine workload only, without a server', false)
   .action(
@@ -100,20 +108,21 @@ const stackCommand = (name: string, description: string) =>
       '--data-dir <dir>',
       "vellum serve's data directory, whose AWS profile is used when none is configured",
       './.vellum',
-    )
-    .option('--json', 'print the outputs as a JSON object', false);
+    );
 
 stackCommand(
   'deploy',
   'Deploy a stack file to a running endpoint: create the stack, or update it; an unchanged stack stays as it is',
-).action(async (options: StackCommandOptions) => {
-  process.exitCode = await runDeploy(options);
-});
-stackCommand('outputs', "Print a deployed stack's outputs").action(
-  async (options: StackCommandOptions) => {
+)
+  .option('--json', 'print the outputs as a JSON object', false)
+  .action(async (options: StackCommandOptions) => {
+    process.exitCode = await runDeploy(options);
+  });
+stackCommand('outputs', "Print a deployed stack's outputs")
+  .option('--json', 'print the outputs as a JSON object', false)
+  .action(async (options: StackCommandOptions) => {
     process.exitCode = await runOutputs(options);
-  },
-);
+  });
 stackCommand(
   'remove',
   'Remove a stack: delete its ledger and roles and schedule its keys for deletion with the shortest window',
@@ -163,17 +172,21 @@ program
   .option('--data-dir <dir>', 'data directory for the store, keys and credentials', './.vellum')
   .option('--account-id <id>', '12-digit AWS account id of the principals', '000000000000')
   .option('--region <region>', 'the AWS region this endpoint serves', 'us-east-1')
-  .option(
-    '--kms-day-length <duration>',
-    'length of a KMS day, which scales key deletion windows and rotation periods (500ms, 10s, 5m, 24h)',
-    parseDuration,
-    parseDuration('24h'),
+  .addOption(
+    new Option(
+      '--kms-day-length <duration>',
+      'length of a KMS day, which scales key deletion windows and rotation periods (500ms, 10s, 5m, 24h)',
+    )
+      .argParser(parseDuration)
+      .default(parseDuration('24h'), '24h'),
   )
-  .option(
-    '--key-check-interval <duration>',
-    'how often the key guard checks each ledger KMS key (500ms, 10s, 5m)',
-    parseDuration,
-    parseDuration('10s'),
+  .addOption(
+    new Option(
+      '--key-check-interval <duration>',
+      'how often the key guard checks each ledger KMS key (500ms, 10s, 5m)',
+    )
+      .argParser(parseDuration)
+      .default(parseDuration('10s'), '10s'),
   )
   .option(
     '--log-level <level>',

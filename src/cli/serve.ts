@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -73,6 +74,8 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
     unwrap: (id, wrapped, name) => keys().unwrap(id, wrapped, name),
     generate: (id, name) => keys().generate!(id, name),
   };
+  // The root key goes into the data directory, so make it first, private to its owner.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const rootKey = loadOrCreateRootKey(dataDir, true);
   const engine = await Engine.open({ dataDir, keyProvider });
   let kms: KmsService | undefined;

@@ -89,6 +89,11 @@ async function waitForStack(
  */
 export async function runDeploy(options: StackCommandOptions): Promise<number> {
   const name = stackName(options.file, options.stage);
+  if (!existsSync(options.file)) {
+    throw new Error(
+      `stack file ${options.file} not found; pass --file with the path of a stack file such as stacks/qldb-kms.yml`,
+    );
+  }
   const template = readFileSync(options.file, 'utf8');
   const { sdk, cloudformation } = await client(options);
   const parameters = [{ ParameterKey: 'Stage', ParameterValue: options.stage }];
@@ -149,6 +154,10 @@ export async function runOutputs(options: StackCommandOptions): Promise<number> 
 export async function runRemove(options: StackCommandOptions): Promise<number> {
   const name = stackName(options.file, options.stage);
   const { sdk, cloudformation } = await client(options);
+  if ((await describe(sdk, cloudformation, name)) === undefined) {
+    process.stderr.write(`stack ${name} does not exist, so there is nothing to remove\n`);
+    return 1;
+  }
   await cloudformation.send(new sdk.DeleteStackCommand({ StackName: name }));
   const stack = await waitForStack(sdk, cloudformation, name);
   if (stack !== undefined) {

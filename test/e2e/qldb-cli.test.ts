@@ -9,7 +9,9 @@ import { AWS_CLI, startServe } from '../helpers/serve-process.js';
 const skip = existsSync(AWS_CLI) ? false : `${AWS_CLI} is not installed (apt-get install awscli)`;
 
 test('AWS CLI drives the QLDB control plane', { skip }, async () => {
-  const dir = tempDir();
+  const parent = tempDir();
+  // A data directory that does not exist yet: the first start makes it.
+  const dir = { path: join(parent.path, 'new', 'data'), remove: parent.remove };
   const serve = await startServe(dir.path);
   try {
     const aws = (...args: string[]) => {

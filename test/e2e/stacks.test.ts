@@ -72,6 +72,13 @@ test('deploy, outputs and remove the reference stack', async () => {
       assert.match(ledger.EncryptionDescription.KmsKeyArn, new RegExp(`key/${values.mainKeyID}$`));
     }
 
+    const missingFile = vellum('deploy', '--stage', 'ci', '--file', 'stacks/nope.yml');
+    assert.equal(missingFile.status, 1);
+    assert.match(missingFile.stderr, /stack file stacks\/nope\.yml not found; pass --file/);
+    const notDeployed = vellum('remove', '--stage', 'other');
+    assert.equal(notDeployed.status, 1);
+    assert.match(notDeployed.stderr, /qldb-kms-other does not exist/);
+
     const removed = vellum('remove', '--stage', 'ci');
     assert.equal(removed.status, 0, removed.stderr);
     const gone = vellum('outputs', '--stage', 'ci');

@@ -148,7 +148,10 @@ class Parser {
     } else if (this.#isKeyword('PIVOT')) {
       throw new PartiqlSyntaxError('PIVOT is not supported', token.position);
     } else {
-      throw new PartiqlSyntaxError('Unsupported PartiQL Statement', token.position);
+      throw new PartiqlSyntaxError(
+        `Unsupported PartiQL Statement: ${token.kind === 'end' ? 'the statement is empty' : `${describe(token)} does not start a statement`}; statements start with SELECT, INSERT, UPDATE, DELETE, FROM, CREATE, DROP or UNDROP`,
+        token.position,
+      );
     }
     this.#acceptPunctuation(';');
     if (this.#isKeyword('UNION', 'EXCEPT', 'INTERSECT')) {

@@ -1,3 +1,4 @@
+import { closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 
 /**
@@ -7,6 +8,9 @@ import Database from 'better-sqlite3';
  * committed transaction durable across a power loss.
  */
 export function openConnection(path: string): Database.Database {
+  // Create a new file readable by its owner only; SQLite gives the WAL and
+  // shared-memory files the database file's permissions.
+  if (path !== ':memory:' && !existsSync(path)) closeSync(openSync(path, 'a', 0o600));
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
