@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/backends.js';
-import { AWS_CLI, startServe } from '../helpers/serve-process.js';
+import { AWS_CLI, runAwsCli, startServe } from '../helpers/serve-process.js';
 
 const skip = existsSync(AWS_CLI) ? false : `${AWS_CLI} is not installed (apt-get install awscli)`;
 
@@ -12,22 +11,7 @@ test('AWS CLI drives the KMS with the written profile', { skip }, async () => {
   const dir = tempDir();
   const serve = await startServe(dir.path);
   try {
-    const aws = (...args: string[]) => {
-      const result = spawnSync(AWS_CLI, ['--endpoint-url', serve.url, ...args], {
-        encoding: 'utf8',
-        timeout: 60_000,
-        env: {
-          PATH: process.env.PATH,
-          HOME: dir.path,
-          AWS_SHARED_CREDENTIALS_FILE: join(dir.path, 'credentials'),
-          AWS_CONFIG_FILE: join(dir.path, 'config'),
-          AWS_PROFILE: 'vellum',
-          AWS_EC2_METADATA_DISABLED: 'true',
-          AWS_PAGER: '',
-        },
-      });
-      return { status: result.status, stdout: result.stdout.trim(), stderr: result.stderr.trim() };
-    };
+    const aws = (...args: string[]) => runAwsCli(serve.url, dir.path, ...args);
     const ok = (...args: string[]): string => {
       const result = aws(...args);
       assert.equal(result.status, 0, `aws ${args.join(' ')}: ${result.stderr}`);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,4 +54,29 @@ export function readProfile(dataDir: string): { accessKeyId: string; secretAcces
     accessKeyId: /aws_access_key_id = (\S+)/.exec(text)![1]!,
     secretAccessKey: /aws_secret_access_key = (\S+)/.exec(text)![1]!,
   };
+}
+
+/**
+ * Run Debian's AWS CLI against a `vellum serve` with the profile it wrote
+ * into `dataDir`, and nothing else from the environment but PATH.
+ */
+export function runAwsCli(
+  url: string,
+  dataDir: string,
+  ...args: string[]
+): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(AWS_CLI, ['--endpoint-url', url, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: {
+      PATH: process.env.PATH,
+      HOME: dataDir,
+      AWS_SHARED_CREDENTIALS_FILE: join(dataDir, 'credentials'),
+      AWS_CONFIG_FILE: join(dataDir, 'config'),
+      AWS_PROFILE: 'vellum',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_PAGER: '',
+    },
+  });
+  return { status: result.status, stdout: result.stdout.trim(), stderr: result.stderr.trim() };
 }

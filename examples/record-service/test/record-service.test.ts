@@ -22,6 +22,7 @@ import {
   startVellumInstance,
   type VellumInstance,
 } from '../../../test/helpers/vellum-instance.js';
+import { referenceKeyPolicy } from '../../../test/helpers/reference-stack.js';
 import { createRecordService } from '../src/record-service.js';
 import { roleCredentials } from '../src/role-credentials.js';
 
@@ -31,42 +32,15 @@ const STAGE = 'dev';
 const LEDGER = `qldb-kms-ledger-${STAGE}`;
 const ROLES = { create: 'qldb-kms-create-record-role', get: 'qldb-kms-get-record-role' };
 
-/** The reference stack's key policy: root administration, QLDB grants, and Decrypt for the roles (statement C). */
+/** The reference stack's key policy; with `withRoles`, statement C lets both roles decrypt. */
 function keyPolicy(withRoles: boolean): string {
-  const statements: unknown[] = [
-    {
-      Sid: 'Allow administration of the key',
-      Effect: 'Allow',
-      Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
-      Action: 'kms:*',
-      Resource: '*',
-    },
-    {
-      Sid: 'Allow access to principals authorized to use Amazon QLDB',
-      Effect: 'Allow',
-      Principal: { AWS: '*' },
-      Action: ['kms:DescribeKey', 'kms:CreateGrant'],
-      Resource: '*',
-      Condition: {
-        StringEquals: {
-          'kms:ViaService': `qldb.${REGION}.amazonaws.com`,
-          'kms:CallerAccount': ACCOUNT,
-        },
-      },
-    },
-  ];
-  if (withRoles) {
-    statements.push({
-      Sid: 'Allow access to create and get record roles',
-      Effect: 'Allow',
-      Principal: {
-        AWS: Object.values(ROLES).map((role) => `arn:aws:iam::${ACCOUNT}:role/${role}`),
-      },
-      Action: 'kms:Decrypt',
-      Resource: '*',
-    });
-  }
-  return JSON.stringify({ Version: '2012-10-17', Statement: statements });
+  return referenceKeyPolicy({
+    account: ACCOUNT,
+    region: REGION,
+    roleArns: withRoles
+      ? Object.values(ROLES).map((role) => `arn:aws:iam::${ACCOUNT}:role/${role}`)
+      : undefined,
+  });
 }
 
 async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {

@@ -8,37 +8,19 @@ import { LedgerKeyService, NO_GRANT_MESSAGE } from '../../../src/services/qldb/l
 import { SessionService } from '../../../src/services/qldb/session-service.js';
 import { ServiceError, type Principal } from '../../../src/services/types.js';
 import { backends, tempDir } from '../../helpers/backends.js';
+import { referenceKeyPolicy } from '../../helpers/reference-stack.js';
 import { ACCOUNT, REGION, kmsFixture } from './kms/kms-fixture.js';
 
 const ROLE = 'record-role';
 const VIA_QLDB = `qldb.${REGION}.amazonaws.com`;
 
-/** A key policy like the reference stack's: root administration, QLDB grants, and (optionally) Decrypt for the role. */
+/** The reference stack's key policy; with `withRole`, the role may decrypt. */
 function policy(withRole: boolean): string {
-  const statements: unknown[] = [
-    {
-      Effect: 'Allow',
-      Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
-      Action: 'kms:*',
-      Resource: '*',
-    },
-    {
-      Effect: 'Allow',
-      Principal: { AWS: '*' },
-      Action: ['kms:DescribeKey', 'kms:CreateGrant'],
-      Resource: '*',
-      Condition: { StringEquals: { 'kms:ViaService': VIA_QLDB, 'kms:CallerAccount': ACCOUNT } },
-    },
-  ];
-  if (withRole) {
-    statements.push({
-      Effect: 'Allow',
-      Principal: { AWS: `arn:aws:iam::${ACCOUNT}:role/${ROLE}` },
-      Action: 'kms:Decrypt',
-      Resource: '*',
-    });
-  }
-  return JSON.stringify({ Version: '2012-10-17', Statement: statements });
+  return referenceKeyPolicy({
+    account: ACCOUNT,
+    region: REGION,
+    roleArns: withRole ? [`arn:aws:iam::${ACCOUNT}:role/${ROLE}`] : undefined,
+  });
 }
 
 const rolePrincipal: Principal = {

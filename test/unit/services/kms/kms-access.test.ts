@@ -1,41 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { backends } from '../../../helpers/backends.js';
+import { referenceKeyPolicy } from '../../../helpers/reference-stack.js';
 import type { Principal } from '../../../../src/services/types.js';
 import { ACCOUNT, identityContext, kmsFixture, rejectsWith } from './kms-fixture.js';
 
 const VIA_QLDB = 'qldb.eu-west-2.amazonaws.com';
 const ROLES = ['qldb-kms-create-record-role', 'qldb-kms-get-record-role'];
 
-/** Build the reference stack's key policy: statements A (root), B (QLDB via service) and, when `withRoles`, C (the two roles may decrypt). */
+/** The reference stack's key policy; with `withRoles`, statement C lets the two roles decrypt. */
 function stackPolicy(id: string, withRoles: boolean): string {
-  const statements: unknown[] = [
-    {
-      Sid: 'Allow administration of the key',
-      Effect: 'Allow',
-      Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
-      Action: 'kms:*',
-      Resource: '*',
-    },
-    {
-      Sid: 'Allow access to principals authorized to use Amazon QLDB',
-      Effect: 'Allow',
-      Principal: { AWS: '*' },
-      Action: ['kms:DescribeKey', 'kms:CreateGrant'],
-      Resource: '*',
-      Condition: { StringEquals: { 'kms:ViaService': VIA_QLDB, 'kms:CallerAccount': ACCOUNT } },
-    },
-  ];
-  if (withRoles) {
-    statements.push({
-      Sid: 'Allow access to create and get record roles',
-      Effect: 'Allow',
-      Principal: { AWS: ROLES.map((role) => `arn:aws:iam::${ACCOUNT}:role/${role}`) },
-      Action: 'kms:Decrypt',
-      Resource: '*',
-    });
-  }
-  return JSON.stringify({ Version: '2012-10-17', Id: id, Statement: statements });
+  return referenceKeyPolicy({
+    account: ACCOUNT,
+    region: 'eu-west-2',
+    id,
+    roleArns: withRoles ? ROLES.map((role) => `arn:aws:iam::${ACCOUNT}:role/${role}`) : undefined,
+  });
 }
 
 for (const backend of backends) {
