@@ -170,6 +170,10 @@ program
   )
   .option('--port <port>', 'TCP port to listen on; 0 picks a free port', parsePort, 8600)
   .option('--data-dir <dir>', 'data directory for the store, keys and credentials', './.vellum')
+  .option(
+    '--store <url>',
+    'a postgres:// URL of a store shared by several servers (default: SQLite in the data directory, or VELLUM_STORE)',
+  )
   .option('--account-id <id>', '12-digit AWS account id of the principals', '000000000000')
   .option('--region <region>', 'the AWS region this endpoint serves', 'us-east-1')
   .addOption(

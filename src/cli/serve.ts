@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Engine } from '../engine/index.js';
+import { openStore } from '../storage/open-store.js';
 import type { KeyProvider } from '../engine/keyring/key-provider.js';
 import { loadOrCreateRootKey } from '../engine/keyring/root-key-file.js';
 import { createServer, type RestRoute, type VellumServer } from '../server/index.js';
@@ -25,6 +26,12 @@ export interface ServeOptions {
   kmsDayLength: number;
   /** How often the key guard checks each ledger's KMS key, in milliseconds. */
   keyCheckInterval?: number;
+  /**
+   * A `postgres://` URL of a store that several servers share; the SQLite
+   * file in the data directory when absent. Shared servers need the same
+   * `root.key` in their data directories.
+   */
+  store?: string;
   logLevel: string;
   allowRemote: boolean;
   /** The logger; a pino logger on stdout at `logLevel` when absent. */
@@ -77,7 +84,13 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
   // The root key goes into the data directory, so make it first, private to its owner.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const rootKey = loadOrCreateRootKey(dataDir, true);
-  const engine = await Engine.open({ dataDir, keyProvider });
+  const store =
+    (options.store ?? process.env.VELLUM_STORE) === undefined
+      ? undefined
+      : await openStore((options.store ?? process.env.VELLUM_STORE)!, {
+          logger: logger.child({ service: 'store' }),
+        });
+  const engine = await Engine.open({ dataDir, keyProvider, store });
   let kms: KmsService | undefined;
   let sessions: SessionService | undefined;
   let stacks: StackService | undefined;

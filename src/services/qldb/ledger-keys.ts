@@ -121,10 +121,7 @@ export class LedgerKeyService implements LedgerGate {
   /** Load the stored configurations, then start the guard. Call once the engine is open. */
   async start(engine: Engine): Promise<void> {
     this.#engine = engine;
-    for (const record of await this.#options.store.listState(NAMESPACE)) {
-      const config = JSON.parse(Buffer.from(record.value).toString('utf8')) as LedgerKeyConfig;
-      this.#configs.set(config.ledgerName, config);
-    }
+    await this.#reload();
     await this.checkAll();
     this.#timer = setInterval(() => {
       this.checkAll().catch((error: unknown) =>
@@ -135,6 +132,25 @@ export class LedgerKeyService implements LedgerGate {
       );
     }, this.#options.checkIntervalMs);
     this.#timer.unref();
+  }
+
+  async #reload(): Promise<void> {
+    const stored = new Map<string, LedgerKeyConfig>();
+    for (const record of await this.#options.store.listState(NAMESPACE)) {
+      const config = JSON.parse(Buffer.from(record.value).toString('utf8')) as LedgerKeyConfig;
+      stored.set(config.ledgerName, config);
+    }
+    for (const name of this.#configs.keys()) {
+      if (!stored.has(name)) this.#configs.delete(name);
+    }
+    for (const [name, config] of stored) {
+      const before = this.#configs.get(name);
+      this.#configs.set(name, config);
+      // Another server found the key unusable: drop this server's plaintext data key too.
+      if (config.status === 'KMS_KEY_INACCESSIBLE' && before?.status !== 'KMS_KEY_INACCESSIBLE') {
+        this.#engine?.forget(name);
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -429,6 +445,9 @@ export class LedgerKeyService implements LedgerGate {
 
   async #checkAll(): Promise<void> {
     this.#callers.clear();
+    // Other servers on a shared store create ledgers and change key states;
+    // read the configurations again so this server reports what they did.
+    if (!this.#options.store.singleWriter) await this.#reload();
     for (const config of [...this.#configs.values()]) {
       try {
         await this.#check(config.ledgerName);

@@ -279,6 +279,9 @@ export class SessionService implements JsonService {
     // The ledger is looked up for each transaction: the key guard may have
     // closed it, and the engine opens it again with a fresh data key.
     const ledger: Ledger = await this.#engine.ledger(session.ledgerName);
+    // On a store that other servers write, catch up first, so the transaction
+    // sees the tables and indexes they created. Nothing happens on SQLite.
+    await ledger.sync();
     session.transaction = ledger.begin();
     return { TransactionId: session.transaction.id };
   }

@@ -1,0 +1,131 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  CreateKeyCommand,
+  DisableKeyCommand,
+  EnableKeyCommand,
+  KMSClient,
+} from '@aws-sdk/client-kms';
+import { CreateLedgerCommand, DescribeLedgerCommand, QLDBClient } from '@aws-sdk/client-qldb';
+import { QldbDriver, RetryConfig } from 'amazon-qldb-driver-nodejs';
+import { createDatabase, postgresUrl, tempDir } from '../helpers/backends.js';
+import { readProfile, startServe, type ServeProcess } from '../helpers/serve-process.js';
+
+const skip =
+  postgresUrl === undefined
+    ? 'VELLUM_TEST_POSTGRES_URL is not set; .ci/run starts a server and sets it'
+    : false;
+
+test('two vellum serve processes share one PostgreSQL store', { skip }, async () => {
+  const database = await createDatabase();
+  const dir = tempDir();
+  const servers: ServeProcess[] = [];
+  try {
+    // The second server needs the first one's root key, which seals the shared KMS keys and secrets.
+    const first = join(dir.path, 'a');
+    const second = join(dir.path, 'b');
+    servers.push(await startServe(first, '--store', database.url, '--key-check-interval', '200ms'));
+    mkdirSync(second, { recursive: true, mode: 0o700 });
+    copyFileSync(join(first, 'root.key'), join(second, 'root.key'));
+    servers.push(
+      await startServe(second, '--store', database.url, '--key-check-interval', '200ms'),
+    );
+
+    process.env.AWS_EC2_METADATA_DISABLED = 'true';
+    const credentials = readProfile(first);
+    assert.deepEqual(readProfile(second), credentials);
+    const config = (url: string) => ({
+      endpoint: url,
+      region: 'us-east-1',
+      credentials,
+      maxAttempts: 1,
+    });
+    const [a, b] = servers.map((server) => server.url) as [string, string];
+
+    const keyId = (await new KMSClient(config(a)).send(new CreateKeyCommand({}))).KeyMetadata!
+      .KeyId!;
+    await new QLDBClient(config(b)).send(
+      new CreateLedgerCommand({
+        Name: 'shared',
+        PermissionsMode: 'ALLOW_ALL',
+        KmsKey: keyId,
+        DeletionProtection: false,
+      }),
+    );
+    const drivers = [a, b].map(
+      (url) =>
+        new QldbDriver(
+          'shared',
+          { ...config(url), maxAttempts: undefined },
+          {},
+          16,
+          new RetryConfig(20),
+        ),
+    ) as [QldbDriver, QldbDriver];
+    try {
+      await drivers[0].executeLambda(async (txn) => {
+        await txn.execute('CREATE TABLE Counter');
+        await txn.execute("INSERT INTO Counter VALUE {'name': 'c', 'total': 0}");
+      });
+      // Concurrent increments through both servers: OCC sees commits from either.
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          drivers[i % 2]!.executeLambda(async (txn) => {
+            const [total] = (
+              await txn.execute("SELECT VALUE total FROM Counter WHERE name = 'c'")
+            ).getResultList();
+            await txn.execute(
+              "UPDATE Counter SET total = ? WHERE name = 'c'",
+              total!.numberValue()! + 1,
+            );
+          }),
+        ),
+      );
+      for (const driver of drivers) {
+        const [total] = await driver.executeLambda(async (txn) =>
+          (await txn.execute("SELECT VALUE total FROM Counter WHERE name = 'c'")).getResultList(),
+        );
+        assert.equal(total!.numberValue(), 20);
+      }
+
+      // A key disabled through one server makes the ledger inaccessible on both.
+      await new KMSClient(config(a)).send(new DisableKeyCommand({ KeyId: keyId }));
+      for (const url of [a, b]) {
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const described = await new QLDBClient(config(url)).send(
+            new DescribeLedgerCommand({ Name: 'shared' }),
+          );
+          if (described.EncryptionDescription?.EncryptionStatus === 'KMS_KEY_INACCESSIBLE') break;
+          assert.ok(Date.now() < deadline, `server ${url} did not see the disabled key`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+      await new KMSClient(config(b)).send(new EnableKeyCommand({ KeyId: keyId }));
+      for (const driver of drivers) {
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const ok = await driver
+            .executeLambda(
+              async (txn) => (await txn.execute('SELECT * FROM Counter')).getResultList().length,
+            )
+            .catch(() => 0);
+          if (ok === 1) break;
+          assert.ok(Date.now() < deadline, 'a server did not recover after the key was enabled');
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+    } finally {
+      for (const driver of drivers) driver.close();
+    }
+  } finally {
+    for (const server of servers) {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+    await database.drop();
+    dir.remove();
+  }
+});
