@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { dom, dumpBinary, load } from 'ion-js';
 import pino from 'pino';
 import { Engine } from '../../../src/engine/index.js';
+import { RootKeyProvider } from '../../../src/engine/keyring/root-key-file.js';
 import { ControlPlaneService } from '../../../src/services/qldb/control-plane.js';
 import { LedgerKeyService, NO_GRANT_MESSAGE } from '../../../src/services/qldb/ledger-keys.js';
 import { SessionService } from '../../../src/services/qldb/session-service.js';
@@ -219,6 +220,14 @@ test('customer managed key: follow, disable, enable, change, deny', async () => 
       .EncryptionDescription as Record<string, unknown>;
     assert.equal(description.EncryptionStatus, 'KMS_KEY_INACCESSIBLE');
     await assert.rejects(engine.ledger('ledger'));
+    // Crypto-shredding: with the store and the root key in hand, the data key
+    // still cannot be unwrapped, since only the deleted KMS key could.
+    const { id, wrappedKey } = await engine.ledgerKeyRecord('ledger');
+    await assert.rejects(new RootKeyProvider(Buffer.alloc(32, 9)).unwrap(id, wrappedKey));
+    await assert.rejects(
+      kms.decrypt({ CiphertextBlob: wrappedKey.subarray(1) }, root),
+      (error: Error) => error instanceof ServiceError && /does not exist/.test(error.message),
+    );
   } finally {
     await keys.close();
     sessions.close();
