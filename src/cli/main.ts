@@ -48,6 +48,12 @@ program
       .argParser(parseDuration)
       .default(parseDuration('1s'), '1s'),
   )
+  .option('--keep', 'keep the deployed stage at the end instead of removing it', false)
+  .option(
+    '--seed-timing',
+    "run scenario 1 at the original scripts' rates: 5 creates a second for 300 s, then 10 reads a second for 150 s",
+    false,
+  )
   .option('--engine-only', 'run the embedded engine workload only, without a server', false)
   .action(
     async (options: {
@@ -58,6 +64,8 @@ program
       stage: string;
       keyCheckInterval: number;
       engineOnly: boolean;
+      keep: boolean;
+      seedTiming: boolean;
     }) => {
       if (options.engineOnly) {
         await runDemo({

@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { runLoad } from './load.js';
 import { startVellum, type RunningVellum } from './serve.js';
 
 export interface ScenarioDemoOptions {
@@ -16,6 +17,13 @@ export interface ScenarioDemoOptions {
   /** The key guard's check interval, which is the grace period after a key is disabled. */
   keyCheckInterval: number;
   stage: string;
+  /** Keep the stage deployed at the end instead of removing it. */
+  keep?: boolean;
+  /**
+   * Run scenario 1 at the original scripts' rates (5 creates a second for
+   * 300 s, 10 reads a second for 150 s) instead of compressed.
+   */
+  seedTiming?: boolean;
 }
 
 const ACCOUNT = '000000000000';
@@ -28,6 +36,21 @@ interface PhaseResult {
   succeeded: number;
   failed: number;
   firstError: string;
+  /** Response times in milliseconds. */
+  latencies: number[];
+  /** Median and p99 response time in milliseconds, when the load runner measured them. */
+  measured?: { p50: number; p99: number };
+}
+
+function percentiles(result: PhaseResult): [string, string] {
+  if (result.measured !== undefined) {
+    return [result.measured.p50.toFixed(1), result.measured.p99.toFixed(1)];
+  }
+  const sorted = [...result.latencies].sort((a, b) => a - b);
+  if (sorted.length === 0) return ['-', '-'];
+  const at = (fraction: number) =>
+    sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))]!.toFixed(1);
+  return [at(0.5), at(0.99)];
 }
 
 /**
@@ -39,7 +62,7 @@ interface PhaseResult {
 export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boolean> {
   const print = (line: string) => process.stdout.write(`${line}\n`);
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'vellum-demo-'));
-  const keepData = options.dataDir !== undefined;
+  const keepData = options.dataDir !== undefined || options.keep === true;
   const sdk = await loadClients();
   const vellum = await startVellum({
     host: '127.0.0.1',
@@ -69,27 +92,16 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
     print(`2. record service on ${base}`);
 
     const ids = Array.from({ length: options.records }, (_, i) => i + 1);
-    const create = (id: number) =>
-      fetch(base, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          id,
-          firstName: `First${id}`,
-          lastName: `Last${id}`,
-          email: `first${id}.last${id}@email.com`,
-          street: `${id} Ledger Street`,
-          postcode: `${10000 + id}`,
-        }),
-      });
     const read = (id: number) => fetch(`${base}/${id}`);
     const ledgerStatus = async () =>
       (await stack.qldb.send(new sdk.qldb.DescribeLedgerCommand({ Name: stack.ledger })))
         .EncryptionDescription;
 
     // Scenario 1: load.
-    results.push(await load('1. create records', ids, create, 201, options.concurrency));
-    results.push(await load('1. read records', ids, read, 200, options.concurrency));
+    // Scenario 1 runs the original load scripts with the load runner; by
+    // default their phases are compressed to finish in seconds.
+    results.push(await scriptPhase('1. create records', 'create-record.yml', base, options));
+    results.push(await scriptPhase('1. read records', 'get-record.yml', base, options));
 
     // Scenario 2: change the key, through the alias and through the ledger, while reads run.
     const aliasChange = loadWhile(
@@ -165,10 +177,13 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
     results.push(await load('4. no-access key', ids.slice(0, 100), read, 200, options.concurrency));
 
     print('');
-    print('phase                          requests  succeeded  failed  first error');
+    print(
+      'phase                          requests  succeeded  failed  p50 ms  p99 ms  first error',
+    );
     for (const result of results) {
+      const [p50, p99] = percentiles(result);
       print(
-        `${result.phase.padEnd(30)} ${String(result.requests).padStart(8)}  ${String(result.succeeded).padStart(9)}  ${String(result.failed).padStart(6)}  ${result.firstError}`,
+        `${result.phase.padEnd(30)} ${String(result.requests).padStart(8)}  ${String(result.succeeded).padStart(9)}  ${String(result.failed).padStart(6)}  ${p50.padStart(6)}  ${p99.padStart(6)}  ${result.firstError}`,
       );
     }
     const expected =
@@ -180,12 +195,14 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
       results[5]!.failed === 0 &&
       results[6]!.succeeded === 0 &&
       /AccessDeniedException/.test(results[6]!.firstError);
-    await removeStage(sdk, stack);
+    if (options.keep !== true) await removeStage(sdk, stack);
     print('');
+    const ending =
+      options.keep === true ? `5. stage ${stack.stackName} kept.` : '5. stage removed.';
     print(
       expected
-        ? '5. stage removed. Demo finished: every phase behaved as the reference scenario expects.'
-        : '5. stage removed. Demo finished, but a phase did not behave as expected; see the table.',
+        ? `${ending} Demo finished: every phase behaved as the reference scenario expects.`
+        : `${ending} Demo finished, but a phase did not behave as expected; see the table.`,
     );
     return expected;
   } finally {
@@ -196,6 +213,55 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
 }
 
 type Clients = Awaited<ReturnType<typeof loadClients>>;
+
+/**
+ * Run one of the original load scripts against the record service. Without
+ * `seedTiming`, its phase is scaled to `records` arrivals over a few
+ * seconds; the script's processor numbers the records 1, 2, 3, ...
+ */
+async function scriptPhase(
+  phase: string,
+  script: string,
+  target: string,
+  options: ScenarioDemoOptions,
+): Promise<PhaseResult> {
+  const file = join(findRepositoryRoot(), 'scripts', script);
+  let path = file;
+  if (options.seedTiming !== true) {
+    const seconds = Math.max(1, Math.ceil(options.records / 250));
+    const rate = Math.ceil(options.records / seconds);
+    const text = readFileSync(file, 'utf8')
+      .replace(
+        /duration: \d+\n(\s+)arrivalRate: \d+/,
+        `duration: ${seconds}\n$1arrivalRate: ${rate}`,
+      )
+      .replace(
+        /processor: '\.\/([^']+)'/,
+        (_, name: string) => `processor: '${join(dirname(file), name)}'`,
+      );
+    const dir = mkdtempSync(join(tmpdir(), 'vellum-demo-load-'));
+    path = join(dir, script);
+    writeFileSync(path, text);
+  }
+  const summary = await runLoad({
+    file: path,
+    target: target.replace(/\/record$/, ''),
+    quiet: true,
+  });
+  const expected = script.startsWith('create') ? '201' : '200';
+  const succeeded = summary.codes[expected] ?? 0;
+  const failures = Object.entries(summary.codes).filter(([code]) => code !== expected);
+  return {
+    phase,
+    requests: summary.requests,
+    succeeded,
+    failed: summary.requests - succeeded,
+    firstError:
+      failures.length > 0 ? `HTTP ${failures.map(([code, n]) => `${code} x${n}`).join(', ')}` : '',
+    latencies: [],
+    measured: { p50: summary.responseTime.median, p99: summary.responseTime.p99 },
+  };
+}
 
 /** The AWS SDK clients and the QLDB driver, which only the demo needs. */
 async function loadClients() {
@@ -378,13 +444,22 @@ async function load(
   expected: number,
   concurrency: number,
 ): Promise<PhaseResult> {
-  const result: PhaseResult = { phase, requests: 0, succeeded: 0, failed: 0, firstError: '' };
+  const result: PhaseResult = {
+    phase,
+    requests: 0,
+    succeeded: 0,
+    failed: 0,
+    firstError: '',
+    latencies: [],
+  };
   let next = 0;
   const worker = async () => {
     while (next < ids.length) {
       const id = ids[next++]!;
       result.requests++;
+      const started = performance.now();
       const response = await send(id).catch((error: Error) => error);
+      result.latencies.push(performance.now() - started);
       if (response instanceof Response && response.status === (expected === 201 ? 201 : 200)) {
         result.succeeded++;
         await response.arrayBuffer();
@@ -429,7 +504,8 @@ async function loadWhile(
       succeeded: total.succeeded + part.succeeded,
       failed: total.failed + part.failed,
       firstError: total.firstError || part.firstError,
+      latencies: total.latencies.concat(part.latencies),
     }),
-    { phase, requests: 0, succeeded: 0, failed: 0, firstError: '' },
+    { phase, requests: 0, succeeded: 0, failed: 0, firstError: '', latencies: [] as number[] },
   );
 }
