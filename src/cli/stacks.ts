@@ -7,7 +7,7 @@ export interface StackCommandOptions {
   file: string;
   endpoint: string;
   region: string;
-  /** Where `vellum serve` wrote the AWS profile, used when no AWS profile is configured. */
+  /** The data directory where `vellum serve` wrote the AWS profile, used when no AWS profile is configured. */
   dataDir: string;
   json?: boolean;
 }

@@ -64,7 +64,7 @@ export class Scope {
   }
 }
 
-/** What expression evaluation needs besides the scope. */
+/** The context of an evaluation besides the scope: parameters, subqueries and the current group. */
 export interface EvalContext {
   parameters: readonly dom.Value[];
   /** Runs a subquery; set by the statement runner. */

@@ -35,7 +35,7 @@ import {
 export const MAX_PARAMETER_BYTES = 128 * 1024;
 
 /**
- * What one statement returned and what it cost. Documents returned whole
+ * The values one statement returned, and its cost. Documents returned whole
  * stay in their stored Ion binary until `values` is read, so a caller that
  * only forwards Ion binary (the session API) never decodes them.
  */
@@ -49,7 +49,7 @@ export class StatementResult {
     readonly readIOs: number,
     /** Documents written. */
     readonly writeIOs: number,
-    /** How each table source was read, for tests and diagnostics. */
+    /** The access plan of each table source, for tests and diagnostics. */
     readonly plans: readonly AccessPlan[],
   ) {
     this.#items = items;
@@ -65,7 +65,7 @@ export class StatementResult {
     return this.#values;
   }
 
-  /** Each value as a complete Ion binary stream. */
+  /** Return each value as a complete Ion binary stream. */
   ionBinaries(): Uint8Array[] {
     return this.#items.map((item) =>
       item instanceof Revision ? item.dataBinary! : encodeIonBinary(item),

@@ -29,7 +29,7 @@ export interface ControlPlaneOptions {
   keys?: LedgerKeys;
 }
 
-/** What the control plane needs of the ledger key service. */
+/** The part of the ledger key service that the control plane uses. */
 export interface LedgerKeys {
   prepareLedger(
     ledgerName: string,
@@ -46,7 +46,7 @@ const LEDGER_NAME_PATTERN = /^(?!.*--)(?![0-9]+$)(?!-)(?!.*-$)[A-Za-z0-9-]{1,32}
 const DOCUMENT_ID_PATTERN = /^[A-Za-z0-9]{22}$/;
 const MAX_TAGS = 50;
 
-/** A QLDB control-plane error with the extra members its shape carries. */
+/** Build a QLDB control-plane error with the extra members its shape carries. */
 export function qldbError(
   code: string,
   message: string,

@@ -10,7 +10,7 @@ import { ServiceError, type Principal, type RequestContext } from '../types.js';
 import { qldbError } from './control-plane.js';
 import type { LedgerGate } from './session-service.js';
 
-/** How a ledger's data key is wrapped, and the state of its KMS key as QLDB reports it. */
+/** The wrapping of a ledger's data key, and the state of its KMS key as QLDB reports it. */
 export interface LedgerKeyConfig {
   ledgerName: string;
   /** The `KmsKey` as the user gave it: `AWS_OWNED_KMS_KEY`, a key id or ARN, an alias name or ARN. */
@@ -290,7 +290,7 @@ export class LedgerKeyService implements LedgerGate {
     return description;
   }
 
-  /** The key ARN CreateLedger reports. */
+  /** Return the key ARN that CreateLedger reports. */
   keyArnOf(ledgerName: string): string | undefined {
     return this.#configs.get(ledgerName)?.keyArn;
   }

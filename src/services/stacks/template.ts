@@ -165,7 +165,7 @@ export function references(value: unknown): string[] {
   return found;
 }
 
-/** What intrinsic functions resolve against: parameters, pseudo parameters, and created resources. */
+/** The values that intrinsic functions resolve against: parameters, pseudo parameters, and created resources. */
 export interface ResolveContext {
   parameters: Record<string, string>;
   /** `Ref` of a created resource. */
