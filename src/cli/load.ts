@@ -28,6 +28,8 @@ export interface LoadOptions {
   quiet?: boolean;
   /** Seconds between progress reports. */
   reportInterval?: number;
+  /** Called after each response with its time in milliseconds and its status code. */
+  onResponse?: (milliseconds: number, status: number) => void;
 }
 
 export interface LoadSummary {
@@ -228,7 +230,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
         dispatcher: agent,
       });
       await response.body.dump();
-      histogram.recordValue(Math.max(1, Math.round((performance.now() - started) * 1000)));
+      const elapsed = performance.now() - started;
+      histogram.recordValue(Math.max(1, Math.round(elapsed * 1000)));
+      options.onResponse?.(elapsed, response.statusCode);
       summary.responses++;
       summary.codes[response.statusCode] = (summary.codes[response.statusCode] ?? 0) + 1;
     } catch (error) {

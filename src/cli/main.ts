@@ -49,6 +49,7 @@ program
       .default(parseDuration('1s'), '1s'),
   )
   .option('--keep', 'keep the deployed stage at the end instead of removing it', false)
+  .option('--report <file>', 'where to write the HTML report', 'vellum-report.html')
   .option(
     '--seed-timing',
     "run scenario 1 at the original scripts' rates: 5 creates a second for 300 s, then 10 reads a second for 150 s",
@@ -66,6 +67,7 @@ program
       engineOnly: boolean;
       keep: boolean;
       seedTiming: boolean;
+      report: string;
     }) => {
       if (options.engineOnly) {
         await runDemo({

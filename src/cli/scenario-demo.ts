@@ -6,6 +6,12 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import {
+  writeDemoReport,
+  type KeyEvent,
+  type RequestSample,
+  type StatusPeriod,
+} from './demo-report.js';
 import { runLoad } from './load.js';
 import { startVellum, type RunningVellum } from './serve.js';
 
@@ -19,6 +25,8 @@ export interface ScenarioDemoOptions {
   stage: string;
   /** Keep the stage deployed at the end instead of removing it. */
   keep?: boolean;
+  /** Where to write the HTML report; `vellum-report.html` by default. */
+  report?: string;
   /**
    * Run scenario 1 at the original scripts' rates (5 creates a second for
    * 300 s, 10 reads a second for 150 s) instead of compressed.
@@ -29,6 +37,34 @@ export interface ScenarioDemoOptions {
 const ACCOUNT = '000000000000';
 const REGION = 'us-east-1';
 const ROLES = { create: 'qldb-kms-create-record-role', get: 'qldb-kms-get-record-role' };
+
+/** What the report draws: every request, the key events and the status periods. */
+class Timeline {
+  readonly #start = performance.now();
+  readonly samples: RequestSample[] = [];
+  readonly events: KeyEvent[] = [];
+  readonly periods: StatusPeriod[] = [];
+
+  now(): number {
+    return (performance.now() - this.#start) / 1000;
+  }
+
+  event(label: string): void {
+    this.events.push({ t: this.now(), label });
+  }
+
+  status(status: string): void {
+    const last = this.periods.at(-1);
+    const t = this.now();
+    if (last !== undefined && last.status === status) last.end = t;
+    else {
+      if (last !== undefined) last.end = t;
+      this.periods.push({ start: t, end: t, status });
+    }
+  }
+}
+
+const timeline = new Timeline();
 
 interface PhaseResult {
   phase: string;
@@ -98,6 +134,16 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
         .EncryptionDescription;
 
     // Scenario 1: load.
+    // Sample the ledger's encryption status for the report's timeline.
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const status = await ledgerStatus().catch(() => undefined);
+        if (status?.EncryptionStatus !== undefined) timeline.status(status.EncryptionStatus);
+        await new Promise((resolveWait) => setTimeout(resolveWait, 200));
+      }
+    })();
+
     // Scenario 1 runs the original load scripts with the load runner; by
     // default their phases are compressed to finish in seconds.
     results.push(await scriptPhase('1. create records', 'create-record.yml', base, options));
@@ -110,6 +156,7 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
       read,
       options.concurrency,
       async () => {
+        timeline.event('alias to rotate key');
         await stack.kms.send(
           new sdk.kms.UpdateAliasCommand({
             AliasName: `alias/qldb-kms-${options.stage}`,
@@ -134,6 +181,7 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
       read,
       options.concurrency,
       async () => {
+        timeline.event('update-ledger to delete key');
         const updated = await stack.qldb.send(
           new sdk.qldb.UpdateLedgerCommand({ Name: stack.ledger, KmsKey: stack.keys.delete }),
         );
@@ -152,6 +200,7 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
     // Scenario 3: disable the key; reads go on until the guard notices, then fail, then recover.
     results.push(
       await loadWhile('3. key disabled', ids, read, options.concurrency, async () => {
+        timeline.event('disable key');
         await stack.kms.send(new sdk.kms.DisableKeyCommand({ KeyId: stack.keys.delete }));
         await waitFor(
           async () => (await ledgerStatus())?.EncryptionStatus === 'KMS_KEY_INACCESSIBLE',
@@ -165,11 +214,13 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
       `4. key disabled: the ledger is ${inaccessible?.EncryptionStatus} since ` +
         `${inaccessible?.InaccessibleKmsKeyDateTime?.toISOString()}`,
     );
+    timeline.event('enable key');
     await stack.kms.send(new sdk.kms.EnableKeyCommand({ KeyId: stack.keys.delete }));
     await waitFor(async () => (await ledgerStatus())?.EncryptionStatus === 'ENABLED', 'ENABLED');
     results.push(await load('3. key enabled again', ids, read, 200, options.concurrency));
 
     // Scenario 4: a key the service roles may not use.
+    timeline.event('update-ledger to no-access key');
     await stack.qldb.send(
       new sdk.qldb.UpdateLedgerCommand({ Name: stack.ledger, KmsKey: stack.keys.noAccess }),
     );
@@ -186,19 +237,44 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
         `${result.phase.padEnd(30)} ${String(result.requests).padStart(8)}  ${String(result.succeeded).padStart(9)}  ${String(result.failed).padStart(6)}  ${p50.padStart(6)}  ${p99.padStart(6)}  ${result.firstError}`,
       );
     }
-    const expected =
-      results[0]!.failed === 0 &&
-      results[1]!.failed === 0 &&
-      results[2]!.failed === 0 &&
-      results[3]!.failed === 0 &&
-      results[4]!.failed > 0 &&
-      results[5]!.failed === 0 &&
-      results[6]!.succeeded === 0 &&
-      /AccessDeniedException/.test(results[6]!.firstError);
+    polling = false;
+    await poller;
+    const verdicts = [
+      results[0]!.failed === 0,
+      results[1]!.failed === 0,
+      results[2]!.failed === 0,
+      results[3]!.failed === 0,
+      results[4]!.failed > 0 && /grant access/.test(results[4]!.firstError),
+      results[5]!.failed === 0,
+      results[6]!.succeeded === 0 && /AccessDeniedException/.test(results[6]!.firstError),
+    ];
+    const expected = verdicts.every(Boolean);
+    const reportPath = resolve(options.report ?? 'vellum-report.html');
+    await writeDemoReport(reportPath, {
+      samples: timeline.samples,
+      events: timeline.events,
+      periods: timeline.periods,
+      rows: results.map((result, i) => {
+        const [p50, p99] = percentiles(result);
+        return {
+          phase: result.phase,
+          requests: result.requests,
+          succeeded: result.succeeded,
+          failed: result.failed,
+          p50,
+          p99,
+          verdict: verdicts[i] ? 'as expected' : 'NOT as expected',
+          firstError: result.firstError,
+        };
+      }),
+    });
+    print(`report: ${reportPath}`);
     if (options.keep !== true) await removeStage(sdk, stack);
     print('');
     const ending =
-      options.keep === true ? `5. stage ${stack.stackName} kept.` : '5. stage removed.';
+      options.keep === true
+        ? `5. stage ${stack.stackName} kept in ${dataDir}; vellum serve --data-dir ${dataDir} serves it again.`
+        : '5. stage removed.';
     print(
       expected
         ? `${ending} Demo finished: every phase behaved as the reference scenario expects.`
@@ -247,6 +323,8 @@ async function scriptPhase(
     file: path,
     target: target.replace(/\/record$/, ''),
     quiet: true,
+    onResponse: (ms, status) =>
+      timeline.samples.push({ t: timeline.now(), ms, ok: status < 400, phase }),
   });
   const expected = script.startsWith('create') ? '201' : '200';
   const succeeded = summary.codes[expected] ?? 0;
@@ -459,7 +537,10 @@ async function load(
       result.requests++;
       const started = performance.now();
       const response = await send(id).catch((error: Error) => error);
-      result.latencies.push(performance.now() - started);
+      const elapsed = performance.now() - started;
+      result.latencies.push(elapsed);
+      const ok = response instanceof Response && response.status === (expected === 201 ? 201 : 200);
+      timeline.samples.push({ t: timeline.now(), ms: elapsed, ok, phase });
       if (response instanceof Response && response.status === (expected === 201 ? 201 : 200)) {
         result.succeeded++;
         await response.arrayBuffer();

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/backends.js';
@@ -115,11 +115,26 @@ test('demo rejects a bad count', () => {
 });
 
 test('demo runs the reference scenario end to end', () => {
-  const demo = vellum('demo', '--records', '60', '--key-check-interval', '300ms');
+  const dir = tempDir();
+  const report = join(dir.path, 'report.html');
+  const demo = vellum(
+    'demo',
+    '--records',
+    '60',
+    '--key-check-interval',
+    '300ms',
+    '--report',
+    report,
+  );
   assert.equal(demo.status, 0, demo.stdout + demo.stderr);
   assert.match(demo.stdout, /1\. create records +60 +60 +0/);
   assert.match(demo.stdout, /2\. update-ledger --kms-key +\d+ +\d+ +0/);
   assert.match(demo.stdout, /3\. key disabled .*does not have grant access/);
   assert.match(demo.stdout, /4\. no-access key +\d+ +0 +\d+ .* 500 .*AccessDeniedException/);
   assert.match(demo.stdout, /every phase behaved as the reference scenario expects/);
+  const html = readFileSync(report, 'utf8');
+  assert.match(html, /<svg/);
+  assert.match(html, /disable key/);
+  assert.match(html, /as expected/);
+  dir.remove();
 });
