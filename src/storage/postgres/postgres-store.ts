@@ -15,6 +15,14 @@ import {
   type StoredRevision,
   type TableHistoryQuery,
 } from '../store.js';
+import {
+  checkStateKey,
+  toBlock,
+  toCatalogObject,
+  toLedger,
+  toRevision,
+  type Row,
+} from '../rows.js';
 import { APPEND_LOCK_CLASS, appendBlocks, statementName } from './postgres-append.js';
 import { mapUnavailable } from './postgres-errors.js';
 import { latestPostgresSchemaVersion, postgresMigrations } from './postgres-migrations.js';
@@ -36,8 +44,6 @@ export interface PostgresStoreOptions {
   connectTimeoutMs?: number;
   logger?: StoreLogger;
 }
-
-type Row = Record<string, unknown>;
 
 /** Key of the advisory lock held while migrating (ASCII "VLMG"). */
 const MIGRATION_LOCK = 0x564c4d47;
@@ -658,58 +664,4 @@ function checkUrl(url: string): void {
       `a PostgreSQL store needs a postgres:// or postgresql:// URL, got ${JSON.stringify(url.slice(0, 40))}`,
     );
   }
-}
-
-function checkStateKey(namespace: string, key: string): void {
-  if (namespace.length === 0 || namespace.length > 64) {
-    throw new RangeError(`a state namespace has 1 to 64 characters, got ${namespace.length}`);
-  }
-  if (key.length === 0 || key.length > 512) {
-    throw new RangeError(`a state key has 1 to 512 characters, got ${key.length}`);
-  }
-}
-
-function toLedger(row: Row): LedgerRecord {
-  return {
-    name: row.name as string,
-    id: row.id as string,
-    createdAt: row.created_at as number,
-    settings: row.settings as string,
-    wrappedKey: row.wrapped_key as Buffer,
-  };
-}
-
-function toBlock(row: Row): StoredBlock {
-  return {
-    seq: row.seq as number,
-    txId: row.tx_id as string,
-    time: row.time as number,
-    blockHash: row.block_hash as Buffer,
-    entriesHash: row.entries_hash as Buffer,
-    previousHash: row.previous_hash as Buffer,
-    body: row.body as Buffer,
-  };
-}
-
-function toCatalogObject(row: Row): StoredCatalogObject {
-  return {
-    objectId: row.object_id as string,
-    kind: row.kind as 'table' | 'index',
-    blockSeq: row.block_seq as number,
-    payload: row.payload as Buffer,
-  };
-}
-
-function toRevision(row: Row): StoredRevision {
-  return {
-    docId: row.doc_id as string,
-    version: row.version as number,
-    tableId: row.table_id as string,
-    blockSeq: row.block_seq as number,
-    txTime: row.tx_time as number,
-    txId: row.tx_id as string,
-    hash: row.hash as Buffer,
-    payload: row.payload as Buffer,
-    deleted: row.deleted as boolean,
-  };
 }

@@ -15,6 +15,14 @@ import {
   type StoredRevision,
   type TableHistoryQuery,
 } from '../store.js';
+import {
+  checkStateKey,
+  toBlock,
+  toCatalogObject,
+  toLedger,
+  toRevision,
+  type Row,
+} from '../rows.js';
 import { latestSchemaVersion, migrations } from './migrations.js';
 import { appendBlocks } from './sqlite-append.js';
 import { openConnection } from './sqlite-connection.js';
@@ -29,8 +37,6 @@ export interface SqliteStoreOptions {
    */
   writerThread?: boolean;
 }
-
-type Row = Record<string, unknown>;
 
 /**
  * The embedded store: one SQLite file in WAL mode with `synchronous=FULL`,
@@ -389,15 +395,6 @@ export class SqliteStore implements Store {
   }
 }
 
-function checkStateKey(namespace: string, key: string): void {
-  if (namespace.length === 0 || namespace.length > 64) {
-    throw new RangeError(`a state namespace has 1 to 64 characters, got ${namespace.length}`);
-  }
-  if (key.length === 0 || key.length > 512) {
-    throw new RangeError(`a state key has 1 to 512 characters, got ${key.length}`);
-  }
-}
-
 function migrate(db: Database.Database): void {
   db.exec(
     'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)',
@@ -429,49 +426,4 @@ function currentVersion(db: Database.Database): number {
     version: number | null;
   };
   return row.version ?? 0;
-}
-
-function toLedger(row: Row): LedgerRecord {
-  return {
-    name: row.name as string,
-    id: row.id as string,
-    createdAt: row.created_at as number,
-    settings: row.settings as string,
-    wrappedKey: row.wrapped_key as Buffer,
-  };
-}
-
-function toBlock(row: Row): StoredBlock {
-  return {
-    seq: row.seq as number,
-    txId: row.tx_id as string,
-    time: row.time as number,
-    blockHash: row.block_hash as Buffer,
-    entriesHash: row.entries_hash as Buffer,
-    previousHash: row.previous_hash as Buffer,
-    body: row.body as Buffer,
-  };
-}
-
-function toCatalogObject(row: Row): StoredCatalogObject {
-  return {
-    objectId: row.object_id as string,
-    kind: row.kind as 'table' | 'index',
-    blockSeq: row.block_seq as number,
-    payload: row.payload as Buffer,
-  };
-}
-
-function toRevision(row: Row): StoredRevision {
-  return {
-    docId: row.doc_id as string,
-    version: row.version as number,
-    tableId: row.table_id as string,
-    blockSeq: row.block_seq as number,
-    txTime: row.tx_time as number,
-    txId: row.tx_id as string,
-    hash: row.hash as Buffer,
-    payload: row.payload as Buffer,
-    deleted: row.deleted === 1,
-  };
 }
