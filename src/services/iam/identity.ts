@@ -11,6 +11,7 @@
  * use the lower-case name and the records keep the name as given. Secret
  * access keys and session tokens are sealed under the root key.
  */
+import { overwriteState } from '../state-records.js';
 import { randomBytes } from 'node:crypto';
 import { StateConflictError, type Store } from '../../storage/store.js';
 import { openSecretBox, type SecretBox } from '../secret-box.js';
@@ -410,15 +411,7 @@ export class IdentityService implements CredentialResolver {
 
     const key = `${kind}/${owner.toLowerCase()}/${name}`;
     const value = encode({ name, document: text });
-    for (;;) {
-      const existing = await this.#store.getState(NS.policy, key);
-      try {
-        await this.#store.putState(NS.policy, key, value, existing?.version ?? 0);
-        break;
-      } catch (error) {
-        if (!(error instanceof StateConflictError)) throw error;
-      }
-    }
+    await overwriteState(this.#store, NS.policy, key, value);
     this.#policyCache.clear();
   }
 

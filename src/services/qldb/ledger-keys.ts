@@ -6,6 +6,7 @@ import { RootKeyProvider } from '../../engine/keyring/root-key-file.js';
 import { StateConflictError, type Store } from '../../storage/store.js';
 import type { IdentityService } from '../iam/identity.js';
 import type { KmsService } from '../kms/kms-service.js';
+import { overwriteState } from '../state-records.js';
 import { ServiceError, type Principal, type RequestContext } from '../types.js';
 import { qldbError } from './control-plane.js';
 import type { LedgerGate } from './session-service.js';
@@ -371,17 +372,8 @@ export class LedgerKeyService implements LedgerGate {
   }
 
   async #save(config: LedgerKeyConfig): Promise<void> {
-    const store = this.#options.store;
     const value = Buffer.from(JSON.stringify(config), 'utf8');
-    for (;;) {
-      const current = await store.getState(NAMESPACE, config.ledgerName);
-      try {
-        await store.putState(NAMESPACE, config.ledgerName, value, current?.version ?? 0);
-        break;
-      } catch (error) {
-        if (!(error instanceof StateConflictError)) throw error;
-      }
-    }
+    await overwriteState(this.#options.store, NAMESPACE, config.ledgerName, value);
     this.#configs.set(config.ledgerName, config);
   }
 

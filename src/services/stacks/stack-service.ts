@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { StateConflictError, type Store } from '../../storage/store.js';
+import type { Store } from '../../storage/store.js';
+import { overwriteState } from '../state-records.js';
 import type { IamQueryService } from '../iam/iam-query.js';
 import type { KmsService } from '../kms/kms-service.js';
 import type { ControlPlaneService } from '../qldb/control-plane.js';
@@ -98,18 +99,9 @@ export class StackService {
   }
 
   async #save(stack: StackRecord): Promise<void> {
-    const store = this.#options.store;
     stack.updatedAt = Date.now();
     const value = Buffer.from(JSON.stringify(stack), 'utf8');
-    for (;;) {
-      const current = await store.getState(NAMESPACE, stack.name);
-      try {
-        await store.putState(NAMESPACE, stack.name, value, current?.version ?? 0);
-        return;
-      } catch (error) {
-        if (!(error instanceof StateConflictError)) throw error;
-      }
-    }
+    await overwriteState(this.#options.store, NAMESPACE, stack.name, value);
   }
 
   async #deploy(params: Params, context: RequestContext, create: boolean): Promise<Result> {
