@@ -53,6 +53,8 @@ interface Session {
   principalArn: string;
   startedAt: number;
   transaction: Transaction | undefined;
+  /** The ledger's permissions mode, read when the open transaction started. */
+  standardMode: boolean;
   pages: Map<string, { transactionId: string; values: Uint8Array[] }>;
   busy: boolean;
 }
@@ -232,6 +234,7 @@ export class SessionService implements JsonService {
       principalArn: context.principal.arn,
       startedAt: this.#now(),
       transaction: undefined,
+      standardMode: false,
       pages: new Map(),
       busy: false,
     };
@@ -282,6 +285,11 @@ export class SessionService implements JsonService {
     // On a store that other servers write, catch up first, so the transaction
     // sees the tables and indexes they created. Nothing happens on SQLite.
     await ledger.sync();
+    // The mode is read once per transaction rather than once per statement.
+    if (this.#options.authorizer !== undefined) {
+      const description = await this.#engine.describeLedger(session.ledgerName);
+      session.standardMode = description.permissionsMode === 'STANDARD';
+    }
     session.transaction = ledger.begin();
     return { TransactionId: session.transaction.id };
   }
@@ -417,8 +425,7 @@ export class SessionService implements JsonService {
     context: RequestContext,
   ): Promise<void> {
     if (this.#options.authorizer === undefined) return;
-    const description = await this.#engine.describeLedger(session.ledgerName);
-    if (description.permissionsMode !== 'STANDARD') return;
+    if (!session.standardMode) return;
     const ledgerArn = this.#ledgerArn(session.ledgerName);
     for (const access of statementAccess(statement)) {
       let resource: string;
