@@ -356,6 +356,7 @@ export class ControlPlaneService {
       }
     }
     const token = single(request.query.next_token);
+    const all = await this.#engine.listLedgers();
     let start = 0;
     if (token !== undefined) {
       const decoded = Buffer.from(token, 'base64').toString('utf8');
@@ -366,11 +367,9 @@ export class ControlPlaneService {
           `Invalid NextToken ${JSON.stringify(token)}; pass the NextToken of the previous page`,
         );
       const after = match[1]!;
-      const all = await this.#engine.listLedgers();
       start = all.findIndex((ledger) => ledger.name > after);
       if (start < 0) start = all.length;
     }
-    const all = await this.#engine.listLedgers();
     const page = all.slice(start, start + max);
     const result: Record<string, unknown> = {
       Ledgers: page.map((ledger) => ({

@@ -168,7 +168,8 @@ export class LedgerKeyService implements LedgerGate {
       const config = ledgerName === undefined ? undefined : this.#configs.get(ledgerName);
       return this.#wrapUnder(config?.keyArn, config?.grantToken, ledgerId, dataKey);
     },
-    unwrap: (ledgerId, wrapped) => this.#unwrap(ledgerId, wrapped),
+    unwrap: (ledgerId, wrapped, ledgerName) =>
+      this.#unwrap(ledgerId, wrapped, this.#grantTokensOf(ledgerName)),
     generate: async (ledgerId, ledgerName) => {
       const config = this.#configs.get(ledgerName);
       if (config?.keyArn === undefined) {
@@ -209,7 +210,7 @@ export class LedgerKeyService implements LedgerGate {
 
   async #unwrap(ledgerId: string, wrapped: Uint8Array, tokens?: string[]): Promise<Uint8Array> {
     if (wrapped[0] !== KMS_WRAPPED) return this.#root.unwrap(ledgerId, wrapped);
-    const grantTokens = tokens ?? this.#allGrantTokens();
+    const grantTokens = tokens ?? [];
     const reply = await this.#options.kms.decrypt(
       {
         CiphertextBlob: wrapped.subarray(1),
@@ -221,12 +222,12 @@ export class LedgerKeyService implements LedgerGate {
     return reply.Plaintext;
   }
 
-  #allGrantTokens(): string[] {
+  /** The grant tokens of one ledger: its current grant's, and during a key change the new grant's. */
+  #grantTokensOf(ledgerName: string | undefined): string[] {
+    const config = ledgerName === undefined ? undefined : this.#configs.get(ledgerName);
     const tokens: string[] = [];
-    for (const config of this.#configs.values()) {
-      if (config.grantToken !== undefined) tokens.push(config.grantToken);
-      if (config.pending?.grantToken !== undefined) tokens.push(config.pending.grantToken);
-    }
+    if (config?.grantToken !== undefined) tokens.push(config.grantToken);
+    if (config?.pending?.grantToken !== undefined) tokens.push(config.pending.grantToken);
     return tokens;
   }
 
@@ -407,7 +408,7 @@ export class LedgerKeyService implements LedgerGate {
     if (config === undefined || pending === undefined) return;
     await engine.rewrapLedgerKey(ledgerName, async (wrapped, ledgerId) => {
       if (isWrappedUnder(wrapped, pending.keyArn)) return wrapped;
-      const dataKey = await this.#unwrap(ledgerId, wrapped);
+      const dataKey = await this.#unwrap(ledgerId, wrapped, this.#grantTokensOf(ledgerName));
       return this.#wrapUnder(pending.keyArn, pending.grantToken, ledgerId, dataKey);
     });
     const { pending: _done, inaccessibleAt: _cleared, ...rest } = config;
