@@ -25,7 +25,7 @@ export interface ScenarioDemoOptions {
   stage: string;
   /** Keep the stage deployed at the end instead of removing it. */
   keep?: boolean;
-  /** Where to write the HTML report; `vellum-report.html` by default. */
+  /** The path of the HTML report; `vellum-report.html` by default. */
   report?: string;
   /**
    * Run scenario 1 at the original scripts' rates (5 creates a second for
@@ -38,7 +38,7 @@ const ACCOUNT = '000000000000';
 const REGION = 'us-east-1';
 const ROLES = { create: 'qldb-kms-create-record-role', get: 'qldb-kms-get-record-role' };
 
-/** What the report draws: every request, the key events and the status periods. */
+/** The report's data: every request, the key events and the status periods. */
 class Timeline {
   readonly #start = performance.now();
   readonly samples: RequestSample[] = [];
@@ -90,10 +90,10 @@ function percentiles(result: PhaseResult): [string, string] {
 }
 
 /**
- * The reference scenario end to end: start `vellum serve`, deploy the stage
- * (four keys behind an alias, two service roles, the ledger), start the
- * record service, load it, then rotate, disable and swap the ledger's key
- * under load and report what the callers saw in each phase.
+ * Run the reference scenario end to end. Start `vellum serve`, deploy the
+ * stage (four keys behind an alias, two service roles, the ledger) and start
+ * the record service. Then load it, rotate, disable and swap the ledger's key
+ * under load, and report what the callers saw in each phase.
  */
 export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boolean> {
   const print = (line: string) => process.stdout.write(`${line}\n`);
@@ -341,7 +341,7 @@ async function scriptPhase(
   };
 }
 
-/** The AWS SDK clients and the QLDB driver, which only the demo needs. */
+/** Load the AWS SDK clients and the QLDB driver, which only the demo needs. */
 async function loadClients() {
   try {
     return {
@@ -514,7 +514,7 @@ async function waitFor(
   }
 }
 
-/** Send one request per id, `concurrency` at a time, and count the answers with the expected status. */
+/** Send one request per id, `concurrency` at a time, and count the responses with the expected status. */
 async function load(
   phase: string,
   ids: number[],

@@ -218,7 +218,7 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
   }
 }
 
-/** The control plane's routes in the server's REST form. */
+/** Convert the control plane's routes to the server's REST form. */
 function restRoutes(controlPlane: ControlPlaneService): RestRoute[] {
   return controlPlane.routes().map((route) => ({
     method: route.method,

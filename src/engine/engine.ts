@@ -201,7 +201,7 @@ export class Engine {
     await this.#store.updateLedgerKey(name, wrapped);
   }
 
-  /** The ledger's id and its wrapped data key as stored. */
+  /** Return the ledger's id and its wrapped data key as stored. */
   async ledgerKeyRecord(name: string): Promise<{ id: string; wrappedKey: Uint8Array }> {
     const record = await this.#record(name);
     return { id: record.id, wrappedKey: record.wrappedKey };

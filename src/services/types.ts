@@ -1,5 +1,5 @@
 /**
- * What the HTTP layer and the services agree on. The services (KMS, IAM and
+ * The contract between the HTTP layer and the services. The services (KMS, IAM and
  * STS, QLDB, stacks) run in-process without HTTP; the server verifies the
  * caller, builds a `RequestContext` and calls them with decoded input.
  */
@@ -16,13 +16,13 @@ export interface Principal {
   arn: string;
   /** For a role session, the role's ARN: `arn:aws:iam::<account>:role/<name>`. */
   roleArn?: string;
-  /** What `GetCallerIdentity` reports as `UserId`. */
+  /** The `UserId` that `GetCallerIdentity` returns. */
   userId: string;
   /** The access key that signed the request. */
   accessKeyId: string;
 }
 
-/** One request as a service sees it. */
+/** One request as a service receives it. */
 export interface RequestContext {
   principal: Principal;
   /** Echoed in `x-amzn-RequestId` and in every log line of the request. */

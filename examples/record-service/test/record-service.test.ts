@@ -32,7 +32,7 @@ const STAGE = 'dev';
 const LEDGER = `qldb-kms-ledger-${STAGE}`;
 const ROLES = { create: 'qldb-kms-create-record-role', get: 'qldb-kms-get-record-role' };
 
-/** The reference stack's key policy; with `withRoles`, statement C lets both roles decrypt. */
+/** Build the reference stack's key policy; with `withRoles`, statement C lets both roles decrypt. */
 function keyPolicy(withRoles: boolean): string {
   return referenceKeyPolicy({
     account: ACCOUNT,

@@ -3,10 +3,10 @@ import { dom, IonTypes } from 'ion-js';
 /**
  * The key of a value in an index whose keys follow PartiQL's `=`: values
  * that `=` finds equal get the same key. Numbers compare by value across
- * int, decimal and float (1, 1.0 and 1e0 are one key); strings and symbols
- * by their text; timestamps by the instant, whatever their precision or
- * offset; lists, s-expressions and structs element by element, struct
- * fields in any order; annotations are ignored. NaN gets a key of its own,
+ * int, decimal and float, so 1, 1.0 and 1e0 are one key. Strings and symbols
+ * compare by their text, and timestamps by the instant, whatever their
+ * precision or offset. Lists, s-expressions and structs compare element by
+ * element, struct fields in any order. Annotations are ignored. NaN gets a key of its own,
  * although `=` never holds for it, so a lookup of NaN must be re-checked.
  */
 export function equalityKey(value: dom.Value): string {
@@ -51,7 +51,7 @@ export function equalityKey(value: dom.Value): string {
   }
 }
 
-/** A number `coefficient * 10^exponent` with trailing zeros moved into the exponent. */
+/** Write a number `coefficient * 10^exponent` with trailing zeros moved into the exponent. */
 function numberKey(coefficient: bigint, exponent: number): string {
   if (coefficient === 0n) return 'n0';
   while (coefficient % 10n === 0n) {
@@ -61,7 +61,7 @@ function numberKey(coefficient: bigint, exponent: number): string {
   return `n${coefficient}e${exponent}`;
 }
 
-/** A float by its shortest decimal form, which equals the exact number `=` compares it with. */
+/** Write a float in its shortest decimal form, the exact number that `=` compares it as. */
 function floatKey(value: number): string {
   if (Number.isNaN(value)) return 'nan';
   if (!Number.isFinite(value)) return value > 0 ? 'n+inf' : 'n-inf';

@@ -27,7 +27,7 @@ import {
 
 /**
  * Variables in scope while evaluating an expression: the FROM aliases of
- * the current row and those of enclosing queries. `implicit` holds the row's
+ * the current row and those of enclosing queries. `implicit` contains the row's
  * source values, searched for a bare name that is not a variable, as in
  * `SELECT * FROM Test WHERE id = 1`.
  */
@@ -41,7 +41,7 @@ export class Scope {
 
   static readonly EMPTY = new Scope([], [], []);
 
-  /** The variable's value, or undefined when no variable has this name. */
+  /** Return the variable's value, or undefined when no variable has this name. */
   variable(name: string, quoted: boolean): Value | undefined {
     for (let scope: Scope | undefined = this.#self(); scope !== undefined; scope = scope.parent) {
       const exact = scope.names.indexOf(name);
@@ -167,7 +167,8 @@ export function evaluate(expr: Expr, scope: Scope, context: EvalContext): Value 
       const arg = evaluate(expr.arg, scope, context);
       if (expr.op === 'NOT') {
         const truth = truthOf(arg);
-        return truth === null ? (arg === MISSING ? MISSING : NULL) : bool(!truth);
+        if (truth !== null) return bool(!truth);
+        return arg === MISSING ? MISSING : NULL;
       }
       if (isAbsent(arg)) return arg === MISSING ? MISSING : NULL;
       if (!isNumber(arg as dom.Value))
@@ -258,7 +259,7 @@ export function evaluate(expr: Expr, scope: Scope, context: EvalContext): Value 
   }
 }
 
-/** A field of the current row's sources, searched from the last source bound to the first. */
+/** Find a field of the current row's sources, from the last source bound to the first. */
 function implicitField(scope: Scope, name: string, exact: boolean): Value {
   for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
     for (let i = s.implicit.length - 1; i >= 0; i--) {

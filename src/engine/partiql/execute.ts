@@ -442,7 +442,7 @@ export class StatementRunner {
     if (query.orderBy !== undefined && !aggregated) {
       const order = query.orderBy;
       const keyed = results.map((result) => {
-        // ORDER BY sees the row's variables and, after them, the projected fields.
+        // ORDER BY reads the row's variables and, after them, the projected fields.
         const scope = new Scope([], [], [result.value], result.scope);
         return { result, keys: order.map((item) => evaluate(item.expr, scope, this.#context)) };
       });
@@ -455,7 +455,7 @@ export class StatementRunner {
           const absentY = isAbsent(y);
           if (absentX || absentY) {
             if (absentX && absentY) continue;
-            // NULLs sort first ascending and last descending unless NULLS FIRST/LAST says otherwise.
+            // NULLs sort first ascending and last descending unless NULLS FIRST or NULLS LAST is given.
             const nullsFirst = item.nullsFirst ?? !item.descending;
             return absentX === nullsFirst ? -1 : 1;
           }
@@ -796,7 +796,7 @@ function withPosition(error: unknown, at: Position): unknown {
 
 type ResolvedStep = { kind: 'field'; name: string } | { kind: 'index'; index: number };
 
-/** The steps below the document that an update target names. */
+/** Return the path steps below the document that an update target names. */
 function targetSteps(target: Expr, alias: string): PathStep[] {
   const base = target.kind === 'path' ? target.base : target;
   const steps = target.kind === 'path' ? target.steps : [];
@@ -977,7 +977,7 @@ function insertAt(
   return insert(container, 0);
 }
 
-/** The Ion binary size of a parameter, for QLDB's 128 KB limit. */
+/** Measure a parameter's Ion binary size, for QLDB's 128 KB limit. */
 export function parameterSize(value: dom.Value): number {
   return encodeIonBinary(value).length;
 }

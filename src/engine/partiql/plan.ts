@@ -2,9 +2,9 @@ import type { Expr } from './ast.js';
 import type { Scope } from './evaluate.js';
 
 /**
- * How a table source is read. As in QLDB, only equality (`=` and `IN`) on an
- * indexed top-level field, or on the document id, avoids a scan; every other
- * predicate scans the table and records the scan for OCC.
+ * The way a table source is read. As in QLDB, only equality (`=` and `IN`)
+ * on an indexed top-level field, or on the document id, avoids a scan. Every
+ * other predicate scans the table and records the scan for OCC.
  */
 export type AccessPlan =
   | { kind: 'scan'; table: string }
@@ -82,7 +82,7 @@ function splitAnd(expr: Expr, into: Expr[]): void {
 
 type Reference = { kind: 'field'; field: string } | { kind: 'documentId' };
 
-/** Which field of this source an expression reads, if it reads one directly. */
+/** Return the field of this source that an expression reads directly, if any. */
 function referencedField(expr: Expr, input: PlanInput): Reference | undefined {
   const sameName = (name: string, quoted: boolean, wanted: string | undefined) =>
     wanted !== undefined &&

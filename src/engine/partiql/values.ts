@@ -1,7 +1,7 @@
 import { Decimal, dom, IonTypes, Timestamp } from 'ion-js';
 
 /**
- * Values as PartiQL sees them: Ion values from `ion-js`, plus MISSING, the
+ * Values as PartiQL evaluates them: Ion values from `ion-js`, plus MISSING, the
  * absent value a path yields where a field does not exist.
  */
 export const MISSING: unique symbol = Symbol('MISSING');
@@ -69,18 +69,27 @@ function align(a: bigint, ae: number, b: bigint, be: number): [bigint, bigint, n
   return [a, b * 10n ** BigInt(be - ae), ae];
 }
 
+/** Return -1, 0 or 1 as `a` is less than, equal to or greater than `b`. */
+function sign<T extends bigint | number | string>(a: T, b: T): number {
+  if (a < b) return -1;
+  return a > b ? 1 : 0;
+}
+
 /** Compare two numbers of any Ion numeric type by value. */
 export function compareNumbers(a: dom.Value, b: dom.Value): number {
   const x = numeric(a);
   const y = numeric(b);
   if (x.exact && y.exact) {
     const [p, q] = align(x.coefficient, x.exponent, y.coefficient, y.exponent);
-    return p < q ? -1 : p > q ? 1 : 0;
+    return sign(p, q);
   }
   const p = toFloat(x);
   const q = toFloat(y);
-  if (Number.isNaN(p) || Number.isNaN(q)) return Number.isNaN(p) ? (Number.isNaN(q) ? 0 : -1) : 1;
-  return p < q ? -1 : p > q ? 1 : 0;
+  // NaN sorts before every other number and equals itself, for a total order.
+  if (Number.isNaN(p) && Number.isNaN(q)) return 0;
+  if (Number.isNaN(p)) return -1;
+  if (Number.isNaN(q)) return 1;
+  return sign(p, q);
 }
 
 function timestampMillis(value: dom.Value): number {
@@ -99,16 +108,16 @@ function compareTimestamps(a: dom.Value, b: dom.Value): number {
 }
 
 /**
- * Compare two values of comparable types (numbers with numbers, text with
- * text, timestamps, booleans, lobs); undefined when the types cannot be
- * compared, which makes `<` and friends NULL.
+ * Compare two values of comparable types: numbers with numbers, text with
+ * text, timestamps, booleans and lobs. Returns undefined when the types
+ * cannot be compared, so `<` and the other comparisons give NULL.
  */
 export function compareValues(a: dom.Value, b: dom.Value): number | undefined {
   if (isNumber(a) && isNumber(b)) return compareNumbers(a, b);
   if (isText(a) && isText(b)) {
     const x = a.stringValue()!;
     const y = b.stringValue()!;
-    return x < y ? -1 : x > y ? 1 : 0;
+    return sign(x, y);
   }
   const type = a.getType();
   if (type !== b.getType()) return undefined;
@@ -175,7 +184,7 @@ function typeRank(value: Value): number {
   return 9;
 }
 
-/** A total order over all values, for ORDER BY: absent first, then by type, then by value. */
+/** Order any two values for ORDER BY: absent first, then by type, then by value. */
 export function orderValues(a: Value, b: Value): number {
   const ra = typeRank(a);
   const rb = typeRank(b);
@@ -278,7 +287,7 @@ export function negate(value: dom.Value): dom.Value {
   return arithmetic('-', integer(0), value);
 }
 
-/** A JavaScript number for a numeric value; used for sizes, offsets and date parts. */
+/** Convert a numeric value to a JavaScript number, for sizes, offsets and date parts. */
 export function toNumber(value: dom.Value): number {
   return toFloat(numeric(value));
 }
@@ -288,7 +297,7 @@ export function timestampOf(date: Date, precisionMillis = true): dom.Value {
   return new dom.Timestamp(Timestamp.parse(precisionMillis ? iso : iso.replace(/\.\d{3}Z$/, 'Z'))!);
 }
 
-/** A stable text key of a value, for DISTINCT and grouping. */
+/** Build a stable text key of a value, for DISTINCT and grouping. */
 export function valueKey(value: Value): string {
   if (value === MISSING) return 'missing';
   if (value.isNull()) return 'null';

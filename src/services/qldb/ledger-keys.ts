@@ -77,7 +77,7 @@ function aliasName(kmsKey: string): string {
  * Customer managed keys for ledgers: the data key of each ledger is wrapped
  * by its KMS key through a grant the ledger holds, and a guard checks the key
  * at an interval. When the key becomes unusable the ledger turns
- * `KMS_KEY_INACCESSIBLE`, forgets its plaintext data key and refuses work;
+ * `KMS_KEY_INACCESSIBLE`, drops its plaintext data key and rejects all work, and
  * when the key is usable again the ledger returns to `ENABLED` by itself.
  * Key changes re-wrap the data key in the background while the ledger serves.
  */

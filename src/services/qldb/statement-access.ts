@@ -10,7 +10,7 @@ export interface StatementAccess {
 }
 
 /**
- * The `qldb:PartiQL*` actions a statement needs, with the tables they apply
+ * List the `qldb:PartiQL*` actions a statement needs, with the tables they apply
  * to, as QLDB's `STANDARD` permissions mode checks them.
  */
 export function statementAccess(statement: Statement): StatementAccess[] {

@@ -55,8 +55,8 @@ function missingStack(name: string): ServiceError {
  * A subset of CloudFormation over the query protocol: CreateStack,
  * UpdateStack, DescribeStacks and DeleteStack, for templates of IAM roles,
  * KMS keys and aliases, and QLDB ledgers. Resources are made with the
- * caller's permissions, in the background, as CloudFormation makes them;
- * every step is idempotent, so an update after a failure resumes the work.
+ * caller's permissions, in the background, as CloudFormation makes them.
+ * Every step is idempotent, so an update after a failure resumes the work.
  */
 export class StackService {
   readonly #options: StackServiceOptions;
@@ -510,7 +510,7 @@ export class StackService {
   }
 }
 
-/** The stack's parameter values: the request's `Parameters.member.N`, then the template's defaults. */
+/** Collect the stack's parameter values: the request's `Parameters.member.N`, then the template's defaults. */
 function stackParameters(params: Params, template: Template): Record<string, string> {
   const given: Record<string, string> = {};
   for (let i = 1; params[`Parameters.member.${i}.ParameterKey`] !== undefined; i++) {
