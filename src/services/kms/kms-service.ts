@@ -19,7 +19,7 @@ import { KmsCore } from './kms-core.js';
 import { kmsError } from './kms-errors.js';
 import { InputReader, memberPath } from './kms-input.js';
 import { loadSeedFile } from './kms-seed.js';
-import { loadOwnedKey, OwnedKey } from './owned-keys.js';
+import { loadOwnedKey, OwnedKey, readOwnedKey } from './owned-keys.js';
 
 const OPERATIONS = {
   CreateKey: keys.createKey,
@@ -175,6 +175,15 @@ export class KmsService implements JsonService {
       key.catch(() => this.#owned.delete(service));
     }
     return key;
+  }
+
+  /**
+   * The Vellum-owned key of `service` if it exists, without creating it, for
+   * tools that read a data directory and must not change it.
+   */
+  async existingOwnedKey(service: string): Promise<OwnedKey | undefined> {
+    const record = await readOwnedKey(this.#core, service);
+    return record === undefined ? undefined : new OwnedKey(this.#core, record);
   }
 
   /** Delete keys whose waiting period ended and rotate keys that are due; the timer calls this too. */

@@ -87,6 +87,15 @@ export class OwnedKey {
   }
 }
 
+/** Read the owned key of `service`; undefined when it was never created. */
+export async function readOwnedKey(
+  core: KmsCore,
+  service: string,
+): Promise<OwnedKeyRecord | undefined> {
+  const stored = await core.store.getState(NS.owned, service);
+  return stored === undefined ? undefined : decodeRecord<OwnedKeyRecord>(stored.value);
+}
+
 /**
  * Read the owned key of `service`, creating it when it does not exist yet.
  * Servers sharing a store may call this at the same moment: the record is
@@ -100,8 +109,8 @@ export async function loadOwnedKey(core: KmsCore, service: string): Promise<Owne
     );
   }
   for (;;) {
-    const stored = await core.store.getState(NS.owned, service);
-    if (stored !== undefined) return decodeRecord<OwnedKeyRecord>(stored.value);
+    const stored = await readOwnedKey(core, service);
+    if (stored !== undefined) return stored;
     const keyId = core.newKeyId();
     const record: OwnedKeyRecord = {
       keyId,

@@ -48,7 +48,9 @@ export interface LedgerKeyServiceOptions {
   logger: Logger;
 }
 
-const NAMESPACE = 'qldb.ledgerKey';
+/** The state namespace of the ledger key configurations, one record per ledger name. */
+export const LEDGER_KEY_NAMESPACE = 'qldb.ledgerKey';
+const NAMESPACE = LEDGER_KEY_NAMESPACE;
 export const AWS_OWNED_KMS_KEY = 'AWS_OWNED_KMS_KEY';
 /** The service whose Vellum-owned KMS key wraps the data keys of ledgers without a customer key. */
 export const OWNED_KEY_SERVICE = 'qldb';
@@ -160,6 +162,16 @@ export class LedgerKeyService implements LedgerGate {
       );
     }, this.#options.checkIntervalMs);
     this.#timer.unref();
+  }
+
+  /**
+   * Load the stored configurations and the Vellum-owned key, without the
+   * guard and without creating anything, for tools that read ledgers while no
+   * server runs. The key provider then unwraps data keys but moves none.
+   */
+  async load(): Promise<void> {
+    this.#owned = await this.#options.kms.existingOwnedKey(OWNED_KEY_SERVICE);
+    await this.#reload();
   }
 
   async #reload(): Promise<void> {
