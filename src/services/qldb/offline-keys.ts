@@ -6,6 +6,9 @@
  * that is disabled, pending deletion or deleted, or a revoked grant, still
  * stops the read. The KMS is opened only for the first such data key, so a
  * data directory of the embedded engine alone is not changed.
+ *
+ * NOTE: opening the KMS runs its due work, as a server start does, so a key
+ * whose deletion date has passed is deleted then.
  */
 import { pino } from 'pino';
 import type { KeyProvider } from '../../engine/keyring/key-provider.js';
