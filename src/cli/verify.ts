@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DATABASE_FILE, Engine } from '../engine/engine.js';
+import { loadOrCreateRootKey } from '../engine/keyring/root-key-file.js';
+import { offlineKeyProvider, type OfflineKeyProvider } from '../services/qldb/offline-keys.js';
 import { verifyLedger } from './verify-ledger.js';
 
 /** Exit codes of `vellum verify`. */
@@ -25,9 +27,16 @@ export async function runVerify(options: { ledger?: string; dataDir: string }): 
     );
   }
 
-  let engine: Engine;
+  // Data keys under a KMS key, the Vellum-owned one included, open through the
+  // data directory's KMS, which needs the engine's store.
+  let engine: Engine | undefined;
+  let keyProvider: OfflineKeyProvider;
   try {
-    engine = await Engine.open({ dataDir: options.dataDir, createRootKey: false });
+    keyProvider = offlineKeyProvider(loadOrCreateRootKey(options.dataDir, false), () => {
+      if (engine === undefined) throw new Error('the store is not open yet');
+      return engine.store;
+    });
+    engine = await Engine.open({ dataDir: options.dataDir, keyProvider, createRootKey: false });
   } catch (error) {
     return fail(messageOf(error), VERIFY_UNUSABLE);
   }
@@ -60,6 +69,7 @@ export async function runVerify(options: { ledger?: string; dataDir: string }): 
     if (names.length === 0) process.stdout.write(`no ledgers in ${options.dataDir}\n`);
     return status;
   } finally {
+    keyProvider.close();
     await engine.close();
   }
 }

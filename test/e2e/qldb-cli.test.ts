@@ -52,6 +52,36 @@ test('AWS CLI drives the QLDB control plane', { skip }, async () => {
     assert.equal(updated.DeletionProtection, false);
     assert.equal(updated.PermissionsMode, undefined);
 
+    // The ledger is under the Vellum-owned key, which the account cannot list.
+    assert.equal(described.EncryptionDescription, undefined);
+    const key = json('kms', 'create-key').KeyMetadata as { KeyId: string; Arn: string };
+    assert.deepEqual(
+      (json('kms', 'list-keys').Keys as Array<{ KeyId: string }>).map((entry) => entry.KeyId),
+      [key.KeyId],
+    );
+    const encryptionAfter = async (kmsKey: string) => {
+      const changed = json('qldb', 'update-ledger', '--name', 'cli-ledger', '--kms-key', kmsKey);
+      for (let attempt = 0; attempt < 50; attempt += 1) {
+        const encryption = json('qldb', 'describe-ledger', '--name', 'cli-ledger')
+          .EncryptionDescription as { EncryptionStatus?: string } | undefined;
+        if (encryption?.EncryptionStatus !== 'UPDATING') {
+          return { changed: changed.EncryptionDescription, encryption };
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.fail(`the change to ${kmsKey} did not finish`);
+    };
+    // To the customer key and back, as QLDB reports each step.
+    let change = await encryptionAfter(key.KeyId);
+    assert.deepEqual(change.changed, { KmsKeyArn: key.Arn, EncryptionStatus: 'UPDATING' });
+    assert.deepEqual(change.encryption, { KmsKeyArn: key.Arn, EncryptionStatus: 'ENABLED' });
+    change = await encryptionAfter('AWS_OWNED_KMS_KEY');
+    assert.deepEqual(change.changed, {
+      KmsKeyArn: 'AWS_OWNED_KMS_KEY',
+      EncryptionStatus: 'UPDATING',
+    });
+    assert.equal(change.encryption, undefined);
+
     const listed = json('qldb', 'list-ledgers');
     assert.deepEqual(
       (listed.Ledgers as Array<{ Name: string }>).map((ledger) => ledger.Name),

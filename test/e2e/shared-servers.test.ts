@@ -1,17 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CreateKeyCommand,
   DisableKeyCommand,
   EnableKeyCommand,
   KMSClient,
+  ListKeysCommand,
 } from '@aws-sdk/client-kms';
 import { CreateLedgerCommand, DescribeLedgerCommand, QLDBClient } from '@aws-sdk/client-qldb';
 import { QldbDriver, RetryConfig } from 'amazon-qldb-driver-nodejs';
 import { createDatabase, postgresUrl, tempDir } from '../helpers/backends.js';
 import { readProfile, startServe, type ServeProcess } from '../helpers/serve-process.js';
+import { PostgresStore } from '../../src/storage/postgres/postgres-store.js';
 
 const skip =
   postgresUrl === undefined
@@ -119,6 +122,83 @@ test('two vellum serve processes share one PostgreSQL store', { skip }, async ()
       }
     } finally {
       for (const driver of drivers) driver.close();
+    }
+  } finally {
+    for (const server of servers) {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+    await database.drop();
+    dir.remove();
+  }
+});
+
+test('servers starting at once share one Vellum-owned key', { skip }, async () => {
+  const database = await createDatabase();
+  const dir = tempDir();
+  const servers: ServeProcess[] = [];
+  try {
+    // Both data directories contain the same root key before either server starts.
+    const dirs = [join(dir.path, 'a'), join(dir.path, 'b')];
+    for (const dataDir of dirs) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(dirs[0]!, 'root.key'), randomBytes(32), { mode: 0o600 });
+    copyFileSync(join(dirs[0]!, 'root.key'), join(dirs[1]!, 'root.key'));
+    const started = await Promise.allSettled(
+      dirs.map((dataDir) => startServe(dataDir, '--store', database.url)),
+    );
+    for (const result of started) if (result.status === 'fulfilled') servers.push(result.value);
+    for (const result of started) if (result.status === 'rejected') throw result.reason;
+
+    process.env.AWS_EC2_METADATA_DISABLED = 'true';
+    const credentials = readProfile(dirs[0]!);
+    assert.deepEqual(readProfile(dirs[1]!), credentials, 'one root user for both servers');
+    const config = (server: ServeProcess) => ({
+      endpoint: server.url,
+      region: 'us-east-1',
+      credentials,
+      maxAttempts: 1,
+    });
+    const [a, b] = servers as [ServeProcess, ServeProcess];
+
+    await new QLDBClient(config(a)).send(
+      new CreateLedgerCommand({ Name: 'owned', PermissionsMode: 'ALLOW_ALL' }),
+    );
+    const driver = (server: ServeProcess) =>
+      new QldbDriver(
+        'owned',
+        { ...config(server), maxAttempts: undefined },
+        {},
+        4,
+        new RetryConfig(0),
+      );
+    const writer = driver(a);
+    const reader = driver(b);
+    try {
+      await writer.executeLambda(async (txn) => {
+        await txn.execute('CREATE TABLE Test');
+        await txn.execute("INSERT INTO Test VALUE {'id': 1}");
+      });
+      const found = await reader.executeLambda(
+        async (txn) => (await txn.execute('SELECT * FROM Test')).getResultList().length,
+      );
+      assert.equal(found, 1, 'the second server opens the data key the first one made');
+    } finally {
+      writer.close();
+      reader.close();
+    }
+    for (const server of servers) {
+      const described = await new QLDBClient(config(server)).send(
+        new DescribeLedgerCommand({ Name: 'owned' }),
+      );
+      assert.equal(described.EncryptionDescription, undefined);
+      const keys = await new KMSClient(config(server)).send(new ListKeysCommand({}));
+      assert.deepEqual(keys.Keys, [], 'the owned key is not the account key');
+    }
+    const store = await PostgresStore.open({ url: database.url, poolSize: 2 });
+    try {
+      assert.equal((await store.listState('kms.owned')).length, 1, 'one owned key was created');
+    } finally {
+      await store.close();
     }
   } finally {
     for (const server of servers) {

@@ -247,7 +247,7 @@ async function generateDataKeyCommon(
  * key exists only in the returned buffer. A profile of `bench/kms.ts` showed
  * one `randomBytes` call per data key taking a fifth of the CPU time.
  */
-function freshRandomBytes(length: number): Buffer {
+export function freshRandomBytes(length: number): Buffer {
   const pooled = pooledRandomBytes(length);
   const copy = Buffer.from(pooled);
   pooled.fill(0);

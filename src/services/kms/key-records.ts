@@ -1,7 +1,8 @@
 /**
  * The KMS state records and their response shapes. Records are JSON in the
  * store's state records: `kms.key/<key id>`, `kms.alias/<region>/<alias
- * name>` and `kms.grant/<key id>/<grant id>`. Key material is sealed under
+ * name>`, `kms.grant/<key id>/<grant id>`, and `kms.owned/<service>` for
+ * the keys Vellum owns (see owned-keys.ts). Key material is sealed under
  * the root key; times are epoch milliseconds.
  */
 export const NS = {
@@ -9,6 +10,7 @@ export const NS = {
   alias: 'kms.alias',
   grant: 'kms.grant',
   meta: 'kms.meta',
+  owned: 'kms.owned',
 } as const;
 
 export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';

@@ -249,7 +249,7 @@ export class KmsCore {
   // ---------------------------------------------------------------- material
 
   /** The unsealed material of one version, cached in memory. */
-  material(key: KeyRecord, version: number): Buffer | undefined {
+  material(key: Pick<KeyRecord, 'keyId' | 'materials'>, version: number): Buffer | undefined {
     const cacheKey = `${key.keyId}/${version}`;
     let material = this.#materials.get(cacheKey);
     if (material) return material;

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { defaultKeyPolicy, type KeyRecord } from './key-records.js';
 import type { KmsCore } from './kms-core.js';
+import { ownedKeyIds } from './owned-keys.js';
 
 interface SeedKey {
   keyId?: string;
@@ -30,6 +31,15 @@ export class SeedFileError extends Error {
 
 export async function loadSeedFile(core: KmsCore, path: string, region: string): Promise<void> {
   const entries = parseSeed(path, readFileSync(path, 'utf8'));
+  const owned = await ownedKeyIds(core);
+  entries.forEach((entry, index) => {
+    if (entry.keyId !== undefined && owned.has(entry.keyId)) {
+      throw new SeedFileError(
+        path,
+        `keys[${index}].keyId ${entry.keyId} is the id of a Vellum-owned key; choose another id or leave keyId out`,
+      );
+    }
+  });
   for (const entry of entries) await seedKey(core, entry, region);
 }
 

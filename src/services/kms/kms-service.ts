@@ -19,6 +19,7 @@ import { KmsCore } from './kms-core.js';
 import { kmsError } from './kms-errors.js';
 import { InputReader, memberPath } from './kms-input.js';
 import { loadSeedFile } from './kms-seed.js';
+import { loadOwnedKey, OwnedKey, readOwnedKey } from './owned-keys.js';
 
 const OPERATIONS = {
   CreateKey: keys.createKey,
@@ -90,6 +91,7 @@ export interface KmsOptions {
 export class KmsService implements JsonService {
   readonly #core: KmsCore;
   readonly #timer: NodeJS.Timeout | undefined;
+  readonly #owned = new Map<string, Promise<OwnedKey>>();
 
   private constructor(core: KmsCore, scheduleInterval: number | undefined) {
     this.#core = core;
@@ -116,7 +118,7 @@ export class KmsService implements JsonService {
       dataDir: options.dataDir,
       rootKey: options.rootKey,
       metaNamespace: NS.meta,
-      sealedNamespaces: [NS.key],
+      sealedNamespaces: [NS.key, NS.owned],
       service: 'KMS',
     });
     const dayLength = options.kmsDayLength ?? 24 * 3600 * 1000;
@@ -158,6 +160,30 @@ export class KmsService implements JsonService {
     if (alias === undefined) return undefined;
     const key = await this.#core.getKey(alias.targetKeyId);
     return key === undefined ? undefined : keyArn(key);
+  }
+
+  /**
+   * The Vellum-owned key of `service` (such as `qldb`), created on first use.
+   * It is a trusted in-process handle: no principal of the account can see or
+   * use the key through the KMS API (see owned-keys.ts).
+   */
+  ownedKey(service: string): Promise<OwnedKey> {
+    let key = this.#owned.get(service);
+    if (key === undefined) {
+      key = loadOwnedKey(this.#core, service).then((record) => new OwnedKey(this.#core, record));
+      this.#owned.set(service, key);
+      key.catch(() => this.#owned.delete(service));
+    }
+    return key;
+  }
+
+  /**
+   * The Vellum-owned key of `service` if it exists, without creating it, for
+   * tools that read a data directory and must not change it.
+   */
+  async existingOwnedKey(service: string): Promise<OwnedKey | undefined> {
+    const record = await readOwnedKey(this.#core, service);
+    return record === undefined ? undefined : new OwnedKey(this.#core, record);
   }
 
   /** Delete keys whose waiting period ended and rotate keys that are due; the timer calls this too. */

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Engine } from '../../engine/engine.js';
 import type { KeyProvider } from '../../engine/keyring/key-provider.js';
@@ -6,6 +6,7 @@ import { RootKeyProvider } from '../../engine/keyring/root-key-file.js';
 import { StateConflictError, type Store } from '../../storage/store.js';
 import type { IdentityService } from '../iam/identity.js';
 import type { KmsService } from '../kms/kms-service.js';
+import type { OwnedKey } from '../kms/owned-keys.js';
 import { overwriteState } from '../state-records.js';
 import { ServiceError, type Principal, type RequestContext } from '../types.js';
 import { qldbError } from './control-plane.js';
@@ -34,7 +35,11 @@ export interface LedgerKeyServiceOptions {
   store: Store;
   kms: KmsService;
   identity: IdentityService;
-  /** The Vellum-owned key: the root key file, which wraps the data keys of ledgers without a customer key. */
+  /**
+   * The root key file's key. Data keys wrapped by it directly come from
+   * ledgers created before the Vellum-owned KMS key existed. They are read
+   * with it once and then re-wrapped under the ledger's KMS key.
+   */
   rootKey: Uint8Array;
   accountId: string;
   region: string;
@@ -43,11 +48,19 @@ export interface LedgerKeyServiceOptions {
   logger: Logger;
 }
 
-const NAMESPACE = 'qldb.ledgerKey';
+/** The state namespace of the ledger key configurations, one record per ledger name. */
+export const LEDGER_KEY_NAMESPACE = 'qldb.ledgerKey';
+const NAMESPACE = LEDGER_KEY_NAMESPACE;
 export const AWS_OWNED_KMS_KEY = 'AWS_OWNED_KMS_KEY';
+/** The service whose Vellum-owned KMS key wraps the data keys of ledgers without a customer key. */
+export const OWNED_KEY_SERVICE = 'qldb';
 
-/** The first byte of a data key wrapped by the KMS; the Vellum-owned key's format starts with 1. */
-const KMS_WRAPPED = 0x4b;
+/**
+ * The first byte of a data key wrapped by the KMS, under the ledger's
+ * customer managed key or the Vellum-owned key. A data key wrapped by the
+ * root key file directly starts with 1 instead.
+ */
+export const KMS_WRAPPED = 0x4b;
 
 /** QLDB's message for a ledger whose key it cannot use, naming Vellum where QLDB named itself. */
 export const NO_GRANT_MESSAGE =
@@ -74,12 +87,18 @@ function aliasName(kmsKey: string): string {
 }
 
 /**
- * Customer managed keys for ledgers: the data key of each ledger is wrapped
- * by its KMS key through a grant the ledger holds, and a guard checks the key
- * at an interval. When the key becomes unusable the ledger turns
- * `KMS_KEY_INACCESSIBLE`, drops its plaintext data key and rejects all work, and
- * when the key is usable again the ledger returns to `ENABLED` by itself.
- * Key changes re-wrap the data key in the background while the ledger serves.
+ * The KMS keys of ledgers. The data key of each ledger is wrapped by its KMS
+ * key: a customer managed key, through a grant the ledger holds, or, for a
+ * ledger created without one or with `AWS_OWNED_KMS_KEY`, the Vellum-owned
+ * key of the embedded KMS, which no principal of the account can see or use.
+ * A guard checks each customer managed key at an interval. When the key
+ * becomes unusable the ledger turns `KMS_KEY_INACCESSIBLE`, drops its
+ * plaintext data key and rejects all work, and when the key is usable again
+ * the ledger returns to `ENABLED` by itself. Key changes re-wrap the data key
+ * in the background while the ledger serves. A change still pending when the
+ * server stops is finished when it starts again. The guard also keeps the
+ * stored wrapping in line with the configuration, which moves data keys
+ * wrapped by the root key file directly under the Vellum-owned key.
  */
 export class LedgerKeyService implements LedgerGate {
   readonly #options: LedgerKeyServiceOptions;
@@ -87,7 +106,11 @@ export class LedgerKeyService implements LedgerGate {
   readonly #configs = new Map<string, LedgerKeyConfig>();
   /** Callers' `kms:Decrypt` permission on a key, by principal and key ARN, with the check time. */
   readonly #callers = new Map<string, { at: number; error?: ServiceError }>();
-  readonly #updates = new Map<string, Promise<void>>();
+  /** The tail of each ledger's queue of re-wrapping work, which runs one job at a time. */
+  readonly #jobs = new Map<string, Promise<void>>();
+  /** Ledgers whose key change is queued or running. */
+  readonly #updating = new Set<string>();
+  #owned: OwnedKey | undefined;
   #engine: Engine | undefined;
   #timer: NodeJS.Timeout | undefined;
   #checking: Promise<void> | undefined;
@@ -119,11 +142,17 @@ export class LedgerKeyService implements LedgerGate {
     return { principal, requestId, region: this.#options.region, viaService: this.#viaService };
   }
 
-  /** Load the stored configurations, then start the guard. Call once the engine is open. */
+  /**
+   * Load the stored configurations, resume pending key changes, move data
+   * keys off the root key file, then start the guard. Call once the engine
+   * is open. The Vellum-owned key is created here on the first start.
+   */
   async start(engine: Engine): Promise<void> {
     this.#engine = engine;
+    this.#owned = await this.#options.kms.ownedKey(OWNED_KEY_SERVICE);
     await this.#reload();
     await this.checkAll();
+    await this.#healUnconfigured();
     this.#timer = setInterval(() => {
       this.checkAll().catch((error: unknown) =>
         this.#options.logger.error(
@@ -133,6 +162,16 @@ export class LedgerKeyService implements LedgerGate {
       );
     }, this.#options.checkIntervalMs);
     this.#timer.unref();
+  }
+
+  /**
+   * Load the stored configurations and the Vellum-owned key, without the
+   * guard and without creating anything, for tools that read ledgers while no
+   * server runs. The key provider then unwraps data keys but moves none.
+   */
+  async load(): Promise<void> {
+    this.#owned = await this.#options.kms.existingOwnedKey(OWNED_KEY_SERVICE);
+    await this.#reload();
   }
 
   async #reload(): Promise<void> {
@@ -157,7 +196,7 @@ export class LedgerKeyService implements LedgerGate {
   async close(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     await this.#checking;
-    await Promise.allSettled(this.#updates.values());
+    while (this.#jobs.size > 0) await Promise.allSettled(this.#jobs.values());
   }
 
   // The engine's key provider.
@@ -168,13 +207,24 @@ export class LedgerKeyService implements LedgerGate {
       const config = ledgerName === undefined ? undefined : this.#configs.get(ledgerName);
       return this.#wrapUnder(config?.keyArn, config?.grantToken, ledgerId, dataKey);
     },
-    unwrap: (ledgerId, wrapped, ledgerName) =>
-      this.#unwrap(ledgerId, wrapped, this.#grantTokensOf(ledgerName)),
+    unwrap: async (ledgerId, wrapped, ledgerName) => {
+      const dataKey = await this.#unwrap(ledgerId, wrapped, this.#grantTokensOf(ledgerName));
+      // A data key from before the Vellum-owned key: move it under the ledger's KMS key.
+      if (wrapped[0] !== KMS_WRAPPED && ledgerName !== undefined && this.#engine !== undefined) {
+        this.#serial(ledgerName, () => this.#heal(ledgerName)).catch((error: unknown) =>
+          this.#options.logger.warn(
+            { err: error, ledger: ledgerName },
+            'moving the ledger data key off the root key file failed; the next start retries it',
+          ),
+        );
+      }
+      return dataKey;
+    },
     generate: async (ledgerId, ledgerName) => {
       const config = this.#configs.get(ledgerName);
       if (config?.keyArn === undefined) {
-        const dataKey = new Uint8Array(randomBytes(32));
-        return { dataKey, wrapped: await this.#root.wrap(ledgerId, dataKey) };
+        const generated = this.#requireOwned().generateDataKey(encryptionContext(ledgerId));
+        return { dataKey: generated.plaintext, wrapped: kmsWrapped(generated.blob) };
       }
       const reply = await this.#options.kms.generateDataKey(
         {
@@ -195,7 +245,9 @@ export class LedgerKeyService implements LedgerGate {
     ledgerId: string,
     dataKey: Uint8Array,
   ): Promise<Uint8Array> {
-    if (keyArn === undefined) return this.#root.wrap(ledgerId, dataKey);
+    if (keyArn === undefined) {
+      return kmsWrapped(this.#requireOwned().encrypt(dataKey, encryptionContext(ledgerId)).blob);
+    }
     const reply = await this.#options.kms.encrypt(
       {
         KeyId: keyArn,
@@ -210,10 +262,13 @@ export class LedgerKeyService implements LedgerGate {
 
   async #unwrap(ledgerId: string, wrapped: Uint8Array, tokens?: string[]): Promise<Uint8Array> {
     if (wrapped[0] !== KMS_WRAPPED) return this.#root.unwrap(ledgerId, wrapped);
+    const blob = wrapped.subarray(1);
+    const owned = this.#owned;
+    if (owned?.owns(blob)) return owned.decrypt(blob, encryptionContext(ledgerId));
     const grantTokens = tokens ?? [];
     const reply = await this.#options.kms.decrypt(
       {
-        CiphertextBlob: wrapped.subarray(1),
+        CiphertextBlob: blob,
         EncryptionContext: encryptionContext(ledgerId),
         GrantTokens: grantTokens.length === 0 ? undefined : grantTokens.slice(0, 10),
       },
@@ -275,7 +330,11 @@ export class LedgerKeyService implements LedgerGate {
     await this.#startUpdate(config, target);
   }
 
-  /** `EncryptionDescription` for DescribeLedger and UpdateLedger; undefined for the Vellum-owned key. */
+  /**
+   * `EncryptionDescription` for DescribeLedger and UpdateLedger, as QLDB
+   * reports it: undefined for a ledger under the Vellum-owned key, and
+   * `AWS_OWNED_KMS_KEY` as the key while a change to that key is pending.
+   */
   encryptionDescription(ledgerName: string): Record<string, unknown> | undefined {
     const config = this.#configs.get(ledgerName);
     if (config === undefined) return undefined;
@@ -388,16 +447,90 @@ export class LedgerKeyService implements LedgerGate {
   }
 
   #runUpdate(ledgerName: string): void {
-    if (this.#updates.has(ledgerName)) return;
-    const run = this.#finishUpdate(ledgerName)
+    if (this.#updating.has(ledgerName)) return;
+    this.#updating.add(ledgerName);
+    this.#serial(ledgerName, () => this.#finishUpdate(ledgerName))
       .catch((error: unknown) =>
         this.#options.logger.warn(
           { err: error, ledger: ledgerName },
           'ledger key change failed; the key guard retries it at the next interval',
         ),
       )
-      .finally(() => this.#updates.delete(ledgerName));
-    this.#updates.set(ledgerName, run);
+      .finally(() => this.#updating.delete(ledgerName));
+  }
+
+  /**
+   * Run `work` once the ledger's earlier re-wrapping work has ended, so that
+   * in this process two re-wrappings of one data key never interleave.
+   */
+  #serial(ledgerName: string, work: () => Promise<void>): Promise<void> {
+    const previous = this.#jobs.get(ledgerName) ?? Promise.resolve();
+    const run = previous.then(work);
+    const tail: Promise<void> = run
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.#jobs.get(ledgerName) === tail) this.#jobs.delete(ledgerName);
+      });
+    this.#jobs.set(ledgerName, tail);
+    return run;
+  }
+
+  /**
+   * Re-wrap the stored data key under the ledger's current KMS key when it is
+   * wrapped under anything else. That is the root key file for a ledger from
+   * before the Vellum-owned key, or another KMS key when a re-wrapping by
+   * another server on a shared store crossed a key change. Ledgers with a key
+   * change pending are left to the change, and a ledger without a
+   * configuration belongs under the Vellum-owned key.
+   */
+  async #heal(ledgerName: string): Promise<void> {
+    const engine = this.#requireEngine();
+    const config = this.#configs.get(ledgerName);
+    if (config?.status === 'UPDATING') return;
+    const keyArn = config?.keyArn;
+    const { wrappedKey } = await engine.ledgerKeyRecord(ledgerName);
+    if (this.#isWrappedUnder(wrappedKey, keyArn)) return;
+    const fromRootKey = wrappedKey[0] !== KMS_WRAPPED;
+    await engine.rewrapLedgerKey(ledgerName, async (wrapped, ledgerId) => {
+      if (this.#isWrappedUnder(wrapped, keyArn)) return wrapped;
+      const dataKey = await this.#unwrap(ledgerId, wrapped, this.#grantTokensOf(ledgerName));
+      return this.#wrapUnder(keyArn, config?.grantToken, ledgerId, dataKey);
+    });
+    this.#options.logger.info(
+      { ledger: ledgerName, keyArn: keyArn ?? AWS_OWNED_KMS_KEY, fromRootKey },
+      fromRootKey
+        ? 'ledger data key moved off the root key file'
+        : 'ledger data key re-wrapped under its current KMS key',
+    );
+  }
+
+  /** Heal the ledgers that have no configuration: those the engine created before a server ran. */
+  async #healUnconfigured(): Promise<void> {
+    for (const ledger of await this.#requireEngine().listLedgers()) {
+      if (this.#configs.has(ledger.name)) continue;
+      await this.#serial(ledger.name, () => this.#heal(ledger.name)).catch((error: unknown) =>
+        this.#options.logger.error(
+          { err: error, ledger: ledger.name },
+          'moving the ledger data key off the root key file failed; the next start retries it',
+        ),
+      );
+    }
+  }
+
+  /** True when the wrapped key is already in the form the target key produces. */
+  #isWrappedUnder(wrapped: Uint8Array, keyArn: string | undefined): boolean {
+    if (wrapped[0] !== KMS_WRAPPED) return false;
+    const blob = wrapped.subarray(1);
+    if (keyArn === undefined) return this.#requireOwned().owns(blob);
+    // A KMS ciphertext blob starts with its format version, the key id's length and the key id.
+    if (blob.length < 2) return false;
+    const keyId = Buffer.from(blob.subarray(2, 2 + blob[1]!)).toString('ascii');
+    return keyArn.endsWith(`/${keyId}`);
+  }
+
+  #requireOwned(): OwnedKey {
+    if (this.#owned === undefined) throw new Error('the ledger key service has not been started');
+    return this.#owned;
   }
 
   /** Re-wrap the data key under the pending key, then make the pending key current. */
@@ -407,14 +540,21 @@ export class LedgerKeyService implements LedgerGate {
     const pending = config?.pending;
     if (config === undefined || pending === undefined) return;
     await engine.rewrapLedgerKey(ledgerName, async (wrapped, ledgerId) => {
-      if (isWrappedUnder(wrapped, pending.keyArn)) return wrapped;
+      if (this.#isWrappedUnder(wrapped, pending.keyArn)) return wrapped;
       const dataKey = await this.#unwrap(ledgerId, wrapped, this.#grantTokensOf(ledgerName));
       return this.#wrapUnder(pending.keyArn, pending.grantToken, ledgerId, dataKey);
     });
-    const { pending: _done, inaccessibleAt: _cleared, ...rest } = config;
-    void _done;
-    void _cleared;
-    await this.#save({ ...rest, ...pending, followAlias: pending.followAlias, status: 'ENABLED' });
+    // Every key field comes from the change, so a change to the Vellum-owned
+    // key leaves no customer key ARN or grant behind.
+    await this.#save({
+      ledgerName,
+      kmsKey: pending.kmsKey,
+      followAlias: pending.followAlias,
+      keyArn: pending.keyArn,
+      grantId: pending.grantId,
+      grantToken: pending.grantToken,
+      status: 'ENABLED',
+    });
     this.#options.logger.info(
       { ledger: ledgerName, keyArn: pending.keyArn },
       'ledger key change finished',
@@ -491,10 +631,15 @@ export class LedgerKeyService implements LedgerGate {
         }
       }
     }
-    if (config.keyArn === undefined) return;
+    if (config.keyArn === undefined) {
+      // The Vellum-owned key is never inaccessible; only the wrapping may need moving under it.
+      await this.#serial(ledgerName, () => this.#heal(ledgerName));
+      return;
+    }
     const engine = this.#requireEngine();
     let usable = true;
     try {
+      await this.#serial(ledgerName, () => this.#heal(ledgerName));
       const { id, wrappedKey } = await engine.ledgerKeyRecord(ledgerName);
       await this.#unwrap(
         id,
@@ -577,14 +722,4 @@ function encryptionContext(ledgerId: string): Record<string, string> {
 
 function kmsWrapped(blob: Uint8Array): Uint8Array {
   return Buffer.concat([Buffer.of(KMS_WRAPPED), blob]);
-}
-
-/** True when the wrapped key is already in the form the target key produces. */
-function isWrappedUnder(wrapped: Uint8Array, keyArn: string | undefined): boolean {
-  if (keyArn === undefined) return wrapped[0] !== KMS_WRAPPED;
-  if (wrapped[0] !== KMS_WRAPPED || wrapped.length < 3) return false;
-  // A KMS ciphertext blob starts with its format version, the key id's length and the key id.
-  const length = wrapped[2]!;
-  const keyId = Buffer.from(wrapped.subarray(3, 3 + length)).toString('ascii');
-  return keyArn.endsWith(`/${keyId}`);
 }

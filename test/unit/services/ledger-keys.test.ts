@@ -5,7 +5,13 @@ import pino from 'pino';
 import { Engine } from '../../../src/engine/index.js';
 import { RootKeyProvider } from '../../../src/engine/keyring/root-key-file.js';
 import { ControlPlaneService } from '../../../src/services/qldb/control-plane.js';
-import { LedgerKeyService, NO_GRANT_MESSAGE } from '../../../src/services/qldb/ledger-keys.js';
+import {
+  AWS_OWNED_KMS_KEY,
+  KMS_WRAPPED,
+  LedgerKeyService,
+  NO_GRANT_MESSAGE,
+  OWNED_KEY_SERVICE,
+} from '../../../src/services/qldb/ledger-keys.js';
 import { SessionService } from '../../../src/services/qldb/session-service.js';
 import { ServiceError, type Principal } from '../../../src/services/types.js';
 import { backends, tempDir } from '../../helpers/backends.js';
@@ -343,5 +349,248 @@ test('customer managed key: revoked grant, denying policy, deletion, restart', a
     await services.engine.close();
     await env.dispose();
     dataDir.remove();
+  }
+});
+
+/** Open a key service, an engine and a control plane over the fixture's store. */
+async function openLedgerServices(env: Awaited<ReturnType<typeof kmsFixture>>, dataDir: string) {
+  const keys = new LedgerKeyService({
+    store: env.store(),
+    kms: env.kms,
+    identity: env.identity,
+    rootKey: ROOT_KEY,
+    accountId: ACCOUNT,
+    region: REGION,
+    checkIntervalMs: 60_000,
+    logger: pino({ level: 'silent' }),
+  });
+  const engine = await Engine.open({ dataDir, store: env.store(), keyProvider: keys.keyProvider });
+  await keys.start(engine);
+  const plane = new ControlPlaneService({ engine, accountId: ACCOUNT, region: REGION, keys });
+  const call = (
+    operation: string,
+    name: string,
+    body?: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> =>
+    plane
+      .routes()
+      .find((route) => route.operation === operation)!
+      .handle({ params: { name }, query: {}, body }, env.root);
+  const documents = async (name: string): Promise<string[]> => {
+    engine.forget(name);
+    const ledger = await engine.ledger(name);
+    const found = await ledger.run(async (tx) => tx.scan('Test'));
+    return found.map((revision) => String(revision.data?.get('note')));
+  };
+  return { keys, engine, call, documents };
+}
+
+const ROOT_KEY = Buffer.alloc(32, 9);
+const CONTEXT_OF = (ledgerId: string) => ({
+  'key-hierarchy-node-id': ledgerId,
+  'key-hierarchy-node-version': '1',
+});
+
+/** Return the key id that a wrapped data key names, or `root` for the root key file. */
+function wrappingKeyId(wrapped: Uint8Array): string {
+  if (wrapped[0] !== KMS_WRAPPED) return 'root';
+  return Buffer.from(wrapped.subarray(3, 3 + wrapped[2]!)).toString('ascii');
+}
+
+test('Vellum-owned key: new ledgers and switching both ways', async () => {
+  const env = await kmsFixture(backend);
+  const dataDir = tempDir('vellum-owned-');
+  const { keys, engine, call, documents } = await openLedgerServices(env, dataDir.path);
+  const { kms, root } = env;
+  try {
+    const owned = await kms.ownedKey(OWNED_KEY_SERVICE);
+    const created = await call('CreateLedger', '', {
+      Name: 'owned',
+      PermissionsMode: 'ALLOW_ALL',
+      DeletionProtection: false,
+    });
+    assert.equal(created.KmsKeyArn, AWS_OWNED_KMS_KEY);
+    const explicit = await call('CreateLedger', '', {
+      Name: 'explicit',
+      PermissionsMode: 'ALLOW_ALL',
+      KmsKey: AWS_OWNED_KMS_KEY,
+    });
+    assert.equal(explicit.KmsKeyArn, AWS_OWNED_KMS_KEY);
+    await (
+      await engine.ledger('owned')
+    ).run(async (tx) => {
+      tx.createTable('Test');
+      await tx.insert('Test', load('{note: "kept"}')!);
+    });
+
+    // The data key came from the owned key's GenerateDataKey, bound to the ledger id.
+    for (const name of ['owned', 'explicit']) {
+      const { id, wrappedKey } = await engine.ledgerKeyRecord(name);
+      assert.equal(wrappedKey[0], KMS_WRAPPED);
+      assert.equal(wrappingKeyId(wrappedKey), owned.keyId);
+      assert.equal(owned.decrypt(wrappedKey.subarray(1), CONTEXT_OF(id)).length, 32);
+      assert.equal((await call('DescribeLedger', name)).EncryptionDescription, undefined);
+    }
+
+    // The account lists no key and may not decrypt the data key.
+    assert.deepEqual((await kms.handle('ListKeys', {}, root)).Keys, []);
+    const { id, wrappedKey } = await engine.ledgerKeyRecord('owned');
+    await assert.rejects(
+      kms.decrypt(
+        { CiphertextBlob: wrappedKey.subarray(1), EncryptionContext: CONTEXT_OF(id) },
+        root,
+      ),
+      (error) => error instanceof ServiceError && error.code === 'AccessDeniedException',
+    );
+
+    // To a customer managed key and back: UPDATING, then ENABLED, the data intact.
+    const keyId = (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
+    const keyArn = `arn:aws:kms:${REGION}:${ACCOUNT}:key/${keyId}`;
+    let updated = await call('UpdateLedger', 'owned', { KmsKey: keyId });
+    assert.deepEqual(updated.EncryptionDescription, {
+      KmsKeyArn: keyArn,
+      EncryptionStatus: 'UPDATING',
+    });
+    await keys.close();
+    assert.deepEqual((await call('DescribeLedger', 'owned')).EncryptionDescription, {
+      KmsKeyArn: keyArn,
+      EncryptionStatus: 'ENABLED',
+    });
+    assert.equal(wrappingKeyId((await engine.ledgerKeyRecord('owned')).wrappedKey), keyId);
+    assert.deepEqual(await documents('owned'), ['kept']);
+
+    updated = await call('UpdateLedger', 'owned', { KmsKey: AWS_OWNED_KMS_KEY });
+    assert.deepEqual(updated.EncryptionDescription, {
+      KmsKeyArn: AWS_OWNED_KMS_KEY,
+      EncryptionStatus: 'UPDATING',
+    });
+    await keys.close();
+    assert.equal((await call('DescribeLedger', 'owned')).EncryptionDescription, undefined);
+    assert.equal(wrappingKeyId((await engine.ledgerKeyRecord('owned')).wrappedKey), owned.keyId);
+    assert.deepEqual(await documents('owned'), ['kept']);
+
+    // The customer key no longer matters: disabled, then deleted, the ledger works.
+    await kms.invoke('DisableKey', { KeyId: keyId }, root);
+    await keys.checkAll();
+    assert.equal((await call('DescribeLedger', 'owned')).EncryptionDescription, undefined);
+    assert.deepEqual(await documents('owned'), ['kept']);
+    await kms.invoke('ScheduleKeyDeletion', { KeyId: keyId, PendingWindowInDays: 7 }, root);
+    env.advance(8 * 1000);
+    await kms.runDueWork();
+    await keys.checkAll();
+    assert.equal((await call('DescribeLedger', 'owned')).EncryptionDescription, undefined);
+    assert.deepEqual(await documents('owned'), ['kept']);
+
+    // And once more to a customer key, from the owned key the ledger was created with.
+    const second = (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
+    await call('UpdateLedger', 'owned', { KmsKey: second });
+    await keys.close();
+    assert.equal(wrappingKeyId((await engine.ledgerKeyRecord('owned')).wrappedKey), second);
+    assert.deepEqual(await documents('owned'), ['kept']);
+  } finally {
+    await keys.close();
+    await engine.close();
+    await env.dispose();
+    dataDir.remove();
+  }
+});
+
+test('Vellum-owned key: root-key-file data keys move under it', async () => {
+  const env = await kmsFixture(backend);
+  const dataDir = tempDir('vellum-owned-');
+  const legacyDir = tempDir('vellum-legacy-');
+  const { kms, root } = env;
+  // Ledgers as the server wrote them before the owned key existed.
+  const legacy = await Engine.open({
+    dataDir: legacyDir.path,
+    store: env.store(),
+    keyProvider: new RootKeyProvider(ROOT_KEY),
+  });
+  const writeLegacy = async (name: string) => {
+    await legacy.createLedger(name, { deletionProtection: false });
+    await (
+      await legacy.ledger(name)
+    ).run(async (tx) => {
+      tx.createTable('Test');
+      await tx.insert('Test', load(`{note: "${name}"}`)!);
+    });
+    legacy.forget(name);
+  };
+  const saveConfig = (config: Record<string, unknown>) =>
+    env
+      .store()
+      .putState(
+        'qldb.ledgerKey',
+        config.ledgerName as string,
+        Buffer.from(JSON.stringify(config)),
+        0,
+      );
+  await writeLegacy('plain');
+  await writeLegacy('configured');
+  await saveConfig({ ledgerName: 'configured', kmsKey: AWS_OWNED_KMS_KEY, status: 'ENABLED' });
+  // A change to a customer key that was still pending when the old server stopped.
+  const keyId = (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
+  const keyArn = `arn:aws:kms:${REGION}:${ACCOUNT}:key/${keyId}`;
+  const grant = await kms.invoke(
+    'CreateGrant',
+    {
+      KeyId: keyArn,
+      GranteePrincipal: 'qldb.amazonaws.com',
+      RetiringPrincipal: 'qldb.amazonaws.com',
+      Operations: ['Decrypt', 'Encrypt', 'GenerateDataKey', 'DescribeKey'],
+    },
+    root,
+  );
+  await writeLegacy('pending');
+  await saveConfig({
+    ledgerName: 'pending',
+    kmsKey: AWS_OWNED_KMS_KEY,
+    status: 'UPDATING',
+    pending: { kmsKey: keyId, keyArn, grantId: grant.GrantId, grantToken: grant.GrantToken },
+  });
+  for (const name of ['plain', 'configured', 'pending']) {
+    assert.equal(wrappingKeyId((await legacy.ledgerKeyRecord(name)).wrappedKey), 'root');
+  }
+
+  const { keys, engine, call, documents } = await openLedgerServices(env, dataDir.path);
+  try {
+    const owned = await kms.ownedKey(OWNED_KEY_SERVICE);
+    await keys.close();
+    // The start moved every data key off the root key file, without opening the ledgers.
+    assert.equal(wrappingKeyId((await engine.ledgerKeyRecord('plain')).wrappedKey), owned.keyId);
+    assert.equal(
+      wrappingKeyId((await engine.ledgerKeyRecord('configured')).wrappedKey),
+      owned.keyId,
+    );
+    assert.equal(wrappingKeyId((await engine.ledgerKeyRecord('pending')).wrappedKey), keyId);
+    assert.deepEqual((await call('DescribeLedger', 'pending')).EncryptionDescription, {
+      KmsKeyArn: keyArn,
+      EncryptionStatus: 'ENABLED',
+    });
+    for (const name of ['plain', 'configured', 'pending']) {
+      assert.deepEqual(await documents(name), [name]);
+      const { id, wrappedKey } = await engine.ledgerKeyRecord(name);
+      await assert.rejects(new RootKeyProvider(ROOT_KEY).unwrap(id, wrappedKey));
+    }
+
+    // A ledger that still comes with a root-key-file data key moves when it is opened.
+    await writeLegacy('late');
+    assert.equal(wrappingKeyId((await engine.ledgerKeyRecord('late')).wrappedKey), 'root');
+    assert.deepEqual(await documents('late'), ['late']);
+    await keys.close();
+    assert.equal(wrappingKeyId((await engine.ledgerKeyRecord('late')).wrappedKey), owned.keyId);
+    assert.deepEqual(await documents('late'), ['late']);
+    const wrappings = await Promise.all(
+      (await engine.listLedgers()).map(async (ledger) =>
+        wrappingKeyId((await engine.ledgerKeyRecord(ledger.name)).wrappedKey),
+      ),
+    );
+    assert.ok(!wrappings.includes('root'), `a data key is still under the root key file`);
+  } finally {
+    await keys.close();
+    await engine.close();
+    await env.dispose();
+    dataDir.remove();
+    legacyDir.remove();
   }
 });
