@@ -75,6 +75,7 @@ function controlPlaneError(error: unknown, ledgerName?: string): unknown {
   switch (error.code) {
     case 'ResourceNotFoundException':
     case 'ResourceAlreadyExistsException':
+    case 'ResourceInUseException':
     case 'ResourcePreconditionNotMetException':
       return qldbError(error.code, error.message, resource);
     case 'InvalidParameterException':
