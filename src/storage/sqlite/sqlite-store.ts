@@ -345,7 +345,7 @@ export class SqliteStore implements Store {
     if (this.#writer !== undefined && !(blocks.length === 1 && this.#writer.idle)) {
       return this.#writer.append(ledger, blocks);
     }
-    this.#append(ledger, blocks);
+    this.#append.immediate(ledger, blocks);
   }
 
   async lockAppends(): Promise<AppendLock> {
