@@ -64,7 +64,7 @@ export class SqliteStore implements Store {
   readonly #db: Database.Database;
   readonly #statements = new Map<string, Database.Statement>();
   readonly #ledgerNumbers = new Map<string, number>();
-  readonly #append: (ledger: number, blocks: BlockWrite[]) => void;
+  readonly #append: Database.Transaction<(ledger: number, blocks: BlockWrite[]) => void>;
   readonly #writer: SqliteWriter | undefined;
 
   private constructor(db: Database.Database, writer: SqliteWriter | undefined) {
