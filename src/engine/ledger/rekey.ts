@@ -16,12 +16,21 @@ import { catalogContext } from './catalog.js';
 import { indexEntryOf, indexKeyBytes } from './index-key.js';
 import type { Ledger } from './ledger.js';
 
+/** How often a running rekey stores its cursor, in milliseconds. */
+const PROGRESS_INTERVAL_MS = 250;
+
 /** The state namespace of rekey progress records, keyed by ledger id. */
 export const REKEY_NAMESPACE = 'engine.rekey';
 
 export interface RekeyOptions {
-  /** Blocks, with their revisions, sealed again per storage transaction. */
+  /** At most this many blocks, with their revisions, are sealed again per storage transaction. */
   batchBlocks: number;
+  /**
+   * About this many revisions per storage transaction: the number of blocks
+   * per batch follows the revisions per block seen so far. A batch runs on
+   * the event loop without a break, so it bounds how long it holds up reads.
+   */
+  batchRevisions: number;
   /** Index entries MACed again per storage transaction. */
   batchEntries: number;
   /** Pause between two batches, in milliseconds, to leave the store to other work. */
@@ -32,7 +41,8 @@ export interface RekeyOptions {
 
 export const DEFAULT_REKEY_OPTIONS: RekeyOptions = {
   batchBlocks: 64,
-  batchEntries: 512,
+  batchRevisions: 128,
+  batchEntries: 256,
   pauseMs: 0,
   retryMs: 1000,
 };
@@ -101,6 +111,9 @@ export class LedgerRekey {
   readonly #options: RekeyOptions;
   readonly #progress: RekeyProgress;
   #stopped = false;
+  /** Blocks in the next journal batch; see `RekeyOptions.batchRevisions`. */
+  #batchBlocks = 1;
+  #savedAt = 0;
   #wake: (() => void) | undefined;
   /** Settles when the run ends: finished, failed or stopped. */
   readonly done: Promise<void>;
@@ -142,6 +155,8 @@ export class LedgerRekey {
         return;
       } catch (error) {
         if (this.#stopped || error instanceof Stopped) {
+          // Keep the cursor of the batches done, so the next run starts there.
+          if (this.status.phase !== 'finish') await this.#saveProgress().catch(() => undefined);
           this.status.state = 'STOPPED';
           return;
         }
@@ -297,7 +312,7 @@ export class LedgerRekey {
       this.status.blocksTotal = tip + 1;
       const from = this.#progress.blockCursor;
       if (from > tip) return;
-      const to = Math.min(from + this.#options.batchBlocks, tip + 1);
+      const to = Math.min(from + this.#batchBlocks, tip + 1);
       const keyring = ledger.cipher;
       const generation = keyring.generation;
       const blocks = await this.#store.getBlocks(ledger.id, from, to);
@@ -322,6 +337,11 @@ export class LedgerRekey {
             };
           }),
       };
+      const perBlock = revisions.length / Math.max(1, to - from);
+      this.#batchBlocks = Math.max(
+        1,
+        Math.min(this.#options.batchBlocks, Math.floor(this.#options.batchRevisions / perBlock)),
+      );
       const wrote = replacements.blocks.length > 0 || replacements.revisions.length > 0;
       if (wrote) await this.#store.replaceSealed(ledger.id, replacements);
       this.#progress.blockCursor = to;
@@ -332,7 +352,9 @@ export class LedgerRekey {
       // already: reading them goes on without a pause, so the walk catches
       // up with the tip under a steady write load.
       if (wrote) {
-        await this.#saveProgress();
+        // The cursor is stored now and then, not per batch: each write is a
+        // sync, and a resumed rekey only reads again what it had sealed since.
+        if (Date.now() - this.#savedAt >= PROGRESS_INTERVAL_MS) await this.#saveProgress();
         if (pausing) await this.#pause();
       }
     }
@@ -348,6 +370,7 @@ export class LedgerRekey {
   }
 
   async #saveProgress(): Promise<void> {
+    this.#savedAt = Date.now();
     await writeProgress(this.#store, this.#ledger.id, this.#progress);
   }
 
