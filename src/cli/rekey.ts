@@ -189,14 +189,17 @@ class RestClient {
       const cause = (error as { cause?: { message?: string } }).cause?.message;
       throw new Error(
         `cannot reach ${this.endpoint.origin}${cause === undefined ? '' : ` (${cause})`}; is vellum serve running there?`,
+        { cause: error },
       );
     }
     const text = await response.text();
-    let reply: Record<string, unknown> = {};
+    let reply: Record<string, unknown>;
     try {
       reply = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
-    } catch {
-      throw new RequestFailed(`${this.endpoint.origin} answered ${response.status}: ${text}`);
+    } catch (error) {
+      throw new RequestFailed(`${this.endpoint.origin} answered ${response.status}: ${text}`, {
+        cause: error,
+      });
     }
     if (!response.ok) {
       const type = String(reply.__type ?? response.headers.get('x-amzn-errortype') ?? '');

@@ -457,9 +457,7 @@ export class Engine {
       new LedgerCipher(await this.#keys.unwrap(record.id, wrapped, record.name), keyGeneration);
     return new LedgerKeyring(
       await cipherOf(generation, record.wrappedKey),
-      retiring === undefined
-        ? undefined
-        : await cipherOf(retiring.generation, retiring.wrappedKey),
+      retiring === undefined ? undefined : await cipherOf(retiring.generation, retiring.wrappedKey),
     );
   }
 

@@ -141,7 +141,9 @@ export function checkStateKey(namespace: string, key: string): void {
 
 /** The entries of a lookup as a list, checked to name one index. */
 export function lookupEntries(entries: IndexEntry | readonly IndexEntry[]): readonly IndexEntry[] {
-  const list = Array.isArray(entries) ? (entries as readonly IndexEntry[]) : [entries as IndexEntry];
+  const list = Array.isArray(entries)
+    ? (entries as readonly IndexEntry[])
+    : [entries as IndexEntry];
   if (list.length === 0) throw new RangeError('an index lookup needs at least one entry');
   if (list.some((entry) => entry.indexId !== list[0]!.indexId)) {
     throw new RangeError('the entries of one index lookup must name the same index');
@@ -175,4 +177,3 @@ export function rekeyConflict(
     `a new data key of ledger ${name} needs a generation above ${current}, got ${next.generation}`,
   );
 }
-

@@ -314,7 +314,10 @@ export interface Store {
    * `entries`, read from one snapshot. During a rekey a lookup passes the
    * value's entry under each data key the ledger holds; all name one index.
    */
-  lookupIndex(ledgerId: string, entries: IndexEntry | readonly IndexEntry[]): Promise<StoredRevision[]>;
+  lookupIndex(
+    ledgerId: string,
+    entries: IndexEntry | readonly IndexEntry[],
+  ): Promise<StoredRevision[]>;
 
   /** One revision by document id and version. */
   getRevision(

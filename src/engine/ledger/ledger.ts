@@ -77,7 +77,8 @@ export class Ledger implements LedgerAccess {
       store,
       cipher: () => this.#keyring,
       keyEpoch: () => this.#keyEpoch,
-      refreshKeys: store.singleWriter || loadKeys === undefined ? undefined : () => this.reloadKeys(),
+      refreshKeys:
+        store.singleWriter || loadKeys === undefined ? undefined : () => this.reloadKeys(),
       tree,
       catalog: () => this.#catalog,
       applyCatalog: (next) => {
@@ -331,7 +332,9 @@ export class Ledger implements LedgerAccess {
     docId: string,
     tipSeq?: number,
   ): Promise<{ revision: dom.Value; proof?: Uint8Array[] }> {
-    return this.withCurrentKeys(() => this.#naming(seq, () => this.#getRevision(seq, docId, tipSeq)));
+    return this.withCurrentKeys(() =>
+      this.#naming(seq, () => this.#getRevision(seq, docId, tipSeq)),
+    );
   }
 
   async #getRevision(
@@ -409,8 +412,7 @@ export class Ledger implements LedgerAccess {
       for (let i = 0; i < rows.length; i++) {
         const row = rows[i]!;
         const next = rows[i + 1];
-        const replacedAt =
-          next !== undefined && next.docId === row.docId ? next.txTime : undefined;
+        const replacedAt = next !== undefined && next.docId === row.docId ? next.txTime : undefined;
         if (start !== undefined && replacedAt !== undefined && replacedAt <= start) continue;
         // A deletion ends the document: it is in the window only if it happened there.
         if (start !== undefined && row.deleted && row.txTime < start) continue;

@@ -440,7 +440,11 @@ export class PostgresStore implements Store {
     return rows.length;
   }
 
-  async getRevisionsInBlocks(ledgerId: string, from: number, to: number): Promise<StoredRevision[]> {
+  async getRevisionsInBlocks(
+    ledgerId: string,
+    from: number,
+    to: number,
+  ): Promise<StoredRevision[]> {
     const rows = await this.#query(
       `SELECT * FROM revisions WHERE ledger = $1 AND block_seq >= $2 AND block_seq < $3
        ORDER BY block_seq, block_pos`,

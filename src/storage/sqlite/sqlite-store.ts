@@ -307,7 +307,11 @@ export class SqliteStore implements Store {
     return write.immediate();
   }
 
-  async getRevisionsInBlocks(ledgerId: string, from: number, to: number): Promise<StoredRevision[]> {
+  async getRevisionsInBlocks(
+    ledgerId: string,
+    from: number,
+    to: number,
+  ): Promise<StoredRevision[]> {
     const rows = this.#statement(
       `SELECT * FROM revisions WHERE ledger = ? AND block_seq >= ? AND block_seq < ?
        ORDER BY block_seq, block_pos`,

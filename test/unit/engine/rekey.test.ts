@@ -353,9 +353,11 @@ for (const backend of backends) {
         return { stored, progress, status };
       }))!;
       assert.equal(record.stored?.retiringKey?.generation, 0);
-      const cursor = (JSON.parse(Buffer.from(record.progress!.value).toString()) as {
-        blockCursor: number;
-      }).blockCursor;
+      const cursor = (
+        JSON.parse(Buffer.from(record.progress!.value).toString()) as {
+          blockCursor: number;
+        }
+      ).blockCursor;
       assert.ok(cursor >= 3 && cursor < total, `cursor ${cursor} of ${total}`);
       assert.equal(record.status.rekey?.blocksDone, cursor);
 
