@@ -15,7 +15,7 @@ export interface RekeyCommandOptions {
   wait: boolean;
   /** How often to read the progress, in milliseconds. */
   intervalMs?: number;
-  /** Where progress and results go; standard output and error by default. */
+  /** Streams for progress and results; standard output and error by default. */
   out?: NodeJS.WritableStream & { isTTY?: boolean };
   err?: NodeJS.WritableStream;
 }

@@ -59,7 +59,7 @@ export function sealedGeneration(sealed: Uint8Array): number | undefined {
   return undefined;
 }
 
-/** What the journal and catalog code needs from a ledger's keys. */
+/** The operations the journal and catalog code use on a ledger's keys. */
 export interface PayloadCipher {
   seal(plaintext: Uint8Array, context: string): Uint8Array;
   open(sealed: Uint8Array, context: string): Uint8Array;

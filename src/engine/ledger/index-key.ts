@@ -5,7 +5,7 @@ import type { LedgerCipher, LedgerKeyring } from '../keyring/ledger-cipher.js';
 import type { IndexDefinition } from './catalog.js';
 
 /**
- * The bytes an index MACs for a value: its equality key, or for indexes
+ * Return the bytes an index MACs for a value: its equality key, or for indexes
  * made before keys followed PartiQL's =, the Ion Hash, which keeps exact
  * Ion equality (1 and 1.0 are different keys there).
  */
@@ -13,7 +13,7 @@ export function indexKeyBytes(index: IndexDefinition, value: dom.Value): Uint8Ar
   return index.keys === 'equality' ? Buffer.from(equalityKey(value), 'utf8') : ionHash(value);
 }
 
-/** The index entry of a value under one data key. */
+/** Return the index entry of a value under one data key. */
 export function indexEntryOf(
   index: IndexDefinition,
   value: dom.Value,
@@ -26,7 +26,7 @@ export function indexEntryOf(
   };
 }
 
-/** The value's entries under every data key the keyring holds, the current key's first. */
+/** Return the value's entries under every data key in the keyring, the current key's first. */
 export function indexEntriesOf(
   index: IndexDefinition,
   value: dom.Value,

@@ -47,7 +47,7 @@ export const DEFAULT_REKEY_OPTIONS: RekeyOptions = {
   retryMs: 1000,
 };
 
-/** What a rekey stores between batches, so that it resumes where it was. Holds no user data. */
+/** The progress a rekey stores between batches, so that it resumes where it was; no user data. */
 export interface RekeyProgress {
   fromGeneration: number;
   toGeneration: number;
