@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { runDemo } from './demo.js';
 import { runScenarioDemo } from './scenario-demo.js';
 import { runShell } from './shell.js';
+import { runRekey } from './rekey.js';
 import { formatSummary, runLoad } from './load.js';
 import { runDeploy, runOutputs, runRemove, type StackCommandOptions } from './stacks.js';
 import { runVerify } from './verify.js';
@@ -103,6 +104,34 @@ program
       format: 'ion' | 'json';
     }) => {
       process.exitCode = await runShell(options);
+    },
+  );
+
+const ledgerCommand = program
+  .command('ledger')
+  .description('Ledger operations on a running endpoint that QLDB does not offer');
+ledgerCommand
+  .command('rekey')
+  .description(
+    'Give a ledger a new data key: new writes use it at once, existing data is re-encrypted in the ' +
+      'background while the ledger serves, and the old data key is deleted when done. ' +
+      'Shows the progress until then, unless --no-wait',
+  )
+  .argument('<name>', 'the ledger')
+  .option('--endpoint <url>', "Vellum's endpoint (default: the profile's endpoint_url)")
+  .option('--region <region>', 'region (default: the profile region)')
+  .option(
+    '--data-dir <dir>',
+    "vellum serve's data directory, whose AWS profile is used when none is configured",
+    './.vellum',
+  )
+  .option('--no-wait', 'start the rekey and exit without waiting for it')
+  .action(
+    async (
+      name: string,
+      options: { endpoint?: string; region?: string; dataDir: string; wait: boolean },
+    ) => {
+      process.exitCode = await runRekey({ ledger: name, ...options });
     },
   );
 

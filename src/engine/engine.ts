@@ -6,12 +6,23 @@ import { SqliteStore } from '../storage/sqlite/sqlite-store.js';
 import { LedgerError } from './errors.js';
 import { newId } from './ids.js';
 import type { KeyProvider } from './keyring/key-provider.js';
-import { LedgerCipher } from './keyring/ledger-cipher.js';
+import { LedgerCipher, LedgerKeyring, MAX_KEY_GENERATION } from './keyring/ledger-cipher.js';
 import { loadOrCreateRootKey, RootKeyProvider } from './keyring/root-key-file.js';
 import { Ledger } from './ledger/ledger.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { DEFAULT_TRANSACTION_TIMEOUT_MS } from './ledger/transaction.js';
 import { mapStoreErrors } from './store-errors.js';
+import {
+  DEFAULT_REKEY_OPTIONS,
+  deleteProgress,
+  LedgerRekey,
+  readProgress,
+  writeProgress,
+  type RekeyOptions,
+  type RekeyProgress,
+  type RekeyStatus,
+} from './ledger/rekey.js';
+import { RekeyConflictError } from '../storage/store.js';
 
 export const DATABASE_FILE = 'vellum.db';
 
@@ -38,6 +49,19 @@ export interface EngineOptions {
    * error instead of a new key that cannot unwrap anything.
    */
   createRootKey?: boolean;
+  /** Batch sizes and pacing of rekeys; see `rekeyLedger`. */
+  rekey?: Partial<RekeyOptions>;
+}
+
+/** A ledger's data key generations and its rekey, as `rekeyStatus` reports them. */
+export interface LedgerKeyStatus {
+  name: string;
+  /** The generation of the data key that seals new writes. */
+  keyGeneration: number;
+  /** The generation being replaced while a rekey runs. */
+  retiringGeneration?: number;
+  /** The rekey that runs, or the last one this engine ran; undefined when there is none to report. */
+  rekey?: RekeyStatus;
 }
 
 export interface LedgerSettings {
@@ -63,12 +87,22 @@ export class Engine {
   readonly #timeoutMs: number;
   readonly #open = new Map<string, Promise<Ledger>>();
   readonly #unlock: () => void;
+  readonly #rekeyOptions: RekeyOptions;
+  /** Rekeys this engine runs or ran last, by ledger name. */
+  readonly #rekeys = new Map<string, LedgerRekey>();
 
-  private constructor(store: Store, keys: KeyProvider, timeoutMs: number, unlock: () => void) {
+  private constructor(
+    store: Store,
+    keys: KeyProvider,
+    timeoutMs: number,
+    unlock: () => void,
+    rekeyOptions: RekeyOptions,
+  ) {
     this.#store = store;
     this.#keys = keys;
     this.#timeoutMs = timeoutMs;
     this.#unlock = unlock;
+    this.#rekeyOptions = rekeyOptions;
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -88,7 +122,13 @@ export class Engine {
             ? given
             : mapStoreErrors(given);
       const timeoutMs = options.transactionTimeoutMs ?? DEFAULT_TRANSACTION_TIMEOUT_MS;
-      return new Engine(store, keys, timeoutMs, unlock);
+      const rekey = { ...DEFAULT_REKEY_OPTIONS, ...options.rekey };
+      for (const [name, value] of Object.entries(rekey)) {
+        if (!Number.isFinite(value) || value < (name === 'pauseMs' ? 0 : 1)) {
+          throw new RangeError(`rekey option ${name} must be a positive number, got ${value}`);
+        }
+      }
+      return new Engine(store, keys, timeoutMs, unlock, rekey);
     } catch (error) {
       unlock();
       throw error;
@@ -172,8 +212,12 @@ export class Engine {
         `Ledger ${name} has deletion protection on; turn it off with UpdateLedger before deleting`,
       );
     }
+    await this.#stopRekey(name);
+    this.#rekeys.delete(name);
     this.#open.delete(name);
+    const { id } = await this.#record(name);
     await this.#store.deleteLedger(name);
+    await deleteProgress(this.#store, id);
   }
 
   /**
@@ -184,6 +228,8 @@ export class Engine {
    */
   forget(name: string): void {
     this.#open.delete(name);
+    // A running rekey holds both keys; it resumes when the ledger opens again.
+    void this.#stopRekey(name);
   }
 
   /**
@@ -197,8 +243,158 @@ export class Engine {
     rewrap: (wrapped: Uint8Array, ledgerId: string) => Promise<Uint8Array>,
   ): Promise<void> {
     const record = await this.#record(name);
+    // Each key is replaced by generation, wherever the record holds it by
+    // then: a rekey that starts meanwhile turns the current key into the
+    // retiring one, and one that finishes deletes the retiring key.
     const wrapped = await rewrap(record.wrappedKey, record.id);
-    await this.#store.updateLedgerKey(name, wrapped);
+    await this.#store.updateLedgerKey(name, wrapped, record.keyGeneration ?? 0);
+    if (record.retiringKey !== undefined) {
+      const retiring = await rewrap(record.retiringKey.wrappedKey, record.id);
+      await this.#store.updateLedgerKey(name, retiring, record.retiringKey.generation);
+    }
+  }
+
+  /**
+   * Replace the ledger's data key: create a new one (from the key provider,
+   * as a KMS's GenerateDataKey does) that seals every write from now on,
+   * seal the stored data again under it in the background, and delete the
+   * old key once nothing needs it. Reads and writes go on meanwhile. A
+   * rekey interrupted by a restart resumes when the ledger next opens.
+   * Resolves with the status once the new key is in use; `rekeyStatus`
+   * reports the progress and `waitForRekey` waits for the end.
+   *
+   * Rejects with `ResourceInUseException` while a rekey of the ledger runs.
+   * Calling it for a ledger whose rekey stopped or failed resumes that rekey.
+   */
+  async rekeyLedger(name: string): Promise<LedgerKeyStatus> {
+    const record = await this.#record(name);
+    const running = this.#rekeys.get(name);
+    if (record.retiringKey !== undefined) {
+      if (running?.status.state === 'RUNNING') throw this.#rekeyRunning(record);
+      // Stopped or failed here, or begun by a process that ended: resume it.
+      const ledger = await this.ledger(name);
+      await ledger.reloadKeys();
+      await this.#startRekey(name, ledger, record);
+      return this.rekeyStatus(name);
+    }
+    const ledger = await this.ledger(name);
+    const from = record.keyGeneration ?? 0;
+    // On a shared store another process may have rekeyed since this one loaded the keys.
+    await ledger.reloadKeys();
+    const current = ledger.cipher.cipher(from);
+    if (current === undefined || ledger.cipher.retiring !== undefined) {
+      throw new LedgerError(
+        'ResourcePreconditionNotMetException',
+        `The data keys of ledger ${name} changed while the rekey started; retry`,
+      );
+    }
+    if (from >= MAX_KEY_GENERATION) {
+      throw new LedgerError(
+        'ResourcePreconditionNotMetException',
+        `Ledger ${name} is at data key generation ${from}, the last one`,
+      );
+    }
+    const to = from + 1;
+    let dataKey: Uint8Array;
+    let wrappedKey: Uint8Array;
+    if (this.#keys.generate !== undefined) {
+      ({ dataKey, wrapped: wrappedKey } = await this.#keys.generate(record.id, name));
+    } else {
+      dataKey = randomBytes(32);
+      wrappedKey = await this.#keys.wrap(record.id, dataKey, name);
+    }
+    const next = new LedgerCipher(dataKey, to);
+    try {
+      await this.#store.beginRekey(name, from, { generation: to, wrappedKey });
+    } catch (error) {
+      if (!(error instanceof RekeyConflictError)) throw error;
+      const now = await this.#store.getLedger(name);
+      if (now?.retiringKey !== undefined) throw this.#rekeyRunning(now);
+      throw new LedgerError('ResourcePreconditionNotMetException', `${error.message}; retry`);
+    }
+    // From here on every new write is sealed and MACed under the new key.
+    ledger.useKeys(new LedgerKeyring(next, current));
+    const progress: RekeyProgress = {
+      fromGeneration: from,
+      toGeneration: to,
+      startedAt: Date.now(),
+      blockCursor: 0,
+      documentsResealed: 0,
+      indexEntriesReplaced: 0,
+    };
+    await writeProgress(this.#store, record.id, progress);
+    this.#runRekey(name, ledger, progress);
+    return this.rekeyStatus(name);
+  }
+
+  /** Report a ledger's data key generations and its rekey's progress. */
+  async rekeyStatus(name: string): Promise<LedgerKeyStatus> {
+    const record = await this.#record(name);
+    const status: LedgerKeyStatus = { name, keyGeneration: record.keyGeneration ?? 0 };
+    if (record.retiringKey !== undefined) {
+      status.retiringGeneration = record.retiringKey.generation;
+    }
+    const local = this.#rekeys.get(name);
+    if (local !== undefined) {
+      status.rekey = { ...local.status };
+    } else if (record.retiringKey !== undefined) {
+      // Run by another process on the shared store, or not resumed yet.
+      const progress = await readProgress(this.#store, record.id);
+      status.rekey = {
+        state: 'RUNNING',
+        phase: 'journal',
+        fromGeneration: record.retiringKey.generation,
+        toGeneration: record.keyGeneration ?? 0,
+        startedAt: progress?.startedAt ?? 0,
+        blocksDone: progress?.blockCursor ?? 0,
+        blocksTotal: ((await this.#store.lastBlock(record.id))?.seq ?? -1) + 1,
+        documentsResealed: progress?.documentsResealed ?? 0,
+        indexEntriesReplaced: progress?.indexEntriesReplaced ?? 0,
+      };
+    }
+    return status;
+  }
+
+  /** Wait until the ledger's rekey in this engine ends, and return its status. */
+  async waitForRekey(name: string): Promise<LedgerKeyStatus> {
+    await this.#rekeys.get(name)?.done;
+    return this.rekeyStatus(name);
+  }
+
+  #rekeyRunning(record: LedgerRecord): LedgerError {
+    return new LedgerError(
+      'ResourceInUseException',
+      `A rekey of ledger ${record.name} is already running, from data key generation ${record.retiringKey?.generation} to ${record.keyGeneration ?? 0}; wait for it to finish`,
+    );
+  }
+
+  /** Resume the rekey of a ledger whose record holds a retiring key. */
+  async #startRekey(name: string, ledger: Ledger, record: LedgerRecord): Promise<void> {
+    const stored = await readProgress(this.#store, record.id);
+    const from = record.retiringKey!.generation;
+    const to = record.keyGeneration ?? 0;
+    const progress: RekeyProgress =
+      stored !== undefined && stored.fromGeneration === from && stored.toGeneration === to
+        ? stored
+        : {
+            fromGeneration: from,
+            toGeneration: to,
+            startedAt: Date.now(),
+            blockCursor: 0,
+            documentsResealed: 0,
+            indexEntriesReplaced: 0,
+          };
+    this.#runRekey(name, ledger, progress);
+  }
+
+  #runRekey(name: string, ledger: Ledger, progress: RekeyProgress): void {
+    const previous = this.#rekeys.get(name);
+    if (previous?.status.state === 'RUNNING') return;
+    this.#rekeys.set(name, new LedgerRekey(ledger, this.#store, progress, this.#rekeyOptions));
+  }
+
+  async #stopRekey(name: string): Promise<void> {
+    await this.#rekeys.get(name)?.stop();
   }
 
   /** Return the ledger's id and its wrapped data key as stored. */
@@ -219,6 +415,7 @@ export class Engine {
   }
 
   async close(): Promise<void> {
+    await Promise.allSettled([...this.#rekeys.values()].map((rekey) => rekey.stop()));
     this.#open.clear();
     try {
       await this.#store.close();
@@ -229,10 +426,39 @@ export class Engine {
 
   async #openLedger(name: string): Promise<Ledger> {
     const record = await this.#record(name);
-    const dataKey = await this.#keys.unwrap(record.id, record.wrappedKey, record.name);
-    return Ledger.open(name, record.id, this.#store, new LedgerCipher(dataKey), {
+    const ledger = await Ledger.open(name, record.id, this.#store, await this.#keyring(record), {
       transactionTimeoutMs: this.#timeoutMs,
+      loadKeys: async (current) => this.#keyring(await this.#record(name), current),
     });
+    // A rekey that a restart or a lost key interrupted goes on.
+    if (record.retiringKey !== undefined && this.#rekeys.get(name)?.status.state !== 'RUNNING') {
+      await this.#startRekey(name, ledger, record);
+    }
+    return ledger;
+  }
+
+  /**
+   * Build the keyring of a ledger record: its current key and, during a
+   * rekey, its retiring key. Keys that `current` holds are reused, others
+   * unwrapped by the key provider.
+   */
+  async #keyring(record: LedgerRecord, current?: LedgerKeyring): Promise<LedgerKeyring> {
+    const generation = record.keyGeneration ?? 0;
+    const retiring = record.retiringKey;
+    if (
+      current !== undefined &&
+      current.generation === generation &&
+      current.retiring?.generation === retiring?.generation
+    ) {
+      return current;
+    }
+    const cipherOf = async (keyGeneration: number, wrapped: Uint8Array) =>
+      current?.cipher(keyGeneration) ??
+      new LedgerCipher(await this.#keys.unwrap(record.id, wrapped, record.name), keyGeneration);
+    return new LedgerKeyring(
+      await cipherOf(generation, record.wrappedKey),
+      retiring === undefined ? undefined : await cipherOf(retiring.generation, retiring.wrappedKey),
+    );
   }
 
   async #record(name: string): Promise<LedgerRecord> {

@@ -10,6 +10,7 @@ export type LedgerErrorCode =
   | 'CapacityExceededException'
   | 'ResourceNotFoundException'
   | 'ResourceAlreadyExistsException'
+  | 'ResourceInUseException'
   | 'ResourcePreconditionNotMetException'
   | 'InvalidParameterException';
 

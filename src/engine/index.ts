@@ -3,8 +3,10 @@ export {
   type EngineOptions,
   type LedgerDescription,
   type LedgerSettings,
+  type LedgerKeyStatus,
 } from './engine.js';
 export { Ledger, revisionToIon, type Digest } from './ledger/ledger.js';
+export type { RekeyOptions, RekeyStatus, RekeyState, RekeyPhase } from './ledger/rekey.js';
 export { Transaction, type CommitResult } from './ledger/transaction.js';
 export { Revision } from './ledger/revision.js';
 export * from './errors.js';

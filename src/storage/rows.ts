@@ -1,4 +1,14 @@
-import type { LedgerRecord, StoredBlock, StoredCatalogObject, StoredRevision } from './store.js';
+import {
+  RekeyConflictError,
+  type IndexEntry,
+  type IndexEntryReplacement,
+  type LedgerRecord,
+  type WrappedDataKey,
+  type StoredBlock,
+  type StoredCatalogObject,
+  type StoredIndexEntry,
+  type StoredRevision,
+} from './store.js';
 
 /**
  * Rows as the SQL stores read them, and their mapping to the contract's
@@ -14,6 +24,15 @@ export function toLedger(row: Row): LedgerRecord {
     createdAt: row.created_at as number,
     settings: row.settings as string,
     wrappedKey: row.wrapped_key as Buffer,
+    keyGeneration: Number(row.key_generation ?? 0),
+    ...(row.retiring_key === null || row.retiring_key === undefined
+      ? {}
+      : {
+          retiringKey: {
+            generation: Number(row.retiring_generation),
+            wrappedKey: row.retiring_key as Buffer,
+          },
+        }),
   };
 }
 
@@ -52,6 +71,64 @@ export function toRevision(row: Row): StoredRevision {
   };
 }
 
+/** Map a stored index entry row (`doc_id, version, index_id, key_mac, key_gen`). */
+export function toStoredIndexEntry(row: Row): StoredIndexEntry {
+  return {
+    docId: row.doc_id as string,
+    version: row.version as number,
+    entry: {
+      indexId: row.index_id as string,
+      keyMac: row.key_mac as Buffer,
+      generation: Number(row.key_gen),
+    },
+  };
+}
+
+/**
+ * Cut a page of index entry rows, in document id order, to whole documents:
+ * a page that reached `limit` may end inside a document, whose rows are
+ * dropped, unless it is the page's only document, which `rest` then
+ * completes with all of that document's rows.
+ */
+export async function wholeDocuments(
+  rows: Row[],
+  limit: number,
+  rest: (docId: string) => Promise<Row[]> | Row[],
+): Promise<StoredIndexEntry[]> {
+  if (rows.length < limit) return rows.map(toStoredIndexEntry);
+  const last = rows[rows.length - 1]!.doc_id as string;
+  const whole = rows.filter((row) => row.doc_id !== last);
+  if (whole.length > 0) return whole.map(toStoredIndexEntry);
+  return (await rest(last)).map(toStoredIndexEntry);
+}
+
+/** Check that each replacement keeps its index: only the MAC and its generation change. */
+export function checkReplacements(replacements: readonly IndexEntryReplacement[]): void {
+  for (const { from, to, docId } of replacements) {
+    if (from.indexId !== to.indexId) {
+      throw new RangeError(
+        `an index entry of document ${docId} cannot move from index ${from.indexId} to ${to.indexId}`,
+      );
+    }
+  }
+}
+
+/** Check a page size for `listIndexEntries`. */
+export function checkLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new RangeError(`a page limit is a positive integer, got ${limit}`);
+  }
+}
+
+/** Check a data key generation given to a store. */
+export function checkGeneration(generation: number): void {
+  if (!Number.isInteger(generation) || generation < 0 || generation > 0xffff_ffff) {
+    throw new RangeError(
+      `a data key generation is an integer from 0 to 4294967295, got ${generation}`,
+    );
+  }
+}
+
 /** Check a state record's namespace and key against the contract's lengths. */
 export function checkStateKey(namespace: string, key: string): void {
   if (namespace.length === 0 || namespace.length > 64) {
@@ -60,4 +137,43 @@ export function checkStateKey(namespace: string, key: string): void {
   if (key.length === 0 || key.length > 512) {
     throw new RangeError(`a state key has 1 to 512 characters, got ${key.length}`);
   }
+}
+
+/** The entries of a lookup as a list, checked to name one index. */
+export function lookupEntries(entries: IndexEntry | readonly IndexEntry[]): readonly IndexEntry[] {
+  const list = Array.isArray(entries)
+    ? (entries as readonly IndexEntry[])
+    : [entries as IndexEntry];
+  if (list.length === 0) throw new RangeError('an index lookup needs at least one entry');
+  if (list.some((entry) => entry.indexId !== list[0]!.indexId)) {
+    throw new RangeError('the entries of one index lookup must name the same index');
+  }
+  return list;
+}
+
+/** Explain why `beginRekey` changed nothing. */
+export function rekeyConflict(
+  name: string,
+  record: LedgerRecord | undefined,
+  from: number,
+  next: WrappedDataKey,
+): RekeyConflictError {
+  if (record === undefined) return new RekeyConflictError(name, `ledger ${name} does not exist`);
+  const current = record.keyGeneration ?? 0;
+  if (record.retiringKey !== undefined) {
+    return new RekeyConflictError(
+      name,
+      `a rekey of ledger ${name} is already running, from data key generation ${record.retiringKey.generation} to ${current}`,
+    );
+  }
+  if (current !== from) {
+    return new RekeyConflictError(
+      name,
+      `the data key of ledger ${name} is generation ${current}, not ${from}`,
+    );
+  }
+  return new RekeyConflictError(
+    name,
+    `a new data key of ledger ${name} needs a generation above ${current}, got ${next.generation}`,
+  );
 }

@@ -17,7 +17,23 @@ export interface LedgerRecord {
   createdAt: number;
   /** Engine-owned JSON: state, permissions mode, deletion protection, tags. */
   settings: string;
-  /** The ledger's data key, wrapped by its key-encryption key. */
+  /** The data key that seals new writes, wrapped by its key-encryption key. */
+  wrappedKey: Uint8Array;
+  /**
+   * The generation of `wrappedKey`: 0 for the ledger's first key, one more
+   * at each rekey. Absent on input means 0; stores always return it.
+   */
+  keyGeneration?: number;
+  /**
+   * While a rekey runs: the data key it replaces, which still opens what it
+   * sealed. `finishRekey` deletes it.
+   */
+  retiringKey?: WrappedDataKey;
+}
+
+/** A data key of a ledger, wrapped, with its generation. */
+export interface WrappedDataKey {
+  generation: number;
   wrappedKey: Uint8Array;
 }
 
@@ -52,6 +68,33 @@ export interface StoredCatalogObject {
 export interface IndexEntry {
   indexId: string;
   keyMac: Uint8Array;
+  /** The generation of the data key whose MAC key made `keyMac`; absent means 0. */
+  generation?: number;
+}
+
+/** A stored index entry with the revision it belongs to. */
+export interface StoredIndexEntry {
+  docId: string;
+  version: number;
+  entry: IndexEntry;
+}
+
+/** An index entry MACed again under a new data key; see `Store.replaceIndexEntries`. */
+export interface IndexEntryReplacement {
+  docId: string;
+  version: number;
+  /** The stored entry, with the generation it has in the store. */
+  from: IndexEntry;
+  /** The same indexed value's entry under the new key. */
+  to: IndexEntry;
+}
+
+/** Payloads sealed again under a new data key; see `Store.replaceSealed`. */
+export interface SealedReplacements {
+  blocks?: Array<{ seq: number; body: Uint8Array }>;
+  revisions?: Array<{ docId: string; version: number; payload: Uint8Array }>;
+  /** Catalog objects, replaced only while their `blockSeq` is still the one given. */
+  catalog?: Array<{ objectId: string; blockSeq: number; payload: Uint8Array }>;
 }
 
 export interface RevisionWrite extends StoredRevision {
@@ -164,7 +207,58 @@ export interface Store {
   getLedger(name: string): Promise<LedgerRecord | undefined>;
   listLedgers(): Promise<LedgerRecord[]>;
   updateLedgerSettings(name: string, settings: string): Promise<void>;
-  updateLedgerKey(name: string, wrappedKey: Uint8Array): Promise<void>;
+  /**
+   * Replace the wrapped form of one of the ledger's data keys, such as after
+   * its key-encryption key changed: the key of `generation` (the current
+   * key's when absent), wherever the record holds it. Resolves false, and
+   * writes nothing, when the ledger holds no key of that generation.
+   */
+  updateLedgerKey(name: string, wrappedKey: Uint8Array, generation?: number): Promise<boolean>;
+
+  /**
+   * Start a rekey in one step: the current key, which must be of generation
+   * `from`, becomes the retiring key, and `next` (a higher generation)
+   * becomes the key for new writes. Rejects with `RekeyConflictError`, and
+   * writes nothing, when the current key is of another generation or a
+   * rekey is already running.
+   */
+  beginRekey(name: string, from: number, next: WrappedDataKey): Promise<void>;
+  /**
+   * End a rekey in one step: delete the retiring key of `generation` and
+   * the removed index entries MACed under it. Rejects with
+   * `RekeyConflictError`, and writes nothing, when the retiring key is not of
+   * that generation or index entries of that generation remain.
+   */
+  finishRekey(name: string, generation: number): Promise<void>;
+  /**
+   * Write payloads sealed again under another key, in one storage
+   * transaction. The stored payloads must hold the same plaintext: blocks
+   * and revisions never change once written, so they are replaced as they
+   * are; a catalog object only while it is still at the given `blockSeq`.
+   */
+  replaceSealed(ledgerId: string, replacements: SealedReplacements): Promise<void>;
+  /**
+   * Index entries of one data key generation, in document id order after
+   * `afterDocId` (exclusive; '' for the first page), every entry of a
+   * document in the same page: at least one document and at most `limit`
+   * entries unless one document has more.
+   */
+  listIndexEntries(
+    ledgerId: string,
+    generation: number,
+    afterDocId: string,
+    limit: number,
+  ): Promise<StoredIndexEntry[]>;
+  /**
+   * Replace index entries by their counterparts under a new key, in one
+   * storage transaction. Each replacement applies only while the document
+   * still has the `from` entry at that version and generation, so an entry
+   * that a newer revision replaced meanwhile stays replaced. Resolves with
+   * the number of entries replaced.
+   */
+  replaceIndexEntries(ledgerId: string, replacements: IndexEntryReplacement[]): Promise<number>;
+  /** Revisions written by blocks `from <= seq < to`, in block order and the order written. */
+  getRevisionsInBlocks(ledgerId: string, from: number, to: number): Promise<StoredRevision[]>;
   /** Delete a ledger and everything it holds. */
   deleteLedger(name: string): Promise<void>;
 
@@ -215,8 +309,15 @@ export interface Store {
   getDocument(ledgerId: string, docId: string): Promise<StoredRevision | undefined>;
   /** Current, not deleted revisions of a table's documents, ordered by document id. */
   scanTable(ledgerId: string, tableId: string): Promise<StoredRevision[]>;
-  /** Current, not deleted revisions whose index entry matches. */
-  lookupIndex(ledgerId: string, entry: IndexEntry): Promise<StoredRevision[]>;
+  /**
+   * Current, not deleted revisions with an index entry that matches one of
+   * `entries`, read from one snapshot. During a rekey a lookup passes the
+   * value's entry under each data key the ledger holds; all name one index.
+   */
+  lookupIndex(
+    ledgerId: string,
+    entries: IndexEntry | readonly IndexEntry[],
+  ): Promise<StoredRevision[]>;
 
   /** One revision by document id and version. */
   getRevision(
@@ -294,6 +395,17 @@ export class StoreUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreUnavailableError';
+  }
+}
+
+/** Raised by `beginRekey` and `finishRekey` when the ledger's keys are not as expected. */
+export class RekeyConflictError extends Error {
+  constructor(
+    readonly ledgerName: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RekeyConflictError';
   }
 }
 

@@ -6,7 +6,7 @@ import type {
   StoredCatalogObject,
   StoredRevision,
 } from '../../storage/store.js';
-import type { LedgerCipher } from '../keyring/ledger-cipher.js';
+import type { PayloadCipher } from '../keyring/ledger-cipher.js';
 import { hashMetadata, hashTransactionInfo } from './journal-hash.js';
 import type { TransactionInfo } from './journal-types.js';
 import { encodeBlockBody } from './block-body.js';
@@ -39,7 +39,7 @@ export interface BlockInput {
  * root(revision hashes)]`, entries hash the root of that list, and block hash
  * `dot(entriesHash, previousBlockHash)`.
  */
-export function buildBlock(input: BlockInput, cipher: LedgerCipher): BlockWrite {
+export function buildBlock(input: BlockInput, cipher: PayloadCipher): BlockWrite {
   const revisionHashes: Uint8Array[] = [];
   const revisions = input.revisions.map((revision) => {
     const metadataHash = hashMetadata({

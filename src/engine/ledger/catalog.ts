@@ -1,5 +1,5 @@
 import type { StoredCatalogObject } from '../../storage/store.js';
-import type { LedgerCipher } from '../keyring/ledger-cipher.js';
+import type { PayloadCipher } from '../keyring/ledger-cipher.js';
 
 export type TableStatus = 'ACTIVE' | 'INACTIVE';
 
@@ -42,7 +42,7 @@ export class Catalog {
   readonly #activeByName = new Map<string, TableDefinition>();
   readonly #indexesByTable = new Map<string, IndexDefinition[]>();
 
-  static decode(rows: StoredCatalogObject[], cipher: LedgerCipher): Catalog {
+  static decode(rows: StoredCatalogObject[], cipher: PayloadCipher): Catalog {
     const catalog = new Catalog();
     for (const row of rows) {
       const json = Buffer.from(cipher.open(row.payload, catalogContext(row.objectId))).toString(
@@ -56,7 +56,7 @@ export class Catalog {
   static encode(
     object: CatalogObject,
     blockSeq: number,
-    cipher: LedgerCipher,
+    cipher: PayloadCipher,
   ): StoredCatalogObject {
     const objectId = object.kind === 'table' ? object.tableId : object.indexId;
     return {
@@ -68,7 +68,7 @@ export class Catalog {
   }
 
   /** Copy the catalog with stored objects applied over it, such as those changed by other processes. */
-  withStored(rows: StoredCatalogObject[], cipher: LedgerCipher): Catalog {
+  withStored(rows: StoredCatalogObject[], cipher: PayloadCipher): Catalog {
     const copy = this.clone();
     for (const object of Catalog.decode(rows, cipher).#objects.values()) copy.put(object);
     return copy;

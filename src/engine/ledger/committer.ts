@@ -8,7 +8,7 @@ import {
 import { OccConflictError, StorageUnavailableError, TransactionExpiredError } from '../errors.js';
 import { buildBlock } from '../journal/block-builder.js';
 import type { AppendPlan, BlockTree } from '../journal/block-tree.js';
-import type { LedgerCipher } from '../keyring/ledger-cipher.js';
+import type { LedgerKeyring } from '../keyring/ledger-cipher.js';
 import { AppendTurns } from './append-turns.js';
 import { Catalog } from './catalog.js';
 import { indexMarkKey, type CommitResult, type Transaction } from './transaction.js';
@@ -61,7 +61,16 @@ interface PreparedBatch {
 export interface CommitterOptions {
   ledgerId: string;
   store: Store;
-  cipher: LedgerCipher;
+  /** The ledger's keys now: new blocks are sealed with the current key. */
+  cipher: () => LedgerKeyring;
+  /** Changes whenever the key that seals new writes changes; see `Transaction.keyEpochObserved`. */
+  keyEpoch: () => number;
+  /**
+   * On a store shared with other processes: load the ledger's keys again if
+   * a rekey elsewhere changed them. Runs at every catch-up, before anything
+   * is validated against the store's tip.
+   */
+  refreshKeys?: () => Promise<void>;
   tree: BlockTree;
   /** The committed catalog, and the hook that replaces it after a DDL commit. */
   catalog: () => Catalog;
@@ -122,6 +131,12 @@ export class Committer {
   readonly #indexMarks = new Map<string, number>();
   readonly #tableMarks = new Map<string, number>();
   #catalogMark = -1;
+  /** Work that needs the journal to itself; see `exclusive`. */
+  readonly #exclusive: Array<{
+    run: () => Promise<unknown>;
+    resolve: (value: unknown) => void;
+    reject: (error: unknown) => void;
+  }> = [];
   readonly #checkpoints: Array<{ time: number; seq: number }> = [];
 
   constructor(options: CommitterOptions) {
@@ -166,12 +181,54 @@ export class Committer {
    */
   get #pumpNeeded(): boolean {
     return (
-      this.#queue.length > 0 || this.#retry.length > 0 || this.#behind || this.#turns?.held === true
+      this.#queue.length > 0 ||
+      this.#retry.length > 0 ||
+      this.#behind ||
+      this.#exclusive.length > 0 ||
+      this.#turns?.held === true
     );
+  }
+
+  /**
+   * Run `run` once no batch is in flight, with nothing appended meanwhile:
+   * transactions wait, and on a shared store this committer holds the
+   * ledger's append lock, so no other process appends either.
+   */
+  exclusive<T>(run: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#exclusive.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      this.#schedule();
+    });
+  }
+
+  #runExclusive(): void {
+    const task = this.#exclusive.shift()!;
+    const turns = this.#turns;
+    this.#resyncing = (async () => {
+      let began = false;
+      try {
+        if (turns !== undefined && !turns.held) {
+          await turns.begin();
+          began = true;
+        }
+        if (turns !== undefined) await this.#catchUpNow();
+        task.resolve(await task.run());
+      } catch (error) {
+        task.reject(error);
+      } finally {
+        if (began) turns!.end();
+        this.#resyncing = undefined;
+        if (this.#pumpNeeded) this.#schedule();
+      }
+    })();
   }
 
   #pump(): void {
     if (this.#resyncing !== undefined) return;
+    if (this.#exclusive.length > 0) {
+      if (this.#inFlight === 0) this.#runExclusive();
+      return;
+    }
     if (this.#behind) {
       // Catch up once every batch in flight has settled, since they were
       // planned on the old tip and fail too.
@@ -279,7 +336,8 @@ export class Committer {
   }
 
   #prepare(batch: Pending[]): PreparedBatch | undefined {
-    const { cipher, tree } = this.#options;
+    const { tree } = this.#options;
+    const cipher = this.#options.cipher();
     const accepted: PreparedBatch['accepted'] = [];
     const blocks: BlockWrite[] = [];
     const indexKeys: string[] = [];
@@ -435,6 +493,7 @@ export class Committer {
 
   async #catchUpNow(): Promise<void> {
     const { store, ledgerId } = this.#options;
+    await this.#options.refreshKeys?.();
     const last = await store.lastBlock(ledgerId);
     if (last !== undefined && last.seq - this.#durable.seq > MAX_CATCH_UP_BLOCKS) {
       await this.#reloadTip();
@@ -458,7 +517,7 @@ export class Committer {
       indexKeys.push(key);
     }
     if (changes.catalog.length > 0) {
-      const catalog = this.#options.catalog().withStored(changes.catalog, this.#options.cipher);
+      const catalog = this.#options.catalog().withStored(changes.catalog, this.#options.cipher());
       for (const object of changes.catalog) {
         this.#catalogMark = Math.max(this.#catalogMark, object.blockSeq);
       }
@@ -548,6 +607,10 @@ export class Committer {
     for (const [tableId, observed] of transaction.scans) {
       if ((this.#tableMarks.get(tableId) ?? -1) > observed) return false;
     }
+    const epoch = transaction.keyEpochObserved;
+    // Index keys are MACs under the key for new writes: reads made under
+    // another key are not comparable with the marks, so they conflict.
+    if (epoch !== undefined && epoch !== this.#options.keyEpoch()) return false;
     const catalogObserved = transaction.catalogObservedAt;
     return catalogObserved === undefined || this.#catalogMark <= catalogObserved;
   }

@@ -1,4 +1,42 @@
 import { dom, IonTypes } from 'ion-js';
+import type { IndexEntry } from '../../storage/store.js';
+import { ionHash } from '../ion/index.js';
+import type { LedgerCipher, LedgerKeyring } from '../keyring/ledger-cipher.js';
+import type { IndexDefinition } from './catalog.js';
+
+/**
+ * Return the bytes an index MACs for a value: its equality key, or for indexes
+ * made before keys followed PartiQL's =, the Ion Hash, which keeps exact
+ * Ion equality (1 and 1.0 are different keys there).
+ */
+export function indexKeyBytes(index: IndexDefinition, value: dom.Value): Uint8Array {
+  return index.keys === 'equality' ? Buffer.from(equalityKey(value), 'utf8') : ionHash(value);
+}
+
+/** Return the index entry of a value under one data key. */
+export function indexEntryOf(
+  index: IndexDefinition,
+  value: dom.Value,
+  cipher: LedgerCipher | LedgerKeyring,
+): IndexEntry {
+  return {
+    indexId: index.indexId,
+    keyMac: cipher.mac(index.indexId, indexKeyBytes(index, value)),
+    generation: cipher.generation,
+  };
+}
+
+/** Return the value's entries under every data key in the keyring, the current key's first. */
+export function indexEntriesOf(
+  index: IndexDefinition,
+  value: dom.Value,
+  keyring: LedgerKeyring,
+): IndexEntry[] {
+  const key = indexKeyBytes(index, value);
+  return keyring
+    .macs(index.indexId, key)
+    .map(({ generation, mac }) => ({ indexId: index.indexId, keyMac: mac, generation }));
+}
 
 /**
  * The key of a value in an index whose keys follow PartiQL's `=`: values

@@ -12,7 +12,12 @@ import {
   transactionInfoToIon,
 } from '../journal/journal-ion.js';
 import type { BlockAddress } from '../journal/journal-types.js';
-import { PayloadIntegrityError, type LedgerCipher } from '../keyring/ledger-cipher.js';
+import {
+  KeyGenerationError,
+  LedgerCipher,
+  LedgerKeyring,
+  PayloadIntegrityError,
+} from '../keyring/ledger-cipher.js';
 import { Catalog } from './catalog.js';
 import { Committer } from './committer.js';
 import { ReadCache } from './read-cache.js';
@@ -26,6 +31,14 @@ export interface Digest {
 
 export interface LedgerOpenOptions {
   transactionTimeoutMs: number;
+  /**
+   * Load the ledger's keys as stored now, reusing the ciphers of `current`
+   * for generations it holds. Called when a read meets a payload of a
+   * generation the ledger does not hold, and on a shared store at every
+   * catch-up. Resolves with `current` itself when nothing changed. Without
+   * it, the keys given at open are the only ones.
+   */
+  loadKeys?: (current: LedgerKeyring) => Promise<LedgerKeyring>;
 }
 
 /**
@@ -34,6 +47,10 @@ export interface LedgerOpenOptions {
  */
 export class Ledger implements LedgerAccess {
   #catalog: Catalog;
+  #keyring: LedgerKeyring;
+  #keyEpoch = 0;
+  #keysLoading: Promise<void> | undefined;
+  readonly #loadKeys: LedgerOpenOptions['loadKeys'];
   readonly #committer: Committer;
   readonly #readCache: ReadCache;
   readonly #tree: BlockTree;
@@ -42,20 +59,26 @@ export class Ledger implements LedgerAccess {
     readonly name: string,
     readonly id: string,
     readonly store: Store,
-    readonly cipher: LedgerCipher,
+    keyring: LedgerKeyring,
     readonly transactionTimeoutMs: number,
     catalog: Catalog,
     tree: BlockTree,
     tip: { seq: number; hash: Uint8Array; time: number },
+    loadKeys: LedgerOpenOptions['loadKeys'],
   ) {
     this.#catalog = catalog;
+    this.#keyring = keyring;
+    this.#loadKeys = loadKeys;
     this.#tree = tree;
     const cache = new ReadCache();
     this.#readCache = cache;
     this.#committer = new Committer({
       ledgerId: id,
       store,
-      cipher,
+      cipher: () => this.#keyring,
+      keyEpoch: () => this.#keyEpoch,
+      refreshKeys:
+        store.singleWriter || loadKeys === undefined ? undefined : () => this.reloadKeys(),
       tree,
       catalog: () => this.#catalog,
       applyCatalog: (next) => {
@@ -65,7 +88,9 @@ export class Ledger implements LedgerAccess {
       tip,
       onDurable: (markKeys) => cache.invalidate(markKeys),
       reload: async () => {
-        this.#catalog = Catalog.decode(await store.loadCatalog(id), cipher);
+        this.#catalog = await this.withCurrentKeys(async () =>
+          Catalog.decode(await store.loadCatalog(id), this.#keyring),
+        );
         cache.clear();
       },
     });
@@ -75,10 +100,21 @@ export class Ledger implements LedgerAccess {
     name: string,
     id: string,
     store: Store,
-    cipher: LedgerCipher,
+    keys: LedgerKeyring | LedgerCipher,
     options: LedgerOpenOptions,
   ): Promise<Ledger> {
-    const catalog = Catalog.decode(await store.loadCatalog(id), cipher);
+    let keyring = keys instanceof LedgerCipher ? new LedgerKeyring(keys) : keys;
+    let rows = await store.loadCatalog(id);
+    let catalog: Catalog;
+    try {
+      catalog = Catalog.decode(rows, keyring);
+    } catch (error) {
+      // A rekey elsewhere changed the keys after they were read.
+      if (!(error instanceof KeyGenerationError) || options.loadKeys === undefined) throw error;
+      keyring = await options.loadKeys(keyring);
+      rows = await store.loadCatalog(id);
+      catalog = Catalog.decode(rows, keyring);
+    }
     const last = await store.lastBlock(id);
     const tree = new BlockTree((nodes) => store.getMerkleNodes(id, nodes));
     if (last !== undefined) await tree.load(last.seq + 1);
@@ -86,7 +122,68 @@ export class Ledger implements LedgerAccess {
       last === undefined
         ? { seq: -1, hash: new Uint8Array(0), time: 0 }
         : { seq: last.seq, hash: last.blockHash, time: last.time };
-    return new Ledger(name, id, store, cipher, options.transactionTimeoutMs, catalog, tree, tip);
+    return new Ledger(
+      name,
+      id,
+      store,
+      keyring,
+      options.transactionTimeoutMs,
+      catalog,
+      tree,
+      tip,
+      options.loadKeys,
+    );
+  }
+
+  // Keys.
+
+  /** The data keys the ledger holds now. */
+  get cipher(): LedgerKeyring {
+    return this.#keyring;
+  }
+
+  keyEpoch(): number {
+    return this.#keyEpoch;
+  }
+
+  /**
+   * Replace the ledger's keys, as each step of a rekey does. When the key
+   * for new writes changes, every open transaction that has read anything
+   * fails at commit with an OCC conflict, since its index reads were MACs
+   * under the old key. Cached reads are dropped either way.
+   */
+  useKeys(keyring: LedgerKeyring): void {
+    if (keyring === this.#keyring) return;
+    if (keyring.generation !== this.#keyring.generation) this.#keyEpoch += 1;
+    this.#keyring = keyring;
+    this.#readCache.clear();
+  }
+
+  /** Load the keys as stored again; concurrent callers share one load. */
+  reloadKeys(): Promise<void> {
+    const loadKeys = this.#loadKeys;
+    if (loadKeys === undefined) return Promise.resolve();
+    this.#keysLoading ??= loadKeys(this.#keyring)
+      .then((keyring) => this.useKeys(keyring))
+      .finally(() => {
+        this.#keysLoading = undefined;
+      });
+    return this.#keysLoading;
+  }
+
+  async withCurrentKeys<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      if (!(error instanceof KeyGenerationError) || this.#loadKeys === undefined) throw error;
+      await this.reloadKeys();
+      return read();
+    }
+  }
+
+  /** Run `run` with the journal to itself; see `Committer.exclusive`. */
+  exclusive<T>(run: () => Promise<T>): Promise<T> {
+    return this.#committer.exclusive(run);
   }
 
   // LedgerAccess, for transactions.
@@ -103,15 +200,17 @@ export class Ledger implements LedgerAccess {
     return this.#committer.submit(transaction);
   }
 
-  async lookupCommitted(entry: IndexEntry, markKey: string): Promise<Revision[]> {
+  async lookupCommitted(entries: IndexEntry[], markKey: string): Promise<Revision[]> {
     const cache = this.#readCache;
     const cached = cache.get(markKey);
     if (cached !== undefined) {
       return cached.map(({ stored, plaintext }) => this.#revision(stored, plaintext));
     }
     const generation = cache.generation;
-    const rows = await this.store.lookupIndex(this.id, entry);
-    const decrypted = rows.map((stored) => ({ stored, plaintext: this.#decrypt(stored) }));
+    const decrypted = await this.withCurrentKeys(async () => {
+      const rows = await this.store.lookupIndex(this.id, entries);
+      return rows.map((stored) => ({ stored, plaintext: this.#decrypt(stored) }));
+    });
     cache.set(markKey, decrypted, generation);
     return decrypted.map(({ stored, plaintext }) => this.#revision(stored, plaintext));
   }
@@ -123,7 +222,7 @@ export class Ledger implements LedgerAccess {
   #decrypt(stored: StoredRevision): Uint8Array | undefined {
     let plaintext: Uint8Array;
     try {
-      plaintext = this.cipher.open(stored.payload, revisionContext(stored));
+      plaintext = this.#keyring.open(stored.payload, revisionContext(stored));
     } catch (error) {
       if (!(error instanceof PayloadIntegrityError)) throw error;
       throw new JournalIntegrityError(this.name, stored.blockSeq, error);
@@ -214,8 +313,9 @@ export class Ledger implements LedgerAccess {
     seq: number,
     tipSeq?: number,
   ): Promise<{ block: dom.Value; proof?: Uint8Array[] }> {
-    const stored = await this.#storedBlock(seq);
-    const block = await this.#blockToIon(stored);
+    const block = await this.withCurrentKeys(async () =>
+      this.#blockToIon(await this.#storedBlock(seq)),
+    );
     if (tipSeq === undefined) return { block };
     this.#checkTip(tipSeq, seq);
     return { block, proof: await this.#tree.inclusionPath(seq, tipSeq + 1) };
@@ -232,7 +332,9 @@ export class Ledger implements LedgerAccess {
     docId: string,
     tipSeq?: number,
   ): Promise<{ revision: dom.Value; proof?: Uint8Array[] }> {
-    return this.#naming(seq, () => this.#getRevision(seq, docId, tipSeq));
+    return this.withCurrentKeys(() =>
+      this.#naming(seq, () => this.#getRevision(seq, docId, tipSeq)),
+    );
   }
 
   async #getRevision(
@@ -253,7 +355,7 @@ export class Ledger implements LedgerAccess {
     if (tipSeq === undefined) return { revision };
 
     this.#checkTip(tipSeq, seq);
-    const body = decodeBlockBody(this.cipher.open(stored.body, blockContext(stored)));
+    const body = decodeBlockBody(this.#keyring.open(stored.body, blockContext(stored)));
     const proof = [
       ...merklePathOfList(
         revisions.map((r) => r.hash),
@@ -275,8 +377,10 @@ export class Ledger implements LedgerAccess {
 
   /** Blocks `from <= seq < to` as Ion values, for export and verification. */
   async blocks(from: number, to: number): Promise<dom.Value[]> {
-    const stored = await this.store.getBlocks(this.id, from, to);
-    return Promise.all(stored.map((block) => this.#blockToIon(block)));
+    return this.withCurrentKeys(async () => {
+      const stored = await this.store.getBlocks(this.id, from, to);
+      return Promise.all(stored.map((block) => this.#blockToIon(block)));
+    });
   }
 
   /** Yield every block from `from` up to and including `tipSeq`, read in chunks. */
@@ -288,8 +392,10 @@ export class Ledger implements LedgerAccess {
 
   /** Read every revision of a document, oldest first. */
   async documentHistory(docId: string): Promise<Revision[]> {
-    const rows = await this.store.documentHistory(this.id, docId);
-    return rows.map((row) => this.toRevision(row));
+    return this.withCurrentKeys(async () => {
+      const rows = await this.store.documentHistory(this.id, docId);
+      return rows.map((row) => this.toRevision(row));
+    });
   }
 
   /**
@@ -300,18 +406,20 @@ export class Ledger implements LedgerAccess {
    */
   async tableHistory(table: string, start?: number, end?: number): Promise<Revision[]> {
     const tableId = this.#resolveTable(table);
-    const rows = await this.store.tableHistory(this.id, { tableId, until: end });
-    const active: StoredRevision[] = [];
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]!;
-      const next = rows[i + 1];
-      const replacedAt = next !== undefined && next.docId === row.docId ? next.txTime : undefined;
-      if (start !== undefined && replacedAt !== undefined && replacedAt <= start) continue;
-      // A deletion ends the document: it is in the window only if it happened there.
-      if (start !== undefined && row.deleted && row.txTime < start) continue;
-      active.push(row);
-    }
-    return active.map((row) => this.toRevision(row));
+    return this.withCurrentKeys(async () => {
+      const rows = await this.store.tableHistory(this.id, { tableId, until: end });
+      const active: StoredRevision[] = [];
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i]!;
+        const next = rows[i + 1];
+        const replacedAt = next !== undefined && next.docId === row.docId ? next.txTime : undefined;
+        if (start !== undefined && replacedAt !== undefined && replacedAt <= start) continue;
+        // A deletion ends the document: it is in the window only if it happened there.
+        if (start !== undefined && row.deleted && row.txTime < start) continue;
+        active.push(row);
+      }
+      return active.map((row) => this.toRevision(row));
+    });
   }
 
   #resolveTable(table: string): string {
@@ -364,7 +472,7 @@ export class Ledger implements LedgerAccess {
   }
 
   async #assembleBlock(stored: StoredBlock): Promise<dom.Value> {
-    const body = decodeBlockBody(this.cipher.open(stored.body, blockContext(stored)));
+    const body = decodeBlockBody(this.#keyring.open(stored.body, blockContext(stored)));
     const revisions = await this.store.getBlockRevisions(this.id, stored.seq);
     const address = { strandId: this.id, sequenceNo: stored.seq };
     const fields: Record<string, unknown> = {

@@ -10,7 +10,7 @@ import { newDocumentId, newId, isId } from '../ids.js';
 import { dot, encodeIonBinary, hashString, ionHash } from '../ion/index.js';
 import type { PreparedRevision } from '../journal/block-builder.js';
 import type { BlockAddress, StatementInfo, TransactionInfo } from '../journal/journal-types.js';
-import type { LedgerCipher } from '../keyring/ledger-cipher.js';
+import type { LedgerKeyring } from '../keyring/ledger-cipher.js';
 import {
   Catalog,
   MAX_ACTIVE_TABLES,
@@ -20,7 +20,7 @@ import {
   type IndexDefinition,
   type TableDefinition,
 } from './catalog.js';
-import { equalityKey } from './index-key.js';
+import { indexEntriesOf, indexEntryOf } from './index-key.js';
 import { Revision } from './revision.js';
 
 /** QLDB's per-transaction and per-document quotas. */
@@ -43,15 +43,27 @@ export interface CommitResult {
 export interface LedgerAccess {
   readonly id: string;
   readonly store: Store;
-  readonly cipher: LedgerCipher;
+  /** The ledger's data keys now; a rekey replaces them. */
+  readonly cipher: LedgerKeyring;
   readonly transactionTimeoutMs: number;
+  /** Changes whenever the key that seals new writes changes. */
+  keyEpoch(): number;
+  /**
+   * Run a read of stored rows, and once more after loading the ledger's
+   * keys again when it met a payload of a data key generation the ledger
+   * does not hold (one retired while the read ran, or a newer one).
+   */
+  withCurrentKeys<T>(read: () => Promise<T>): Promise<T>;
   catalog(): Catalog;
   /** Sequence number of the last durable block; reads observe at least this state. */
   durableSeq(): number;
   submit(transaction: Transaction): Promise<CommitResult>;
   toRevision(stored: StoredRevision): Revision;
-  /** Committed documents with this index entry; `markKey` is `indexMarkKey(entry)`. */
-  lookupCommitted(entry: IndexEntry, markKey: string): Promise<Revision[]>;
+  /**
+   * Committed documents with one of these index entries (a value's entry
+   * under each data key held); `markKey` is `indexMarkKey` of the first.
+   */
+  lookupCommitted(entries: IndexEntry[], markKey: string): Promise<Revision[]>;
   /** Committed revisions of a table (by active name or id) active within `[start, end]`. */
   tableHistory(table: string, start?: number, end?: number): Promise<Revision[]>;
 }
@@ -94,6 +106,8 @@ export class Transaction {
   readonly indexReads = new Map<string, number>();
   readonly scans = new Map<string, number>();
   catalogObservedAt: number | undefined;
+  /** The ledger's key epoch when the catalog was first read; a rekey step since is a conflict. */
+  keyEpochObserved: number | undefined;
 
   readonly writes = new Map<string, PendingWrite>();
   readonly catalogChanges = new Map<string, CatalogObject>();
@@ -345,12 +359,13 @@ export class Transaction {
     if (index === undefined) {
       throw new LedgerError('BadRequestException', `No index on ${tableName}.${field}`);
     }
-    const entry = this.#indexEntry(index, value);
+    const entries = indexEntriesOf(index, value, this.#ledger.cipher);
+    const entry = entries[0]!;
     const observed = this.#ledger.durableSeq();
     const markKey = indexMarkKey(entry);
     if (!this.indexReads.has(markKey)) this.indexReads.set(markKey, observed);
 
-    const committed = await this.#ledger.lookupCommitted(entry, markKey);
+    const committed = await this.#ledger.lookupCommitted(entries, markKey);
     if (this.writes.size === 0 && this.indexBuilds.length === 0) return committed;
     const results = committed.filter((revision) => !this.writes.has(revision.id));
     // Documents indexed by an index this transaction created are not in the store's index yet.
@@ -372,12 +387,15 @@ export class Transaction {
   async scan(tableName: string): Promise<Revision[]> {
     const table = this.#activeTable(tableName);
     if (!this.scans.has(table.tableId)) this.scans.set(table.tableId, this.#ledger.durableSeq());
-    const stored = await this.#ledger.store.scanTable(this.#ledger.id, table.tableId);
-    const results: Revision[] = [];
-    for (const row of stored) {
-      if (this.writes.has(row.docId)) continue;
-      results.push(this.#ledger.toRevision(row));
-    }
+    const results = await this.#ledger.withCurrentKeys(async () => {
+      const stored = await this.#ledger.store.scanTable(this.#ledger.id, table.tableId);
+      const committed: Revision[] = [];
+      for (const row of stored) {
+        if (this.writes.has(row.docId)) continue;
+        committed.push(this.#ledger.toRevision(row));
+      }
+      return committed;
+    });
     for (const write of this.writes.values()) {
       if (write.table.tableId === table.tableId && write.binary !== undefined) {
         results.push(pendingRevision(write, this.id));
@@ -498,6 +516,7 @@ export class Transaction {
     if (this.#catalog === undefined) {
       this.#catalog = this.#ledger.catalog();
       this.catalogObservedAt = this.#ledger.durableSeq();
+      this.keyEpochObserved = this.#ledger.keyEpoch();
     }
     return this.#catalog;
   }
@@ -539,10 +558,12 @@ export class Transaction {
     }
     const observed = this.#ledger.durableSeq();
     if (!this.reads.has(docId)) this.reads.set(docId, observed);
-    const stored = await this.#ledger.store.getDocument(this.#ledger.id, docId);
-    if (stored === undefined || stored.deleted || stored.tableId !== table.tableId)
-      return undefined;
-    return this.#ledger.toRevision(stored);
+    return this.#ledger.withCurrentKeys(async () => {
+      const stored = await this.#ledger.store.getDocument(this.#ledger.id, docId);
+      if (stored === undefined || stored.deleted || stored.tableId !== table.tableId)
+        return undefined;
+      return this.#ledger.toRevision(stored);
+    });
   }
 
   async #requireDocument(table: TableDefinition, docId: string): Promise<Revision> {
@@ -650,11 +671,7 @@ export class Transaction {
   }
 
   #indexEntry(index: IndexDefinition, value: dom.Value): IndexEntry {
-    // Indexes made before keys followed PartiQL's = keep Ion equality through
-    // the Ion hash, where 1 and 1.0 are different keys.
-    const key =
-      index.keys === 'equality' ? Buffer.from(equalityKey(value), 'utf8') : ionHash(value);
-    return { indexId: index.indexId, keyMac: this.#ledger.cipher.mac(index.indexId, key) };
+    return indexEntryOf(index, value, this.#ledger.cipher);
   }
 }
 

@@ -192,9 +192,10 @@ function writeRows(statement: Statement, blocks: BlockWrite[]): void {
   if (removed.length > 0) {
     statement.part(
       'x',
-      `INSERT INTO removed_index_entries (ledger, block_seq, index_id, key_mac)
+      `INSERT INTO removed_index_entries (ledger, block_seq, index_id, key_mac, key_gen)
        SELECT $1, u.* FROM unnest(${p(removed.map((r) => r.seq))}::bigint[],
-         ${p(removed.map((r) => r.entry.indexId))}::text[], ${bytes(removed.map((r) => r.entry.keyMac))}) AS u
+         ${p(removed.map((r) => r.entry.indexId))}::text[], ${bytes(removed.map((r) => r.entry.keyMac))},
+         ${p(removed.map((r) => r.entry.generation ?? 0))}::bigint[]) AS u
        WHERE ${CONTINUES}`,
     );
   }
@@ -263,16 +264,19 @@ function writeIndexEntries(statement: Statement, blocks: BlockWrite[]): void {
     const keyMacs = statement.bytes(rows.map((row) => row.entry.keyMac));
     const docIds = p(rows.map((row) => row.docId));
     const versions = p(rows.map((row) => row.version));
+    const generations = p(rows.map((row) => row.entry.generation ?? 0));
     statement.part(
       'new_entries',
-      `SELECT * FROM unnest(${indexIds}::text[], ${keyMacs}, ${docIds}::text[], ${versions}::integer[])
-         AS n (index_id, key_mac, doc_id, version)`,
+      `SELECT * FROM unnest(${indexIds}::text[], ${keyMacs}, ${docIds}::text[], ${versions}::integer[],
+         ${generations}::bigint[])
+         AS n (index_id, key_mac, doc_id, version, key_gen)`,
     );
     statement.part(
       'e',
-      `INSERT INTO index_entries (ledger, index_id, key_mac, doc_id, version)
+      `INSERT INTO index_entries (ledger, index_id, key_mac, doc_id, version, key_gen)
        SELECT $1, n.* FROM new_entries n WHERE ${CONTINUES}
-       ON CONFLICT (ledger, index_id, key_mac, doc_id) DO UPDATE SET version = excluded.version`,
+       ON CONFLICT (ledger, index_id, key_mac, doc_id)
+         DO UPDATE SET version = excluded.version, key_gen = excluded.key_gen`,
     );
     kept = `AND NOT EXISTS (SELECT 1 FROM new_entries n
       WHERE n.index_id = i.index_id AND n.key_mac = i.key_mac AND n.doc_id = i.doc_id)`;
@@ -287,10 +291,11 @@ function writeIndexEntries(statement: Statement, blocks: BlockWrite[]): void {
   if (adds.length > 0) {
     statement.part(
       'a',
-      `INSERT INTO index_entries (ledger, index_id, key_mac, doc_id, version)
-       SELECT $1, a.index_id, a.key_mac, a.doc_id, v.version
+      `INSERT INTO index_entries (ledger, index_id, key_mac, doc_id, version, key_gen)
+       SELECT $1, a.index_id, a.key_mac, a.doc_id, v.version, a.key_gen
        FROM unnest(${p(adds.map((add) => add.entry.indexId))}::text[], ${bytes(adds.map((add) => add.entry.keyMac))},
-         ${p(adds.map((add) => add.docId))}::text[]) AS a (index_id, key_mac, doc_id)
+         ${p(adds.map((add) => add.docId))}::text[], ${p(adds.map((add) => add.entry.generation ?? 0))}::bigint[])
+         AS a (index_id, key_mac, doc_id, key_gen)
        JOIN LATERAL (SELECT MAX(r.version) AS version FROM revisions r
          WHERE r.ledger = $1 AND r.doc_id = a.doc_id) AS v ON v.version IS NOT NULL
        WHERE ${CONTINUES}

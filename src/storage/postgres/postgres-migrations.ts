@@ -104,6 +104,21 @@ export const postgresMigrations: ReadonlyArray<{ version: number; sql: string }>
       );
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- Data key generations. The ledger's current key seals new writes; during
+      -- a rekey the retiring key still opens what it sealed. Index entries
+      -- record the generation whose MAC key made them, so a rekey can find
+      -- the entries it has yet to MAC again. Existing rows are generation 0.
+      ALTER TABLE ledgers ADD COLUMN key_generation bigint NOT NULL DEFAULT 0;
+      ALTER TABLE ledgers ADD COLUMN retiring_key bytea;
+      ALTER TABLE ledgers ADD COLUMN retiring_generation bigint;
+      ALTER TABLE index_entries ADD COLUMN key_gen bigint NOT NULL DEFAULT 0;
+      ALTER TABLE removed_index_entries ADD COLUMN key_gen bigint NOT NULL DEFAULT 0;
+      CREATE INDEX index_entries_by_generation ON index_entries (ledger, key_gen, doc_id);
+    `,
+  },
 ];
 
 export const latestPostgresSchemaVersion =

@@ -1,6 +1,11 @@
 import pg from 'pg';
 import {
   LedgerExistsError,
+  RekeyConflictError,
+  type IndexEntryReplacement,
+  type SealedReplacements,
+  type StoredIndexEntry,
+  type WrappedDataKey,
   type AppendLock,
   StateConflictError,
   StoreClosedError,
@@ -16,7 +21,13 @@ import {
   type TableHistoryQuery,
 } from '../store.js';
 import {
+  checkGeneration,
+  checkLimit,
   checkStateKey,
+  checkReplacements,
+  lookupEntries,
+  rekeyConflict,
+  wholeDocuments,
   toBlock,
   toCatalogObject,
   toLedger,
@@ -232,8 +243,15 @@ export class PostgresStore implements Store {
   async createLedger(record: LedgerRecord): Promise<void> {
     try {
       await this.#query(
-        'INSERT INTO ledgers (name, id, created_at, settings, wrapped_key) VALUES ($1, $2, $3, $4, $5)',
-        [record.name, record.id, record.createdAt, record.settings, record.wrappedKey],
+        'INSERT INTO ledgers (name, id, created_at, settings, wrapped_key, key_generation) VALUES ($1, $2, $3, $4, $5, $6)',
+        [
+          record.name,
+          record.id,
+          record.createdAt,
+          record.settings,
+          record.wrappedKey,
+          record.keyGeneration ?? 0,
+        ],
       );
     } catch (error) {
       // 23505: unique_violation, on the name or the id.
@@ -257,8 +275,182 @@ export class PostgresStore implements Store {
     await this.#query('UPDATE ledgers SET settings = $1 WHERE name = $2', [settings, name]);
   }
 
-  async updateLedgerKey(name: string, wrappedKey: Uint8Array): Promise<void> {
-    await this.#query('UPDATE ledgers SET wrapped_key = $1 WHERE name = $2', [wrappedKey, name]);
+  async updateLedgerKey(
+    name: string,
+    wrappedKey: Uint8Array,
+    generation?: number,
+  ): Promise<boolean> {
+    if (generation !== undefined) checkGeneration(generation);
+    // One statement: the key of that generation is current or retiring, never both.
+    const rows = await this.#query(
+      `UPDATE ledgers SET
+         wrapped_key = CASE WHEN key_generation = COALESCE($3::bigint, key_generation) THEN $1 ELSE wrapped_key END,
+         retiring_key = CASE WHEN key_generation = COALESCE($3::bigint, key_generation) THEN retiring_key ELSE $1 END
+       WHERE name = $2 AND (key_generation = COALESCE($3::bigint, key_generation) OR retiring_generation = $3::bigint)
+       RETURNING no`,
+      [wrappedKey, name, generation ?? null],
+    );
+    return rows.length > 0;
+  }
+
+  async beginRekey(name: string, from: number, next: WrappedDataKey): Promise<void> {
+    checkGeneration(from);
+    checkGeneration(next.generation);
+    const rows = await this.#query(
+      `UPDATE ledgers SET retiring_key = wrapped_key, retiring_generation = key_generation,
+         wrapped_key = $1, key_generation = $2
+       WHERE name = $3 AND key_generation = $4 AND retiring_key IS NULL AND key_generation < $2
+       RETURNING no`,
+      [next.wrappedKey, next.generation, name, from],
+    );
+    if (rows.length === 0) throw rekeyConflict(name, await this.getLedger(name), from, next);
+  }
+
+  async finishRekey(name: string, generation: number): Promise<void> {
+    checkGeneration(generation);
+    await this.#withClient(async (client) => {
+      await client.query('BEGIN');
+      try {
+        const found = await client.query('SELECT * FROM ledgers WHERE name = $1 FOR UPDATE', [
+          name,
+        ]);
+        const row = found.rows[0] as Row | undefined;
+        const record = row === undefined ? undefined : toLedger(row);
+        if (record?.retiringKey?.generation !== generation) {
+          throw new RekeyConflictError(
+            name,
+            record === undefined
+              ? `ledger ${name} does not exist`
+              : `ledger ${name} holds no retiring data key of generation ${generation}`,
+          );
+        }
+        const ledger = row!.no as number;
+        const left = await client.query(
+          'SELECT 1 FROM index_entries WHERE ledger = $1 AND key_gen = $2 LIMIT 1',
+          [ledger, generation],
+        );
+        if (left.rows.length > 0) {
+          throw new RekeyConflictError(
+            name,
+            `index entries of data key generation ${generation} remain in ledger ${name}; MAC them under the new key first`,
+          );
+        }
+        await client.query('DELETE FROM removed_index_entries WHERE ledger = $1 AND key_gen = $2', [
+          ledger,
+          generation,
+        ]);
+        await client.query(
+          'UPDATE ledgers SET retiring_key = NULL, retiring_generation = NULL WHERE no = $1',
+          [ledger],
+        );
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+
+  async replaceSealed(ledgerId: string, replacements: SealedReplacements): Promise<void> {
+    const ledger = await this.#ledgerNo(ledgerId);
+    const blocks = replacements.blocks ?? [];
+    const revisions = replacements.revisions ?? [];
+    const catalog = replacements.catalog ?? [];
+    // One statement, so one transaction and one round trip.
+    await this.#query(
+      `WITH b AS (
+         UPDATE blocks t SET body = u.body
+         FROM unnest($2::bigint[], $3::bytea[]) AS u (seq, body)
+         WHERE t.ledger = $1 AND t.seq = u.seq RETURNING 1),
+       r AS (
+         UPDATE revisions t SET payload = u.payload
+         FROM unnest($4::text[], $5::integer[], $6::bytea[]) AS u (doc_id, version, payload)
+         WHERE t.ledger = $1 AND t.doc_id = u.doc_id AND t.version = u.version RETURNING 1),
+       c AS (
+         UPDATE catalog t SET payload = u.payload
+         FROM unnest($7::text[], $8::bigint[], $9::bytea[]) AS u (object_id, block_seq, payload)
+         WHERE t.ledger = $1 AND t.object_id = u.object_id AND t.block_seq = u.block_seq RETURNING 1)
+       SELECT (SELECT count(*) FROM b) + (SELECT count(*) FROM r) + (SELECT count(*) FROM c) AS n`,
+      [
+        ledger,
+        blocks.map((block) => block.seq),
+        blocks.map((block) => Buffer.from(block.body)),
+        revisions.map((revision) => revision.docId),
+        revisions.map((revision) => revision.version),
+        revisions.map((revision) => Buffer.from(revision.payload)),
+        catalog.map((object) => object.objectId),
+        catalog.map((object) => object.blockSeq),
+        catalog.map((object) => Buffer.from(object.payload)),
+      ],
+    );
+  }
+
+  async listIndexEntries(
+    ledgerId: string,
+    generation: number,
+    afterDocId: string,
+    limit: number,
+  ): Promise<StoredIndexEntry[]> {
+    checkLimit(limit);
+    const ledger = await this.#ledgerNo(ledgerId);
+    const rows = await this.#query(
+      `SELECT doc_id, version, index_id, key_mac, key_gen FROM index_entries
+       WHERE ledger = $1 AND key_gen = $2 AND doc_id > $3 COLLATE "C"
+       ORDER BY doc_id COLLATE "C", index_id COLLATE "C", key_mac LIMIT $4`,
+      [ledger, generation, afterDocId, limit],
+    );
+    return wholeDocuments(rows, limit, (docId) =>
+      this.#query(
+        `SELECT doc_id, version, index_id, key_mac, key_gen FROM index_entries
+         WHERE ledger = $1 AND key_gen = $2 AND doc_id = $3 ORDER BY index_id COLLATE "C", key_mac`,
+        [ledger, generation, docId],
+      ),
+    );
+  }
+
+  async replaceIndexEntries(
+    ledgerId: string,
+    replacements: IndexEntryReplacement[],
+  ): Promise<number> {
+    checkReplacements(replacements);
+    if (replacements.length === 0) return 0;
+    const ledger = await this.#ledgerNo(ledgerId);
+    // An update in place, not a delete and an insert: an append that
+    // replaces the document's entries concurrently then follows the row to
+    // its new version and deletes that too, instead of missing a row its
+    // snapshot did not hold.
+    const rows = await this.#query(
+      `UPDATE index_entries t SET key_mac = u.to_mac, key_gen = u.to_gen
+       FROM unnest($2::text[], $3::bytea[], $4::bigint[], $5::bytea[], $6::bigint[], $7::text[], $8::integer[])
+         AS u (index_id, from_mac, from_gen, to_mac, to_gen, doc_id, version)
+       WHERE t.ledger = $1 AND t.index_id = u.index_id AND t.key_mac = u.from_mac
+         AND t.doc_id = u.doc_id AND t.version = u.version AND t.key_gen = u.from_gen
+       RETURNING 1`,
+      [
+        ledger,
+        replacements.map((r) => r.from.indexId),
+        replacements.map((r) => Buffer.from(r.from.keyMac)),
+        replacements.map((r) => r.from.generation ?? 0),
+        replacements.map((r) => Buffer.from(r.to.keyMac)),
+        replacements.map((r) => r.to.generation ?? 0),
+        replacements.map((r) => r.docId),
+        replacements.map((r) => r.version),
+      ],
+    );
+    return rows.length;
+  }
+
+  async getRevisionsInBlocks(
+    ledgerId: string,
+    from: number,
+    to: number,
+  ): Promise<StoredRevision[]> {
+    const rows = await this.#query(
+      `SELECT * FROM revisions WHERE ledger = $1 AND block_seq >= $2 AND block_seq < $3
+       ORDER BY block_seq, block_pos`,
+      [await this.#ledgerNo(ledgerId), from, to],
+    );
+    return rows.map(toRevision);
   }
 
   async deleteLedger(name: string): Promise<void> {
@@ -516,13 +708,26 @@ export class PostgresStore implements Store {
     return rows.map(toRevision);
   }
 
-  async lookupIndex(ledgerId: string, entry: IndexEntry): Promise<StoredRevision[]> {
+  async lookupIndex(
+    ledgerId: string,
+    entries: IndexEntry | readonly IndexEntry[],
+  ): Promise<StoredRevision[]> {
+    const list = lookupEntries(entries);
     const rows = await this.#query(
-      `SELECT r.* FROM index_entries e
-       JOIN revisions r ON r.ledger = e.ledger AND r.doc_id = e.doc_id AND r.version = e.version
-       WHERE e.ledger = $1 AND e.index_id = $2 AND e.key_mac = $3
-       ORDER BY e.doc_id COLLATE "C"`,
-      [await this.#ledgerNo(ledgerId), entry.indexId, entry.keyMac],
+      list.length === 1
+        ? `SELECT r.* FROM index_entries e
+           JOIN revisions r ON r.ledger = e.ledger AND r.doc_id = e.doc_id AND r.version = e.version
+           WHERE e.ledger = $1 AND e.index_id = $2 AND e.key_mac = $3
+           ORDER BY e.doc_id COLLATE "C"`
+        : `SELECT r.* FROM index_entries e
+           JOIN revisions r ON r.ledger = e.ledger AND r.doc_id = e.doc_id AND r.version = e.version
+           WHERE e.ledger = $1 AND e.index_id = $2 AND e.key_mac = ANY($3::bytea[])
+           ORDER BY e.doc_id COLLATE "C"`,
+      [
+        await this.#ledgerNo(ledgerId),
+        list[0]!.indexId,
+        list.length === 1 ? list[0]!.keyMac : list.map((entry) => Buffer.from(entry.keyMac)),
+      ],
     );
     return rows.map(toRevision);
   }

@@ -125,13 +125,14 @@ function writeEntries(writer: Writer, entries: IndexEntry[]): void {
   for (const entry of entries) {
     writer.string(entry.indexId);
     writer.bytes(entry.keyMac);
+    writer.uint(entry.generation ?? 0);
   }
 }
 
 function readEntries(reader: Reader): IndexEntry[] {
   const entries: IndexEntry[] = [];
   for (let e = reader.uint(); e > 0; e--)
-    entries.push({ indexId: reader.string(), keyMac: reader.bytes() });
+    entries.push({ indexId: reader.string(), keyMac: reader.bytes(), generation: reader.uint() });
   return entries;
 }
 

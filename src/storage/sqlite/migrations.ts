@@ -107,6 +107,21 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       CREATE INDEX catalog_by_block ON catalog (ledger, block_seq);
     `,
   },
+  {
+    version: 4,
+    sql: `
+      -- Data key generations. The ledger's current key seals new writes; during
+      -- a rekey the retiring key still opens what it sealed. Index entries
+      -- record the generation whose MAC key made them, so a rekey can find
+      -- the entries it has yet to MAC again. Existing rows are generation 0.
+      ALTER TABLE ledgers ADD COLUMN key_generation INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE ledgers ADD COLUMN retiring_key BLOB;
+      ALTER TABLE ledgers ADD COLUMN retiring_generation INTEGER;
+      ALTER TABLE index_entries ADD COLUMN key_gen INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE removed_index_entries ADD COLUMN key_gen INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX index_entries_by_generation ON index_entries (ledger, key_gen, doc_id);
+    `,
+  },
 ];
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version;

@@ -44,17 +44,17 @@ export function appendBlocks(db: Database.Database, ledger: number, blocks: Bloc
   );
   const deleteEntries = statement('DELETE FROM index_entries WHERE ledger = ? AND doc_id = ?');
   const insertEntry = statement(
-    'INSERT OR REPLACE INTO index_entries (ledger, index_id, key_mac, doc_id, version) VALUES (?, ?, ?, ?, ?)',
+    'INSERT OR REPLACE INTO index_entries (ledger, index_id, key_mac, doc_id, version, key_gen) VALUES (?, ?, ?, ?, ?, ?)',
   );
   const addEntry = statement(
-    `INSERT OR REPLACE INTO index_entries (ledger, index_id, key_mac, doc_id, version)
-     SELECT ?, ?, ?, doc_id, MAX(version) FROM revisions WHERE ledger = ? AND doc_id = ?`,
+    `INSERT OR REPLACE INTO index_entries (ledger, index_id, key_mac, doc_id, version, key_gen)
+     SELECT ?, ?, ?, doc_id, MAX(version), ? FROM revisions WHERE ledger = ? AND doc_id = ?`,
   );
   const insertNode = statement(
     'INSERT INTO merkle_nodes (ledger, level, idx, hash) VALUES (?, ?, ?, ?)',
   );
   const insertRemoved = statement(
-    'INSERT INTO removed_index_entries (ledger, block_seq, index_id, key_mac) VALUES (?, ?, ?, ?)',
+    'INSERT INTO removed_index_entries (ledger, block_seq, index_id, key_mac, key_gen) VALUES (?, ?, ?, ?, ?)',
   );
   const upsertCatalog = statement(
     `INSERT INTO catalog (ledger, object_id, kind, block_seq, payload) VALUES (?, ?, ?, ?, ?)
@@ -91,14 +91,28 @@ export function appendBlocks(db: Database.Database, ledger: number, blocks: Bloc
       );
       if (revision.version > 0) deleteEntries.run(ledger, revision.docId);
       for (const entry of revision.indexEntries) {
-        insertEntry.run(ledger, entry.indexId, entry.keyMac, revision.docId, revision.version);
+        insertEntry.run(
+          ledger,
+          entry.indexId,
+          entry.keyMac,
+          revision.docId,
+          revision.version,
+          entry.generation ?? 0,
+        );
       }
     }
     for (const add of block.indexAdds ?? []) {
-      addEntry.run(ledger, add.entry.indexId, add.entry.keyMac, ledger, add.docId);
+      addEntry.run(
+        ledger,
+        add.entry.indexId,
+        add.entry.keyMac,
+        add.entry.generation ?? 0,
+        ledger,
+        add.docId,
+      );
     }
     for (const entry of block.removedEntries ?? []) {
-      insertRemoved.run(ledger, block.seq, entry.indexId, entry.keyMac);
+      insertRemoved.run(ledger, block.seq, entry.indexId, entry.keyMac, entry.generation ?? 0);
     }
     for (const object of block.catalog) {
       upsertCatalog.run(ledger, object.objectId, object.kind, object.blockSeq, object.payload);

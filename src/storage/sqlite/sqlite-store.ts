@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import {
   LedgerExistsError,
+  RekeyConflictError,
   type AppendLock,
   StateConflictError,
   StoreClosedError,
@@ -14,9 +15,19 @@ import {
   type StoredCatalogObject,
   type StoredRevision,
   type TableHistoryQuery,
+  type IndexEntryReplacement,
+  type SealedReplacements,
+  type StoredIndexEntry,
+  type WrappedDataKey,
 } from '../store.js';
 import {
+  checkGeneration,
+  checkLimit,
   checkStateKey,
+  checkReplacements,
+  lookupEntries,
+  rekeyConflict,
+  wholeDocuments,
   toBlock,
   toCatalogObject,
   toLedger,
@@ -53,7 +64,7 @@ export class SqliteStore implements Store {
   readonly #db: Database.Database;
   readonly #statements = new Map<string, Database.Statement>();
   readonly #ledgerNumbers = new Map<string, number>();
-  readonly #append: (ledger: number, blocks: BlockWrite[]) => void;
+  readonly #append: Database.Transaction<(ledger: number, blocks: BlockWrite[]) => void>;
   readonly #writer: SqliteWriter | undefined;
 
   private constructor(db: Database.Database, writer: SqliteWriter | undefined) {
@@ -109,8 +120,15 @@ export class SqliteStore implements Store {
   async createLedger(record: LedgerRecord): Promise<void> {
     try {
       this.#statement(
-        'INSERT INTO ledgers (name, id, created_at, settings, wrapped_key) VALUES (?, ?, ?, ?, ?)',
-      ).run(record.name, record.id, record.createdAt, record.settings, record.wrappedKey);
+        'INSERT INTO ledgers (name, id, created_at, settings, wrapped_key, key_generation) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(
+        record.name,
+        record.id,
+        record.createdAt,
+        record.settings,
+        record.wrappedKey,
+        record.keyGeneration ?? 0,
+      );
     } catch (error) {
       if ((error as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
         throw new LedgerExistsError(record.name);
@@ -134,8 +152,171 @@ export class SqliteStore implements Store {
     this.#statement('UPDATE ledgers SET settings = ? WHERE name = ?').run(settings, name);
   }
 
-  async updateLedgerKey(name: string, wrappedKey: Uint8Array): Promise<void> {
-    this.#statement('UPDATE ledgers SET wrapped_key = ? WHERE name = ?').run(wrappedKey, name);
+  async updateLedgerKey(
+    name: string,
+    wrappedKey: Uint8Array,
+    generation?: number,
+  ): Promise<boolean> {
+    if (generation !== undefined) checkGeneration(generation);
+    const current = this.#statement(
+      'UPDATE ledgers SET wrapped_key = ? WHERE name = ? AND key_generation = COALESCE(?, key_generation)',
+    ).run(wrappedKey, name, generation ?? null);
+    if (current.changes > 0 || generation === undefined) return current.changes > 0;
+    const retiring = this.#statement(
+      'UPDATE ledgers SET retiring_key = ? WHERE name = ? AND retiring_generation = ?',
+    ).run(wrappedKey, name, generation);
+    return retiring.changes > 0;
+  }
+
+  async beginRekey(name: string, from: number, next: WrappedDataKey): Promise<void> {
+    checkGeneration(from);
+    checkGeneration(next.generation);
+    if (!this.#db.open) throw new StoreClosedError();
+    const begin = this.#db.transaction(() => {
+      const changed = this.#statement(
+        `UPDATE ledgers SET retiring_key = wrapped_key, retiring_generation = key_generation,
+           wrapped_key = ?, key_generation = ?
+         WHERE name = ? AND key_generation = ? AND retiring_key IS NULL AND key_generation < ?`,
+      ).run(next.wrappedKey, next.generation, name, from, next.generation);
+      if (changed.changes === 0) {
+        const row = this.#statement('SELECT * FROM ledgers WHERE name = ?').get(name) as
+          Row | undefined;
+        throw rekeyConflict(name, row === undefined ? undefined : toLedger(row), from, next);
+      }
+    });
+    begin.immediate();
+  }
+
+  async finishRekey(name: string, generation: number): Promise<void> {
+    checkGeneration(generation);
+    if (!this.#db.open) throw new StoreClosedError();
+    const finish = this.#db.transaction(() => {
+      const row = this.#statement('SELECT * FROM ledgers WHERE name = ?').get(name) as
+        Row | undefined;
+      const record = row === undefined ? undefined : toLedger(row);
+      if (record?.retiringKey?.generation !== generation) {
+        throw new RekeyConflictError(
+          name,
+          record === undefined
+            ? `ledger ${name} does not exist`
+            : `ledger ${name} holds no retiring data key of generation ${generation}`,
+        );
+      }
+      const ledger = row!.no as number;
+      const left = this.#statement(
+        'SELECT doc_id FROM index_entries WHERE ledger = ? AND key_gen = ? LIMIT 1',
+      ).get(ledger, generation);
+      if (left !== undefined) {
+        throw new RekeyConflictError(
+          name,
+          `index entries of data key generation ${generation} remain in ledger ${name}; MAC them under the new key first`,
+        );
+      }
+      this.#statement('DELETE FROM removed_index_entries WHERE ledger = ? AND key_gen = ?').run(
+        ledger,
+        generation,
+      );
+      this.#statement(
+        'UPDATE ledgers SET retiring_key = NULL, retiring_generation = NULL WHERE no = ?',
+      ).run(ledger);
+    });
+    // Overwrite the freed bytes of the retiring key instead of leaving them
+    // in free space, then copy the WAL into the database and truncate it,
+    // so no earlier copy of the row stays in either file.
+    this.#db.pragma('secure_delete = ON');
+    try {
+      finish.immediate();
+    } finally {
+      this.#db.pragma('secure_delete = OFF');
+    }
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  async replaceSealed(ledgerId: string, replacements: SealedReplacements): Promise<void> {
+    if (!this.#db.open) throw new StoreClosedError();
+    const ledger = this.#ledgerNo(ledgerId);
+    const blocks = this.#statement('UPDATE blocks SET body = ? WHERE ledger = ? AND seq = ?');
+    const revisions = this.#statement(
+      'UPDATE revisions SET payload = ? WHERE ledger = ? AND doc_id = ? AND version = ?',
+    );
+    const catalog = this.#statement(
+      'UPDATE catalog SET payload = ? WHERE ledger = ? AND object_id = ? AND block_seq = ?',
+    );
+    const write = this.#db.transaction(() => {
+      for (const block of replacements.blocks ?? []) blocks.run(block.body, ledger, block.seq);
+      for (const revision of replacements.revisions ?? []) {
+        revisions.run(revision.payload, ledger, revision.docId, revision.version);
+      }
+      for (const object of replacements.catalog ?? []) {
+        catalog.run(object.payload, ledger, object.objectId, object.blockSeq);
+      }
+    });
+    write.immediate();
+  }
+
+  async listIndexEntries(
+    ledgerId: string,
+    generation: number,
+    afterDocId: string,
+    limit: number,
+  ): Promise<StoredIndexEntry[]> {
+    checkLimit(limit);
+    const ledger = this.#ledgerNo(ledgerId);
+    const rows = this.#statement(
+      `SELECT doc_id, version, index_id, key_mac, key_gen FROM index_entries
+       WHERE ledger = ? AND key_gen = ? AND doc_id > ? ORDER BY doc_id, index_id, key_mac LIMIT ?`,
+    ).all(ledger, generation, afterDocId, limit) as Row[];
+    return wholeDocuments(
+      rows,
+      limit,
+      (docId) =>
+        this.#statement(
+          `SELECT doc_id, version, index_id, key_mac, key_gen FROM index_entries
+           WHERE ledger = ? AND key_gen = ? AND doc_id = ? ORDER BY index_id, key_mac`,
+        ).all(ledger, generation, docId) as Row[],
+    );
+  }
+
+  async replaceIndexEntries(
+    ledgerId: string,
+    replacements: IndexEntryReplacement[],
+  ): Promise<number> {
+    checkReplacements(replacements);
+    if (!this.#db.open) throw new StoreClosedError();
+    const ledger = this.#ledgerNo(ledgerId);
+    const update = this.#statement(
+      `UPDATE OR REPLACE index_entries SET key_mac = ?, key_gen = ?
+       WHERE ledger = ? AND index_id = ? AND key_mac = ? AND doc_id = ? AND version = ? AND key_gen = ?`,
+    );
+    const write = this.#db.transaction(() => {
+      let replaced = 0;
+      for (const { docId, version, from, to } of replacements) {
+        replaced += update.run(
+          to.keyMac,
+          to.generation ?? 0,
+          ledger,
+          from.indexId,
+          from.keyMac,
+          docId,
+          version,
+          from.generation ?? 0,
+        ).changes;
+      }
+      return replaced;
+    });
+    return write.immediate();
+  }
+
+  async getRevisionsInBlocks(
+    ledgerId: string,
+    from: number,
+    to: number,
+  ): Promise<StoredRevision[]> {
+    const rows = this.#statement(
+      `SELECT * FROM revisions WHERE ledger = ? AND block_seq >= ? AND block_seq < ?
+       ORDER BY block_seq, block_pos`,
+    ).all(this.#ledgerNo(ledgerId), from, to) as Row[];
+    return rows.map(toRevision);
   }
 
   async deleteLedger(name: string): Promise<void> {
@@ -168,7 +349,7 @@ export class SqliteStore implements Store {
     if (this.#writer !== undefined && !(blocks.length === 1 && this.#writer.idle)) {
       return this.#writer.append(ledger, blocks);
     }
-    this.#append(ledger, blocks);
+    this.#append.immediate(ledger, blocks);
   }
 
   async lockAppends(): Promise<AppendLock> {
@@ -293,13 +474,18 @@ export class SqliteStore implements Store {
     return rows.map(toRevision);
   }
 
-  async lookupIndex(ledgerId: string, entry: IndexEntry): Promise<StoredRevision[]> {
+  async lookupIndex(
+    ledgerId: string,
+    entries: IndexEntry | readonly IndexEntry[],
+  ): Promise<StoredRevision[]> {
+    const list = lookupEntries(entries);
+    const macs = list.length === 1 ? '= ?' : `IN (${list.map(() => '?').join(', ')})`;
     const rows = this.#statement(
       `SELECT r.* FROM index_entries e
        JOIN revisions r ON r.ledger = e.ledger AND r.doc_id = e.doc_id AND r.version = e.version
-       WHERE e.ledger = ? AND e.index_id = ? AND e.key_mac = ?
+       WHERE e.ledger = ? AND e.index_id = ? AND e.key_mac ${macs}
        ORDER BY e.doc_id`,
-    ).all(this.#ledgerNo(ledgerId), entry.indexId, entry.keyMac) as Row[];
+    ).all(this.#ledgerNo(ledgerId), list[0]!.indexId, ...list.map((e) => e.keyMac)) as Row[];
     return rows.map(toRevision);
   }
 

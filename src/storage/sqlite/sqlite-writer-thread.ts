@@ -32,7 +32,9 @@ parentPort!.on('message', (request: AppendRequest | 'close') => {
   }
   let response: AppendResponse;
   try {
-    append(request.ledger, decodeBlockWrites(request.blocks));
+    // Immediate: take the write lock at the start, since a read snapshot
+    // cannot be upgraded once the main connection wrote (a rekey does).
+    append.immediate(request.ledger, decodeBlockWrites(request.blocks));
     response = { id: request.id, ok: true };
   } catch (error) {
     response =

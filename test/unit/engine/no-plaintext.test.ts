@@ -80,3 +80,65 @@ test('store files hold no user plaintext', async () => {
     dir.remove();
   }
 });
+
+test('after a rekey the files hold no plaintext and no copy of the old wrapped key', async () => {
+  const dir = tempDir();
+  const engine = await Engine.open({ dataDir: dir.path, rekey: { batchBlocks: 4 } });
+  let oldWrapped: Uint8Array;
+  try {
+    await engine.createLedger('secret');
+    const ledger = await engine.ledger('secret');
+    await ledger.run(async (t) => {
+      t.recordStatement(`CREATE TABLE ${TABLE}`);
+      t.createTable(TABLE);
+      await t.createIndex(TABLE, INDEXED);
+    });
+    for (let round = 0; round < 20; round++) {
+      await ledger.run(async (t) => {
+        t.recordStatement(`INSERT INTO ${TABLE} VALUE {'${FIELD}': '${MARKER}'}`);
+        await t.insert(
+          TABLE,
+          load(`{${FIELD}: "${MARKER}", ${INDEXED}: "${MARKER}-${round}", n: ${round}}`)!,
+        );
+      });
+    }
+    oldWrapped = (await engine.ledgerKeyRecord('secret')).wrappedKey;
+    // The scan finds the key while it is stored, so its absence later means something.
+    assert.notEqual(storedBytes(dir.path).bytes.indexOf(Buffer.from(oldWrapped)), -1);
+    await engine.rekeyLedger('secret');
+    // Writes during the rekey are sealed too.
+    await ledger.run(async (t) => {
+      await t.insert(TABLE, load(`{${FIELD}: "${MARKER}", ${INDEXED}: "${MARKER}-during"}`)!);
+    });
+    assert.equal((await engine.waitForRekey('secret')).rekey?.state, 'DONE');
+
+    const open = storedBytes(dir.path);
+    for (const needle of [MARKER, TABLE, FIELD, INDEXED])
+      assertAbsent(open.bytes, needle, 'the open data directory after a rekey');
+    assert.equal(
+      open.bytes.indexOf(Buffer.from(oldWrapped)),
+      -1,
+      'the old wrapped data key is still in the data directory',
+    );
+  } finally {
+    await engine.close();
+  }
+
+  const closed = storedBytes(dir.path);
+  for (const needle of [MARKER, TABLE, FIELD, INDEXED])
+    assertAbsent(closed.bytes, needle, 'the closed data directory after a rekey');
+  assert.equal(closed.bytes.indexOf(Buffer.from(oldWrapped!)), -1);
+
+  const reopened = await Engine.open({ dataDir: dir.path });
+  try {
+    const ledger = await reopened.ledger('secret');
+    const found = await ledger.run(async (t) =>
+      t.lookup(TABLE, INDEXED, load(`"${MARKER}-during"`)!),
+    );
+    assert.equal(found.length, 1);
+    assert.equal((await ledger.run(async (t) => t.scan(TABLE))).length, 21);
+  } finally {
+    await reopened.close();
+    dir.remove();
+  }
+});

@@ -9,7 +9,11 @@ import type { BlockWrite } from '../../../src/storage/store.js';
 
 const bytes = fc.uint8Array({ maxLength: 64 });
 const text = fc.string({ unit: 'binary', maxLength: 30 });
-const entry = fc.record({ indexId: text, keyMac: bytes });
+const entry = fc.record({
+  indexId: text,
+  keyMac: bytes,
+  generation: fc.integer({ min: 0, max: 0xffff_ffff }),
+});
 
 const blockWrite: fc.Arbitrary<BlockWrite> = fc.record({
   seq: fc.nat(),

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { openStore } from '../../../src/storage/open-store.js';
 import { PostgresStore } from '../../../src/storage/postgres/postgres-store.js';
 import { SqliteStore } from '../../../src/storage/sqlite/sqlite-store.js';
+import { latestPostgresSchemaVersion } from '../../../src/storage/postgres/postgres-migrations.js';
 import { createDatabase, postgresUrl, tempDir } from '../../helpers/backends.js';
 
 test('openStore opens SQLite for a path', async () => {
@@ -51,7 +52,7 @@ describe('openStore on PostgreSQL', { skip }, () => {
         const store = await openStore(url, { poolSize: 2, statementTimeoutMs: 5_000 });
         assert.ok(store instanceof PostgresStore);
         assert.equal(store.singleWriter, false);
-        assert.equal(await store.schemaVersion(), 1);
+        assert.equal(await store.schemaVersion(), latestPostgresSchemaVersion);
         await store.close();
       }
     } finally {
@@ -69,7 +70,9 @@ describe('openStore on PostgreSQL', { skip }, () => {
       await client.end();
       await assert.rejects(
         openStore(database.url),
-        /schema is version 99, newer than this Vellum \(1\); upgrade Vellum/,
+        new RegExp(
+          `schema is version 99, newer than this Vellum \\(${latestPostgresSchemaVersion}\\); upgrade Vellum`,
+        ),
       );
     } finally {
       await database.drop();

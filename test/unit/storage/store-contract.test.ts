@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   LedgerExistsError,
+  RekeyConflictError,
   SequenceConflictError,
   StateConflictError,
   StoreClosedError,
@@ -375,6 +376,233 @@ for (const backend of backends) {
       await store.appendBlocks(id, [block(0, [revision(doc, 0, 0)])]);
       await store.appendBlocks(id, [block(1, [], { indexAdds: [{ docId: doc, entry }] })]);
       assert.equal((await store.lookupIndex(id, entry))[0]?.docId, doc);
+    });
+
+    run('ledger keys: begin and finish a rekey', async (store, reopen) => {
+      const id = await withLedger(store, 'keys');
+      const first = (await store.getLedger('keys'))!;
+      assert.equal(first.keyGeneration, 0);
+      assert.equal(first.retiringKey, undefined);
+
+      const next = bytes(61);
+      await store.beginRekey('keys', 0, { generation: 1, wrappedKey: next });
+      let record = (await store.getLedger('keys'))!;
+      assert.equal(record.keyGeneration, 1);
+      assert.deepEqual(Buffer.from(record.wrappedKey), Buffer.from(next));
+      assert.equal(record.retiringKey?.generation, 0);
+      assert.deepEqual(Buffer.from(record.retiringKey!.wrappedKey), Buffer.from(first.wrappedKey));
+
+      // A second begin, a stale generation or a lower one changes nothing.
+      await assert.rejects(
+        store.beginRekey('keys', 1, { generation: 2, wrappedKey: bytes(61) }),
+        (error: RekeyConflictError) =>
+          error instanceof RekeyConflictError &&
+          /already running, from data key generation 0 to 1/.test(error.message),
+      );
+      await assert.rejects(
+        store.beginRekey('nope', 0, { generation: 1, wrappedKey: bytes(61) }),
+        /ledger nope does not exist/,
+      );
+      await assert.rejects(store.finishRekey('keys', 1), /no retiring data key of generation 1/);
+      assert.equal((await store.getLedger('keys'))!.keyGeneration, 1);
+
+      // Rewrapping goes to the slot that holds the generation.
+      const retiringRewrapped = bytes(61);
+      assert.equal(await store.updateLedgerKey('keys', retiringRewrapped, 0), true);
+      const currentRewrapped = bytes(61);
+      assert.equal(await store.updateLedgerKey('keys', currentRewrapped, 1), true);
+      assert.equal(await store.updateLedgerKey('keys', bytes(61), 7), false);
+      record = (await reopen().then((s) => s.getLedger('keys')))!;
+      assert.deepEqual(Buffer.from(record.wrappedKey), Buffer.from(currentRewrapped));
+      assert.deepEqual(Buffer.from(record.retiringKey!.wrappedKey), Buffer.from(retiringRewrapped));
+      void id;
+    });
+
+    run('ledger keys: finish refuses while old index entries remain', async (store) => {
+      const id = await withLedger(store, 'finish');
+      const doc = 'D'.repeat(22);
+      const old = { indexId: 'I'.repeat(22), keyMac: bytes(32), generation: 0 };
+      const removed = { indexId: 'I'.repeat(22), keyMac: bytes(32), generation: 0 };
+      await store.appendBlocks(id, [block(0, [revision(doc, 0, 0, { indexEntries: [old] })])]);
+      await store.appendBlocks(id, [
+        block(1, [revision(doc, 1, 1, { indexEntries: [old] })], { removedEntries: [removed] }),
+      ]);
+      await store.beginRekey('finish', 0, { generation: 1, wrappedKey: bytes(61) });
+      await assert.rejects(
+        store.finishRekey('finish', 0),
+        (error: Error) =>
+          error instanceof RekeyConflictError &&
+          /index entries of data key generation 0 remain in ledger finish/.test(error.message),
+      );
+      assert.equal((await store.getLedger('finish'))!.retiringKey?.generation, 0);
+
+      const next = { indexId: old.indexId, keyMac: bytes(32), generation: 1 };
+      assert.equal(
+        await store.replaceIndexEntries(id, [{ docId: doc, version: 1, from: old, to: next }]),
+        1,
+      );
+      await store.finishRekey('finish', 0);
+      const record = (await store.getLedger('finish'))!;
+      assert.equal(record.retiringKey, undefined);
+      assert.equal(record.keyGeneration, 1);
+      // The removed entries MACed under the retired key went with it.
+      const changes = await store.changesSince(id, -1);
+      assert.deepEqual(
+        changes.indexEntries.map(({ entry }) => Buffer.from(entry.keyMac).toString('hex')),
+        [Buffer.from(next.keyMac).toString('hex')],
+      );
+    });
+
+    run('index entries: list by generation and replace while unchanged', async (store) => {
+      const id = await withLedger(store);
+      const index = 'I'.repeat(22);
+      const other = 'J'.repeat(22);
+      const docs = ['A', 'B', 'C', 'D'].map((letter) => letter.repeat(22));
+      const entries = docs.map(() => ({ indexId: index, keyMac: bytes(32), generation: 0 }));
+      const second = { indexId: other, keyMac: bytes(32), generation: 0 };
+      await store.appendBlocks(id, [
+        block(
+          0,
+          docs.map((doc, i) =>
+            revision(doc, 0, 0, { indexEntries: i === 1 ? [entries[i]!, second] : [entries[i]!] }),
+          ),
+        ),
+      ]);
+
+      // Pages keep a document's entries together: B has two.
+      const page1 = await store.listIndexEntries(id, 0, '', 2);
+      assert.deepEqual(
+        page1.map((e) => e.docId),
+        [docs[0]],
+      );
+      const page2 = await store.listIndexEntries(id, 0, docs[0]!, 2);
+      assert.deepEqual(
+        page2.map((e) => [e.docId, e.entry.indexId]),
+        [
+          [docs[1], index],
+          [docs[1], other],
+        ],
+      );
+      assert.equal(page2[0]!.version, 0);
+      assert.equal(page2[0]!.entry.generation, 0);
+      const rest = await store.listIndexEntries(id, 0, docs[1]!, 100);
+      assert.deepEqual(
+        rest.map((e) => e.docId),
+        [docs[2], docs[3]],
+      );
+      assert.deepEqual(await store.listIndexEntries(id, 1, '', 100), []);
+      await assert.rejects(store.listIndexEntries(id, 0, '', 0), /positive integer, got 0/);
+
+      // C gets a new revision meanwhile: its old entry is gone, so replacing it does nothing.
+      const fresh = { indexId: index, keyMac: bytes(32), generation: 1 };
+      await store.appendBlocks(id, [
+        block(1, [revision(docs[2]!, 1, 1, { indexEntries: [fresh] })]),
+      ]);
+      const replacements = [0, 2, 3].map((i) => ({
+        docId: docs[i]!,
+        version: 0,
+        from: entries[i]!,
+        to: { indexId: index, keyMac: bytes(32), generation: 1 },
+      }));
+      assert.equal(await store.replaceIndexEntries(id, replacements), 2);
+      // Replacing twice finds nothing the second time.
+      assert.equal(await store.replaceIndexEntries(id, replacements), 0);
+      assert.deepEqual(
+        (await store.lookupIndex(id, [replacements[0]!.to, replacements[1]!.to, fresh])).map(
+          (r) => [r.docId, r.version],
+        ),
+        [
+          [docs[0], 0],
+          [docs[2], 1],
+        ],
+      );
+      // A lookup with both generations' MACs finds each document once.
+      assert.deepEqual(
+        (await store.lookupIndex(id, [entries[1]!, replacements[2]!.to])).map((r) => r.docId),
+        [docs[1], docs[3]],
+      );
+      assert.deepEqual(
+        (await store.listIndexEntries(id, 0, '', 100)).map((e) => e.docId),
+        [docs[1], docs[1]],
+      );
+      await assert.rejects(
+        store.replaceIndexEntries(id, [
+          { docId: docs[1]!, version: 0, from: entries[1]!, to: { ...second, generation: 1 } },
+        ]),
+        /cannot move from index/,
+      );
+      await assert.rejects(
+        store.lookupIndex(id, [entries[0]!, second]),
+        /must name the same index/,
+      );
+    });
+
+    run('sealed payloads are replaced; catalog objects only while unchanged', async (store) => {
+      const id = await withLedger(store);
+      const doc = 'D'.repeat(22);
+      const table = {
+        objectId: 'T'.repeat(22),
+        kind: 'table' as const,
+        blockSeq: 0,
+        payload: bytes(30),
+      };
+      const index = {
+        objectId: 'I'.repeat(22),
+        kind: 'index' as const,
+        blockSeq: 0,
+        payload: bytes(30),
+      };
+      await store.appendBlocks(id, [
+        block(0, [revision(doc, 0, 0)], { catalog: [table, index] }),
+        block(1, [revision(doc, 1, 1)]),
+      ]);
+      // The index changes in block 2, after the replacement was prepared.
+      const changed = { ...index, blockSeq: 2, payload: bytes(30) };
+      await store.appendBlocks(id, [block(2, [], { catalog: [changed] })]);
+
+      const body = bytes(70);
+      const payloads = [bytes(41), bytes(42)];
+      const tablePayload = bytes(31);
+      await store.replaceSealed(id, {
+        blocks: [{ seq: 1, body }],
+        revisions: [
+          { docId: doc, version: 0, payload: payloads[0]! },
+          { docId: doc, version: 1, payload: payloads[1]! },
+        ],
+        catalog: [
+          { objectId: table.objectId, blockSeq: 0, payload: tablePayload },
+          { objectId: index.objectId, blockSeq: 0, payload: bytes(31) },
+        ],
+      });
+      assert.deepEqual(Buffer.from((await store.getBlock(id, 1))!.body), Buffer.from(body));
+      const revisions = await store.getRevisionsInBlocks(id, 0, 3);
+      assert.deepEqual(
+        revisions.map((r) => [r.blockSeq, Buffer.from(r.payload).toString('hex')]),
+        [
+          [0, Buffer.from(payloads[0]!).toString('hex')],
+          [1, Buffer.from(payloads[1]!).toString('hex')],
+        ],
+      );
+      assert.deepEqual(
+        (await store.getRevisionsInBlocks(id, 1, 2)).map((r) => r.version),
+        [1],
+      );
+      const catalog = new Map((await store.loadCatalog(id)).map((o) => [o.objectId, o]));
+      assert.deepEqual(
+        Buffer.from(catalog.get(table.objectId)!.payload),
+        Buffer.from(tablePayload),
+      );
+      // The newer index definition stays.
+      assert.deepEqual(
+        Buffer.from(catalog.get(index.objectId)!.payload),
+        Buffer.from(changed.payload),
+      );
+      // Everything else of the rows is unchanged.
+      assert.deepEqual(
+        Buffer.from((await store.getBlock(id, 1))!.blockHash),
+        Buffer.from(blockHashOf(1)),
+      );
+      await store.replaceSealed(id, {});
     });
 
     run('block revisions keep their order', async (store) => {
