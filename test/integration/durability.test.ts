@@ -22,21 +22,27 @@ async function writeThenKill(dataDir: string): Promise<string[]> {
     child.on('exit', (_code, signal) => resolve(signal)),
   );
 
+  // Wait for the writer's first acknowledged commit, so that on a loaded
+  // machine the kill still lands while commits are flowing.
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('writer did not start within 20 s')), 20_000);
+    const timer = setTimeout(
+      () => reject(new Error('writer acknowledged no commit within 30 s')),
+      30_000,
+    );
     child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('utf8');
       const lines = buffered.split('\n');
       buffered = lines.pop()!;
       for (const line of lines) {
-        if (line === 'ready' && !ready) {
-          ready = true;
-          clearTimeout(timer);
-          resolve();
-        } else if (line.startsWith('ack ')) acknowledged.push(line.slice(4));
+        if (line === 'ready') ready = true;
+        else if (line.startsWith('ack ')) acknowledged.push(line.slice(4));
+      }
+      if (ready && acknowledged.length > 0) {
+        clearTimeout(timer);
+        resolve();
       }
     });
-    child.on('exit', () => reject(new Error('writer exited before it was ready')));
+    child.on('exit', () => reject(new Error('writer exited before it committed')));
   });
 
   await new Promise((resolve) => setTimeout(resolve, randomInt(50, 700)));
