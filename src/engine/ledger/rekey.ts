@@ -39,11 +39,15 @@ export interface RekeyOptions {
   retryMs: number;
 }
 
+// A short pause after each batch lets reads and commits that queued up
+// behind it run first. Measured on SQLite with one reader, it kept the
+// reader's median latency where it was before the rekey, at about a tenth
+// less rekey throughput; without it, the median read waited 7 to 30 ms.
 export const DEFAULT_REKEY_OPTIONS: RekeyOptions = {
   batchBlocks: 64,
-  batchRevisions: 128,
+  batchRevisions: 64,
   batchEntries: 256,
-  pauseMs: 0,
+  pauseMs: 2,
   retryMs: 1000,
 };
 
