@@ -99,7 +99,7 @@ program
       },
       command: Command,
     ) => {
-      const given = (name: string) => command.getOptionValueSource(name) === 'cli';
+      const setOnCommandLine = (name: string) => command.getOptionValueSource(name) === 'cli';
       if (options.endpoint !== undefined) {
         const clash = [
           ['engineOnly', '--engine-only runs without a server'],
@@ -108,13 +108,13 @@ program
             'keyCheckInterval',
             "the server at --endpoint checks keys at its own interval (vellum serve --key-check-interval); the demo's waits follow it",
           ],
-        ].find(([name]) => given(name!));
+        ].find(([name]) => setOnCommandLine(name!));
         if (clash !== undefined) {
           throw new Error(
             `--${clash[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} does not go with --endpoint: ${clash[1]}`,
           );
         }
-      } else if (given('region')) {
+      } else if (setOnCommandLine('region')) {
         throw new Error('--region goes with --endpoint; the embedded server serves us-east-1');
       }
       if (options.engineOnly) {

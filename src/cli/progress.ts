@@ -1,4 +1,4 @@
-/** Where progress goes: a stream, and whether it is a terminal. */
+/** Output for progress lines: a stream, and whether it is a terminal. */
 export interface ProgressOutput {
   write(text: string): unknown;
   isTTY?: boolean;

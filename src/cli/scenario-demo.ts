@@ -127,11 +127,11 @@ interface Target {
   /** Said after the URL in the opening line. */
   about: string;
   /** The closing sentence when the stage is kept. */
-  kept(stackName: string): string;
+  keptMessage(stackName: string): string;
   close(): Promise<void>;
 }
 
-/** What the demo needs of one run: its timeline, its waits and its progress lines. */
+/** State of one demo run: its timeline, its wait timeout and its progress options. */
 interface Run {
   timeline: Timeline;
   waitTimeout: number;
@@ -168,11 +168,11 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
   let removed = false;
   let cleaning: Promise<void> | undefined;
   // Stop the record service, remove the stage unless it is kept, and let go of the server.
-  const cleanUp = (why: string) =>
+  const cleanUp = (reason: string) =>
     (cleaning ??= (async () => {
       service?.kill('SIGTERM');
       if (deployed && !removed && options.keep !== true) {
-        process.stderr.write(`removing stack ${stackName} ${why}\n`);
+        process.stderr.write(`removing stack ${stackName} ${reason}\n`);
         try {
           await removeStage(sdk, clients, stackName, run);
           removed = true;
@@ -421,7 +421,8 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
       removed = true;
     }
     print('');
-    const ending = options.keep === true ? `5. ${target.kept(stackName)}` : '5. stage removed.';
+    const ending =
+      options.keep === true ? `5. ${target.keptMessage(stackName)}` : '5. stage removed.';
     print(
       expected
         ? `${ending} Demo finished: every phase behaved as the reference scenario expects.`
@@ -443,7 +444,7 @@ function checkStage(stage: string): void {
   }
 }
 
-/** The origin of an `--endpoint` URL, or an error naming the value. */
+/** Return the origin of an `--endpoint` URL, or raise an error naming the invalid value. */
 export function parseEndpoint(text: string): string {
   let url: URL | undefined;
   try {
@@ -504,7 +505,7 @@ async function startEmbedded(options: ScenarioDemoOptions): Promise<Target> {
       AWS_SESSION_TOKEN: '',
     },
     about: `(data in ${dataDir})`,
-    kept: (stackName) =>
+    keptMessage: (stackName) =>
       `stage ${stackName} kept in ${dataDir}; vellum serve --data-dir ${dataDir} serves it again.`,
     close: async () => {
       await vellum.close();
@@ -513,7 +514,7 @@ async function startEmbedded(options: ScenarioDemoOptions): Promise<Target> {
   };
 }
 
-/** Where the SDK looks for credentials, for error messages. */
+/** Describe where the SDK looks for credentials, for error messages. */
 function credentialSource(): string {
   if ((process.env.AWS_ACCESS_KEY_ID ?? '') !== '') return 'AWS_ACCESS_KEY_ID in the environment';
   const profile = process.env.AWS_PROFILE ?? 'default';
@@ -527,7 +528,7 @@ const PROFILE_FIX =
   'as it prints at start';
 
 /**
- * Check that a running Vellum answers at `url` and accepts the credentials
+ * Check that a running Vellum responds at `url` and accepts the credentials
  * of the AWS profile or environment, and learn its account from
  * GetCallerIdentity. Each failure names the value at fault and the fix.
  */
@@ -563,7 +564,7 @@ async function connect(sdk: Clients, url: string, regionOption?: string): Promis
     const account = identity.Account ?? '';
     if (!/^\d{12}$/.test(account)) {
       throw new Error(
-        `${url} answered GetCallerIdentity without an account id; is it a Vellum endpoint? Pass the address vellum serve printed`,
+        `${url} returned no account id from GetCallerIdentity; is it a Vellum endpoint? Pass the address vellum serve printed`,
       );
     }
     return {
@@ -578,7 +579,7 @@ async function connect(sdk: Clients, url: string, regionOption?: string): Promis
         AWS_SESSION_TOKEN: credentials.sessionToken ?? '',
       },
       about: `as ${identity.Arn} (region ${region})`,
-      kept: (stackName) =>
+      keptMessage: (stackName) =>
         `stage ${stackName} kept on ${url}; vellum remove --stage ${stackName.replace(/^qldb-kms-/, '')} --endpoint ${url} removes it.`,
       close: async () => undefined,
     };
@@ -603,7 +604,7 @@ function explainConnectError(
   }
   if (error.name === 'TimeoutError' || error.name === 'AbortError') {
     return new Error(
-      `Vellum at ${url} did not answer within 15 s; check that --endpoint is the address vellum serve printed`,
+      `Vellum at ${url} did not respond within 15 s; check that --endpoint is the address vellum serve printed`,
       { cause: error },
     );
   }
@@ -635,7 +636,7 @@ function explainConnectError(
   }
   if (error.$metadata?.httpStatusCode !== undefined) {
     return new Error(
-      `${url} did not answer GetCallerIdentity as Vellum does (HTTP ${error.$metadata.httpStatusCode}, ` +
+      `${url} returned a response to GetCallerIdentity that Vellum would not return (HTTP ${error.$metadata.httpStatusCode}, ` +
         `${error.name}: ${error.message.split('\n')[0]}); pass the address vellum serve printed`,
       { cause: error },
     );
@@ -1054,7 +1055,7 @@ async function load(
 }
 
 /**
- * Read in a loop while `change` runs, then report the reads. `change` sees
+ * Read in a loop while `change` runs, then report the reads. `change` receives
  * the counts so far, and the progress lines show them with `extra`.
  */
 async function loadWhile(
