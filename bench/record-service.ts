@@ -44,6 +44,26 @@ const RUN_LIMIT_MS = 115_000;
 const STAGE = 'bench';
 const ACCOUNT = '000000000000';
 
+/**
+ * The baseline: a bare node:http server in its own process that answers
+ * both routes at once with canned bodies, so its latency at the goal rates
+ * shows what this machine and the load generator allow by themselves.
+ */
+const BARE_SERVER = `
+const http = require('node:http');
+const server = http.createServer((request, response) => {
+  request.resume();
+  request.on('end', () => {
+    const created = request.method === 'POST';
+    const body = created ? '"Success"' : '{"id":1,"firstName":"Ada"}';
+    response.writeHead(created ? 201 : 200, { 'content-type': 'application/json', 'content-length': body.length });
+    response.end(body);
+  });
+});
+server.listen(0, '127.0.0.1', () => console.log('bare on http://127.0.0.1:' + server.address().port + '/bench/record'));
+process.once('SIGTERM', () => server.close());
+`;
+
 /** User plus system CPU seconds that a process has used, from /proc. */
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -80,6 +100,31 @@ function startProcess(
   });
 }
 
+/** What vellum serve's /metrics shows of its QLDB session calls, and its event loop delay. */
+interface ServerSample {
+  calls: number;
+  seconds: number;
+  /** p99 event loop delay since the previous scrape, in milliseconds. */
+  loopDelayP99: number;
+}
+
+async function scrape(url: string): Promise<ServerSample> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const sample: ServerSample = { calls: 0, seconds: 0, loopDelayP99: 0 };
+  for (const line of text.split('\n')) {
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (!line.includes('service="qldb-session"')) {
+      if (line.startsWith('vellum_nodejs_eventloop_lag_p99_seconds ')) {
+        sample.loopDelayP99 = value * 1000;
+      }
+      continue;
+    }
+    if (line.startsWith('vellum_request_duration_seconds_count')) sample.calls += value;
+    else if (line.startsWith('vellum_request_duration_seconds_sum')) sample.seconds += value;
+  }
+  return sample;
+}
+
 interface StepResult {
   workload: string;
   'target/s': number;
@@ -92,6 +137,9 @@ interface StepResult {
   'serve CPU µs/req': number;
   'service CPU µs/req': number;
   'generator CPU µs/req': number;
+  'session calls/req': number;
+  'server ms/call': number;
+  'serve loop delay p99 ms': number;
   'load avg': number;
   verdict: string;
 }
@@ -106,6 +154,7 @@ async function step(
   seconds: number,
   send: (i: number) => Promise<number>,
   pids: { serve: number; service: number },
+  serverUrl: string,
 ): Promise<StepResult> {
   const total = Math.round(rate * seconds);
   const latencies: number[] = [];
@@ -115,6 +164,7 @@ async function step(
   let firstError = '';
   const cpuBefore = { serve: cpuSeconds(pids.serve), service: cpuSeconds(pids.service) };
   const ownBefore = process.cpuUsage();
+  const serverBefore = await scrape(serverUrl);
   const started = performance.now();
   const pending: Array<Promise<void>> = [];
   let sent = 0;
@@ -149,6 +199,8 @@ async function step(
 
   const elapsed = (performance.now() - started) / 1000;
   const own = process.cpuUsage(ownBefore);
+  const server = await scrape(serverUrl);
+  const calls = server.calls - serverBefore.calls;
   const perRequest = (seconds: number) => Math.round((seconds / total) * 1e6);
   latencies.sort((a, b) => a - b);
   const at = (fraction: number) =>
@@ -175,6 +227,12 @@ async function step(
     'serve CPU µs/req': perRequest(cpuSeconds(pids.serve) - cpuBefore.serve),
     'service CPU µs/req': perRequest(cpuSeconds(pids.service) - cpuBefore.service),
     'generator CPU µs/req': perRequest((own.user + own.system) / 1e6),
+    'session calls/req': Number((calls / total).toFixed(2)),
+    'server ms/call':
+      calls === 0
+        ? 0
+        : Number((((server.seconds - serverBefore.seconds) / calls) * 1000).toFixed(2)),
+    'serve loop delay p99 ms': Number(server.loopDelayP99.toFixed(1)),
     'load avg': Number(loadavg()[0]!.toFixed(2)),
     verdict,
   };
@@ -343,11 +401,39 @@ async function main(): Promise<void> {
       return response.statusCode;
     };
 
+    const bare = await startProcess(['-e', BARE_SERVER], {}, /on (http:\/\/\S+)/);
+    children.push(bare.child);
+    const bareUrl = bare.match;
+    const bareRequest = async (method: 'POST' | 'GET', path: string, body?: string) => {
+      const response = await request(`${bareUrl}${path}`, {
+        method,
+        dispatcher: agent,
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      await response.body.dump();
+      return response.statusCode;
+    };
+    const barePids = { serve: bare.child.pid!, service: bare.child.pid! };
+    const baseline: StepResult[] = [];
+    baseline.push(
+      await step(
+        'create',
+        GOALS.create,
+        STEP_SECONDS,
+        (i) => bareRequest('POST', '', JSON.stringify({ id: i, firstName: 'Ada' })),
+        barePids,
+        url,
+      ),
+      await step('get', GOALS.get, STEP_SECONDS, (i) => bareRequest('GET', `/${i}`), barePids, url),
+    );
+    bare.child.kill('SIGTERM');
+
     // Warm up both routes: the driver's sessions, the role credentials and the server's caches.
     const warmUp: StepResult[] = [];
-    warmUp.push(await step('create', 50, 2, create, pids));
+    warmUp.push(await step('create', 50, 2, create, pids, url));
     readable = created;
-    warmUp.push(await step('get', 100, 2, get, pids));
+    warmUp.push(await step('get', 100, 2, get, pids, url));
 
     const idle = await idleCpu(pids, 2);
     const rows: StepResult[] = [];
@@ -366,6 +452,7 @@ async function main(): Promise<void> {
             STEP_SECONDS,
             workload === 'create' ? create : get,
             pids,
+            url,
           );
           rows.push(row);
           process.stdout.write(
@@ -390,6 +477,10 @@ async function main(): Promise<void> {
     }
     await agent.close();
     const loadAtEnd = loadavg().map((value) => Number(value.toFixed(2)));
+    printTable(
+      'Baseline: a bare node:http server at the goal rates (its CPU in the serve column)',
+      baseline as unknown as Array<Record<string, string | number>>,
+    );
     printTable('Warm-up', warmUp as unknown as Array<Record<string, string | number>>);
     printTable(
       `Record service, open-model steps of ${STEP_SECONDS} s, p99 bound ${P99_BOUND_MS} ms`,
@@ -407,7 +498,7 @@ async function main(): Promise<void> {
       'run seconds': Math.round((Date.now() - runStarted) / 1000),
     };
     printTable('Summary', [summary]);
-    record('record-service', { summary, warmUp, rows, saturated });
+    record('record-service', { summary, baseline, warmUp, rows, saturated });
   } finally {
     for (const child of children.reverse()) {
       child.kill('SIGTERM');
