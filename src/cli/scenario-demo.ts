@@ -198,6 +198,8 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
   process.on('SIGTERM', onSignal);
 
   const results: PhaseResult[] = [];
+  // The ledger status poller runs until the table is printed, or until the run fails.
+  let polling = true;
   try {
     print(`Vellum demo: the reference scenario against ${target.url} ${target.about}`);
     await checkStageIsFree(sdk, clients, target, options.stage);
@@ -234,7 +236,6 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
     };
     let lastStatus = '';
     // Sample the ledger's encryption status for the report's timeline and the progress lines.
-    let polling = true;
     const poller = (async () => {
       while (polling) {
         const status = await ledgerStatus().catch(() => undefined);
@@ -430,6 +431,7 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
     );
     return expected;
   } finally {
+    polling = false;
     await cleanUp('after the failure');
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -324,3 +324,37 @@ test('demo --endpoint leaves existing resources alone', async () => {
     dir.remove();
   }
 });
+
+test('demo --endpoint wait timeout', async () => {
+  const dir = tempDir();
+  // The key guard checks once an hour, so the ledger never follows the alias during the run.
+  const serve = await startServe(dir.path, '--key-check-interval', '1h', '--log-level', 'warn');
+  try {
+    const aws = clients(serve, dir.path);
+    const run = await demo(profileEnv(dir.path), [
+      '--endpoint',
+      serve.url,
+      '--records',
+      '20',
+      '--wait-timeout',
+      '2s',
+    ]);
+    assert.equal(run.status, 1, run.stdout + run.stderr);
+    assert.match(
+      run.stderr,
+      /ledger qldb-kms-ledger-demo still reports ENABLED under the main key after 2\.0 s of waiting for the alias change to the rotate key/,
+    );
+    assert.match(run.stderr, /pass a longer --wait-timeout/);
+    assert.match(run.stderr, /removing stack qldb-kms-demo after the failure/);
+    await assert.rejects(
+      aws.cloudformation.send(new DescribeStacksCommand({ StackName: 'qldb-kms-demo' })),
+      /does not exist/,
+    );
+    const ledgers = await aws.qldb.send(new ListLedgersCommand({}));
+    assert.deepEqual(ledgers.Ledgers ?? [], []);
+  } finally {
+    serve.child.kill('SIGTERM');
+    await serve.exited;
+    dir.remove();
+  }
+});
