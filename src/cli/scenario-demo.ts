@@ -128,6 +128,10 @@ interface Target {
   about: string;
   /** The closing sentence when the stage is kept. */
   keptMessage(stackName: string): string;
+  /** The command that removes a stage from this Vellum, with `stage` in it. */
+  removeCommand(stage: string): string;
+  /** How to run the demo on another Vellum instead. */
+  elsewhere: string;
   close(): Promise<void>;
 }
 
@@ -179,7 +183,7 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
         } catch (error) {
           process.stderr.write(
             `could not remove stack ${stackName}: ${(error as Error).message}\n` +
-              `remove it with: vellum remove --stage ${options.stage} --endpoint ${target.url}\n`,
+              `remove it with: ${target.removeCommand(options.stage)}\n`,
           );
         }
       }
@@ -509,6 +513,10 @@ async function startEmbedded(options: ScenarioDemoOptions): Promise<Target> {
     about: `(data in ${dataDir})`,
     keptMessage: (stackName) =>
       `stage ${stackName} kept in ${dataDir}; vellum serve --data-dir ${dataDir} serves it again.`,
+    // The embedded server is gone by then: the stage is removed through a server on the same data.
+    removeCommand: (stage) =>
+      `vellum serve --data-dir ${dataDir}, then vellum remove --stage ${stage} --data-dir ${dataDir}`,
+    elsewhere: 'pass another --data-dir',
     close: async () => {
       await vellum.close();
       removeData();
@@ -583,6 +591,8 @@ async function connect(sdk: Clients, url: string, regionOption?: string): Promis
       about: `as ${identity.Arn} (region ${region})`,
       keptMessage: (stackName) =>
         `stage ${stackName} kept on ${url}; vellum remove --stage ${stackName.replace(/^qldb-kms-/, '')} --endpoint ${url} removes it.`,
+      removeCommand: (stage) => `vellum remove --stage ${stage} --endpoint ${url}`,
+      elsewhere: 'use another server',
       close: async () => undefined,
     };
   } finally {
@@ -699,12 +709,12 @@ async function checkStageIsFree(
   }
   if (conflicts.length === 0) return;
   let fix: string;
-  if (conflicts.some((conflict) => conflict.startsWith('role '))) {
+  if (stack !== undefined) {
+    fix = `remove it with ${target.removeCommand(stage)}`;
+  } else if (conflicts.some((conflict) => conflict.startsWith('role '))) {
     fix =
       'stacks/qldb-kms.yml gives its roles fixed names, so one stage of it fits on a server at a time; ' +
-      `remove the deployed one with vellum remove --stage <stage> --endpoint ${target.url}, or use another server`;
-  } else if (stack !== undefined) {
-    fix = `remove it with vellum remove --stage ${stage} --endpoint ${target.url}, or pass another --stage`;
+      `remove the deployed one with ${target.removeCommand('<stage>')}, or ${target.elsewhere}`;
   } else fix = 'pass another --stage';
   throw new Error(
     `stage ${stage} cannot be deployed on ${target.url} without taking over what is there: ` +

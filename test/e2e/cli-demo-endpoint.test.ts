@@ -358,3 +358,28 @@ test('demo --endpoint wait timeout', async () => {
     dir.remove();
   }
 });
+
+test('demo --keep blocks a rerun', async () => {
+  const dir = tempDir();
+  try {
+    const report = join(dir.path, 'report.html');
+    const args = ['--records', '20', '--data-dir', dir.path, '--report', report];
+    const kept = await demo({}, [...args, '--keep']);
+    assert.equal(kept.status, 0, kept.stdout + kept.stderr);
+    assert.match(kept.stdout, /5\. stage qldb-kms-demo kept in /);
+
+    // The kept stage is still in the data directory, so a second run there stops before deploying.
+    const again = await demo({}, args);
+    assert.equal(again.status, 1, again.stdout + again.stderr);
+    assert.match(again.stderr, /stack qldb-kms-demo \(CREATE_COMPLETE\)/);
+    assert.match(
+      again.stderr,
+      new RegExp(
+        `remove it with vellum serve --data-dir ${dir.path}, then vellum remove --stage demo --data-dir ${dir.path}`,
+      ),
+    );
+    assert.doesNotMatch(again.stdout, /1\. deployed/);
+  } finally {
+    dir.remove();
+  }
+});
