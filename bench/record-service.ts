@@ -9,7 +9,10 @@
 // Latency is measured from each request's scheduled time, so a generator that
 // falls behind adds to it rather than hiding a slow service. The CPU time of
 // each process per request comes from /proc, and the load average from
-// os.loadavg().
+// os.loadavg(). A bare node:http server is measured at the goal rates first,
+// as the baseline of what the machine allows, and after the search each route
+// runs with 32 requests in flight to find the rate where the service is the
+// limit.
 //
 //   npx tsx bench/record-service.ts
 //
