@@ -107,7 +107,7 @@ function startProcess(
 interface ServerSample {
   calls: number;
   seconds: number;
-  /** p99 event loop delay since the previous scrape, in milliseconds. */
+  /** p99 event loop delay since the previous scrape, beyond the sampling interval, in milliseconds. */
   loopDelayP99: number;
 }
 
@@ -118,7 +118,9 @@ async function scrape(url: string): Promise<ServerSample> {
     const value = Number(line.slice(line.lastIndexOf(' ') + 1));
     if (!line.includes('service="qldb-session"')) {
       if (line.startsWith('vellum_nodejs_eventloop_lag_p99_seconds ')) {
-        sample.loopDelayP99 = value * 1000;
+        // prom-client samples the delay with a 10 ms timer by default, and
+        // each sample includes those 10 ms: an idle process shows about 10.
+        sample.loopDelayP99 = Math.max(0, value * 1000 - 10);
       }
       continue;
     }
