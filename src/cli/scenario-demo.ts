@@ -737,6 +737,8 @@ async function scriptPhase(
 ): Promise<PhaseResult> {
   const file = join(findRepositoryRoot(), 'scripts', script);
   let path = file;
+  // The compressed copy of the script, removed once the phase ends.
+  let scratch: string | undefined;
   const original = /duration: (\d+)\n\s+arrivalRate: (\d+)/.exec(readFileSync(file, 'utf8'));
   let arrivals = original === null ? 0 : Number(original[1]) * Number(original[2]);
   if (options.seedTiming !== true) {
@@ -752,8 +754,8 @@ async function scriptPhase(
         /processor: '\.\/([^']+)'/,
         (_, name: string) => `processor: '${join(dirname(file), name)}'`,
       );
-    const dir = mkdtempSync(join(tmpdir(), 'vellum-demo-load-'));
-    path = join(dir, script);
+    scratch = mkdtempSync(join(tmpdir(), 'vellum-demo-load-'));
+    path = join(scratch, script);
     writeFileSync(path, text);
   }
   const expected = script.startsWith('create') ? 201 : 200;
@@ -778,7 +780,9 @@ async function scriptPhase(
         },
       }),
     run.progress,
-  );
+  ).finally(() => {
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+  });
   const succeeded = summary.codes[String(expected)] ?? 0;
   const failures = Object.entries(summary.codes).filter(([code]) => code !== String(expected));
   return {
