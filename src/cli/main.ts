@@ -58,7 +58,8 @@ program
   .addOption(
     new Option(
       '--wait-timeout <duration>',
-      'how long to wait for the stack or the ledger to reach a state, such as ENABLED after a key change',
+      'how long to wait for the stack or the ledger to reach a state, such as ENABLED after a key change ' +
+        '(at least 4 key check intervals of the embedded server unless given)',
     )
       .argParser(parseDuration)
       .default(parseDuration('2m'), '2m'),
@@ -125,7 +126,12 @@ program
         });
         return;
       }
-      const expected = await runScenarioDemo(options);
+      // The embedded server's key changes take up to a few key check intervals.
+      const waitTimeout =
+        options.endpoint === undefined && !setOnCommandLine('waitTimeout')
+          ? Math.max(options.waitTimeout, 4 * options.keyCheckInterval)
+          : options.waitTimeout;
+      const expected = await runScenarioDemo({ ...options, waitTimeout });
       if (!expected) process.exitCode = 1;
     },
   );
