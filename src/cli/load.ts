@@ -30,6 +30,8 @@ export interface LoadOptions {
   reportInterval?: number;
   /** Called after each response with its time in milliseconds and its status code. */
   onResponse?: (milliseconds: number, status: number) => void;
+  /** Called for each request that failed without a response, with its error code. */
+  onError?: (code: string) => void;
 }
 
 export interface LoadSummary {
@@ -238,6 +240,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
     } catch (error) {
       const code = (error as { code?: string }).code ?? (error as Error).name;
       summary.errors[code] = (summary.errors[code] ?? 0) + 1;
+      options.onError?.(code);
       throw error;
     }
   };

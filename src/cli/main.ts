@@ -25,8 +25,8 @@ program
 program
   .command('demo')
   .description(
-    'Run the reference scenario: start vellum serve, deploy a stage, load the record service, ' +
-      'then rotate, disable and swap the ledger key under load and report each phase. ' +
+    'Run the reference scenario: start vellum serve (or use the one at --endpoint), deploy a stage, ' +
+      'load the record service, then rotate, disable and swap the ledger key under load and report each phase. ' +
       'With --engine-only, run the workload on an embedded ledger and verify its journal',
   )
   .option(
@@ -41,13 +41,37 @@ program
     parseCount,
   )
   .option('--stage <name>', 'stage name of the deployed stack', 'demo')
+  .option(
+    '--endpoint <url>',
+    'run against this running vellum serve instead of an embedded one, with the credentials ' +
+      'of the AWS profile or environment; it must not have the stage, its ledger, alias or roles yet',
+  )
+  .option('--region <region>', "with --endpoint, the server's region (default: the profile region)")
   .addOption(
     new Option(
       '--key-check-interval <duration>',
-      'how often the key guard checks the ledger key; the grace period after a key is disabled',
+      "how often the embedded server's key guard checks the ledger key; the grace period after " +
+        "a key is disabled (with --endpoint, the server's own interval applies)",
     )
       .argParser(parseDuration)
       .default(parseDuration('1s'), '1s'),
+  )
+  .addOption(
+    new Option(
+      '--wait-timeout <duration>',
+      'how long to wait for the stack or the ledger to reach a state, such as ENABLED after a key change ' +
+        '(at least 4 key check intervals of the embedded server unless given)',
+    )
+      .argParser(parseDuration)
+      .default(parseDuration('2m'), '2m'),
+  )
+  .addOption(
+    new Option(
+      '--progress-interval <duration>',
+      'how often a long step prints a progress line when standard error is not a terminal',
+    )
+      .argParser(parseDuration)
+      .default(parseDuration('5s'), '5s'),
   )
   .option('--keep', 'keep the deployed stage at the end instead of removing it', false)
   .option('--report <file>', 'where to write the HTML report', 'vellum-report.html')
@@ -58,18 +82,43 @@ program
   )
   .option('--engine-only', 'run the embedded engine workload only, without a server', false)
   .action(
-    async (options: {
-      dataDir?: string;
-      records: number;
-      concurrency: number;
-      writers?: number;
-      stage: string;
-      keyCheckInterval: number;
-      engineOnly: boolean;
-      keep: boolean;
-      seedTiming: boolean;
-      report: string;
-    }) => {
+    async (
+      options: {
+        dataDir?: string;
+        records: number;
+        concurrency: number;
+        writers?: number;
+        stage: string;
+        endpoint?: string;
+        region?: string;
+        keyCheckInterval: number;
+        waitTimeout: number;
+        progressInterval: number;
+        engineOnly: boolean;
+        keep: boolean;
+        seedTiming: boolean;
+        report: string;
+      },
+      command: Command,
+    ) => {
+      const setOnCommandLine = (name: string) => command.getOptionValueSource(name) === 'cli';
+      if (options.endpoint !== undefined) {
+        const clash = [
+          ['engineOnly', '--engine-only runs without a server'],
+          ['dataDir', 'the server at --endpoint keeps its data in its own --data-dir'],
+          [
+            'keyCheckInterval',
+            "the server at --endpoint checks keys at its own interval (vellum serve --key-check-interval); the demo's waits follow it",
+          ],
+        ].find(([name]) => setOnCommandLine(name!));
+        if (clash !== undefined) {
+          throw new Error(
+            `--${clash[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} does not go with --endpoint: ${clash[1]}`,
+          );
+        }
+      } else if (setOnCommandLine('region')) {
+        throw new Error('--region goes with --endpoint; the embedded server serves us-east-1');
+      }
       if (options.engineOnly) {
         await runDemo({
           dataDir: options.dataDir,
@@ -78,7 +127,12 @@ program
         });
         return;
       }
-      const expected = await runScenarioDemo(options);
+      // The embedded server's key changes take up to a few key check intervals.
+      const waitTimeout =
+        options.endpoint === undefined && !setOnCommandLine('waitTimeout')
+          ? Math.max(options.waitTimeout, 4 * options.keyCheckInterval)
+          : options.waitTimeout;
+      const expected = await runScenarioDemo({ ...options, waitTimeout });
       if (!expected) process.exitCode = 1;
     },
   );

@@ -13,14 +13,18 @@ import {
   type StatusPeriod,
 } from './demo-report.js';
 import { runLoad } from './load.js';
-import { startVellum, type RunningVellum } from './serve.js';
+import { formatElapsed, withProgress, type ProgressOptions } from './progress.js';
+import { startVellum } from './serve.js';
 
 export interface ScenarioDemoOptions {
   dataDir?: string;
   records: number;
   /** Concurrent requests of the load. */
   concurrency: number;
-  /** The key guard's check interval, which is the grace period after a key is disabled. */
+  /**
+   * The embedded server's key check interval, which is the grace period
+   * after a key is disabled. A server at `endpoint` uses its own.
+   */
   keyCheckInterval: number;
   stage: string;
   /** Keep the stage deployed at the end instead of removing it. */
@@ -32,11 +36,24 @@ export interface ScenarioDemoOptions {
    * 300 s, 10 reads a second for 150 s) instead of compressed.
    */
   seedTiming?: boolean;
+  /**
+   * A running Vellum to deploy to instead of an embedded server, such as
+   * `http://127.0.0.1:8600`. Credentials come from the AWS profile or
+   * environment, as for `vellum shell`.
+   */
+  endpoint?: string;
+  /** The endpoint's region: the AWS profile's region, or us-east-1, when absent. */
+  region?: string;
+  /** Milliseconds to wait for the stack or the ledger to reach a state; 2 minutes by default. */
+  waitTimeout?: number;
+  /** Milliseconds between progress lines when standard error is not a terminal; 5 s by default. */
+  progressInterval?: number;
 }
 
 const ACCOUNT = '000000000000';
 const REGION = 'us-east-1';
 const ROLES = { create: 'qldb-kms-create-record-role', get: 'qldb-kms-get-record-role' };
+const DEFAULT_WAIT_MS = 120_000;
 
 /** The report's data: every request, the key events and the status periods. */
 class Timeline {
@@ -64,8 +81,6 @@ class Timeline {
   }
 }
 
-const timeline = new Timeline();
-
 interface PhaseResult {
   phase: string;
   requests: number;
@@ -76,6 +91,10 @@ interface PhaseResult {
   latencies: number[];
   /** Median and p99 response time in milliseconds, when the load runner measured them. */
   measured?: { p50: number; p99: number };
+}
+
+function emptyResult(phase: string): PhaseResult {
+  return { phase, requests: 0, succeeded: 0, failed: 0, firstError: '', latencies: [] };
 }
 
 function percentiles(result: PhaseResult): [string, string] {
@@ -89,143 +108,275 @@ function percentiles(result: PhaseResult): [string, string] {
   return [at(0.5), at(0.99)];
 }
 
+type Clients = Awaited<ReturnType<typeof loadClients>>;
+
+interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+/** The Vellum the demo runs against: embedded, or a running server at `--endpoint`. */
+interface Target {
+  url: string;
+  region: string;
+  account: string;
+  credentials: Credentials;
+  /** Environment entries that tell the record service who it runs as. */
+  serviceEnv: Record<string, string>;
+  /** Said after the URL in the opening line. */
+  about: string;
+  /** The closing sentence when the stage is kept. */
+  keptMessage(stackName: string): string;
+  /** The command that removes a stage from this Vellum, with `stage` in it. */
+  removeCommand(stage: string): string;
+  /** How to run the demo on another Vellum instead. */
+  elsewhere: string;
+  close(): Promise<void>;
+}
+
+/** State of one demo run: its timeline, its wait timeout and its progress options. */
+interface Run {
+  timeline: Timeline;
+  waitTimeout: number;
+  progress: ProgressOptions;
+}
+
 /**
- * Run the reference scenario end to end. Start `vellum serve`, deploy the
- * stage (four keys behind an alias, two service roles, the ledger) and start
- * the record service. Then load it, rotate, disable and swap the ledger's key
- * under load, and report what the callers saw in each phase.
+ * Run the reference scenario end to end. Start `vellum serve`, or use the
+ * one at `endpoint`, deploy the stage (four keys behind an alias, two
+ * service roles, the ledger) and start the record service. Then load it,
+ * rotate, disable and swap the ledger's key under load, and report what the
+ * callers saw in each phase. The stage is removed at the end, also when the
+ * run fails or is interrupted, unless `keep` is set.
  */
 export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boolean> {
   const print = (line: string) => process.stdout.write(`${line}\n`);
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'vellum-demo-'));
-  const keepData = options.dataDir !== undefined || options.keep === true;
+  checkStage(options.stage);
+  const endpoint = options.endpoint === undefined ? undefined : parseEndpoint(options.endpoint);
+  const run: Run = {
+    timeline: new Timeline(),
+    waitTimeout: options.waitTimeout ?? DEFAULT_WAIT_MS,
+    progress: { lineInterval: options.progressInterval },
+  };
+  const timeline = run.timeline;
   const sdk = await loadClients();
-  const vellum = await startVellum({
-    host: '127.0.0.1',
-    port: 0,
-    dataDir,
-    accountId: ACCOUNT,
-    region: REGION,
-    kmsDayLength: 1000,
-    keyCheckInterval: options.keyCheckInterval,
-    logLevel: 'silent',
-    allowRemote: false,
-    logger: pino({ level: 'silent' }),
-  });
+  const target =
+    endpoint === undefined
+      ? await startEmbedded(options)
+      : await connect(sdk, endpoint, options.region);
+  const clients = makeClients(sdk, target);
+  const stackName = `qldb-kms-${options.stage}`;
   let service: ChildProcess | undefined;
+  let deployed = false;
+  let removed = false;
+  let cleaning: Promise<void> | undefined;
+  // Stop the record service, remove the stage unless it is kept, and let go of the server.
+  const cleanUp = (reason: string) =>
+    (cleaning ??= (async () => {
+      service?.kill('SIGTERM');
+      if (deployed && !removed && options.keep !== true) {
+        process.stderr.write(`removing stack ${stackName} ${reason}\n`);
+        try {
+          await removeStage(sdk, clients, stackName, run);
+          removed = true;
+        } catch (error) {
+          process.stderr.write(
+            `could not remove stack ${stackName}: ${(error as Error).message}\n` +
+              `remove it with: ${target.removeCommand(options.stage)}\n`,
+          );
+        }
+      }
+      await target.close();
+    })());
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    process.stderr.write(`\n${signal}: stopping the demo (a second ${signal} stops at once)\n`);
+    void cleanUp('after the interruption').finally(() =>
+      process.exit(signal === 'SIGINT' ? 130 : 143),
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
   const results: PhaseResult[] = [];
+  // The ledger status poller runs until the table is printed, or until the run fails.
+  let polling = true;
   try {
-    print(`Vellum demo: the reference scenario against ${vellum.url} (data in ${dataDir})`);
-    const stack = await deployStage(sdk, vellum, options.stage);
+    print(`Vellum demo: the reference scenario against ${target.url} ${target.about}`);
+    await checkStageIsFree(sdk, clients, target, options.stage);
+    const stack = await deployStage(sdk, clients, target, options.stage, run, () => {
+      deployed = true;
+    });
     print(
       `1. deployed stacks/qldb-kms.yml as stack ${stack.stackName}: ledger ${stack.ledger} (STANDARD, key alias/qldb-kms-${options.stage}), ` +
         `keys main ${stack.keys.main}, rotate ${stack.keys.rotate}, no-access ${stack.keys.noAccess}, delete ${stack.keys.delete}`,
     );
 
-    const started = await startRecordService(vellum, options.stage);
+    const started = await withProgress(
+      'starting the record service',
+      () => '',
+      () => startRecordService(target, options.stage),
+      run.progress,
+    );
     service = started.child;
     const base = started.url;
     print(`2. record service on ${base}`);
 
     const ids = Array.from({ length: options.records }, (_, i) => i + 1);
     const read = (id: number) => fetch(`${base}/${id}`);
+    const keyNames = new Map(
+      Object.entries(stack.keys).map(([name, keyId]) => [stack.arn(keyId), name]),
+    );
     const ledgerStatus = async () =>
-      (await stack.qldb.send(new sdk.qldb.DescribeLedgerCommand({ Name: stack.ledger })))
+      (await clients.qldb.send(new sdk.qldb.DescribeLedgerCommand({ Name: stack.ledger })))
         .EncryptionDescription;
-
-    // Scenario 1: load.
-    // Sample the ledger's encryption status for the report's timeline.
-    let polling = true;
+    const describe = (status: Awaited<ReturnType<typeof ledgerStatus>>) => {
+      if (status?.EncryptionStatus === undefined) return 'no key status';
+      const key = keyNames.get(status.KmsKeyArn ?? '') ?? status.KmsKeyArn ?? 'an unknown key';
+      return `${status.EncryptionStatus} under the ${key} key`;
+    };
+    let lastStatus = '';
+    // Sample the ledger's encryption status for the report's timeline and the progress lines.
     const poller = (async () => {
       while (polling) {
         const status = await ledgerStatus().catch(() => undefined);
-        if (status?.EncryptionStatus !== undefined) timeline.status(status.EncryptionStatus);
-        await new Promise((resolveWait) => setTimeout(resolveWait, 200));
+        if (status?.EncryptionStatus !== undefined) {
+          timeline.status(status.EncryptionStatus);
+          lastStatus = describe(status);
+        }
+        await sleep(200);
       }
     })();
+    /**
+     * Poll DescribeLedger until `done` holds, for at most the wait timeout.
+     * The key guard makes most of these changes at its next key check, so
+     * how long they take depends on the server's key check interval.
+     */
+    const waitForLedger = async (
+      want: string,
+      done: (status: Awaited<ReturnType<typeof ledgerStatus>>) => boolean,
+    ) => {
+      const deadline = Date.now() + run.waitTimeout;
+      for (;;) {
+        const status = await ledgerStatus();
+        if (done(status)) return status;
+        if (Date.now() > deadline) {
+          throw new Error(
+            `ledger ${stack.ledger} still reports ${describe(status)} after ${formatElapsed(run.waitTimeout)} ` +
+              `of waiting for ${want}. The server's key guard makes this change at its next key check ` +
+              `(vellum serve --key-check-interval, 10 s by default); if the server checks less often, ` +
+              `pass a longer --wait-timeout`,
+          );
+        }
+        await sleep(100);
+      }
+    };
+    const readsWhile = (phase: string, change: (live: PhaseResult) => Promise<void>) =>
+      loadWhile(run, phase, ids, read, options.concurrency, change, () =>
+        lastStatus === '' ? '' : `ledger ${lastStatus}`,
+      );
 
     // Scenario 1 runs the original load scripts with the load runner; by
     // default their phases are compressed to finish in seconds.
-    results.push(await scriptPhase('1. create records', 'create-record.yml', base, options));
-    results.push(await scriptPhase('1. read records', 'get-record.yml', base, options));
+    results.push(await scriptPhase(run, '1. create records', 'create-record.yml', base, options));
+    results.push(await scriptPhase(run, '1. read records', 'get-record.yml', base, options));
 
     // Scenario 2: change the key, through the alias and through the ledger, while reads run.
-    const aliasChange = loadWhile(
-      '2. alias re-pointed',
-      ids,
-      read,
-      options.concurrency,
-      async () => {
+    results.push(
+      await readsWhile('2. alias re-pointed', async () => {
         timeline.event('alias to rotate key');
-        await stack.kms.send(
+        await clients.kms.send(
           new sdk.kms.UpdateAliasCommand({
             AliasName: `alias/qldb-kms-${options.stage}`,
             TargetKeyId: stack.keys.rotate,
           }),
         );
-        await waitFor(
-          async () => (await ledgerStatus())?.KmsKeyArn === stack.arn(stack.keys.rotate),
-          'the alias change',
+        await waitForLedger(
+          'the alias change to the rotate key, then ENABLED',
+          (status) =>
+            status?.KmsKeyArn === stack.arn(stack.keys.rotate) &&
+            status.EncryptionStatus === 'ENABLED',
         );
-        await waitFor(
-          async () => (await ledgerStatus())?.EncryptionStatus === 'ENABLED',
-          'ENABLED',
-        );
-      },
+      }),
     );
-    results.push(await aliasChange);
     let seen = '';
-    const ledgerChange = loadWhile(
-      '2. update-ledger --kms-key',
-      ids,
-      read,
-      options.concurrency,
-      async () => {
+    results.push(
+      await readsWhile('2. update-ledger --kms-key', async () => {
         timeline.event('update-ledger to delete key');
-        const updated = await stack.qldb.send(
+        const updated = await clients.qldb.send(
           new sdk.qldb.UpdateLedgerCommand({ Name: stack.ledger, KmsKey: stack.keys.delete }),
         );
         seen = updated.EncryptionDescription?.EncryptionStatus ?? '';
-        await waitFor(
-          async () => (await ledgerStatus())?.EncryptionStatus === 'ENABLED',
-          'ENABLED',
+        await waitForLedger(
+          'ENABLED under the delete key',
+          (status) =>
+            status?.KmsKeyArn === stack.arn(stack.keys.delete) &&
+            status.EncryptionStatus === 'ENABLED',
         );
-      },
+      }),
     );
-    results.push(await ledgerChange);
     print(
       `3. update-ledger answered ${seen}, then the ledger reported ENABLED under the delete key`,
     );
 
     // Scenario 3: disable the key; reads go on until the guard notices, then fail, then recover.
+    let noticedAfter = 0;
     results.push(
-      await loadWhile('3. key disabled', ids, read, options.concurrency, async () => {
+      await readsWhile('3. key disabled', async (live) => {
         timeline.event('disable key');
-        await stack.kms.send(new sdk.kms.DisableKeyCommand({ KeyId: stack.keys.delete }));
-        await waitFor(
-          async () => (await ledgerStatus())?.EncryptionStatus === 'KMS_KEY_INACCESSIBLE',
+        const disabledAt = performance.now();
+        await clients.kms.send(new sdk.kms.DisableKeyCommand({ KeyId: stack.keys.delete }));
+        await waitForLedger(
           'KMS_KEY_INACCESSIBLE',
+          (status) => status?.EncryptionStatus === 'KMS_KEY_INACCESSIBLE',
         );
-        await new Promise((resolveWait) => setTimeout(resolveWait, 500));
+        noticedAfter = performance.now() - disabledAt;
+        // Go on reading until the callers have seen the refusal, so that the
+        // phase shows it; a missing refusal shows in the verdict.
+        const failedBefore = live.failed;
+        const deadline = Date.now() + Math.min(run.waitTimeout, 10_000);
+        while (live.failed < failedBefore + options.concurrency && Date.now() < deadline) {
+          await sleep(20);
+        }
       }),
     );
     const inaccessible = await ledgerStatus();
     print(
       `4. key disabled: the ledger is ${inaccessible?.EncryptionStatus} since ` +
-        `${inaccessible?.InaccessibleKmsKeyDateTime?.toISOString()}`,
+        `${inaccessible?.InaccessibleKmsKeyDateTime?.toISOString()} ` +
+        `(the key guard noticed ${formatElapsed(noticedAfter)} after DisableKey)`,
     );
     timeline.event('enable key');
-    await stack.kms.send(new sdk.kms.EnableKeyCommand({ KeyId: stack.keys.delete }));
-    await waitFor(async () => (await ledgerStatus())?.EncryptionStatus === 'ENABLED', 'ENABLED');
-    results.push(await load('3. key enabled again', ids, read, 200, options.concurrency));
+    await clients.kms.send(new sdk.kms.EnableKeyCommand({ KeyId: stack.keys.delete }));
+    await withProgress(
+      'waiting for the ledger to report ENABLED again',
+      () => lastStatus,
+      () => waitForLedger('ENABLED', (status) => status?.EncryptionStatus === 'ENABLED'),
+      run.progress,
+    );
+    results.push(await load(run, '3. key enabled again', ids, read, options.concurrency));
 
     // Scenario 4: a key the service roles may not use.
     timeline.event('update-ledger to no-access key');
-    await stack.qldb.send(
+    await clients.qldb.send(
       new sdk.qldb.UpdateLedgerCommand({ Name: stack.ledger, KmsKey: stack.keys.noAccess }),
     );
-    await waitFor(async () => (await ledgerStatus())?.EncryptionStatus === 'ENABLED', 'ENABLED');
-    results.push(await load('4. no-access key', ids.slice(0, 100), read, 200, options.concurrency));
+    await withProgress(
+      'waiting for the ledger to report ENABLED under the no-access key',
+      () => lastStatus,
+      () =>
+        waitForLedger(
+          'ENABLED under the no-access key',
+          (status) =>
+            status?.KmsKeyArn === stack.arn(stack.keys.noAccess) &&
+            status.EncryptionStatus === 'ENABLED',
+        ),
+      run.progress,
+    );
+    results.push(await load(run, '4. no-access key', ids.slice(0, 100), read, options.concurrency));
 
     print('');
     print(
@@ -269,12 +420,14 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
       }),
     });
     print(`report: ${reportPath}`);
-    if (options.keep !== true) await removeStage(sdk, stack);
+    if (options.keep !== true) {
+      service.kill('SIGTERM');
+      await removeStage(sdk, clients, stackName, run);
+      removed = true;
+    }
     print('');
     const ending =
-      options.keep === true
-        ? `5. stage ${stack.stackName} kept in ${dataDir}; vellum serve --data-dir ${dataDir} serves it again.`
-        : '5. stage removed.';
+      options.keep === true ? `5. ${target.keptMessage(stackName)}` : '5. stage removed.';
     print(
       expected
         ? `${ending} Demo finished: every phase behaved as the reference scenario expects.`
@@ -282,13 +435,293 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
     );
     return expected;
   } finally {
-    service?.kill('SIGTERM');
-    await vellum.close();
-    if (!keepData) rmSync(dataDir, { recursive: true, force: true });
+    polling = false;
+    await cleanUp('after the failure');
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 
-type Clients = Awaited<ReturnType<typeof loadClients>>;
+function checkStage(stage: string): void {
+  if (!/^[A-Za-z0-9-]{1,40}$/.test(stage)) {
+    throw new Error(
+      `--stage must be 1 to 40 letters, digits and hyphens, such as demo, got ${JSON.stringify(stage)}`,
+    );
+  }
+}
+
+/** Return the origin of an `--endpoint` URL, or raise an error naming the invalid value. */
+export function parseEndpoint(text: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new Error(
+      `--endpoint must be the http:// address vellum serve printed, such as http://127.0.0.1:8600, got ${JSON.stringify(text)}`,
+    );
+  }
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '') {
+    throw new Error(
+      `--endpoint must be a server address without a path, query or user, such as ${url.origin}, got ${JSON.stringify(text)}`,
+    );
+  }
+  return url.origin;
+}
+
+/** Start `vellum serve` in this process on a free loopback port, with its data in `dataDir` or a temporary directory. */
+async function startEmbedded(options: ScenarioDemoOptions): Promise<Target> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'vellum-demo-'));
+  const keepData = options.dataDir !== undefined || options.keep === true;
+  const removeData = () => {
+    if (!keepData) rmSync(dataDir, { recursive: true, force: true });
+  };
+  const vellum = await startVellum({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    accountId: ACCOUNT,
+    region: REGION,
+    kmsDayLength: 1000,
+    keyCheckInterval: options.keyCheckInterval,
+    logLevel: 'silent',
+    allowRemote: false,
+    logger: pino({ level: 'silent' }),
+  }).catch((error: unknown) => {
+    removeData();
+    throw error;
+  });
+  return {
+    url: vellum.url,
+    region: REGION,
+    account: ACCOUNT,
+    credentials: {
+      accessKeyId: vellum.rootCredentials.accessKeyId,
+      secretAccessKey: vellum.rootCredentials.secretAccessKey,
+    },
+    // The record service finds its credentials as a user's service would: in the profile.
+    serviceEnv: {
+      AWS_SHARED_CREDENTIALS_FILE: vellum.profile.credentialsFile,
+      AWS_CONFIG_FILE: vellum.profile.configFile,
+      AWS_PROFILE: 'vellum',
+      AWS_ACCESS_KEY_ID: '',
+      AWS_SECRET_ACCESS_KEY: '',
+      AWS_SESSION_TOKEN: '',
+    },
+    about: `(data in ${dataDir})`,
+    keptMessage: (stackName) =>
+      `stage ${stackName} kept in ${dataDir}; vellum serve --data-dir ${dataDir} serves it again.`,
+    // The embedded server is gone by then: the stage is removed through a server on the same data.
+    removeCommand: (stage) =>
+      `vellum serve --data-dir ${dataDir}, then vellum remove --stage ${stage} --data-dir ${dataDir}`,
+    elsewhere: 'pass another --data-dir',
+    close: async () => {
+      await vellum.close();
+      removeData();
+    },
+  };
+}
+
+/** Describe where the SDK looks for credentials, for error messages. */
+function credentialSource(): string {
+  if ((process.env.AWS_ACCESS_KEY_ID ?? '') !== '') return 'AWS_ACCESS_KEY_ID in the environment';
+  const profile = process.env.AWS_PROFILE ?? 'default';
+  const file = process.env.AWS_SHARED_CREDENTIALS_FILE ?? '~/.aws/credentials';
+  return `profile ${profile} in ${file}`;
+}
+
+const PROFILE_FIX =
+  'vellum serve writes its root credentials as profile vellum into its data directory; export ' +
+  'AWS_SHARED_CREDENTIALS_FILE=<data-dir>/credentials AWS_CONFIG_FILE=<data-dir>/config AWS_PROFILE=vellum, ' +
+  'as it prints at start';
+
+/**
+ * Check that a running Vellum responds at `url` and accepts the credentials
+ * of the AWS profile or environment, and learn its account from
+ * GetCallerIdentity. Each failure names the value at fault and the fix.
+ */
+async function connect(sdk: Clients, url: string, regionOption?: string): Promise<Target> {
+  process.env.AWS_EC2_METADATA_DISABLED ??= 'true';
+  let region = regionOption;
+  if (region === undefined) {
+    const probe = new sdk.sts.STSClient({ endpoint: url });
+    region = await probe.config.region().catch(() => REGION);
+    probe.destroy();
+  }
+  const sts = new sdk.sts.STSClient({ endpoint: url, region, maxAttempts: 1 });
+  try {
+    let credentials: Credentials;
+    try {
+      credentials = await sts.config.credentials();
+    } catch (error) {
+      throw new Error(
+        `no AWS credentials for ${url}: the SDK found none in the environment (AWS_ACCESS_KEY_ID) ` +
+          `or in ${credentialSource()} (${(error as Error).message}). ${PROFILE_FIX}`,
+        { cause: error },
+      );
+    }
+    const key = credentials.accessKeyId;
+    let identity;
+    try {
+      identity = await sts.send(new sdk.sts.GetCallerIdentityCommand({}), {
+        abortSignal: AbortSignal.timeout(15_000),
+      });
+    } catch (error) {
+      throw explainConnectError(error as Error & { code?: string }, url, key, region);
+    }
+    const account = identity.Account ?? '';
+    if (!/^\d{12}$/.test(account)) {
+      throw new Error(
+        `${url} returned no account id from GetCallerIdentity; is it a Vellum endpoint? Pass the address vellum serve printed`,
+      );
+    }
+    return {
+      url,
+      region,
+      account,
+      credentials,
+      // The record service runs as the same caller, through the environment.
+      serviceEnv: {
+        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+        AWS_SESSION_TOKEN: credentials.sessionToken ?? '',
+      },
+      about: `as ${identity.Arn} (region ${region})`,
+      keptMessage: (stackName) =>
+        `stage ${stackName} kept on ${url}; vellum remove --stage ${stackName.replace(/^qldb-kms-/, '')} --endpoint ${url} removes it.`,
+      removeCommand: (stage) => `vellum remove --stage ${stage} --endpoint ${url}`,
+      elsewhere: 'use another server',
+      close: async () => undefined,
+    };
+  } finally {
+    sts.destroy();
+  }
+}
+
+function explainConnectError(
+  error: Error & { code?: string; $metadata?: { httpStatusCode?: number } },
+  url: string,
+  accessKey: string,
+  region: string,
+): Error {
+  const network = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EHOSTUNREACH'];
+  if (error.code !== undefined && network.includes(error.code)) {
+    return new Error(
+      `cannot reach Vellum at ${url} (${error.code}): start it with vellum serve, ` +
+        `or pass the --endpoint it printed ("Vellum is listening on ...")`,
+      { cause: error },
+    );
+  }
+  if (error.name === 'TimeoutError' || error.name === 'AbortError') {
+    return new Error(
+      `Vellum at ${url} did not respond within 15 s; check that --endpoint is the address vellum serve printed`,
+      { cause: error },
+    );
+  }
+  const source = credentialSource();
+  switch (error.name) {
+    case 'InvalidClientTokenId':
+      return new Error(
+        `Vellum at ${url} rejected access key ${accessKey} from ${source}: it is not a key of that server. ` +
+          PROFILE_FIX,
+        { cause: error },
+      );
+    case 'SignatureDoesNotMatch':
+      if (/region/i.test(error.message)) {
+        return new Error(
+          `Vellum at ${url} does not serve region ${region} (${error.message}); pass --region with the server's region, or set region in the profile`,
+          { cause: error },
+        );
+      }
+      return new Error(
+        `Vellum at ${url} rejected the signature of access key ${accessKey} from ${source}: ` +
+          `the secret key does not match the server's. ${PROFILE_FIX}`,
+        { cause: error },
+      );
+    case 'ExpiredToken':
+      return new Error(
+        `Vellum at ${url} rejected access key ${accessKey} from ${source}: its session token has expired; get new credentials`,
+        { cause: error },
+      );
+  }
+  if (error.$metadata?.httpStatusCode !== undefined) {
+    return new Error(
+      `${url} returned a response to GetCallerIdentity that Vellum would not return (HTTP ${error.$metadata.httpStatusCode}, ` +
+        `${error.name}: ${error.message.split('\n')[0]}); pass the address vellum serve printed`,
+      { cause: error },
+    );
+  }
+  return new Error(`cannot use Vellum at ${url}: ${error.name}: ${error.message}`, {
+    cause: error,
+  });
+}
+
+function makeClients(sdk: Clients, target: Target) {
+  const config = { endpoint: target.url, region: target.region, credentials: target.credentials };
+  return {
+    config,
+    cloudformation: new sdk.cloudformation.CloudFormationClient(config),
+    kms: new sdk.kms.KMSClient(config),
+    qldb: new sdk.qldb.QLDBClient(config),
+    iam: new sdk.iam.IAMClient(config),
+  };
+}
+
+type DemoClients = ReturnType<typeof makeClients>;
+
+/**
+ * Refuse a stage whose stack, ledger, alias or roles already exist. The
+ * stack would take them over and delete them at the end, so the demo
+ * deploys only where it touches nothing that was there before.
+ */
+async function checkStageIsFree(
+  sdk: Clients,
+  clients: DemoClients,
+  target: Target,
+  stage: string,
+): Promise<void> {
+  const notFound = (pattern: RegExp) => (error: Error) => {
+    if (pattern.test(error.name) || pattern.test(error.message)) return undefined;
+    throw error;
+  };
+  const conflicts: string[] = [];
+  const stack = await clients.cloudformation
+    .send(new sdk.cloudformation.DescribeStacksCommand({ StackName: `qldb-kms-${stage}` }))
+    .catch(notFound(/does not exist/));
+  if (stack !== undefined) {
+    conflicts.push(`stack qldb-kms-${stage} (${stack.Stacks?.[0]?.StackStatus ?? 'unknown'})`);
+  }
+  const ledger = await clients.qldb
+    .send(new sdk.qldb.DescribeLedgerCommand({ Name: `qldb-kms-ledger-${stage}` }))
+    .catch(notFound(/ResourceNotFound/));
+  if (ledger !== undefined) conflicts.push(`ledger qldb-kms-ledger-${stage}`);
+  const alias = await clients.kms
+    .send(new sdk.kms.DescribeKeyCommand({ KeyId: `alias/qldb-kms-${stage}` }))
+    .catch(notFound(/NotFound/));
+  if (alias !== undefined) conflicts.push(`alias alias/qldb-kms-${stage}`);
+  for (const role of [ROLES.create, ROLES.get]) {
+    const found = await clients.iam
+      .send(new sdk.iam.GetRoleCommand({ RoleName: role }))
+      .catch(notFound(/NoSuchEntity/));
+    if (found !== undefined) conflicts.push(`role ${role}`);
+  }
+  if (conflicts.length === 0) return;
+  let fix: string;
+  if (stack !== undefined) {
+    fix = `remove it with ${target.removeCommand(stage)}`;
+  } else if (conflicts.some((conflict) => conflict.startsWith('role '))) {
+    fix =
+      'stacks/qldb-kms.yml gives its roles fixed names, so one stage of it fits on a server at a time; ' +
+      `remove the deployed one with ${target.removeCommand('<stage>')}, or ${target.elsewhere}`;
+  } else fix = 'pass another --stage';
+  throw new Error(
+    `stage ${stage} cannot be deployed on ${target.url} without taking over what is there: ` +
+      `${conflicts.join(', ')} already exist${conflicts.length === 1 ? 's' : ''}. ` +
+      `The demo creates these and deletes them at the end, so it runs only where none of them exist: ${fix}`,
+  );
+}
 
 /**
  * Run one of the original load scripts against the record service. Without
@@ -296,6 +729,7 @@ type Clients = Awaited<ReturnType<typeof loadClients>>;
  * seconds; the script's processor numbers the records 1, 2, 3, ...
  */
 async function scriptPhase(
+  run: Run,
   phase: string,
   script: string,
   target: string,
@@ -303,9 +737,14 @@ async function scriptPhase(
 ): Promise<PhaseResult> {
   const file = join(findRepositoryRoot(), 'scripts', script);
   let path = file;
+  // The compressed copy of the script, removed once the phase ends.
+  let scratch: string | undefined;
+  const original = /duration: (\d+)\n\s+arrivalRate: (\d+)/.exec(readFileSync(file, 'utf8'));
+  let arrivals = original === null ? 0 : Number(original[1]) * Number(original[2]);
   if (options.seedTiming !== true) {
     const seconds = Math.max(1, Math.ceil(options.records / 250));
     const rate = Math.ceil(options.records / seconds);
+    arrivals = seconds * rate;
     const text = readFileSync(file, 'utf8')
       .replace(
         /duration: \d+\n(\s+)arrivalRate: \d+/,
@@ -315,20 +754,37 @@ async function scriptPhase(
         /processor: '\.\/([^']+)'/,
         (_, name: string) => `processor: '${join(dirname(file), name)}'`,
       );
-    const dir = mkdtempSync(join(tmpdir(), 'vellum-demo-load-'));
-    path = join(dir, script);
+    scratch = mkdtempSync(join(tmpdir(), 'vellum-demo-load-'));
+    path = join(scratch, script);
     writeFileSync(path, text);
   }
-  const summary = await runLoad({
-    file: path,
-    target: target.replace(/\/record$/, ''),
-    quiet: true,
-    onResponse: (ms, status) =>
-      timeline.samples.push({ t: timeline.now(), ms, ok: status < 400, phase }),
+  const expected = script.startsWith('create') ? 201 : 200;
+  let done = 0;
+  let failed = 0;
+  const summary = await withProgress(
+    phase,
+    () => `${done} of ${arrivals} requests, ${failed} failed`,
+    () =>
+      runLoad({
+        file: path,
+        target: target.replace(/\/record$/, ''),
+        quiet: true,
+        onResponse: (ms, status) => {
+          done++;
+          if (status !== expected) failed++;
+          run.timeline.samples.push({ t: run.timeline.now(), ms, ok: status < 400, phase });
+        },
+        onError: () => {
+          done++;
+          failed++;
+        },
+      }),
+    run.progress,
+  ).finally(() => {
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
   });
-  const expected = script.startsWith('create') ? '201' : '200';
-  const succeeded = summary.codes[expected] ?? 0;
-  const failures = Object.entries(summary.codes).filter(([code]) => code !== expected);
+  const succeeded = summary.codes[String(expected)] ?? 0;
+  const failures = Object.entries(summary.codes).filter(([code]) => code !== String(expected));
   return {
     phase,
     requests: summary.requests,
@@ -348,6 +804,8 @@ async function loadClients() {
       cloudformation: await import('@aws-sdk/client-cloudformation'),
       kms: await import('@aws-sdk/client-kms'),
       qldb: await import('@aws-sdk/client-qldb'),
+      iam: await import('@aws-sdk/client-iam'),
+      sts: await import('@aws-sdk/client-sts'),
       driver: await import('amazon-qldb-driver-nodejs'),
     };
   } catch (error) {
@@ -361,23 +819,20 @@ async function loadClients() {
 /**
  * Deploy the reference stack file through CloudFormation, as `vellum deploy`
  * does, then create table `Test` with its index, the step the original
- * scenario does by hand.
+ * scenario does by hand. `onCreated` runs once the stack exists, so that a
+ * failure after it removes the stack.
  */
-async function deployStage(sdk: Clients, vellum: RunningVellum, stage: string) {
-  const config = {
-    endpoint: vellum.url,
-    region: REGION,
-    credentials: {
-      accessKeyId: vellum.rootCredentials.accessKeyId,
-      secretAccessKey: vellum.rootCredentials.secretAccessKey,
-    },
-  };
-  const cloudformation = new sdk.cloudformation.CloudFormationClient(config);
-  const kms = new sdk.kms.KMSClient(config);
-  const qldb = new sdk.qldb.QLDBClient(config);
+async function deployStage(
+  sdk: Clients,
+  clients: DemoClients,
+  target: Target,
+  stage: string,
+  run: Run,
+  onCreated: () => void,
+) {
   const stackName = `qldb-kms-${stage}`;
   const template = readFileSync(join(findRepositoryRoot(), 'stacks', 'qldb-kms.yml'), 'utf8');
-  await cloudformation.send(
+  await clients.cloudformation.send(
     new sdk.cloudformation.CreateStackCommand({
       StackName: stackName,
       TemplateBody: template,
@@ -385,20 +840,35 @@ async function deployStage(sdk: Clients, vellum: RunningVellum, stage: string) {
       Capabilities: ['CAPABILITY_NAMED_IAM'],
     }),
   );
+  onCreated();
   let outputs: Record<string, string> = {};
-  await waitFor(async () => {
-    const reply = await cloudformation.send(
-      new sdk.cloudformation.DescribeStacksCommand({ StackName: stackName }),
-    );
-    const stack = reply.Stacks![0]!;
-    if (stack.StackStatus === 'CREATE_FAILED') {
-      throw new Error(`stack ${stackName} failed: ${stack.StackStatusReason}`);
-    }
-    outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]));
-    return stack.StackStatus === 'CREATE_COMPLETE';
-  }, `stack ${stackName}`);
+  let status = 'CREATE_IN_PROGRESS';
+  await withProgress(
+    `deploying stack ${stackName}`,
+    () => status,
+    () =>
+      waitFor(
+        async () => {
+          const reply = await clients.cloudformation.send(
+            new sdk.cloudformation.DescribeStacksCommand({ StackName: stackName }),
+          );
+          const stack = reply.Stacks![0]!;
+          status = stack.StackStatus ?? status;
+          if (stack.StackStatus === 'CREATE_FAILED') {
+            throw new Error(`stack ${stackName} failed: ${stack.StackStatusReason}`);
+          }
+          outputs = Object.fromEntries(
+            (stack.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]),
+          );
+          return stack.StackStatus === 'CREATE_COMPLETE';
+        },
+        `stack ${stackName} to reach CREATE_COMPLETE`,
+        run.waitTimeout,
+      ),
+    run.progress,
+  );
   const ledger = outputs.ledgerName!;
-  const driver = new sdk.driver.QldbDriver(ledger, config);
+  const driver = new sdk.driver.QldbDriver(ledger, clients.config);
   try {
     await driver.executeLambda(async (txn) => {
       await txn.execute('CREATE TABLE Test');
@@ -413,33 +883,60 @@ async function deployStage(sdk: Clients, vellum: RunningVellum, stage: string) {
     noAccess: outputs.noAccessKeyID!,
     delete: outputs.deleteKeyID!,
   };
-  const arn = (keyId: string) => `arn:aws:kms:${REGION}:${ACCOUNT}:key/${keyId}`;
-  return { cloudformation, kms, qldb, ledger, keys, arn, stackName };
+  const arn = (keyId: string) => `arn:aws:kms:${target.region}:${target.account}:key/${keyId}`;
+  return { ledger, keys, arn, stackName };
 }
 
+/** Delete the stack, after any operation on it has ended, and wait until it is gone. */
 async function removeStage(
   sdk: Clients,
-  stack: Awaited<ReturnType<typeof deployStage>>,
+  clients: DemoClients,
+  stackName: string,
+  run: Run,
 ): Promise<void> {
-  await stack.cloudformation.send(
-    new sdk.cloudformation.DeleteStackCommand({ StackName: stack.stackName }),
-  );
-  await waitFor(async () => {
+  let status = '';
+  const describe = async () => {
     try {
-      await stack.cloudformation.send(
-        new sdk.cloudformation.DescribeStacksCommand({ StackName: stack.stackName }),
+      const reply = await clients.cloudformation.send(
+        new sdk.cloudformation.DescribeStacksCommand({ StackName: stackName }),
       );
-      return false;
+      status = reply.Stacks?.[0]?.StackStatus ?? '';
+      return status;
     } catch (error) {
-      if (/does not exist/.test((error as Error).message)) return true;
+      if (/does not exist/.test((error as Error).message)) return undefined;
       throw error;
     }
-  }, `removal of stack ${stack.stackName}`);
+  };
+  await withProgress(
+    `removing stack ${stackName}`,
+    () => status,
+    async () => {
+      // A stack still being created cannot be deleted yet.
+      await waitFor(
+        async () => !((await describe()) ?? '').endsWith('_IN_PROGRESS'),
+        `stack ${stackName} to finish its operation`,
+        run.waitTimeout,
+      );
+      await clients.cloudformation.send(
+        new sdk.cloudformation.DeleteStackCommand({ StackName: stackName }),
+      );
+      await waitFor(
+        async () => {
+          const now = await describe();
+          if (now === 'DELETE_FAILED') throw new Error(`stack ${stackName} is DELETE_FAILED`);
+          return now === undefined;
+        },
+        `removal of stack ${stackName}`,
+        run.waitTimeout,
+      );
+    },
+    run.progress,
+  );
 }
 
 /** Start the example record service as its own process, as a user would run it. */
 async function startRecordService(
-  vellum: RunningVellum,
+  target: Target,
   stage: string,
 ): Promise<{ child: ChildProcess; url: string }> {
   const root = findRepositoryRoot();
@@ -458,17 +955,12 @@ async function startRecordService(
     env: {
       ...process.env,
       AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_SHARED_CREDENTIALS_FILE: vellum.profile.credentialsFile,
-      AWS_CONFIG_FILE: vellum.profile.configFile,
-      AWS_PROFILE: 'vellum',
-      AWS_ACCESS_KEY_ID: '',
-      AWS_SECRET_ACCESS_KEY: '',
-      AWS_SESSION_TOKEN: '',
-      VELLUM_ENDPOINT: vellum.url,
-      AWS_REGION: REGION,
+      ...target.serviceEnv,
+      VELLUM_ENDPOINT: target.url,
+      AWS_REGION: target.region,
       STAGE: stage,
-      CREATE_ROLE_ARN: `arn:aws:iam::${ACCOUNT}:role/${ROLES.create}`,
-      GET_ROLE_ARN: `arn:aws:iam::${ACCOUNT}:role/${ROLES.get}`,
+      CREATE_ROLE_ARN: `arn:aws:iam::${target.account}:role/${ROLES.create}`,
+      GET_ROLE_ARN: `arn:aws:iam::${target.account}:role/${ROLES.get}`,
       PORT: '0',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -501,35 +993,37 @@ function findRepositoryRoot(): string {
   );
 }
 
+function sleep(milliseconds: number): Promise<void> {
+  return new Promise((resolveWait) => setTimeout(resolveWait, milliseconds));
+}
+
 async function waitFor(
   check: () => Promise<boolean>,
   what: string,
-  timeoutMs = 60_000,
+  timeoutMs: number,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${formatElapsed(timeoutMs)} waiting for ${what}; pass a longer --wait-timeout if the server is slow`,
+      );
+    }
+    await sleep(100);
   }
 }
 
-/** Send one request per id, `concurrency` at a time, and count the responses with the expected status. */
-async function load(
-  phase: string,
+/**
+ * Send one request per id, `concurrency` at a time, and count the responses
+ * with status 200 into `result`.
+ */
+async function readAll(
+  run: Run,
+  result: PhaseResult,
   ids: number[],
   send: (id: number) => Promise<Response>,
-  expected: number,
   concurrency: number,
-): Promise<PhaseResult> {
-  const result: PhaseResult = {
-    phase,
-    requests: 0,
-    succeeded: 0,
-    failed: 0,
-    firstError: '',
-    latencies: [],
-  };
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < ids.length) {
@@ -539,9 +1033,9 @@ async function load(
       const response = await send(id).catch((error: Error) => error);
       const elapsed = performance.now() - started;
       result.latencies.push(elapsed);
-      const ok = response instanceof Response && response.status === (expected === 201 ? 201 : 200);
-      timeline.samples.push({ t: timeline.now(), ms: elapsed, ok, phase });
-      if (response instanceof Response && response.status === (expected === 201 ? 201 : 200)) {
+      const ok = response instanceof Response && response.status === 200;
+      run.timeline.samples.push({ t: run.timeline.now(), ms: elapsed, ok, phase: result.phase });
+      if (ok) {
         result.succeeded++;
         await response.arrayBuffer();
       } else {
@@ -556,37 +1050,59 @@ async function load(
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+/** Read each id once, `concurrency` at a time, with progress lines. */
+async function load(
+  run: Run,
+  phase: string,
+  ids: number[],
+  send: (id: number) => Promise<Response>,
+  concurrency: number,
+): Promise<PhaseResult> {
+  const result = emptyResult(phase);
+  await withProgress(
+    phase,
+    () => `${result.requests} of ${ids.length} reads, ${result.failed} failed`,
+    () => readAll(run, result, ids, send, concurrency),
+    run.progress,
+  );
   return result;
 }
 
-/** Read in a loop while `change` runs, then report the reads. */
+/**
+ * Read in a loop while `change` runs, then report the reads. `change` receives
+ * the counts so far, and the progress lines show them with `extra`.
+ */
 async function loadWhile(
+  run: Run,
   phase: string,
   ids: number[],
   read: (id: number) => Promise<Response>,
   concurrency: number,
-  change: () => Promise<void>,
+  change: (live: PhaseResult) => Promise<void>,
+  extra: () => string,
 ): Promise<PhaseResult> {
   let done = false;
-  const reads: PhaseResult[] = [];
+  const result = emptyResult(phase);
   const loop = (async () => {
-    while (!done) reads.push(await load(phase, ids.slice(0, 50), read, 200, concurrency));
+    while (!done) await readAll(run, result, ids.slice(0, 50), read, concurrency);
   })();
-  try {
-    await change();
-  } finally {
-    done = true;
-    await loop;
-  }
-  return reads.reduce(
-    (total, part) => ({
-      phase,
-      requests: total.requests + part.requests,
-      succeeded: total.succeeded + part.succeeded,
-      failed: total.failed + part.failed,
-      firstError: total.firstError || part.firstError,
-      latencies: total.latencies.concat(part.latencies),
-    }),
-    { phase, requests: 0, succeeded: 0, failed: 0, firstError: '', latencies: [] as number[] },
+  await withProgress(
+    phase,
+    () => {
+      const more = extra();
+      return `${result.requests} reads, ${result.failed} failed${more === '' ? '' : `; ${more}`}`;
+    },
+    async () => {
+      try {
+        await change(result);
+      } finally {
+        done = true;
+        await loop;
+      }
+    },
+    run.progress,
   );
+  return result;
 }

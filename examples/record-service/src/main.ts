@@ -6,6 +6,8 @@
 //   CREATE_ROLE_ARN   role for POST /<stage>/record
 //   GET_ROLE_ARN      role for GET /<stage>/record/<id>
 //   PORT              port on 127.0.0.1 (default 3000)
+//   MAX_CONCURRENT_TRANSACTIONS
+//                     sessions each driver pools (default 10)
 //
 // The service assumes both roles with the credentials of the AWS profile or
 // environment it runs with, such as the `vellum` profile that `vellum serve`
@@ -26,6 +28,13 @@ const endpoint = process.env.VELLUM_ENDPOINT ?? 'http://127.0.0.1:8600';
 const region = process.env.AWS_REGION ?? 'us-east-1';
 const stage = process.env.STAGE ?? 'dev';
 const port = Number(process.env.PORT ?? 3000);
+// An empty variable counts as unset.
+const poolSize = Number(process.env.MAX_CONCURRENT_TRANSACTIONS || 10);
+if (!Number.isInteger(poolSize) || poolSize < 1 || poolSize > 50) {
+  throw new Error(
+    `MAX_CONCURRENT_TRANSACTIONS must be an integer from 1 to 50 (the SDK's sockets per client), got ${JSON.stringify(process.env.MAX_CONCURRENT_TRANSACTIONS)}`,
+  );
+}
 const sts = new STSClient({ endpoint, region });
 
 const service = createRecordService({
@@ -33,6 +42,7 @@ const service = createRecordService({
   ledgerName: `qldb-kms-ledger-${stage}`,
   endpoint,
   region,
+  maxConcurrentTransactions: poolSize,
   createCredentials: roleCredentials({
     roleArn: required('CREATE_ROLE_ARN'),
     sessionName: `create-record-${stage}`,
