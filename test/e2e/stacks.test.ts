@@ -4,7 +4,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/backends.js';
-import { AWS_CLI, VELLUM_MAIN, startServe } from '../helpers/serve-process.js';
+import {
+  CreateRoleCommand,
+  DeleteRoleCommand,
+  GetRoleCommand,
+  IAMClient,
+  ListRolePoliciesCommand,
+} from '@aws-sdk/client-iam';
+import { DescribeLedgerCommand, QLDBClient } from '@aws-sdk/client-qldb';
+import { AWS_CLI, VELLUM_MAIN, readProfile, startServe } from '../helpers/serve-process.js';
 
 test('deploy, outputs and remove the reference stack', async () => {
   const dir = tempDir();
@@ -84,6 +92,100 @@ test('deploy, outputs and remove the reference stack', async () => {
     const gone = vellum('outputs', '--stage', 'ci');
     assert.equal(gone.status, 1);
     assert.match(gone.stderr, /does not exist/);
+  } finally {
+    serve.child.kill('SIGTERM');
+    await serve.exited;
+    dir.remove();
+  }
+});
+
+test('a stack takes over no existing resource; deploy after a failed deploy, remove twice', async () => {
+  const dir = tempDir();
+  const serve = await startServe(dir.path);
+  const profile = readProfile(dir.path);
+  const config = {
+    endpoint: serve.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: profile.accessKeyId, secretAccessKey: profile.secretAccessKey },
+  };
+  const env = {
+    ...process.env,
+    HOME: dir.path,
+    AWS_SHARED_CREDENTIALS_FILE: join(dir.path, 'credentials'),
+    AWS_CONFIG_FILE: join(dir.path, 'config'),
+    AWS_PROFILE: 'vellum',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+  const vellum = (...args: string[]) =>
+    spawnSync(
+      process.execPath,
+      ['--import', 'tsx', VELLUM_MAIN, ...args, '--endpoint', serve.url],
+      {
+        encoding: 'utf8',
+        timeout: 120_000,
+        env,
+      },
+    );
+  const iam = new IAMClient(config);
+  const qldb = new QLDBClient(config);
+  try {
+    // A role of the same name made outside the stack: the deploy fails on it.
+    await iam.send(
+      new CreateRoleCommand({
+        RoleName: 'qldb-kms-get-record-role',
+        AssumeRolePolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { Service: 'lambda.amazonaws.com' },
+              Action: 'sts:AssumeRole',
+            },
+          ],
+        }),
+      }),
+    );
+    const failed = vellum('deploy', '--stage', 'st');
+    assert.equal(failed.status, 1, failed.stdout);
+    assert.match(
+      failed.stderr + failed.stdout,
+      /AWS::IAM::Role' with identifier 'qldb-kms-get-record-role' already exists/,
+    );
+    // The foreign role keeps its policies: the stack wrote none onto it.
+    const policies = await iam.send(
+      new ListRolePoliciesCommand({ RoleName: 'qldb-kms-get-record-role' }),
+    );
+    assert.deepEqual(policies.PolicyNames ?? [], []);
+
+    // Once the name is free, the next deploy finishes the stack.
+    await iam.send(new DeleteRoleCommand({ RoleName: 'qldb-kms-get-record-role' }));
+    const resumed = vellum('deploy', '--stage', 'st');
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.match(resumed.stdout, /stack qldb-kms-st is (CREATE|UPDATE)_COMPLETE/);
+    const ledger = await qldb.send(new DescribeLedgerCommand({ Name: 'qldb-kms-ledger-st' }));
+    assert.equal(ledger.State, 'ACTIVE');
+
+    // A second stage would take the same role names: it fails, and leaves stage st intact.
+    const second = vellum('deploy', '--stage', 'other');
+    assert.equal(second.status, 1, second.stdout);
+    assert.match(second.stderr + second.stdout, /already exists/);
+    const removedOther = vellum('remove', '--stage', 'other');
+    assert.equal(removedOther.status, 0, removedOther.stderr);
+    await iam.send(new GetRoleCommand({ RoleName: 'qldb-kms-create-record-role' }));
+
+    const removed = vellum('remove', '--stage', 'st');
+    assert.equal(removed.status, 0, removed.stderr);
+    const again = vellum('remove', '--stage', 'st');
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /qldb-kms-st does not exist/);
+    await assert.rejects(
+      qldb.send(new DescribeLedgerCommand({ Name: 'qldb-kms-ledger-st' })),
+      /ResourceNotFoundException|not found|does not exist/i,
+    );
+    await assert.rejects(
+      iam.send(new GetRoleCommand({ RoleName: 'qldb-kms-create-record-role' })),
+      /NoSuchEntity|cannot be found/,
+    );
   } finally {
     serve.child.kill('SIGTERM');
     await serve.exited;

@@ -190,11 +190,18 @@ export class StackService {
     for (const resource of template.resources) {
       const properties = resolve(resource.properties, resolveContext) as Record<string, unknown>;
       const previous = stack.resources[resource.logicalId];
+      // A named resource is recorded as the stack's own as soon as it is
+      // created, so that a deploy resumed after a later failure adopts it.
+      const claim = async (record: StackRecord['resources'][string]): Promise<void> => {
+        stack.resources[resource.logicalId] = record;
+        await this.#save(stack);
+      };
       stack.resources[resource.logicalId] = await this.#apply(
         resource,
         properties,
         previous,
         context,
+        claim,
       );
       await this.#save(stack);
     }
@@ -213,8 +220,20 @@ export class StackService {
     properties: Record<string, unknown>,
     previous: StackRecord['resources'][string] | undefined,
     context: RequestContext,
+    claim: (record: StackRecord['resources'][string]) => Promise<void>,
   ): Promise<StackRecord['resources'][string]> {
     const { iam, kms, qldb, accountId, region } = this.#options;
+    // A stack takes over no resource it did not create: removing the stack
+    // would delete it. CloudFormation refuses such a name the same way.
+    const refuseForeign = (exists: boolean, name: string): void => {
+      if (exists && previous?.physicalId !== name) {
+        throw new ServiceError(
+          'AlreadyExistsException',
+          `Resource of type '${resource.type}' with identifier '${name}' already exists ` +
+            'and belongs to no stack resource of this stack; delete it or rename it in the template.',
+        );
+      }
+    };
     const string = (name: string): string => {
       const value = properties[name];
       if (typeof value !== 'string' || value === '') {
@@ -232,6 +251,13 @@ export class StackService {
             if (error instanceof ServiceError && error.code === 'NoSuchEntity') return false;
             throw error;
           });
+        refuseForeign(exists, roleName);
+        const record = {
+          type: resource.type,
+          physicalId: roleName,
+          attributes: { Arn: `arn:aws:iam::${accountId}:role/${roleName}`, RoleId: roleName },
+          properties,
+        };
         if (!exists) {
           await iam.handle(
             'CreateRole',
@@ -241,6 +267,7 @@ export class StackService {
             },
             context,
           );
+          await claim(record);
         }
         for (const policy of (properties.Policies ?? []) as Array<Record<string, unknown>>) {
           await iam.handle(
@@ -253,12 +280,7 @@ export class StackService {
             context,
           );
         }
-        return {
-          type: resource.type,
-          physicalId: roleName,
-          attributes: { Arn: `arn:aws:iam::${accountId}:role/${roleName}`, RoleId: roleName },
-          properties,
-        };
+        return record;
       }
       case 'AWS::KMS::Key': {
         const policy = JSON.stringify(properties.KeyPolicy);
@@ -316,6 +338,7 @@ export class StackService {
               return undefined;
             throw error;
           });
+        refuseForeign(current !== undefined, aliasName);
         if (current === undefined) {
           await kms.handle('CreateAlias', { AliasName: aliasName, TargetKeyId: target }, context);
         } else {
@@ -338,9 +361,16 @@ export class StackService {
               return false;
             throw error;
           });
+        refuseForeign(exists, name);
         const tags: Record<string, string> = {};
         for (const tag of (properties.Tags ?? []) as Array<Record<string, unknown>>)
           tags[String(tag.Key)] = String(tag.Value);
+        const record = {
+          type: resource.type,
+          physicalId: name,
+          attributes: { Id: name, Arn: qldb.ledgerArn(name) },
+          properties,
+        };
         if (!exists) {
           await route('CreateLedger').handle(
             {
@@ -356,6 +386,7 @@ export class StackService {
             },
             context,
           );
+          await claim(record);
         } else {
           const before = (previous?.properties ?? {}) as Record<string, unknown>;
           const body: Record<string, unknown> = {};
@@ -365,12 +396,7 @@ export class StackService {
             body.KmsKey = properties.KmsKey;
           await route('UpdateLedger').handle({ params: { name }, query: {}, body }, context);
         }
-        return {
-          type: resource.type,
-          physicalId: name,
-          attributes: { Id: name, Arn: qldb.ledgerArn(name) },
-          properties,
-        };
+        return record;
       }
       default:
         throw validation(`Unsupported resource type ${resource.type}`);
