@@ -99,7 +99,7 @@ test('deploy, outputs and remove the reference stack', async () => {
   }
 });
 
-test('a stack takes over no existing resource; deploy after a failed deploy, remove twice', async () => {
+test('deploy rejects foreign resources, then resumes', async () => {
   const dir = tempDir();
   const serve = await startServe(dir.path);
   const profile = readProfile(dir.path);

@@ -223,9 +223,9 @@ export class StackService {
     claim: (record: StackRecord['resources'][string]) => Promise<void>,
   ): Promise<StackRecord['resources'][string]> {
     const { iam, kms, qldb, accountId, region } = this.#options;
-    // A stack takes over no resource it did not create: removing the stack
-    // would delete it. CloudFormation refuses such a name the same way.
-    const refuseForeign = (exists: boolean, name: string): void => {
+    // A stack never takes over a resource it did not create, because removing
+    // the stack would delete it. CloudFormation also fails such a create.
+    const rejectForeign = (exists: boolean, name: string): void => {
       if (exists && previous?.physicalId !== name) {
         throw new ServiceError(
           'AlreadyExistsException',
@@ -251,7 +251,7 @@ export class StackService {
             if (error instanceof ServiceError && error.code === 'NoSuchEntity') return false;
             throw error;
           });
-        refuseForeign(exists, roleName);
+        rejectForeign(exists, roleName);
         const record = {
           type: resource.type,
           physicalId: roleName,
@@ -338,7 +338,7 @@ export class StackService {
               return undefined;
             throw error;
           });
-        refuseForeign(current !== undefined, aliasName);
+        rejectForeign(current !== undefined, aliasName);
         if (current === undefined) {
           await kms.handle('CreateAlias', { AliasName: aliasName, TargetKeyId: target }, context);
         } else {
@@ -361,7 +361,7 @@ export class StackService {
               return false;
             throw error;
           });
-        refuseForeign(exists, name);
+        rejectForeign(exists, name);
         const tags: Record<string, string> = {};
         for (const tag of (properties.Tags ?? []) as Array<Record<string, unknown>>)
           tags[String(tag.Key)] = String(tag.Value);
