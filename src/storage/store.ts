@@ -115,7 +115,11 @@ export interface TableHistoryQuery {
 
 /** A held append lock; see `Store.lockAppends`. */
 export interface AppendLock {
-  /** True when another store waits for this lock. */
+  /**
+   * True when another store waits for this lock. Rejects when the lock may
+   * have been lost, such as with the connection that held it; the holder
+   * then stops appending and releases it.
+   */
   contended(): Promise<boolean>;
   /** Let other writers append again. Resolves once the lock is released. */
   release(): Promise<void>;

@@ -4,6 +4,7 @@ import {
   type AppendLock,
   StateConflictError,
   StoreClosedError,
+  StoreUnavailableError,
   type BlockWrite,
   type IndexEntry,
   type JournalChanges,
@@ -340,7 +341,14 @@ export class PostgresStore implements Store {
     let released = false;
     return {
       contended: async () => {
-        if (released || broken) return false;
+        if (released) return false;
+        // The server released the lock when the connection ended, so another
+        // store may be appending now: the turn must end.
+        if (broken) {
+          throw new StoreUnavailableError(
+            'the connection holding the append lock was closed; take the lock again',
+          );
+        }
         try {
           // A two-key advisory lock shows in pg_locks with the keys in
           // classid and objid and objsubid 2.
