@@ -647,6 +647,11 @@ export class PostgresStore implements Store {
  * part is aggregated into JSON, where bytea values appear as "\x..." hex. The
  * parts beyond the last block are read only when at most the limit of blocks
  * follow.
+ *
+ * The index entries of each new revision are looked up by document, in a
+ * lateral subquery that OFFSET 0 keeps apart. Given a plain join and fresh
+ * statistics, PostgreSQL 15 scanned all of a ledger's entries instead: 8 ms
+ * against 0.5 ms for 200 revisions in a ledger of 39,000 entries.
  */
 function changesQuery(ledger: string, afterSeq: string, maxBlocks: string): string {
   const within = `(SELECT within FROM tip)`;
@@ -663,7 +668,8 @@ function changesQuery(ledger: string, afterSeq: string, maxBlocks: string): stri
          FROM revisions WHERE ledger = ${ledger} AND block_seq > ${afterSeq} AND ${within}) AS revisions,
       (SELECT COALESCE(json_agg(json_build_array(index_id, key_mac, block_seq)), '[]') FROM (
          SELECT e.index_id, e.key_mac, r.block_seq FROM revisions r
-         JOIN index_entries e ON e.ledger = r.ledger AND e.doc_id = r.doc_id AND e.version = r.version
+         CROSS JOIN LATERAL (SELECT index_id, key_mac FROM index_entries i
+           WHERE i.ledger = r.ledger AND i.doc_id = r.doc_id AND i.version = r.version OFFSET 0) e
          WHERE r.ledger = ${ledger} AND r.block_seq > ${afterSeq} AND ${within}
          UNION ALL
          SELECT index_id, key_mac, block_seq FROM removed_index_entries
