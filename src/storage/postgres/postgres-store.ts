@@ -107,6 +107,17 @@ export class PostgresStore implements Store {
     pool.on('error', (error) => {
       options.logger?.warn({ err: error }, 'PostgreSQL dropped an idle connection');
     });
+    // When the server ends a connection outside a query (a restart), the
+    // connection emits 'error', and an unheard 'error' event ends the
+    // process. The pool listens only while a connection is idle and the store
+    // only while it uses one, so every connection keeps a listener of its
+    // own. The failure reaches callers through the connection's next query,
+    // and the pool drops the connection once it comes back.
+    // NOTE: a server process once ended this way during a restart under
+    // load; which path left its connection unheard is not known.
+    pool.on('connect', (client) => {
+      client.on('error', () => undefined);
+    });
     const store = new PostgresStore(pool);
     try {
       await store.#migrate();
@@ -356,9 +367,11 @@ export class PostgresStore implements Store {
       if (this.#lockWaiters.delete(client)) client.release(true);
       throw this.#closed ? new StoreClosedError() : mapUnavailable(error);
     }
-    this.#lockWaiters.delete(client);
+    // `close` releases the connections of waiters, and must not release this one twice.
+    const waiting = this.#lockWaiters.delete(client);
     if (this.#closed) {
-      client.release(true);
+      client.off('error', onError);
+      if (waiting) client.release(true);
       throw new StoreClosedError();
     }
     this.#lockHolders.set(ledger, client);
