@@ -157,6 +157,7 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
       signingName: 'kms',
       jsonVersion: '1.1',
       name: 'kms',
+      unavailableCode: 'DependencyTimeoutException',
       service: kms,
     });
     server.registerJsonService({
@@ -164,11 +165,13 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
       signingName: 'qldb',
       jsonVersion: '1.0',
       name: 'qldb-session',
+      unavailableCode: 'CapacityExceededException',
       service: sessions,
     });
     server.registerRestService({
       name: 'qldb',
       signingName: 'qldb',
+      unavailableCode: 'CapacityExceededException',
       routes: restRoutes(controlPlane),
     });
     const iamQuery = new IamQueryService(identity);

@@ -1,4 +1,6 @@
+import { StorageUnavailableError } from '../engine/errors.js';
 import { ServiceError } from '../services/types.js';
+import { StoreUnavailableError } from '../storage/store.js';
 import { AUTH_MESSAGES, AuthFailure, authErrorCode, type Protocol } from './sigv4/auth-failure.js';
 
 /** An error as written on the wire. */
@@ -16,12 +18,28 @@ const INTERNAL_FAILURE_MESSAGE =
   'The request processing has failed because of an unknown error, exception or failure.';
 
 /**
- * Map anything a request raised to the AWS code, message and status of one
- * protocol: verification failures by kind, `ServiceError` as given, errors
- * that fastify raised while reading the request by their status, and
- * everything else as `InternalFailure` 500.
+ * The code of the 503 sent when the store cannot be reached, for a service
+ * that names none of its own: AWS's common `ServiceUnavailable`, spelled as
+ * each protocol spells error codes.
  */
-export function toWireError(error: unknown, protocol: Protocol): WireError {
+const UNAVAILABLE_CODES: Readonly<Record<Protocol, string>> = {
+  json: 'ServiceUnavailableException',
+  'rest-json': 'ServiceUnavailableException',
+  query: 'ServiceUnavailable',
+};
+
+/**
+ * Map anything a request raised to the AWS code, message and status of one
+ * protocol: verification failures by kind, `ServiceError` as given, an
+ * unreachable store as a retryable 503 with `unavailableCode`, errors that
+ * fastify raised while reading the request by their status, and everything
+ * else as `InternalFailure` 500.
+ */
+export function toWireError(
+  error: unknown,
+  protocol: Protocol,
+  unavailableCode: string = UNAVAILABLE_CODES[protocol],
+): WireError {
   if (error instanceof AuthFailure) {
     const { code, status } = authErrorCode(protocol, error.kind);
     let message = error.message;
@@ -38,6 +56,12 @@ export function toWireError(error: unknown, protocol: Protocol): WireError {
       internal: false,
       fields: error.fields,
     };
+  }
+
+  // Any step of a request may read the store, the signature check included.
+  // A store that restarts or is out of reach is worth a retry.
+  if (error instanceof StorageUnavailableError || error instanceof StoreUnavailableError) {
+    return { code: unavailableCode, message: error.message, status: 503, internal: false };
   }
 
   const framework = frameworkError(error, protocol);

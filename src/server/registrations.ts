@@ -24,6 +24,12 @@ export interface JsonServiceRegistration {
   jsonVersion: '1.0' | '1.1';
   /** The service's name in metrics and logs, such as `kms`. */
   name: string;
+  /**
+   * The code of the 503 the service returns when the store cannot be
+   * reached, such as KMS's `DependencyTimeoutException`;
+   * `ServiceUnavailableException` when not given.
+   */
+  unavailableCode?: string;
   service: JsonService;
 }
 
@@ -67,6 +73,8 @@ export interface RestServiceRegistration {
   /** The service's name in metrics and logs, such as `qldb`. */
   name: string;
   signingName: string;
+  /** As for a JSON service: the code of the 503 sent when the store cannot be reached. */
+  unavailableCode?: string;
   routes: RestRoute[];
   /**
    * Path prefixes the API owns even where no route matches yet, such as

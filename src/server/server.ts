@@ -289,7 +289,7 @@ export function createServer(options: ServerOptions): VellumServer {
           .send(Buffer.from(JSON.stringify(response.body)));
       }
     } catch (error) {
-      sendError(request, reply, 'rest-json', error, undefined);
+      sendError(request, reply, 'rest-json', error, match?.registration);
     }
   }
 
@@ -298,9 +298,14 @@ export function createServer(options: ServerOptions): VellumServer {
     reply: FastifyReply,
     protocol: Protocol,
     error: unknown,
-    registration: JsonServiceRegistration | QueryServiceRegistration | undefined,
+    registration:
+      JsonServiceRegistration | QueryServiceRegistration | RestServiceRegistration | undefined,
   ): void {
-    const wire = toWireError(error, protocol);
+    const unavailableCode =
+      registration !== undefined && 'unavailableCode' in registration
+        ? registration.unavailableCode
+        : undefined;
+    const wire = toWireError(error, protocol, unavailableCode);
     if (wire.status === 413) {
       wire.message = `The request body exceeds the limit of ${bodyLimit} bytes; send a smaller request body.`;
     }

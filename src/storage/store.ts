@@ -142,6 +142,13 @@ export interface BlockWrite extends StoredBlock {
 export interface JournalChanges {
   /** The last block of the journal, or undefined for an empty journal. */
   last: StoredBlock | undefined;
+  /**
+   * False when more blocks followed than the caller's limit: then the lists
+   * below are empty and only `last` is set.
+   */
+  complete: boolean;
+  /** Hashes of the blocks after the sequence number, in order. */
+  blockHashes: Uint8Array[];
   /** Documents written by those blocks, one row per revision. */
   revisions: Array<{ docId: string; tableId: string; blockSeq: number }>;
   /** Index entries that those blocks added to or removed from documents. */
@@ -158,7 +165,13 @@ export interface TableHistoryQuery {
 
 /** A held append lock; see `Store.lockAppends`. */
 export interface AppendLock {
-  /** True when another store waits for this lock. */
+  /** The changes of other writers' blocks, read once the lock was held; set when requested. */
+  readonly changes?: JournalChanges;
+  /**
+   * True when another store waits for this lock. Rejects when the lock may
+   * have been lost, such as with the connection that held it. The holder
+   * then stops appending and releases it.
+   */
   contended(): Promise<boolean>;
   /** Let other writers append again. Resolves once the lock is released. */
   release(): Promise<void>;
@@ -279,14 +292,22 @@ export interface Store {
    * `appendBlocks` itself does not wait for the lock, and keeps the journal
    * intact with or without it. A store with a single writer has no one to
    * wait for and resolves at once.
+   *
+   * With `catchUp`, the lock's `changes` are `changesSince(ledgerId,
+   * catchUp.afterSeq, catchUp.maxBlocks)` as read once the lock is held, so
+   * they include every append of the previous holder.
    */
-  lockAppends(ledgerId: string): Promise<AppendLock>;
+  lockAppends(
+    ledgerId: string,
+    catchUp?: { afterSeq: number; maxBlocks: number },
+  ): Promise<AppendLock>;
 
   /**
    * List what the blocks after `afterSeq` changed, read from one consistent
-   * snapshot, with the journal's last block at that snapshot.
+   * snapshot, with the journal's last block at that snapshot. When more than
+   * `maxBlocks` blocks follow, only `last` is read and `complete` is false.
    */
-  changesSince(ledgerId: string, afterSeq: number): Promise<JournalChanges>;
+  changesSince(ledgerId: string, afterSeq: number, maxBlocks?: number): Promise<JournalChanges>;
 
   /** The last block, or undefined for an empty journal. */
   lastBlock(ledgerId: string): Promise<StoredBlock | undefined>;

@@ -22,7 +22,11 @@ export interface Cluster {
   url: string;
   /** `pg_ctl restart` in fast mode: connections are closed and the server starts again. */
   restart(): Promise<void>;
-  stop(): Promise<void>;
+  /**
+   * Stop the server. In fast mode it first ends each session with an error.
+   * In immediate mode it quits at once, so the next start recovers from the log.
+   */
+  stop(mode?: 'fast' | 'immediate'): Promise<void>;
   start(): Promise<void>;
   /** Stop the server and remove its directory. */
   remove(): Promise<void>;
@@ -83,7 +87,7 @@ export async function startCluster(bin: string): Promise<Cluster> {
   return {
     url: `postgres://vellum@127.0.0.1:${port}/postgres`,
     restart: () => ctl('restart', '--mode=fast'),
-    stop: () => ctl('stop', '--mode=fast'),
+    stop: (mode = 'fast') => ctl('stop', `--mode=${mode}`),
     start: () => ctl('start'),
     remove: async () => {
       await ctl('stop', '--mode=immediate').catch(() => undefined);

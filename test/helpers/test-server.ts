@@ -8,12 +8,16 @@ import {
   type RequestContext,
 } from '../../src/services/types.js';
 import type { QueryService } from '../../src/server/registrations.js';
+import { StorageUnavailableError } from '../../src/engine/errors.js';
+import { StoreUnavailableError } from '../../src/storage/store.js';
 
 export const ACCOUNT_ID = '000000000000';
 
 /** Access keys held in memory, for server tests that do not need IAM. */
 export class MemoryCredentials implements CredentialResolver {
   readonly records = new Map<string, AccessKeyRecord>();
+  /** When set, every lookup fails with it, as a store that cannot be reached does. */
+  failure: Error | undefined;
 
   add(record: Omit<AccessKeyRecord, 'principal'> & { arn?: string }): AccessKeyRecord {
     const full: AccessKeyRecord = {
@@ -30,14 +34,16 @@ export class MemoryCredentials implements CredentialResolver {
   }
 
   async lookupAccessKey(accessKeyId: string): Promise<AccessKeyRecord | undefined> {
+    if (this.failure !== undefined) throw this.failure;
     return this.records.get(accessKeyId);
   }
 }
 
 /**
  * A JSON service with state that tests can inspect: `Increment` adds `By`
- * to a counter, `Get` returns it, `Crash` raises a plain `Error` and
- * `Reject` a `ServiceError`.
+ * to a counter, `Get` returns it, `Crash` raises a plain `Error`,
+ * `Reject` a `ServiceError` and `Unavailable` the engine's error for a store
+ * that cannot be reached.
  */
 export class CounterService implements JsonService {
   count = 0;
@@ -59,6 +65,8 @@ export class CounterService implements JsonService {
         throw new Error('counter exploded');
       case 'Reject':
         throw new ServiceError('DisabledException', 'the counter is disabled.');
+      case 'Unavailable':
+        throw new StorageUnavailableError(new StoreUnavailableError('the counter store is down'));
       default:
         throw new ServiceError('UnknownOperationException', `unknown operation ${operation}`);
     }
@@ -116,6 +124,7 @@ export async function startTestServer(
     signingName: 'kms',
     jsonVersion: '1.1',
     name: 'counter',
+    unavailableCode: 'DependencyTimeoutException',
     service: counter,
   });
   server.registerQueryService({

@@ -1,18 +1,26 @@
-import type { AppendLock, Store } from '../../storage/store.js';
+import type { AppendLock, JournalChanges, Store } from '../../storage/store.js';
 
 /**
- * How long one committer appends before it checks whether another process
- * waits for the ledger's append lock, in milliseconds. Other processes'
- * commits wait up to about this long, plus the batches in flight.
+ * How often a committer in its turn checks whether it has work left and
+ * whether another process waits for the ledger's append lock, in milliseconds.
  */
-export const TURN_MS = 10;
+export const CHECK_MS = 10;
+
+/**
+ * How long a busy committer keeps its turn while another process waits, in
+ * milliseconds. Each turn starts with a catch-up and ends with a release
+ * and a drained pipeline, so short turns waste much of their time. Other
+ * processes' commits wait up to about this long, plus the batches in flight.
+ */
+export const TURN_MS = 50;
 
 /**
  * Turns at a shared store's append lock for one ledger's committer. While
  * the committer has its turn, no other process appends to the ledger, so it
- * catches up once and then validates and appends batch after batch without
- * racing anyone. Every `TURN_MS` the turn ends if another process waits for
- * the lock or this committer has nothing to do, and goes on otherwise. The
+ * catches up once, with changes the store reads along with the lock, and
+ * then validates and appends batch after batch without racing anyone. Every
+ * `CHECK_MS` the turn ends if this committer has nothing to do, or if
+ * another process waits for the lock and the turn has lasted `TURN_MS`. The
  * lock of an ended turn is released once the batches in flight are durable.
  */
 export class AppendTurns {
@@ -24,6 +32,10 @@ export class AppendTurns {
   #releasing: Promise<void> | undefined;
   #ending = false;
   #timer: NodeJS.Timeout | undefined;
+  /** When the current turn started, from `performance.now()`. */
+  #started = 0;
+  /** Set once another process was seen waiting during the current turn. */
+  #waited = false;
 
   /**
    * `idle` returns true when the committer has no work. `onEnd` runs when a
@@ -45,13 +57,21 @@ export class AppendTurns {
     return this.#lock !== undefined;
   }
 
-  /** Wait for the lock and start a turn. */
-  async begin(): Promise<void> {
+  /**
+   * Wait for the lock and start a turn. Returns what the blocks after
+   * `afterSeq` changed, as `Store.changesSince` with `maxBlocks`, read once
+   * the lock was held.
+   */
+  async begin(afterSeq: number, maxBlocks: number): Promise<JournalChanges> {
     // The store holds one lock per ledger; the last turn's must be gone first.
     await this.#releasing;
-    this.#lock = await this.#store.lockAppends(this.#ledgerId);
+    const lock = await this.#store.lockAppends(this.#ledgerId, { afterSeq, maxBlocks });
+    this.#lock = lock;
     this.#ending = false;
+    this.#started = performance.now();
+    this.#waited = false;
     this.#arm();
+    return lock.changes ?? (await this.#store.changesSince(this.#ledgerId, afterSeq, maxBlocks));
   }
 
   /** Release the lock and let other writers append; errors only mean the lock went with its connection. */
@@ -68,18 +88,28 @@ export class AppendTurns {
   }
 
   #arm(): void {
-    this.#timer = setTimeout(() => void this.#check(), TURN_MS);
+    this.#timer = setTimeout(() => void this.#check(), CHECK_MS);
     this.#timer.unref();
   }
 
-  /** End the turn when another process waits or there is nothing to do; go on otherwise. */
+  /**
+   * End the turn when there is nothing to do, or when another process waits
+   * and the turn has lasted `TURN_MS`; go on otherwise.
+   */
   async #check(): Promise<void> {
     const lock = this.#lock;
     if (lock === undefined) return;
     let yieldTurn = this.#idle();
     if (!yieldTurn) {
-      // A failed check ends the turn, so a broken connection is not kept.
-      yieldTurn = await lock.contended().catch(() => true);
+      try {
+        // The query also finds a lost lock connection, so it runs every time.
+        const waiting = await lock.contended();
+        this.#waited ||= waiting;
+        yieldTurn = this.#waited && performance.now() - this.#started >= TURN_MS;
+      } catch {
+        // A failed check ends the turn, so a broken connection is not kept.
+        yieldTurn = true;
+      }
     }
     if (this.#lock !== lock) return;
     if (yieldTurn) {

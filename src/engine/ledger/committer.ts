@@ -4,6 +4,7 @@ import {
   type IndexEntry,
   type JournalChanges,
   type Store,
+  type StoredBlock,
 } from '../../storage/store.js';
 import { OccConflictError, StorageUnavailableError, TransactionExpiredError } from '../errors.js';
 import { buildBlock } from '../journal/block-builder.js';
@@ -208,10 +209,12 @@ export class Committer {
       let began = false;
       try {
         if (turns !== undefined && !turns.held) {
-          await turns.begin();
+          const changes = await turns.begin(this.#durable.seq, MAX_CATCH_UP_BLOCKS);
           began = true;
+          await this.#catchUpNow(changes);
+        } else if (turns !== undefined) {
+          await this.#catchUpNow();
         }
-        if (turns !== undefined) await this.#catchUpNow();
         task.resolve(await task.run());
       } catch (error) {
         task.reject(error);
@@ -319,8 +322,9 @@ export class Committer {
   #beginTurn(turns: AppendTurns): void {
     this.#resyncing = (async () => {
       try {
-        await turns.begin();
-        await this.#catchUpNow();
+        // The store reads what the last holder appended along with the lock.
+        const changes = await turns.begin(this.#durable.seq, MAX_CATCH_UP_BLOCKS);
+        await this.#catchUpNow(changes);
       } catch (error) {
         turns.end();
         const failure =
@@ -491,20 +495,29 @@ export class Committer {
     })();
   }
 
-  async #catchUpNow(): Promise<void> {
+  /**
+   * Catch up with `changes` since the durable tip. Without them, check the
+   * store's last block first, which is all that most read-only commits need.
+   */
+  async #catchUpNow(given?: JournalChanges): Promise<void> {
     const { store, ledgerId } = this.#options;
     await this.#options.refreshKeys?.();
-    const last = await store.lastBlock(ledgerId);
-    if (last !== undefined && last.seq - this.#durable.seq > MAX_CATCH_UP_BLOCKS) {
-      await this.#reloadTip();
-    } else if (last !== undefined && last.seq > this.#durable.seq) {
-      await this.#applyChanges(await store.changesSince(ledgerId, this.#durable.seq));
+    let changes = given;
+    if (changes === undefined) {
+      const last = await store.lastBlock(ledgerId);
+      if (last !== undefined && last.seq > this.#durable.seq) {
+        changes = await store.changesSince(ledgerId, this.#durable.seq, MAX_CATCH_UP_BLOCKS);
+      }
+    }
+    const last = changes?.last;
+    if (changes !== undefined && last !== undefined && last.seq > this.#durable.seq) {
+      if (changes.complete) await this.#applyChanges(changes, last);
+      else await this.#reloadTip();
     }
     this.#behind = false;
   }
 
-  async #applyChanges(changes: JournalChanges): Promise<void> {
-    const last = changes.last!;
+  async #applyChanges(changes: JournalChanges, last: StoredBlock): Promise<void> {
     const indexKeys: string[] = [];
     for (const revision of changes.revisions) {
       this.#documentMarks.set(revision.docId, revision.blockSeq);
@@ -524,11 +537,31 @@ export class Committer {
       this.#options.applyCatalog(catalog);
     }
 
-    await this.#options.tree.load(last.seq + 1);
+    await this.#advanceTree(changes.blockHashes, last);
     const tip = { seq: last.seq, hash: last.blockHash, time: last.time };
     this.#durable = tip;
     this.#planned = { tip, plan: undefined, catalog: undefined };
     this.#options.onDurable(indexKeys);
+  }
+
+  /**
+   * Add other processes' block hashes to the block tree, which then covers
+   * the journal up to `last`. The store's tree nodes for them are complete,
+   * so a tree that does not line up with the hashes loads its edge from there.
+   */
+  async #advanceTree(hashes: Uint8Array[], last: StoredBlock): Promise<void> {
+    const { tree } = this.#options;
+    const lined =
+      tree.size === this.#durable.seq + 1 &&
+      hashes.length === last.seq - this.#durable.seq &&
+      Buffer.from(hashes[hashes.length - 1]!).equals(last.blockHash);
+    if (!lined) {
+      await tree.load(last.seq + 1);
+      return;
+    }
+    let plan: AppendPlan | undefined;
+    for (const hash of hashes) plan = tree.planAppend(hash, plan);
+    tree.commitAppend(plan!);
   }
 
   /**

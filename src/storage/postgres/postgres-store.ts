@@ -9,6 +9,7 @@ import {
   type AppendLock,
   StateConflictError,
   StoreClosedError,
+  StoreUnavailableError,
   type BlockWrite,
   type IndexEntry,
   type JournalChanges,
@@ -116,6 +117,17 @@ export class PostgresStore implements Store {
     // would end the process.
     pool.on('error', (error) => {
       options.logger?.warn({ err: error }, 'PostgreSQL dropped an idle connection');
+    });
+    // When the server ends a connection outside a query (a restart), the
+    // connection emits 'error', and an unheard 'error' event ends the
+    // process. The pool listens only while a connection is idle and the store
+    // only while it uses one, so every connection keeps a listener of its
+    // own. The failure reaches callers through the connection's next query,
+    // and the pool drops the connection once it comes back.
+    // NOTE: a server process once ended this way during a restart under
+    // load; which path left its connection unheard is not known.
+    pool.on('connect', (client) => {
+      client.on('error', () => undefined);
     });
     const store = new PostgresStore(pool);
     try {
@@ -496,9 +508,20 @@ export class PostgresStore implements Store {
     }
   }
 
-  async lockAppends(ledgerId: string): Promise<AppendLock> {
+  async lockAppends(
+    ledgerId: string,
+    catchUp?: { afterSeq: number; maxBlocks: number },
+  ): Promise<AppendLock> {
     const ledger = await this.#ledgerNo(ledgerId);
     if (ledger < 0) throw new Error(`ledger ${ledgerId} does not exist`);
+    if (
+      catchUp !== undefined &&
+      !(Number.isSafeInteger(catchUp.afterSeq) && Number.isSafeInteger(catchUp.maxBlocks))
+    ) {
+      throw new RangeError(
+        `catchUp needs integer afterSeq and maxBlocks, got ${JSON.stringify(catchUp)}`,
+      );
+    }
     if (this.#lockHolders.has(ledger)) {
       throw new Error(`the append lock of ledger ${ledgerId} is already held by this store`);
     }
@@ -515,24 +538,48 @@ export class PostgresStore implements Store {
     };
     client.on('error', onError);
     this.#lockWaiters.add(client);
+    let changes: JournalChanges | undefined;
     try {
-      await client.query('SELECT pg_advisory_lock($1, $2)', [APPEND_LOCK_CLASS, ledger]);
+      if (catchUp === undefined) {
+        await client.query('SELECT pg_advisory_lock($1, $2)', [APPEND_LOCK_CLASS, ledger]);
+      } else {
+        // Two statements in one message, so the catch-up read costs no round
+        // trip of its own. The second statement takes its snapshot once the
+        // first has the lock, so it includes every append of the previous
+        // holder, which finished them before it released the lock. A simple
+        // query takes no parameters, so the checked integers are written inline.
+        const results = (await client.query(
+          `SELECT pg_advisory_lock(${APPEND_LOCK_CLASS}, ${ledger});
+           ${changesQuery(String(ledger), String(catchUp.afterSeq), String(catchUp.maxBlocks))}`,
+        )) as unknown as pg.QueryResult[];
+        changes = toChanges(results[1]!.rows[0] as Row);
+      }
     } catch (error) {
       client.off('error', onError);
       if (this.#lockWaiters.delete(client)) client.release(true);
       throw this.#closed ? new StoreClosedError() : mapUnavailable(error);
     }
-    this.#lockWaiters.delete(client);
+    // `close` releases the connections of waiters, and must not release this one twice.
+    const waiting = this.#lockWaiters.delete(client);
     if (this.#closed) {
-      client.release(true);
+      client.off('error', onError);
+      if (waiting) client.release(true);
       throw new StoreClosedError();
     }
     this.#lockHolders.set(ledger, client);
 
     let released = false;
     return {
+      changes,
       contended: async () => {
-        if (released || broken) return false;
+        if (released) return false;
+        // The server released the lock when the connection ended, so another
+        // store may be appending now: the turn must end.
+        if (broken) {
+          throw new StoreUnavailableError(
+            'the connection holding the append lock was closed; take the lock again',
+          );
+        }
         try {
           // A two-key advisory lock shows in pg_locks with the keys in
           // classid and objid and objsubid 2.
@@ -571,61 +618,14 @@ export class PostgresStore implements Store {
     };
   }
 
-  async changesSince(ledgerId: string, afterSeq: number): Promise<JournalChanges> {
+  async changesSince(
+    ledgerId: string,
+    afterSeq: number,
+    maxBlocks = Number.MAX_SAFE_INTEGER,
+  ): Promise<JournalChanges> {
     const ledger = await this.#ledgerNo(ledgerId);
-    // One statement, so one snapshot and one round trip: each part is
-    // aggregated into JSON, where bytea values appear as "\x..." hex.
-    const rows = await this.#query(
-      `SELECT
-         (SELECT row_to_json(b) FROM (
-            SELECT seq, tx_id, time, block_hash, entries_hash, previous_hash, body
-            FROM blocks WHERE ledger = $1 ORDER BY seq DESC LIMIT 1) b) AS last,
-         (SELECT COALESCE(json_agg(json_build_array(doc_id, table_id, block_seq) ORDER BY block_seq, block_pos), '[]')
-            FROM revisions WHERE ledger = $1 AND block_seq > $2) AS revisions,
-         (SELECT COALESCE(json_agg(json_build_array(index_id, key_mac, block_seq)), '[]') FROM (
-            SELECT e.index_id, e.key_mac, r.block_seq FROM revisions r
-            JOIN index_entries e ON e.ledger = r.ledger AND e.doc_id = r.doc_id AND e.version = r.version
-            WHERE r.ledger = $1 AND r.block_seq > $2
-            UNION ALL
-            SELECT index_id, key_mac, block_seq FROM removed_index_entries
-            WHERE ledger = $1 AND block_seq > $2) k) AS entries,
-         (SELECT COALESCE(json_agg(json_build_array(object_id, kind, block_seq, payload) ORDER BY block_seq, object_id COLLATE "C"), '[]')
-            FROM catalog WHERE ledger = $1 AND block_seq > $2) AS catalog`,
-      [ledger, afterSeq],
-    );
-    const row = rows[0]!;
-    const last = row.last as Record<string, string | number> | null;
-    return {
-      last:
-        last === null
-          ? undefined
-          : {
-              seq: Number(last.seq),
-              txId: last.tx_id as string,
-              time: Number(last.time),
-              blockHash: hexBytes(last.block_hash as string),
-              entriesHash: hexBytes(last.entries_hash as string),
-              previousHash: hexBytes(last.previous_hash as string),
-              body: hexBytes(last.body as string),
-            },
-      revisions: (row.revisions as Array<[string, string, number]>).map(
-        ([docId, tableId, blockSeq]) => ({ docId, tableId, blockSeq: Number(blockSeq) }),
-      ),
-      indexEntries: (row.entries as Array<[string, string, number]>).map(
-        ([indexId, keyMac, blockSeq]) => ({
-          entry: { indexId, keyMac: hexBytes(keyMac) },
-          blockSeq: Number(blockSeq),
-        }),
-      ),
-      catalog: (row.catalog as Array<[string, string, number, string]>).map(
-        ([objectId, kind, blockSeq, payload]) => ({
-          objectId,
-          kind: kind as 'table' | 'index',
-          blockSeq: Number(blockSeq),
-          payload: hexBytes(payload),
-        }),
-      ),
-    };
+    const rows = await this.#query(changesQuery('$1', '$2', '$3'), [ledger, afterSeq, maxBlocks]);
+    return toChanges(rows[0]!);
   }
 
   async lastBlock(ledgerId: string): Promise<StoredBlock | undefined> {
@@ -856,6 +856,82 @@ export class PostgresStore implements Store {
     ]);
     return (rows[0]?.version as number | undefined) ?? 0;
   }
+}
+
+/**
+ * Build the statement behind `changesSince` from SQL expressions for the
+ * ledger number, the sequence number and the block limit: placeholders or
+ * integer literals. One statement, so one snapshot and one round trip: each
+ * part is aggregated into JSON, where bytea values appear as "\x..." hex. The
+ * parts beyond the last block are read only when at most the limit of blocks
+ * follow.
+ *
+ * The index entries of each new revision are looked up by document, in a
+ * lateral subquery that OFFSET 0 keeps apart. Given a plain join and fresh
+ * statistics, PostgreSQL 15 scanned all of a ledger's entries instead: 8 ms
+ * against 0.5 ms for 200 revisions in a ledger of 39,000 entries.
+ */
+function changesQuery(ledger: string, afterSeq: string, maxBlocks: string): string {
+  const within = `(SELECT within FROM tip)`;
+  return `WITH tip AS (
+      SELECT COALESCE(MAX(seq), -1) - ${afterSeq}::bigint <= ${maxBlocks}::bigint AS within
+      FROM blocks WHERE ledger = ${ledger})
+    SELECT ${within} AS complete,
+      (SELECT row_to_json(b) FROM (
+         SELECT seq, tx_id, time, block_hash, entries_hash, previous_hash, body
+         FROM blocks WHERE ledger = ${ledger} ORDER BY seq DESC LIMIT 1) b) AS last,
+      (SELECT COALESCE(json_agg(block_hash ORDER BY seq), '[]')
+         FROM blocks WHERE ledger = ${ledger} AND seq > ${afterSeq} AND ${within}) AS hashes,
+      (SELECT COALESCE(json_agg(json_build_array(doc_id, table_id, block_seq) ORDER BY block_seq, block_pos), '[]')
+         FROM revisions WHERE ledger = ${ledger} AND block_seq > ${afterSeq} AND ${within}) AS revisions,
+      (SELECT COALESCE(json_agg(json_build_array(index_id, key_mac, block_seq)), '[]') FROM (
+         SELECT e.index_id, e.key_mac, r.block_seq FROM revisions r
+         CROSS JOIN LATERAL (SELECT index_id, key_mac FROM index_entries i
+           WHERE i.ledger = r.ledger AND i.doc_id = r.doc_id AND i.version = r.version OFFSET 0) e
+         WHERE r.ledger = ${ledger} AND r.block_seq > ${afterSeq} AND ${within}
+         UNION ALL
+         SELECT index_id, key_mac, block_seq FROM removed_index_entries
+         WHERE ledger = ${ledger} AND block_seq > ${afterSeq} AND ${within}) k) AS entries,
+      (SELECT COALESCE(json_agg(json_build_array(object_id, kind, block_seq, payload) ORDER BY block_seq, object_id COLLATE "C"), '[]')
+         FROM catalog WHERE ledger = ${ledger} AND block_seq > ${afterSeq} AND ${within}) AS catalog`;
+}
+
+/** Decode the row of `changesQuery`. */
+function toChanges(row: Row): JournalChanges {
+  const last = row.last as Record<string, string | number> | null;
+  return {
+    last:
+      last === null
+        ? undefined
+        : {
+            seq: Number(last.seq),
+            txId: last.tx_id as string,
+            time: Number(last.time),
+            blockHash: hexBytes(last.block_hash as string),
+            entriesHash: hexBytes(last.entries_hash as string),
+            previousHash: hexBytes(last.previous_hash as string),
+            body: hexBytes(last.body as string),
+          },
+    complete: row.complete as boolean,
+    blockHashes: (row.hashes as string[]).map(hexBytes),
+    revisions: (row.revisions as Array<[string, string, number]>).map(
+      ([docId, tableId, blockSeq]) => ({ docId, tableId, blockSeq: Number(blockSeq) }),
+    ),
+    indexEntries: (row.entries as Array<[string, string, number]>).map(
+      ([indexId, keyMac, blockSeq]) => ({
+        entry: { indexId, keyMac: hexBytes(keyMac) },
+        blockSeq: Number(blockSeq),
+      }),
+    ),
+    catalog: (row.catalog as Array<[string, string, number, string]>).map(
+      ([objectId, kind, blockSeq, payload]) => ({
+        objectId,
+        kind: kind as 'table' | 'index',
+        blockSeq: Number(blockSeq),
+        payload: hexBytes(payload),
+      }),
+    ),
+  };
 }
 
 /** Decode a bytea value as PostgreSQL writes it in JSON: `\x` followed by hex digits. */

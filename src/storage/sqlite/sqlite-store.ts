@@ -352,14 +352,25 @@ export class SqliteStore implements Store {
     this.#append.immediate(ledger, blocks);
   }
 
-  async lockAppends(): Promise<AppendLock> {
+  async lockAppends(
+    ledgerId: string,
+    catchUp?: { afterSeq: number; maxBlocks: number },
+  ): Promise<AppendLock> {
     // The only writer: appends are serialised by SQLite's write lock and
     // the single writer thread.
     if (!this.#db.open) throw new StoreClosedError();
-    return { contended: async () => false, release: async () => undefined };
+    const changes =
+      catchUp === undefined
+        ? undefined
+        : await this.changesSince(ledgerId, catchUp.afterSeq, catchUp.maxBlocks);
+    return { changes, contended: async () => false, release: async () => undefined };
   }
 
-  async changesSince(ledgerId: string, afterSeq: number): Promise<JournalChanges> {
+  async changesSince(
+    ledgerId: string,
+    afterSeq: number,
+    maxBlocks = Number.MAX_SAFE_INTEGER,
+  ): Promise<JournalChanges> {
     if (!this.#db.open) throw new StoreClosedError();
     const ledger = this.#ledgerNo(ledgerId);
     // One read transaction, so that the writer thread's commits in between
@@ -368,6 +379,20 @@ export class SqliteStore implements Store {
       const last = this.#statement(
         'SELECT * FROM blocks WHERE ledger = ? ORDER BY seq DESC LIMIT 1',
       ).get(ledger) as Row | undefined;
+      if (last !== undefined && (last.seq as number) - afterSeq > maxBlocks) {
+        const tip = toBlock(last);
+        return {
+          last: tip,
+          complete: false,
+          blockHashes: [],
+          revisions: [],
+          indexEntries: [],
+          catalog: [],
+        };
+      }
+      const hashes = this.#statement(
+        'SELECT block_hash FROM blocks WHERE ledger = ? AND seq > ? ORDER BY seq',
+      ).all(ledger, afterSeq) as Row[];
       const revisions = this.#statement(
         `SELECT doc_id, table_id, block_seq FROM revisions
          WHERE ledger = ? AND block_seq > ? ORDER BY block_seq, block_pos`,
@@ -385,6 +410,8 @@ export class SqliteStore implements Store {
       ).all(ledger, afterSeq) as Row[];
       return {
         last: last === undefined ? undefined : toBlock(last),
+        complete: true,
+        blockHashes: hashes.map((row) => row.block_hash as Buffer),
         revisions: revisions.map((row) => ({
           docId: row.doc_id as string,
           tableId: row.table_id as string,

@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import assert from 'node:assert/strict';
+import { StoreUnavailableError } from '../../../src/storage/store.js';
 import { sendRaw, sendSigned, type RawResponse } from '../../helpers/signed-request.js';
 import { ROOT, startTestServer, type TestServer } from '../../helpers/test-server.js';
 
@@ -167,6 +168,46 @@ describe('routing and errors', () => {
     const after = await sendSigned(t.url, counterCall('Increment'), KMS);
     assert.equal(after.status, 200);
     t.counter.count = 0;
+  });
+
+  test('an unreachable store answers 503 in every protocol, the signature check included', async () => {
+    const down = await sendSigned(t.url, counterCall('Unavailable'), KMS);
+    assert.equal(down.status, 503);
+    assert.deepEqual(jsonError(down), {
+      type: 'DependencyTimeoutException',
+      message:
+        'Storage write failed, retry the transaction: StoreUnavailableError: the counter store is down',
+    });
+    const logged = logLines.find((line) => line.requestId === down.headers['x-amzn-requestid']);
+    assert.equal(logged?.level, 40, 'logged as a warning, not as an unexpected error');
+
+    // Looking up the signing key reads the store before any service runs.
+    t.credentials.failure = new StoreUnavailableError('PostgreSQL is unavailable: ECONNREFUSED');
+    try {
+      const json = await sendSigned(t.url, counterCall('Get'), KMS);
+      assert.equal(json.status, 503);
+      assert.equal(jsonError(json).type, 'DependencyTimeoutException');
+      assert.match(jsonError(json).message, /PostgreSQL is unavailable/);
+
+      const query = await sendSigned(
+        t.url,
+        { path: '/', headers: FORM, body: 'Action=ListValues&Version=2010-05-08' },
+        IAM,
+      );
+      assert.equal(query.status, 503);
+      assert.match(
+        query.body,
+        /<Error><Type>Receiver<\/Type><Code>ServiceUnavailable<\/Code><Message>PostgreSQL is unavailable: ECONNREFUSED<\/Message>/,
+      );
+
+      const rest = await sendSigned(t.url, { method: 'GET', path: '/ledgers/any' }, QLDB);
+      assert.equal(rest.status, 503);
+      assert.equal(rest.headers['x-amzn-errortype'], 'ServiceUnavailableException');
+    } finally {
+      t.credentials.failure = undefined;
+    }
+    const after = await sendSigned(t.url, counterCall('Get'), KMS);
+    assert.equal(after.status, 200);
   });
 
   test('query protocol renders results and errors as XML', async () => {

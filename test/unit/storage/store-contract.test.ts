@@ -304,6 +304,73 @@ for (const backend of backends) {
       assert.equal((await store.changesSince('Z'.repeat(22), -1)).last, undefined);
     });
 
+    run('changes list block hashes and stop at a limit', async (store) => {
+      const id = await withLedger(store);
+      await store.appendBlocks(id, [block(0), block(1, [revision('A'.repeat(22), 0, 1)])]);
+      await store.appendBlocks(id, [block(2), block(3)]);
+      const hex = (hashes: Uint8Array[]) => hashes.map((h) => Buffer.from(h).toString('hex'));
+
+      const all = await store.changesSince(id, 0);
+      assert.equal(all.complete, true);
+      assert.deepEqual(hex(all.blockHashes), hex([1, 2, 3].map(blockHashOf)));
+      const within = await store.changesSince(id, 0, 3);
+      assert.equal(within.complete, true);
+      assert.deepEqual(hex(within.blockHashes), hex(all.blockHashes));
+      assert.equal(within.revisions.length, 1);
+
+      // Three blocks follow block 0: over a limit of two, only the last block is read.
+      const beyond = await store.changesSince(id, 0, 2);
+      assert.equal(beyond.complete, false);
+      assert.equal(beyond.last?.seq, 3);
+      assert.deepEqual(beyond.blockHashes, []);
+      assert.deepEqual(beyond.revisions, []);
+      assert.deepEqual(beyond.indexEntries, []);
+      assert.deepEqual(beyond.catalog, []);
+
+      const none = await store.changesSince(id, 3, 0);
+      assert.equal(none.complete, true);
+      assert.deepEqual(none.blockHashes, []);
+      const empty = await store.changesSince('Z'.repeat(22), -1, 0);
+      assert.equal(empty.complete, true);
+      assert.equal(empty.last, undefined);
+    });
+
+    run('lock reads the previous holder changes', async (store, _reopen, another) => {
+      const id = await withLedger(store);
+      await store.appendBlocks(id, [block(0)]);
+      const first = await store.lockAppends(id, { afterSeq: 0, maxBlocks: 100 });
+      assert.equal(first.changes?.last?.seq, 0);
+      assert.deepEqual(first.changes?.blockHashes, []);
+      if (store.singleWriter) {
+        await first.release();
+        return;
+      }
+      const second = await another();
+      const waiting = second.lockAppends(id, { afterSeq: 0, maxBlocks: 100 });
+      // Appended while the other store waits: its changes must include these.
+      await store.appendBlocks(id, [block(1, [revision('B'.repeat(22), 0, 1)]), block(2)]);
+      await first.release();
+      const next = await waiting;
+      try {
+        assert.equal(next.changes?.complete, true);
+        assert.equal(next.changes?.last?.seq, 2);
+        assert.deepEqual(
+          next.changes?.blockHashes.map((h) => Buffer.from(h).toString('hex')),
+          [1, 2].map((seq) => Buffer.from(blockHashOf(seq)).toString('hex')),
+        );
+        assert.deepEqual(
+          next.changes?.revisions.map((r) => r.docId),
+          ['B'.repeat(22)],
+        );
+      } finally {
+        await next.release();
+      }
+      await assert.rejects(
+        store.lockAppends(id, { afterSeq: 0.5, maxBlocks: 100 }),
+        /catchUp needs integer afterSeq and maxBlocks, got \{"afterSeq":0.5,"maxBlocks":100\}/,
+      );
+    });
+
     run('current document follows its revisions', async (store) => {
       const id = await withLedger(store);
       const doc = 'D'.repeat(22);
