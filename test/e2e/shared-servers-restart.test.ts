@@ -13,6 +13,8 @@ import { QldbDriver, RetryConfig } from 'amazon-qldb-driver-nodejs';
 import pg from 'pg';
 import { Engine, PostgresStore } from '../../src/engine/index.js';
 import { verifyLedger } from '../../src/cli/verify-ledger.js';
+import { loadOrCreateRootKey } from '../../src/engine/keyring/root-key-file.js';
+import { offlineKeyProvider } from '../../src/services/qldb/offline-keys.js';
 import { tempDir } from '../helpers/backends.js';
 import { postgresBinDir, startCluster } from '../helpers/postgres-cluster.js';
 import { readProfile, startServe, type ServeProcess } from '../helpers/serve-process.js';
@@ -328,13 +330,17 @@ test('two servers ride out PostgreSQL restarts', { skip, timeout: 90_000 }, asyn
     assert.equal(numbers.min, 0);
     assert.equal(numbers.count, numbers.max + 1, 'block sequence numbers have no gap');
 
+    // Data keys are wrapped under KMS keys, so they open through the store's
+    // KMS, as `vellum verify` opens them.
     const store = await PostgresStore.open({ url: cluster.url, poolSize: 2 });
-    const engine = await Engine.open({ dataDir: first, store, createRootKey: false });
+    const keyProvider = offlineKeyProvider(loadOrCreateRootKey(first, false), () => store);
+    const engine = await Engine.open({ dataDir: first, store, keyProvider, createRootKey: false });
     try {
       const verified = await verifyLedger(await engine.ledger('load'));
       assert.equal(verified.tipAddress.sequenceNo, numbers.max);
       assert.deepEqual(Buffer.from(verified.digest), Buffer.from(digests[0]!.Digest!));
     } finally {
+      keyProvider.close();
       await engine.close();
     }
     // Both servers stop cleanly: no connection or lock is left behind that
