@@ -15,6 +15,11 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
+// The AWS SDK warns on every run that its releases from 2027 need Node.js 22.
+// The versions in the lockfile support Node.js 20, so the CLI and the
+// processes it starts turn the warning off unless the user set the variable.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const program = new Command();
 
 program

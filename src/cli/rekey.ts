@@ -143,7 +143,9 @@ class RestClient {
     try {
       endpoint = new URL(endpointText);
     } catch {
-      throw new Error(`--endpoint ${JSON.stringify(endpointText)} is not a URL`);
+      throw new Error(
+        `--endpoint ${JSON.stringify(endpointText)} is not a URL; give the scheme too, such as http://127.0.0.1:8600`,
+      );
     }
     if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') {
       throw new Error(`--endpoint must be an http or https URL, got ${endpointText}`);

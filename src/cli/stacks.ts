@@ -155,8 +155,9 @@ export async function runRemove(options: StackCommandOptions): Promise<number> {
   const name = stackName(options.file, options.stage);
   const { sdk, cloudformation } = await client(options);
   if ((await describe(sdk, cloudformation, name)) === undefined) {
+    // As CloudFormation's DeleteStack does, removing a missing stack succeeds.
     process.stderr.write(`stack ${name} does not exist, so there is nothing to remove\n`);
-    return 1;
+    return 0;
   }
   await cloudformation.send(new sdk.DeleteStackCommand({ StackName: name }));
   const stack = await waitForStack(sdk, cloudformation, name);
