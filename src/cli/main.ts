@@ -247,7 +247,7 @@ program
   .command('verify')
   .description(
     'Verify ledger journals with the standalone verifier: block hashes, the hash chain, the digest and the block tree. ' +
-      'Exits 0 when all verify, 1 when one fails, 2 when nothing could be checked',
+      'Exits 0 when all verify, 1 when one fails, 2 when one could not be checked and none failed',
   )
   .option('--ledger <name>', 'ledger to verify (default: every ledger in the data directory)')
   .option('--data-dir <dir>', 'data directory', './.vellum')

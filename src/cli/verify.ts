@@ -13,7 +13,8 @@ export const VERIFY_UNUSABLE = 2;
 /**
  * `vellum verify`: check one ledger, or every ledger of the data directory.
  * Returns 0 when all verify, 1 when a journal fails verification, and 2 when
- * nothing could be checked (no database, no root key, unknown ledger).
+ * something could not be checked (no database, no root key, an unknown
+ * ledger, or a ledger whose data key cannot be unwrapped) and none failed.
  */
 export async function runVerify(options: { ledger?: string; dataDir: string }): Promise<number> {
   const fail = (message: string, code: number) => {
@@ -53,9 +54,22 @@ export async function runVerify(options: { ledger?: string; dataDir: string }): 
 
     let status = VERIFY_OK;
     for (const name of options.ledger === undefined ? names : [options.ledger]) {
+      let ledger;
+      try {
+        ledger = await engine.ledger(name);
+      } catch (error) {
+        // A disabled or deleted KMS key: the journal cannot be read, which
+        // says nothing about its integrity.
+        process.stderr.write(
+          `vellum verify: ledger ${name} could not be checked: ${messageOf(error)}; ` +
+            'enable its KMS key (or cancel the key deletion) and run vellum verify again\n',
+        );
+        if (status === VERIFY_OK) status = VERIFY_UNUSABLE;
+        continue;
+      }
       try {
         const started = performance.now();
-        const result = await verifyLedger(await engine.ledger(name));
+        const result = await verifyLedger(ledger);
         const seconds = (performance.now() - started) / 1000;
         process.stdout.write(
           `ledger ${name}: ${result.blocks} blocks and ${result.treeNodes} block-tree nodes verified in ${seconds.toFixed(2)} s\n` +
