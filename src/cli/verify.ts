@@ -58,8 +58,8 @@ export async function runVerify(options: { ledger?: string; dataDir: string }): 
       try {
         ledger = await engine.ledger(name);
       } catch (error) {
-        // A disabled or deleted KMS key: the journal cannot be read, which
-        // says nothing about its integrity.
+        // With its KMS key disabled or deleted, the journal cannot be read,
+        // so its integrity is unknown rather than broken.
         process.stderr.write(
           `vellum verify: ledger ${name} could not be checked: ${messageOf(error)}; ` +
             'enable its KMS key (or cancel the key deletion) and run vellum verify again\n',
