@@ -9,7 +9,6 @@
 // no KMS work. For the Vellum runs the server's own CPU time per request is
 // read from its /metrics before and after each run, which shows the
 // server's capacity when the client process is the limit.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +21,7 @@ import {
   KMSClient,
 } from '@aws-sdk/client-kms';
 import Fastify from 'fastify';
-import { benchDir, printTable, record } from './util.js';
+import { benchDir, printTable, record, startChild, stopChild } from './util.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 5);
@@ -55,29 +54,6 @@ async function measure(seconds: number, call: () => Promise<unknown>): Promise<R
   latencies.sort((a, b) => a - b);
   const at = (q: number): number => latencies[Math.floor(q * (latencies.length - 1))] ?? 0;
   return { perSecond: latencies.length / elapsed, p50Ms: at(0.5), p99Ms: at(0.99) };
-}
-
-/** Start a child process and resolve with the first URL it prints. */
-function startChild(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
-      if (url !== undefined) resolve({ child, url });
-    });
-    child.once('exit', (code) => reject(new Error(`child exited with ${code}: ${output}`)));
-  });
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
 }
 
 function kmsClient(url: string, credentials: { accessKeyId: string; secretAccessKey: string }) {

@@ -11,7 +11,6 @@
 // canned response of the same shape (it echoes the commit digest the driver
 // sent), with no SigV4 verification, no PartiQL and no storage. It shows how
 // many transactions per second this driver and machine can carry at all.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +19,7 @@ import { CreateLedgerCommand, QLDBClient } from '@aws-sdk/client-qldb';
 import { QldbDriver, RetryConfig } from 'amazon-qldb-driver-nodejs';
 import Fastify from 'fastify';
 import { dumpBinary } from 'ion-js';
-import { benchDir, printTable, record } from './util.js';
+import { benchDir, cpuSeconds, printTable, record, startChild, stopChild } from './util.js';
 
 const CALLERS = 32;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -34,12 +33,6 @@ interface Rate {
   p99Ms: number;
   serverCpuUs: number;
   clientCpuUs: number;
-}
-
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function record6(i: number): Record<string, string | number> {
@@ -86,29 +79,6 @@ async function measure(
     serverCpuUs: (server * 1e6) / latencies.length,
     clientCpuUs: (client.user + client.system) / latencies.length,
   };
-}
-
-/** Start a child process and resolve with the first loopback URL it prints. */
-function startChild(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
-      if (url !== undefined) resolve({ child, url });
-    });
-    child.once('exit', (code) => reject(new Error(`child exited with ${code}: ${output}`)));
-  });
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
 }
 
 /** Warm up and measure the insert, then the indexed select, through one driver. */

@@ -32,7 +32,7 @@ import {
 } from '@aws-sdk/client-cloudformation';
 import { QldbDriver } from 'amazon-qldb-driver-nodejs';
 import { Agent, request } from 'undici';
-import { benchDir, printTable, record } from './util.js';
+import { benchDir, cpuSeconds, printTable, record } from './util.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 3);
@@ -66,12 +66,6 @@ const server = http.createServer((request, response) => {
 server.listen(0, '127.0.0.1', () => console.log('bare on http://127.0.0.1:' + server.address().port + '/bench/record'));
 process.once('SIGTERM', () => server.close());
 `;
-
-/** User plus system CPU seconds that a process has used, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /** Start a Node.js program with tsx and resolve with the first match of `ready` in its output. */
 function startProcess(
