@@ -199,9 +199,12 @@ class RestClient {
     try {
       reply = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
     } catch (error) {
-      throw new RequestFailed(`${this.endpoint.origin} answered ${response.status}: ${text}`, {
-        cause: error,
-      });
+      throw new RequestFailed(
+        `${this.endpoint.origin} responded with ${response.status}: ${text}`,
+        {
+          cause: error,
+        },
+      );
     }
     if (!response.ok) {
       const type = String(reply.__type ?? response.headers.get('x-amzn-errortype') ?? '');
@@ -231,19 +234,19 @@ function useServeProfile(dataDir: string): void {
   process.env.AWS_EC2_METADATA_DISABLED ??= 'true';
 }
 
-/** The endpoint the AWS configuration names for QLDB: the environment's, or the profile's `endpoint_url`. */
+/** Find the endpoint the AWS configuration sets for QLDB: the environment's, or the profile's `endpoint_url`. */
 function profileEndpoint(): string | undefined {
   const fromEnv = process.env.AWS_ENDPOINT_URL_QLDB ?? process.env.AWS_ENDPOINT_URL;
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   const file = process.env.AWS_CONFIG_FILE ?? join(homedir(), '.aws', 'config');
   if (!existsSync(file)) return undefined;
   const profile = process.env.AWS_PROFILE ?? 'default';
-  const wanted = profile === 'default' ? ['default', 'profile default'] : [`profile ${profile}`];
+  const sections = profile === 'default' ? ['default', 'profile default'] : [`profile ${profile}`];
   let inProfile = false;
   for (const line of readFileSync(file, 'utf8').split(/\r?\n/)) {
     const section = /^\s*\[([^\]]+)\]\s*$/.exec(line);
     if (section !== null) {
-      inProfile = wanted.includes(section[1]!.trim());
+      inProfile = sections.includes(section[1]!.trim());
       continue;
     }
     const setting = /^\s*endpoint_url\s*=\s*(\S+)\s*$/.exec(line);

@@ -228,7 +228,8 @@ export class Engine {
    */
   forget(name: string): void {
     this.#open.delete(name);
-    // A running rekey holds both keys; it resumes when the ledger opens again.
+    // A running rekey keeps both keys in memory, so it stops here and resumes
+    // when the ledger opens again.
     void this.#stopRekey(name);
   }
 
@@ -368,7 +369,7 @@ export class Engine {
     );
   }
 
-  /** Resume the rekey of a ledger whose record holds a retiring key. */
+  /** Resume the rekey of a ledger whose record has a retiring key. */
   async #startRekey(name: string, ledger: Ledger, record: LedgerRecord): Promise<void> {
     const stored = await readProgress(this.#store, record.id);
     const from = record.retiringKey!.generation;

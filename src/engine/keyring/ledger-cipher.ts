@@ -182,7 +182,7 @@ export class LedgerKeyring implements PayloadCipher {
     readonly retiring?: LedgerCipher,
   ) {
     if (retiring !== undefined && retiring.generation === current.generation) {
-      throw new RangeError(`a keyring holds generation ${current.generation} once`);
+      throw new RangeError(`a keyring contains generation ${current.generation} only once`);
     }
   }
 
@@ -198,7 +198,7 @@ export class LedgerKeyring implements PayloadCipher {
       : [this.current.generation, this.retiring.generation];
   }
 
-  /** The cipher of a generation this keyring holds. */
+  /** Return the cipher of a generation in this keyring. */
   cipher(generation: number): LedgerCipher | undefined {
     if (generation === this.current.generation) return this.current;
     if (generation === this.retiring?.generation) return this.retiring;

@@ -137,7 +137,7 @@ export class Ledger implements LedgerAccess {
 
   // Keys.
 
-  /** The data keys the ledger holds now. */
+  /** The data keys the ledger has in memory now. */
   get cipher(): LedgerKeyring {
     return this.#keyring;
   }

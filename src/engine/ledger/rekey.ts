@@ -40,9 +40,9 @@ export interface RekeyOptions {
 }
 
 // A short pause after each batch lets reads and commits that queued up
-// behind it run first. Measured on SQLite with one reader, it kept the
-// reader's median latency where it was before the rekey, at about a tenth
-// less rekey throughput; without it, the median read waited 7 to 30 ms.
+// behind it run first. Measured on SQLite with one reader, the pause kept the
+// median read latency at its level before the rekey, for about a tenth less
+// rekey throughput. Without it, the median read waited 7 to 30 ms.
 export const DEFAULT_REKEY_OPTIONS: RekeyOptions = {
   batchBlocks: 64,
   batchRevisions: 64,
@@ -82,7 +82,7 @@ export interface RekeyStatus {
   documentsResealed: number;
   /** Index entries MACed again under the new key. */
   indexEntriesReplaced: number;
-  /** Why a rekey failed; it resumes when the ledger is opened again. */
+  /** The reason a rekey failed. The rekey resumes when the ledger is opened again. */
   error?: string;
 }
 
@@ -97,10 +97,10 @@ class Stopped extends Error {
  * Seal a ledger's stored data again under its new data key, in bounded
  * batches while the ledger serves, then delete the retiring key.
  *
- * New writes already use the new key when this starts (the ledger's keyring
- * holds both), so the work is bounded by what existed before: the catalog,
- * the index entries still MACed under the retiring key, and the journal's
- * blocks and revisions up to the tip. The last step runs with the journal
+ * New writes already use the new key when this starts, because the
+ * ledger's keyring contains both keys. So the work is bounded by what
+ * existed before: the catalog, the index entries still MACed under the
+ * retiring key, and the journal's blocks and revisions up to the tip. The last step runs with the journal
  * to itself: it seals what was appended meanwhile under the retiring key
  * (by batches in flight at the switch, or another process that had not
  * seen it yet), then deletes the retiring key from the store and from memory.
@@ -206,7 +206,7 @@ export class LedgerRekey {
     const { fromGeneration, toGeneration } = this.#progress;
     if (keyring.generation !== toGeneration || keyring.retiring?.generation !== fromGeneration) {
       throw new Error(
-        `ledger ${this.#ledger.name} holds data key generations ${keyring.generations.join(' and ')}, ` +
+        `ledger ${this.#ledger.name} has data key generations ${keyring.generations.join(' and ')}, ` +
           `not ${toGeneration} and ${fromGeneration}; open it again to resume the rekey`,
       );
     }
@@ -236,9 +236,9 @@ export class LedgerRekey {
 
   /**
    * MAC every index entry of the retiring generation again. Entries are
-   * listed in document order; a page's documents are read at the entry's
-   * version, and each entry is replaced only while the document still has
-   * it, so a concurrent write of the document wins.
+   * listed in document order, and a page's documents are read at the
+   * entry's version. Each entry is replaced only while the document still
+   * has it, so a concurrent write of the document wins.
    */
   async #indexEntries(pausing = true): Promise<void> {
     const ledger = this.#ledger;
@@ -304,8 +304,8 @@ export class LedgerRekey {
 
   /**
    * Seal blocks and revisions again from the cursor up to the journal's tip,
-   * which moves while the ledger serves; new blocks are sealed under the
-   * new key already and only read.
+   * which moves while the ledger serves. New blocks are already sealed under
+   * the new key, so they are only read.
    */
   async #journal(pausing = true): Promise<void> {
     const ledger = this.#ledger;

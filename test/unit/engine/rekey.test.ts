@@ -77,7 +77,7 @@ async function setUp(ledger: Ledger, documents: number): Promise<Map<string, num
   return model;
 }
 
-/** Every sealed payload of a ledger, with the context it was sealed for. */
+/** List every sealed payload of a ledger, with the context it was sealed for. */
 async function sealedPayloads(
   store: Store,
   ledgerId: string,
@@ -153,7 +153,7 @@ for (const backend of backends) {
         assert.equal(record.keyGeneration, 1);
         assert.ok(!Buffer.from(record.wrappedKey).equals(oldWrapped));
         assert.equal(await engine.store.getState(REKEY_NAMESPACE, id), undefined);
-        // The ledger forgot the old key: it holds generation 1 only.
+        // The ledger forgot the old key, so it has generation 1 only.
         assert.deepEqual(ledger.cipher.generations, [1]);
 
         // The old key opens nothing, whichever layout it is tried with.
@@ -336,7 +336,7 @@ for (const backend of backends) {
           async () => ((await slow.rekeyStatus('restart')).rekey?.blocksDone ?? 0) >= 3,
           'the rekey to seal three blocks',
         );
-        // A second request while it runs says so.
+        // A second request while it runs is rejected.
         await assert.rejects(slow.rekeyLedger('restart'), {
           code: 'ResourceInUseException',
           message: /already running, from data key generation 0 to 1/,
@@ -358,7 +358,8 @@ for (const backend of backends) {
           blockCursor: number;
         }
       ).blockCursor;
-      assert.ok(cursor >= 3 && cursor < total, `cursor ${cursor} of ${total}`);
+      assert.ok(cursor >= 3, `cursor ${cursor} of ${total}`);
+      assert.ok(cursor < total, `cursor ${cursor} of ${total}`);
       assert.equal(record.status.rekey?.blocksDone, cursor);
 
       const engine = await fixture.open({ keyProvider: keys });
