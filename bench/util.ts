@@ -32,7 +32,12 @@ export function cpuSeconds(pid: number): number {
 
 /** Start a TypeScript program with tsx and resolve with the first loopback URL it prints. */
 export function startChild(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  // BENCH_PROFILE_DIR writes a V8 CPU profile of each child when it exits.
+  const profile =
+    process.env.BENCH_PROFILE_DIR === undefined
+      ? []
+      : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
