@@ -196,7 +196,7 @@ for (const [name, documents] of [
     { params: { name }, query: {}, body: { KmsKey: target } },
     root,
   );
-  while (keys.encryptionDescription(name)?.EncryptionStatus !== 'ENABLED') {
+  while ((await keys.encryptionDescription(name))?.EncryptionStatus !== 'ENABLED') {
     await new Promise((resolve) => setImmediate(resolve));
   }
   rewrapRows.push({
@@ -220,7 +220,7 @@ const duringChange = await load(
       { params: { name: 'customer' }, query: {}, body: { KmsKey: target } },
       root,
     );
-    while (keys.encryptionDescription('customer')?.EncryptionStatus !== 'ENABLED') {
+    while ((await keys.encryptionDescription('customer'))?.EncryptionStatus !== 'ENABLED') {
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
     await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000 - 500));

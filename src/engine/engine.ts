@@ -238,21 +238,49 @@ export class Engine {
    * wrap the same data key (under another key-encryption key). The data key
    * and everything it encrypts stay as they are, so the cost does not depend
    * on the ledger's size.
+   *
+   * Each stored form is replaced only if it is still the one given to
+   * `rewrap`. Resolves false when another process replaced one meanwhile.
+   * That one stays as the other process wrote it, and the caller decides
+   * again from a fresh read.
    */
   async rewrapLedgerKey(
     name: string,
     rewrap: (wrapped: Uint8Array, ledgerId: string) => Promise<Uint8Array>,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const record = await this.#record(name);
     // Each key is replaced by generation, wherever the record holds it by
     // then: a rekey that starts meanwhile turns the current key into the
-    // retiring one, and one that finishes deletes the retiring key.
+    // retiring one, and one that finishes deletes the retiring key (and
+    // then nothing is left to replace, which is not a conflict).
+    let unchanged = true;
     const wrapped = await rewrap(record.wrappedKey, record.id);
-    await this.#store.updateLedgerKey(name, wrapped, record.keyGeneration ?? 0);
-    if (record.retiringKey !== undefined) {
-      const retiring = await rewrap(record.retiringKey.wrappedKey, record.id);
-      await this.#store.updateLedgerKey(name, retiring, record.retiringKey.generation);
+    if (wrapped !== record.wrappedKey) {
+      const generation = record.keyGeneration ?? 0;
+      if (!(await this.#store.updateLedgerKey(name, wrapped, generation, record.wrappedKey))) {
+        unchanged = !(await this.#holdsGeneration(name, generation));
+      }
     }
+    if (record.retiringKey !== undefined) {
+      const { generation, wrappedKey } = record.retiringKey;
+      const retiring = await rewrap(wrappedKey, record.id);
+      if (
+        retiring !== wrappedKey &&
+        !(await this.#store.updateLedgerKey(name, retiring, generation, wrappedKey)) &&
+        (await this.#holdsGeneration(name, generation))
+      ) {
+        unchanged = false;
+      }
+    }
+    return unchanged;
+  }
+
+  /** True when the ledger still has a data key of this generation, current or retiring. */
+  async #holdsGeneration(name: string, generation: number): Promise<boolean> {
+    const record = await this.#store.getLedger(name);
+    return (
+      (record?.keyGeneration ?? 0) === generation || record?.retiringKey?.generation === generation
+    );
   }
 
   /**

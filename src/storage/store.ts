@@ -223,10 +223,18 @@ export interface Store {
   /**
    * Replace the wrapped form of one of the ledger's data keys, such as after
    * its key-encryption key changed: the key of `generation` (the current
-   * key's when absent), wherever the record holds it. Resolves false, and
-   * writes nothing, when the ledger holds no key of that generation.
+   * key's when absent), wherever the record holds it. With `expected`, only
+   * while the stored wrapped form is still exactly `expected`, so that two
+   * servers re-wrapping one key cannot undo each other. Resolves false, and
+   * writes nothing, when the ledger has no key of that generation or its
+   * wrapped form is not `expected`.
    */
-  updateLedgerKey(name: string, wrappedKey: Uint8Array, generation?: number): Promise<boolean>;
+  updateLedgerKey(
+    name: string,
+    wrappedKey: Uint8Array,
+    generation?: number,
+    expected?: Uint8Array,
+  ): Promise<boolean>;
 
   /**
    * Start a rekey in one step: the current key, which must be of generation

@@ -38,7 +38,7 @@ export interface LedgerKeys {
   ): Promise<void>;
   dropLedger(ledgerName: string): Promise<void>;
   changeKey(ledgerName: string, kmsKey: string, caller: RequestContext): Promise<void>;
-  encryptionDescription(ledgerName: string): Record<string, unknown> | undefined;
+  encryptionDescription(ledgerName: string): Promise<Record<string, unknown> | undefined>;
   keyArnOf(ledgerName: string): string | undefined;
   /** Throw the error to send when the ledger's key may not be used by this principal now. */
   check?(ledgerName: string, principal: Principal): Promise<void>;
@@ -473,7 +473,7 @@ export class ControlPlaneService {
     await this.#authorize(context.principal, 'qldb:RekeyLedger', this.ledgerArn(name));
     await this.#describe(name);
     const keys = this.#options.keys;
-    if (keys?.encryptionDescription(name)?.EncryptionStatus === 'UPDATING') {
+    if ((await keys?.encryptionDescription(name))?.EncryptionStatus === 'UPDATING') {
       throw qldbError(
         'ResourcePreconditionNotMetException',
         `The KMS key of ledger ${name} is being changed; rekey once its EncryptionStatus is ENABLED`,

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Engine } from '../../engine/engine.js';
 import type { KeyProvider } from '../../engine/keyring/key-provider.js';
 import { RootKeyProvider } from '../../engine/keyring/root-key-file.js';
-import { StateConflictError, type Store } from '../../storage/store.js';
+import { StateConflictError, type StateRecord, type Store } from '../../storage/store.js';
 import type { IdentityService } from '../iam/identity.js';
 import type { KmsService } from '../kms/kms-service.js';
 import type { OwnedKey } from '../kms/owned-keys.js';
@@ -78,6 +78,24 @@ const GRANT_OPERATIONS = [
   'RetireGrant',
 ];
 
+/**
+ * How many times in a row key work decides again after another server changed
+ * the wrapped key or the configuration first, before leaving it to the guard.
+ */
+const REWRAP_ATTEMPTS = 5;
+
+function rewrapContended(ledgerName: string): Error {
+  return new Error(
+    `the data key of ledger ${ledgerName} kept changing while it was re-wrapped ` +
+      `(${REWRAP_ATTEMPTS} attempts); the key guard tries again at its next check`,
+  );
+}
+
+/** True when two pending key changes are the same change (one grant names it). */
+function samePending(a: LedgerKeyConfig['pending'], b: LedgerKeyConfig['pending']): boolean {
+  return a?.kmsKey === b?.kmsKey && a?.keyArn === b?.keyArn && a?.grantId === b?.grantId;
+}
+
 function isAlias(kmsKey: string): boolean {
   return kmsKey.startsWith('alias/') || /^arn:aws[a-z-]*:kms:[^:]*:[^:]*:alias\//.test(kmsKey);
 }
@@ -104,6 +122,8 @@ export class LedgerKeyService implements LedgerGate {
   readonly #options: LedgerKeyServiceOptions;
   readonly #root: RootKeyProvider;
   readonly #configs = new Map<string, LedgerKeyConfig>();
+  /** The stored version of each configuration in `#configs`, for compare-and-set writes. */
+  readonly #versions = new Map<string, number>();
   /** Callers' `kms:Decrypt` permission on a key, by principal and key ARN, with the check time. */
   readonly #callers = new Map<string, { at: number; error?: ServiceError }>();
   /** The tail of each ledger's queue of re-wrapping work, which runs one job at a time. */
@@ -175,22 +195,49 @@ export class LedgerKeyService implements LedgerGate {
   }
 
   async #reload(): Promise<void> {
-    const stored = new Map<string, LedgerKeyConfig>();
+    const stored = new Map<string, StateRecord>();
     for (const record of await this.#options.store.listState(NAMESPACE)) {
-      const config = JSON.parse(Buffer.from(record.value).toString('utf8')) as LedgerKeyConfig;
-      stored.set(config.ledgerName, config);
+      stored.set(record.key, record);
     }
     for (const name of this.#configs.keys()) {
-      if (!stored.has(name)) this.#configs.delete(name);
+      if (!stored.has(name)) this.#forgetConfig(name);
     }
-    for (const [name, config] of stored) {
-      const before = this.#configs.get(name);
-      this.#configs.set(name, config);
-      // Another server found the key unusable: drop this server's plaintext data key too.
-      if (config.status === 'KMS_KEY_INACCESSIBLE' && before?.status !== 'KMS_KEY_INACCESSIBLE') {
-        this.#engine?.forget(name);
-      }
+    for (const record of stored.values()) this.#adopt(record);
+  }
+
+  /** Take a stored configuration as this server's view of the ledger. */
+  #adopt(record: StateRecord): LedgerKeyConfig {
+    const config = JSON.parse(Buffer.from(record.value).toString('utf8')) as LedgerKeyConfig;
+    const before = this.#configs.get(config.ledgerName);
+    this.#configs.set(config.ledgerName, config);
+    this.#versions.set(config.ledgerName, record.version);
+    // Another server found the key unusable: drop this server's plaintext data key too.
+    if (config.status === 'KMS_KEY_INACCESSIBLE' && before?.status !== 'KMS_KEY_INACCESSIBLE') {
+      this.#engine?.forget(config.ledgerName);
     }
+    return config;
+  }
+
+  #forgetConfig(ledgerName: string): void {
+    this.#configs.delete(ledgerName);
+    this.#versions.delete(ledgerName);
+  }
+
+  /** Read one ledger's configuration from the store into this server's view. */
+  async #readConfig(ledgerName: string): Promise<LedgerKeyConfig | undefined> {
+    const record = await this.#options.store.getState(NAMESPACE, ledgerName);
+    if (record !== undefined) return this.#adopt(record);
+    this.#forgetConfig(ledgerName);
+    return undefined;
+  }
+
+  /**
+   * The ledger's configuration as stored now. Servers that share a store
+   * change it for each other, so key work there decides on a fresh read.
+   */
+  async #fresh(ledgerName: string): Promise<LedgerKeyConfig | undefined> {
+    if (this.#options.store.singleWriter) return this.#configs.get(ledgerName);
+    return this.#readConfig(ledgerName);
   }
 
   async close(): Promise<void> {
@@ -304,7 +351,7 @@ export class LedgerKeyService implements LedgerGate {
 
   /** Forget the configuration of a ledger whose creation failed or that was deleted. */
   async dropLedger(ledgerName: string): Promise<void> {
-    this.#configs.delete(ledgerName);
+    this.#forgetConfig(ledgerName);
     const record = await this.#options.store.getState(NAMESPACE, ledgerName);
     if (record !== undefined) {
       await this.#options.store
@@ -321,13 +368,17 @@ export class LedgerKeyService implements LedgerGate {
    * the background, then reports `ENABLED`.
    */
   async changeKey(ledgerName: string, kmsKey: string, caller: RequestContext): Promise<void> {
-    const config = this.#configs.get(ledgerName) ?? {
-      ledgerName,
-      kmsKey: AWS_OWNED_KMS_KEY,
-      status: 'ENABLED',
-    };
     const target = await this.#resolveTarget(ledgerName, kmsKey, caller);
-    await this.#startUpdate(config, target);
+    // The caller's change wins over whatever it meets, so it is made on the
+    // stored configuration, read again whenever another writer came first.
+    for (;;) {
+      const config = (await this.#fresh(ledgerName)) ?? {
+        ledgerName,
+        kmsKey: AWS_OWNED_KMS_KEY,
+        status: 'ENABLED' as const,
+      };
+      if (await this.#startUpdate(config, target, this.#versions.get(ledgerName) ?? 0)) return;
+    }
   }
 
   /**
@@ -335,8 +386,10 @@ export class LedgerKeyService implements LedgerGate {
    * reports it: undefined for a ledger under the Vellum-owned key, and
    * `AWS_OWNED_KMS_KEY` as the key while a change to that key is pending.
    */
-  encryptionDescription(ledgerName: string): Record<string, unknown> | undefined {
-    const config = this.#configs.get(ledgerName);
+  async encryptionDescription(ledgerName: string): Promise<Record<string, unknown> | undefined> {
+    // Read again on a shared store, so that a key change made through
+    // another server shows at once rather than at this server's next check.
+    const config = await this.#fresh(ledgerName);
     if (config === undefined) return undefined;
     const shown =
       config.status === 'UPDATING' && config.pending !== undefined ? config.pending : config;
@@ -431,32 +484,70 @@ export class LedgerKeyService implements LedgerGate {
     );
   }
 
+  /** Write a configuration whatever is stored, as a new ledger's first one is. */
   async #save(config: LedgerKeyConfig): Promise<void> {
     const value = Buffer.from(JSON.stringify(config), 'utf8');
-    await overwriteState(this.#options.store, NAMESPACE, config.ledgerName, value);
+    const version = await overwriteState(this.#options.store, NAMESPACE, config.ledgerName, value);
     this.#configs.set(config.ledgerName, config);
+    this.#versions.set(config.ledgerName, version);
   }
 
+  /**
+   * Write a configuration derived from the one stored at `version`, only if
+   * that one is still stored. Resolves false, with the stored one read into
+   * this server's view, when another writer came first; the caller then
+   * decides again or leaves the change to the next guard check.
+   */
+  async #saveIfUnchanged(config: LedgerKeyConfig, version: number): Promise<boolean> {
+    const value = Buffer.from(JSON.stringify(config), 'utf8');
+    try {
+      const written = await this.#options.store.putState(
+        NAMESPACE,
+        config.ledgerName,
+        value,
+        version,
+      );
+      this.#configs.set(config.ledgerName, config);
+      this.#versions.set(config.ledgerName, written);
+      return true;
+    } catch (error) {
+      if (!(error instanceof StateConflictError)) throw error;
+      await this.#readConfig(config.ledgerName);
+      return false;
+    }
+  }
+
+  /** Mark the ledger `UPDATING` towards `target` and start the re-wrap; false when `version` is stale. */
   async #startUpdate(
     config: LedgerKeyConfig,
     target: NonNullable<LedgerKeyConfig['pending']>,
-  ): Promise<void> {
+    version: number,
+  ): Promise<boolean> {
     const updating: LedgerKeyConfig = { ...config, status: 'UPDATING', pending: target };
-    await this.#save(updating);
+    if (!(await this.#saveIfUnchanged(updating, version))) return false;
     this.#runUpdate(config.ledgerName);
+    return true;
   }
 
-  #runUpdate(ledgerName: string): void {
+  #runUpdate(ledgerName: string, round = 1): void {
     if (this.#updating.has(ledgerName)) return;
     this.#updating.add(ledgerName);
-    this.#serial(ledgerName, () => this.#finishUpdate(ledgerName))
+    let again = false;
+    this.#serial(ledgerName, async () => {
+      again = await this.#finishUpdate(ledgerName);
+    })
       .catch((error: unknown) =>
         this.#options.logger.warn(
           { err: error, ledger: ledgerName },
           'ledger key change failed; the key guard retries it at the next interval',
         ),
       )
-      .finally(() => this.#updating.delete(ledgerName));
+      .finally(() => {
+        this.#updating.delete(ledgerName);
+        // A newer change stored while this one ran is taken up at once
+        // rather than at the next guard check.
+        if (again && round < REWRAP_ATTEMPTS) this.#runUpdate(ledgerName, round + 1);
+      });
   }
 
   /**
@@ -485,17 +576,30 @@ export class LedgerKeyService implements LedgerGate {
    */
   async #heal(ledgerName: string): Promise<void> {
     const engine = this.#requireEngine();
-    const config = this.#configs.get(ledgerName);
-    if (config?.status === 'UPDATING') return;
-    const keyArn = config?.keyArn;
+    const cached = this.#configs.get(ledgerName);
+    if (cached?.status === 'UPDATING') return;
     const { wrappedKey } = await engine.ledgerKeyRecord(ledgerName);
-    if (this.#isWrappedUnder(wrappedKey, keyArn)) return;
+    if (this.#isWrappedUnder(wrappedKey, cached?.keyArn)) return;
     const fromRootKey = wrappedKey[0] !== KMS_WRAPPED;
-    await engine.rewrapLedgerKey(ledgerName, async (wrapped, ledgerId) => {
-      if (this.#isWrappedUnder(wrapped, keyArn)) return wrapped;
-      const dataKey = await this.#unwrap(ledgerId, wrapped, this.#grantTokensOf(ledgerName));
-      return this.#wrapUnder(keyArn, config?.grantToken, ledgerId, dataKey);
-    });
+    let keyArn = cached?.keyArn;
+    let moved: boolean;
+    for (let attempt = 1; ; attempt++) {
+      moved = false;
+      // The configuration is read after the engine read the wrapped key, so
+      // a key change by another server that re-wrapped it first shows here
+      // (as UPDATING, or its new key) and is not undone.
+      const finished = await engine.rewrapLedgerKey(ledgerName, async (wrapped, ledgerId) => {
+        const config = await this.#fresh(ledgerName);
+        keyArn = config?.keyArn;
+        if (config?.status === 'UPDATING' || this.#isWrappedUnder(wrapped, keyArn)) return wrapped;
+        const dataKey = await this.#unwrap(ledgerId, wrapped, this.#grantTokensOf(ledgerName));
+        moved = true;
+        return this.#wrapUnder(keyArn, config?.grantToken, ledgerId, dataKey);
+      });
+      if (finished) break;
+      if (attempt === REWRAP_ATTEMPTS) throw rewrapContended(ledgerName);
+    }
+    if (!moved) return;
     this.#options.logger.info(
       { ledger: ledgerName, keyArn: keyArn ?? AWS_OWNED_KMS_KEY, fromRootKey },
       fromRootKey
@@ -533,32 +637,58 @@ export class LedgerKeyService implements LedgerGate {
     return this.#owned;
   }
 
-  /** Re-wrap the data key under the pending key, then make the pending key current. */
-  async #finishUpdate(ledgerName: string): Promise<void> {
+  /**
+   * Re-wrap the data key under the pending key, then make the pending key
+   * current. Resolves true when another change was stored meanwhile and is
+   * still to be done.
+   */
+  async #finishUpdate(ledgerName: string): Promise<boolean> {
     const engine = this.#requireEngine();
-    const config = this.#configs.get(ledgerName);
+    const config = await this.#fresh(ledgerName);
+    const version = this.#versions.get(ledgerName) ?? 0;
     const pending = config?.pending;
-    if (config === undefined || pending === undefined) return;
-    await engine.rewrapLedgerKey(ledgerName, async (wrapped, ledgerId) => {
-      if (this.#isWrappedUnder(wrapped, pending.keyArn)) return wrapped;
-      const dataKey = await this.#unwrap(ledgerId, wrapped, this.#grantTokensOf(ledgerName));
-      return this.#wrapUnder(pending.keyArn, pending.grantToken, ledgerId, dataKey);
-    });
+    if (config?.status !== 'UPDATING' || pending === undefined) return false;
+    // Another server may finish this change, or replace it with a newer one,
+    // at the same time. The wrapped key is replaced only if it is still what
+    // was read, and only while this change is still the stored one.
+    let superseded = false;
+    for (let attempt = 1; ; attempt++) {
+      const finished = await engine.rewrapLedgerKey(ledgerName, async (wrapped, ledgerId) => {
+        const now = await this.#fresh(ledgerName);
+        if (now?.status !== 'UPDATING' || !samePending(now.pending, pending)) {
+          superseded = true;
+          return wrapped;
+        }
+        if (this.#isWrappedUnder(wrapped, pending.keyArn)) return wrapped;
+        const dataKey = await this.#unwrap(ledgerId, wrapped, this.#grantTokensOf(ledgerName));
+        return this.#wrapUnder(pending.keyArn, pending.grantToken, ledgerId, dataKey);
+      });
+      if (superseded) return this.#configs.get(ledgerName)?.status === 'UPDATING';
+      if (finished) break;
+      if (attempt === REWRAP_ATTEMPTS) throw rewrapContended(ledgerName);
+    }
     // Every key field comes from the change, so a change to the Vellum-owned
     // key leaves no customer key ARN or grant behind.
-    await this.#save({
-      ledgerName,
-      kmsKey: pending.kmsKey,
-      followAlias: pending.followAlias,
-      keyArn: pending.keyArn,
-      grantId: pending.grantId,
-      grantToken: pending.grantToken,
-      status: 'ENABLED',
-    });
+    const saved = await this.#saveIfUnchanged(
+      {
+        ledgerName,
+        kmsKey: pending.kmsKey,
+        followAlias: pending.followAlias,
+        keyArn: pending.keyArn,
+        grantId: pending.grantId,
+        grantToken: pending.grantToken,
+        status: 'ENABLED',
+      },
+      version,
+    );
+    // Not saved: a newer change (or another server's finish of this one) was
+    // stored meanwhile; the stored configuration now shows what is left to do.
+    if (!saved) return this.#configs.get(ledgerName)?.status === 'UPDATING';
     this.#options.logger.info(
       { ledger: ledgerName, keyArn: pending.keyArn },
       'ledger key change finished',
     );
+    return false;
   }
 
   #requireEngine(): Engine {
@@ -596,6 +726,9 @@ export class LedgerKeyService implements LedgerGate {
   async #check(ledgerName: string): Promise<void> {
     const config = this.#configs.get(ledgerName);
     if (config === undefined) return;
+    // What the guard writes below derives from this version of the
+    // configuration, and is written only while it is still the stored one.
+    const version = this.#versions.get(ledgerName) ?? 0;
     if (config.status === 'UPDATING') {
       this.#runUpdate(ledgerName);
       return;
@@ -610,7 +743,7 @@ export class LedgerKeyService implements LedgerGate {
           { ledger: ledgerName, alias: config.followAlias },
           'the alias the ledger followed was deleted; the ledger keeps its last key',
         );
-        await this.#save({ ...config, followAlias: undefined });
+        await this.#saveIfUnchanged({ ...config, followAlias: undefined }, version);
       } else if (target !== config.keyArn) {
         const grant = await this.#resolveTarget(ledgerName, target, this.#serviceContext()).catch(
           (error: unknown) => {
@@ -622,11 +755,8 @@ export class LedgerKeyService implements LedgerGate {
           },
         );
         if (grant !== undefined) {
-          await this.#startUpdate(config, {
-            ...grant,
-            kmsKey: config.kmsKey,
-            followAlias: config.followAlias,
-          });
+          const target = { ...grant, kmsKey: config.kmsKey, followAlias: config.followAlias };
+          await this.#startUpdate(config, target, version);
           return;
         }
       }
@@ -656,15 +786,16 @@ export class LedgerKeyService implements LedgerGate {
         );
       }
     }
-    const current = this.#configs.get(ledgerName)!;
-    if (!usable && current.status !== 'KMS_KEY_INACCESSIBLE') {
+    if (!usable && config.status !== 'KMS_KEY_INACCESSIBLE') {
       engine.forget(ledgerName);
-      await this.#save({ ...current, status: 'KMS_KEY_INACCESSIBLE', inaccessibleAt: Date.now() });
-    } else if (usable && current.status === 'KMS_KEY_INACCESSIBLE') {
-      const { inaccessibleAt: _cleared, ...rest } = current;
+      const inaccessible = { ...config, status: 'KMS_KEY_INACCESSIBLE' as const };
+      await this.#saveIfUnchanged({ ...inaccessible, inaccessibleAt: Date.now() }, version);
+    } else if (usable && config.status === 'KMS_KEY_INACCESSIBLE') {
+      const { inaccessibleAt: _cleared, ...rest } = config;
       void _cleared;
-      await this.#save({ ...rest, status: 'ENABLED' });
-      this.#options.logger.info({ ledger: ledgerName }, 'the ledger key is usable again');
+      if (await this.#saveIfUnchanged({ ...rest, status: 'ENABLED' }, version)) {
+        this.#options.logger.info({ ledger: ledgerName }, 'the ledger key is usable again');
+      }
     }
   }
 

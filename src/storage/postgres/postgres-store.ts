@@ -291,6 +291,7 @@ export class PostgresStore implements Store {
     name: string,
     wrappedKey: Uint8Array,
     generation?: number,
+    expected?: Uint8Array,
   ): Promise<boolean> {
     if (generation !== undefined) checkGeneration(generation);
     // One statement: the key of that generation is current or retiring, never both.
@@ -298,9 +299,11 @@ export class PostgresStore implements Store {
       `UPDATE ledgers SET
          wrapped_key = CASE WHEN key_generation = COALESCE($3::bigint, key_generation) THEN $1 ELSE wrapped_key END,
          retiring_key = CASE WHEN key_generation = COALESCE($3::bigint, key_generation) THEN retiring_key ELSE $1 END
-       WHERE name = $2 AND (key_generation = COALESCE($3::bigint, key_generation) OR retiring_generation = $3::bigint)
+       WHERE name = $2 AND (
+         (key_generation = COALESCE($3::bigint, key_generation) AND ($4::bytea IS NULL OR wrapped_key = $4))
+         OR (retiring_generation = $3::bigint AND ($4::bytea IS NULL OR retiring_key = $4)))
        RETURNING no`,
-      [wrappedKey, name, generation ?? null],
+      [wrappedKey, name, generation ?? null, expected ?? null],
     );
     return rows.length > 0;
   }

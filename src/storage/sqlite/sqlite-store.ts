@@ -156,15 +156,19 @@ export class SqliteStore implements Store {
     name: string,
     wrappedKey: Uint8Array,
     generation?: number,
+    expected?: Uint8Array,
   ): Promise<boolean> {
     if (generation !== undefined) checkGeneration(generation);
     const current = this.#statement(
-      'UPDATE ledgers SET wrapped_key = ? WHERE name = ? AND key_generation = COALESCE(?, key_generation)',
-    ).run(wrappedKey, name, generation ?? null);
+      `UPDATE ledgers SET wrapped_key = ?
+       WHERE name = ? AND key_generation = COALESCE(?, key_generation)
+         AND (? IS NULL OR wrapped_key = ?)`,
+    ).run(wrappedKey, name, generation ?? null, expected ?? null, expected ?? null);
     if (current.changes > 0 || generation === undefined) return current.changes > 0;
     const retiring = this.#statement(
-      'UPDATE ledgers SET retiring_key = ? WHERE name = ? AND retiring_generation = ?',
-    ).run(wrappedKey, name, generation);
+      `UPDATE ledgers SET retiring_key = ?
+       WHERE name = ? AND retiring_generation = ? AND (? IS NULL OR retiring_key = ?)`,
+    ).run(wrappedKey, name, generation, expected ?? null, expected ?? null);
     return retiring.changes > 0;
   }
 

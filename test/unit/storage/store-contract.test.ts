@@ -479,9 +479,22 @@ for (const backend of backends) {
       const currentRewrapped = bytes(61);
       assert.equal(await store.updateLedgerKey('keys', currentRewrapped, 1), true);
       assert.equal(await store.updateLedgerKey('keys', bytes(61), 7), false);
-      record = (await reopen().then((s) => s.getLedger('keys')))!;
+
+      // With an expected form, only while that form is still stored, in either slot.
+      assert.equal(await store.updateLedgerKey('keys', bytes(61), 1, bytes(61)), false);
+      assert.equal(await store.updateLedgerKey('keys', bytes(61), 0, currentRewrapped), false);
+      assert.equal(await store.updateLedgerKey('keys', bytes(61), undefined, bytes(61)), false);
+      record = (await store.getLedger('keys'))!;
       assert.deepEqual(Buffer.from(record.wrappedKey), Buffer.from(currentRewrapped));
       assert.deepEqual(Buffer.from(record.retiringKey!.wrappedKey), Buffer.from(retiringRewrapped));
+      const currentAgain = bytes(61);
+      assert.equal(await store.updateLedgerKey('keys', currentAgain, 1, currentRewrapped), true);
+      const retiringAgain = bytes(61);
+      assert.equal(await store.updateLedgerKey('keys', retiringAgain, 0, retiringRewrapped), true);
+      assert.equal(await store.updateLedgerKey('keys', bytes(61), 1, currentRewrapped), false);
+      record = (await reopen().then((s) => s.getLedger('keys')))!;
+      assert.deepEqual(Buffer.from(record.wrappedKey), Buffer.from(currentAgain));
+      assert.deepEqual(Buffer.from(record.retiringKey!.wrappedKey), Buffer.from(retiringAgain));
       void id;
     });
 
