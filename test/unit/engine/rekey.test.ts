@@ -396,3 +396,75 @@ for (const backend of backends) {
     });
   });
 }
+
+const postgres = backends.find((backend) => backend.name === 'postgres')!;
+
+describe('ledger rekey with two engines on one PostgreSQL store', { skip: postgres.skip }, () => {
+  test('the other engine writes under the new key, and nothing needs the old one', async () => {
+    const fixture = await engineFixture(postgres);
+    const first = await fixture.open({ rekey: { batchBlocks: 2, batchEntries: 6, pauseMs: 2 } });
+    const second = await fixture.open();
+    try {
+      await first.createLedger('pair');
+      const model = await setUp(await first.ledger('pair'), 60);
+      const other = await second.ledger('pair');
+
+      await first.rekeyLedger('pair');
+      let rekeying = true;
+      const finished = first.waitForRekey('pair').finally(() => {
+        rekeying = false;
+      });
+      let serial = 20_000;
+      let commits = 0;
+      const errors: unknown[] = [];
+      const insert = async () => {
+        const id = await other.run((t) => t.insert('Item', ion(`{k: 9, serial: ${serial++}}`)));
+        model.set(id, 9);
+        commits += 1;
+      };
+      const writer = async () => {
+        while (rekeying) {
+          await insert().catch((error: unknown) => {
+            if (!(error instanceof OccConflictError)) errors.push(error);
+          });
+          await new Promise((resolve) => setTimeout(resolve, 3));
+        }
+      };
+      await Promise.all([writer(), writer(), finished]);
+      const during = commits;
+      // And after the end, when the old key is gone from the store.
+      for (let i = 0; i < 5; i++) await insert();
+      assert.deepEqual(errors, []);
+      const status = await first.rekeyStatus('pair');
+      assert.equal(status.rekey?.state, 'DONE', status.rekey?.error);
+      assert.ok(during > 0, 'the other engine committed nothing during the rekey');
+
+      const { id } = await first.ledgerKeyRecord('pair');
+      for (const { payload, context } of await sealedPayloads(first.store, id)) {
+        assert.equal(sealedGeneration(payload), 1, context);
+      }
+      // Both engines, and a third one opened afterwards, read every document
+      // and find exactly the right ones by index.
+      const third = await fixture.open();
+      try {
+        for (const engine of [first, second, third]) {
+          const ledger = await engine.ledger('pair');
+          await ledger.sync();
+          const documents = await ledger.run((t) => t.scan('Item'));
+          assert.deepEqual(
+            new Map(documents.map((d) => [d.id, d.data!.get('k')!.numberValue()])),
+            model,
+          );
+          assert.deepEqual(await lookupIds(ledger, 'k', '9'), idsWith(model, 9));
+        }
+        await verifyLedger(await third.ledger('pair'));
+      } finally {
+        await third.close();
+      }
+    } finally {
+      await first.close();
+      await second.close();
+      await fixture.remove();
+    }
+  });
+});
