@@ -1,7 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { CreateKeyCommand, DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import {
   CreateLedgerCommand,
@@ -11,7 +9,12 @@ import {
 } from '@aws-sdk/client-qldb';
 import { QldbDriver, RetryConfig } from 'amazon-qldb-driver-nodejs';
 import { createDatabase, postgresUrl, tempDir } from '../helpers/backends.js';
-import { readProfile, startServe, type ServeProcess } from '../helpers/serve-process.js';
+import {
+  readProfile,
+  startServerPair,
+  stopServers,
+  type ServeProcess,
+} from '../helpers/serve-process.js';
 
 const skip =
   postgresUrl === undefined
@@ -28,16 +31,13 @@ test(
     const dir = tempDir();
     const servers: ServeProcess[] = [];
     try {
-      const first = join(dir.path, 'a');
-      const second = join(dir.path, 'b');
       // A short guard interval, so that each server's guard runs often while the other changes the key.
-      servers.push(
-        await startServe(first, '--store', database.url, '--key-check-interval', '20ms'),
-      );
-      mkdirSync(second, { recursive: true, mode: 0o700 });
-      copyFileSync(join(first, 'root.key'), join(second, 'root.key'));
-      servers.push(
-        await startServe(second, '--store', database.url, '--key-check-interval', '20ms'),
+      const { first } = await startServerPair(
+        dir.path,
+        database.url,
+        servers,
+        '--key-check-interval',
+        '20ms',
       );
 
       process.env.AWS_EC2_METADATA_DISABLED = 'true';
@@ -148,10 +148,7 @@ test(
         writer.close();
       }
     } finally {
-      for (const server of servers) {
-        server.child.kill('SIGTERM');
-        await server.exited;
-      }
+      await stopServers(servers);
       await database.drop();
       dir.remove();
     }

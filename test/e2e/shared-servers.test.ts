@@ -13,7 +13,13 @@ import {
 import { CreateLedgerCommand, DescribeLedgerCommand, QLDBClient } from '@aws-sdk/client-qldb';
 import { QldbDriver, RetryConfig } from 'amazon-qldb-driver-nodejs';
 import { createDatabase, postgresUrl, tempDir } from '../helpers/backends.js';
-import { readProfile, startServe, type ServeProcess } from '../helpers/serve-process.js';
+import {
+  readProfile,
+  startServe,
+  startServerPair,
+  stopServers,
+  type ServeProcess,
+} from '../helpers/serve-process.js';
 import { PostgresStore } from '../../src/storage/postgres/postgres-store.js';
 
 const skip =
@@ -26,14 +32,12 @@ test('two vellum serve processes share one PostgreSQL store', { skip }, async ()
   const dir = tempDir();
   const servers: ServeProcess[] = [];
   try {
-    // The second server needs the first one's root key, which seals the shared KMS keys and secrets.
-    const first = join(dir.path, 'a');
-    const second = join(dir.path, 'b');
-    servers.push(await startServe(first, '--store', database.url, '--key-check-interval', '200ms'));
-    mkdirSync(second, { recursive: true, mode: 0o700 });
-    copyFileSync(join(first, 'root.key'), join(second, 'root.key'));
-    servers.push(
-      await startServe(second, '--store', database.url, '--key-check-interval', '200ms'),
+    const { first, second } = await startServerPair(
+      dir.path,
+      database.url,
+      servers,
+      '--key-check-interval',
+      '200ms',
     );
 
     process.env.AWS_EC2_METADATA_DISABLED = 'true';
@@ -124,10 +128,7 @@ test('two vellum serve processes share one PostgreSQL store', { skip }, async ()
       for (const driver of drivers) driver.close();
     }
   } finally {
-    for (const server of servers) {
-      server.child.kill('SIGTERM');
-      await server.exited;
-    }
+    await stopServers(servers);
     await database.drop();
     dir.remove();
   }
@@ -201,10 +202,7 @@ test('servers starting at once share one Vellum-owned key', { skip }, async () =
       await store.close();
     }
   } finally {
-    for (const server of servers) {
-      server.child.kill('SIGTERM');
-      await server.exited;
-    }
+    await stopServers(servers);
     await database.drop();
     dir.remove();
   }

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -46,6 +46,35 @@ export function startServe(dataDir: string, ...extra: string[]): Promise<ServePr
       reject(new Error(`vellum serve exited with ${code}:\n${output}`));
     });
   });
+}
+
+/**
+ * Start two `vellum serve` processes on one store, in the data directories
+ * `a` and `b` below `parent`. The second starts with the first one's root
+ * key, which seals the shared KMS keys and secrets. Pushes each server onto
+ * `servers` as it starts, so that the caller's cleanup stops what did start.
+ */
+export async function startServerPair(
+  parent: string,
+  storeUrl: string,
+  servers: ServeProcess[],
+  ...extra: string[]
+): Promise<{ first: string; second: string }> {
+  const first = join(parent, 'a');
+  const second = join(parent, 'b');
+  servers.push(await startServe(first, '--store', storeUrl, ...extra));
+  mkdirSync(second, { recursive: true, mode: 0o700 });
+  copyFileSync(join(first, 'root.key'), join(second, 'root.key'));
+  servers.push(await startServe(second, '--store', storeUrl, ...extra));
+  return { first, second };
+}
+
+/** Stop the servers with SIGTERM and wait for each to exit. */
+export async function stopServers(servers: ServeProcess[]): Promise<void> {
+  for (const server of servers) {
+    server.child.kill('SIGTERM');
+    await server.exited;
+  }
 }
 
 export function readProfile(dataDir: string): { accessKeyId: string; secretAccessKey: string } {
