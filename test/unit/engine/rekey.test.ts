@@ -400,7 +400,7 @@ for (const backend of backends) {
 const postgres = backends.find((backend) => backend.name === 'postgres')!;
 
 describe('ledger rekey with two engines on one PostgreSQL store', { skip: postgres.skip }, () => {
-  test('the other engine writes under the new key, and nothing needs the old one', async () => {
+  test('rekey while a second engine writes', async () => {
     const fixture = await engineFixture(postgres);
     const first = await fixture.open({ rekey: { batchBlocks: 2, batchEntries: 6, pauseMs: 2 } });
     const second = await fixture.open();
