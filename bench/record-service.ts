@@ -32,7 +32,7 @@ import {
 } from '@aws-sdk/client-cloudformation';
 import { QldbDriver } from 'amazon-qldb-driver-nodejs';
 import { Agent, request } from 'undici';
-import { benchDir, cpuSeconds, printTable, record } from './util.js';
+import { benchDir, cpuSeconds, printTable, profileFlags, record } from './util.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 3);
@@ -73,11 +73,7 @@ function startProcess(
   env: Record<string, string>,
   ready: RegExp,
 ): Promise<{ child: ChildProcess; match: string }> {
-  const profile =
-    process.env.BENCH_PROFILE_DIR === undefined
-      ? []
-      : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', ...args], {
+  const child = spawn(process.execPath, [...profileFlags(), '--import', 'tsx', ...args], {
     cwd: ROOT,
     env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -30,14 +30,18 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/**
+ * Return the Node.js flags that make a child process write a V8 CPU profile
+ * to the directory in BENCH_PROFILE_DIR when it exits, or none when it is unset.
+ */
+export function profileFlags(): string[] {
+  const dir = process.env.BENCH_PROFILE_DIR;
+  return dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+}
+
 /** Start a TypeScript program with tsx and resolve with the first loopback URL it prints. */
 export function startChild(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  // BENCH_PROFILE_DIR writes a V8 CPU profile of each child when it exits.
-  const profile =
-    process.env.BENCH_PROFILE_DIR === undefined
-      ? []
-      : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', ...args], {
+  const child = spawn(process.execPath, [...profileFlags(), '--import', 'tsx', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {

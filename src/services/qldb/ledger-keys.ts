@@ -84,10 +84,13 @@ const GRANT_OPERATIONS = [
  */
 const REWRAP_ATTEMPTS = 5;
 
+/** Wraps one stored form of a ledger's data key again, or returns it unchanged. */
+type Rewrap = (wrapped: Uint8Array, ledgerId: string) => Promise<Uint8Array>;
+
 function rewrapContended(ledgerName: string): Error {
   return new Error(
     `the data key of ledger ${ledgerName} kept changing while it was re-wrapped ` +
-      `(${REWRAP_ATTEMPTS} attempts); the key guard tries again at its next check`,
+      `(${REWRAP_ATTEMPTS} attempts). The key guard tries again at its next check.`,
   );
 }
 
@@ -494,9 +497,9 @@ export class LedgerKeyService implements LedgerGate {
 
   /**
    * Write a configuration derived from the one stored at `version`, only if
-   * that one is still stored. Resolves false, with the stored one read into
-   * this server's view, when another writer came first; the caller then
-   * decides again or leaves the change to the next guard check.
+   * that one is still stored. Resolves false when another writer came first.
+   * The stored configuration is then read into this server's view, and the
+   * caller decides again or leaves the change to the next guard check.
    */
   async #saveIfUnchanged(config: LedgerKeyConfig, version: number): Promise<boolean> {
     const value = Buffer.from(JSON.stringify(config), 'utf8');
@@ -517,7 +520,10 @@ export class LedgerKeyService implements LedgerGate {
     }
   }
 
-  /** Mark the ledger `UPDATING` towards `target` and start the re-wrap; false when `version` is stale. */
+  /**
+   * Mark the ledger `UPDATING` towards `target` and start the re-wrap.
+   * Resolves false when `version` is stale.
+   */
   async #startUpdate(
     config: LedgerKeyConfig,
     target: NonNullable<LedgerKeyConfig['pending']>,
@@ -582,23 +588,21 @@ export class LedgerKeyService implements LedgerGate {
     if (this.#isWrappedUnder(wrappedKey, cached?.keyArn)) return;
     const fromRootKey = wrappedKey[0] !== KMS_WRAPPED;
     let keyArn = cached?.keyArn;
-    let moved: boolean;
-    for (let attempt = 1; ; attempt++) {
+    let moved = false;
+    await this.#rewrapUntilSettled(ledgerName, () => {
       moved = false;
       // The configuration is read after the engine read the wrapped key, so
       // a key change by another server that re-wrapped it first shows here
       // (as UPDATING, or its new key) and is not undone.
-      const finished = await engine.rewrapLedgerKey(ledgerName, async (wrapped, ledgerId) => {
+      return async (wrapped, ledgerId) => {
         const config = await this.#fresh(ledgerName);
         keyArn = config?.keyArn;
         if (config?.status === 'UPDATING' || this.#isWrappedUnder(wrapped, keyArn)) return wrapped;
         const dataKey = await this.#unwrap(ledgerId, wrapped, this.#grantTokensOf(ledgerName));
         moved = true;
         return this.#wrapUnder(keyArn, config?.grantToken, ledgerId, dataKey);
-      });
-      if (finished) break;
-      if (attempt === REWRAP_ATTEMPTS) throw rewrapContended(ledgerName);
-    }
+      };
+    });
     if (!moved) return;
     this.#options.logger.info(
       { ledger: ledgerName, keyArn: keyArn ?? AWS_OWNED_KMS_KEY, fromRootKey },
@@ -606,6 +610,19 @@ export class LedgerKeyService implements LedgerGate {
         ? 'ledger data key moved off the root key file'
         : 'ledger data key re-wrapped under its current KMS key',
     );
+  }
+
+  /**
+   * Re-wrap the ledger's data keys with the function `next` returns. When
+   * another server replaced a wrapped key first, start over with a new
+   * function from `next`, so that the decision is taken again on what is
+   * stored now.
+   */
+  async #rewrapUntilSettled(ledgerName: string, next: () => Rewrap): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      if (await this.#requireEngine().rewrapLedgerKey(ledgerName, next())) return;
+      if (attempt === REWRAP_ATTEMPTS) throw rewrapContended(ledgerName);
+    }
   }
 
   /** Heal the ledgers that have no configuration: those the engine created before a server ran. */
@@ -643,7 +660,6 @@ export class LedgerKeyService implements LedgerGate {
    * still to be done.
    */
   async #finishUpdate(ledgerName: string): Promise<boolean> {
-    const engine = this.#requireEngine();
     const config = await this.#fresh(ledgerName);
     const version = this.#versions.get(ledgerName) ?? 0;
     const pending = config?.pending;
@@ -652,21 +668,17 @@ export class LedgerKeyService implements LedgerGate {
     // at the same time. The wrapped key is replaced only if it is still what
     // was read, and only while this change is still the stored one.
     let superseded = false;
-    for (let attempt = 1; ; attempt++) {
-      const finished = await engine.rewrapLedgerKey(ledgerName, async (wrapped, ledgerId) => {
-        const now = await this.#fresh(ledgerName);
-        if (now?.status !== 'UPDATING' || !samePending(now.pending, pending)) {
-          superseded = true;
-          return wrapped;
-        }
-        if (this.#isWrappedUnder(wrapped, pending.keyArn)) return wrapped;
-        const dataKey = await this.#unwrap(ledgerId, wrapped, this.#grantTokensOf(ledgerName));
-        return this.#wrapUnder(pending.keyArn, pending.grantToken, ledgerId, dataKey);
-      });
-      if (superseded) return this.#configs.get(ledgerName)?.status === 'UPDATING';
-      if (finished) break;
-      if (attempt === REWRAP_ATTEMPTS) throw rewrapContended(ledgerName);
-    }
+    await this.#rewrapUntilSettled(ledgerName, () => async (wrapped, ledgerId) => {
+      const now = await this.#fresh(ledgerName);
+      if (now?.status !== 'UPDATING' || !samePending(now.pending, pending)) {
+        superseded = true;
+        return wrapped;
+      }
+      if (this.#isWrappedUnder(wrapped, pending.keyArn)) return wrapped;
+      const dataKey = await this.#unwrap(ledgerId, wrapped, this.#grantTokensOf(ledgerName));
+      return this.#wrapUnder(pending.keyArn, pending.grantToken, ledgerId, dataKey);
+    });
+    if (superseded) return this.#configs.get(ledgerName)?.status === 'UPDATING';
     // Every key field comes from the change, so a change to the Vellum-owned
     // key leaves no customer key ARN or grant behind.
     const saved = await this.#saveIfUnchanged(
@@ -681,8 +693,8 @@ export class LedgerKeyService implements LedgerGate {
       },
       version,
     );
-    // Not saved: a newer change (or another server's finish of this one) was
-    // stored meanwhile; the stored configuration now shows what is left to do.
+    // Not saved: a newer change, or another server's finish of this one, was
+    // stored meanwhile. The stored configuration now shows what is left to do.
     if (!saved) return this.#configs.get(ledgerName)?.status === 'UPDATING';
     this.#options.logger.info(
       { ledger: ledgerName, keyArn: pending.keyArn },
