@@ -9,6 +9,14 @@ import pg from 'pg';
 import { PostgresStore } from '../src/storage/postgres/postgres-store.js';
 import type { BlockWrite } from '../src/storage/store.js';
 import type { Engine, Ledger } from '../src/engine/index.js';
+import {
+  assembleBatches,
+  checkOneInsertPerBlock,
+  logBatches,
+  loggedRange,
+  type LoggedBatch,
+  type StoredRows,
+} from './batch-log.js';
 import { benchDir, printTable, record } from './util.js';
 import { createDatabase, insertLoop, openEngine, runWorker } from './postgres-common.js';
 
@@ -25,15 +33,34 @@ async function prepare(engine: Engine): Promise<Ledger> {
   return ledger;
 }
 
-/** Captures what the engine writes so the raw baseline inserts the very same rows. */
-function captureBatches(engine: Engine): BlockWrite[][] {
-  const batches: BlockWrite[][] = [];
-  const store = engine.store;
-  const original = store.appendBlocks.bind(store);
-  store.appendBlocks = async (ledgerId, blocks) => {
-    batches.push(blocks);
-    return original(ledgerId, blocks);
+/** Read the logged batches' rows back from the engine's database, before it is dropped. */
+async function readBatches(url: string, log: LoggedBatch[]): Promise<BlockWrite[][]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const { rows: ledgers } = await client.query<{ no: number }>(
+    "SELECT no FROM ledgers WHERE name = 'bench'",
+  );
+  const { first, last } = loggedRange(log);
+  const values = [ledgers[0]!.no, first, last];
+  const select = async <T extends pg.QueryResultRow>(sql: string, parameters = values) =>
+    (await client.query<T>(sql, parameters)).rows;
+  const rows: StoredRows = {
+    blocks: await select('SELECT * FROM blocks WHERE ledger = $1 AND seq BETWEEN $2 AND $3'),
+    revisions: await select(
+      `SELECT * FROM revisions WHERE ledger = $1 AND block_seq BETWEEN $2 AND $3
+       ORDER BY block_seq, block_pos`,
+    ),
+    entries: await select(
+      `SELECT e.* FROM index_entries e JOIN revisions r USING (ledger, doc_id, version)
+       WHERE r.ledger = $1 AND r.block_seq BETWEEN $2 AND $3`,
+    ),
+    nodes: await select('SELECT level, idx, hash FROM merkle_nodes WHERE ledger = $1', [
+      ledgers[0]!.no,
+    ]),
   };
+  await client.end();
+  const batches = assembleBatches(log, rows);
+  checkOneInsertPerBlock(batches);
   return batches;
 }
 
@@ -119,7 +146,7 @@ async function measure(engines: 1 | 2): Promise<Record<string, string | number>>
         })
       : undefined;
   await worker?.ready;
-  const batches = captureBatches(engine);
+  const log = logBatches(engine);
   const firstSeq = ledger.tipSeq;
   const deadline = Date.now() + SECONDS * 1000;
   worker?.start(deadline);
@@ -131,35 +158,24 @@ async function measure(engines: 1 | 2): Promise<Record<string, string | number>>
   const elapsed = (performance.now() - started) / 1000;
   const ownBlocks = ledger.tipSeq - firstSeq;
   await engine.close();
+  const batches = await readBatches(database.url, log);
   await database.drop();
   dir.remove();
 
   const rate = (own + other) / elapsed;
   const raw = await rawRun(batches);
-  const captured = batches.reduce((sum, batch) => sum + batch.length, 0);
+  const logged = log.reduce((sum, batch) => sum + batch.count, 0);
   return {
     engines,
     writers: WRITERS * engines,
     'engine commits/s': Math.round(rate),
     'raw pg tx/s': Math.round(raw),
     'engine / raw': `${((rate / raw) * 100).toFixed(1)}%`,
-    'avg batch': (captured / batches.length).toFixed(1),
+    'avg batch': (logged / log.length).toFixed(1),
     // Appends repeated after losing the race to the other engine.
-    'appends retried': `${(((batches.length - countDistinctFirst(batches)) / batches.length) * 100).toFixed(0)}%`,
+    'appends retried': `${(((log.length - new Set(log.map((batch) => batch.firstTxId)).size) / log.length) * 100).toFixed(0)}%`,
     'blocks (first engine)': ownBlocks,
   };
-}
-
-/** Batches whose first transaction had not been sent before: the rest are retries of a lost race. */
-function countDistinctFirst(batches: BlockWrite[][]): number {
-  const seen = new Set<string>();
-  let distinct = 0;
-  for (const batch of batches) {
-    const txId = batch[0]!.txId;
-    if (!seen.has(txId)) distinct += 1;
-    seen.add(txId);
-  }
-  return distinct;
 }
 
 async function main(): Promise<void> {

@@ -5,6 +5,15 @@ import Database from 'better-sqlite3';
 import { dom } from 'ion-js';
 import { join } from 'node:path';
 import { Engine, type Ledger } from '../src/engine/index.js';
+import { DATABASE_FILE } from '../src/engine/engine.js';
+import {
+  assembleBatches,
+  checkOneInsertPerBlock,
+  logBatches,
+  loggedRange,
+  type LoggedBatch,
+  type StoredRows,
+} from './batch-log.js';
 import { migrations } from '../src/storage/sqlite/migrations.js';
 import type { BlockWrite } from '../src/storage/store.js';
 import { benchDir, printTable, record } from './util.js';
@@ -48,15 +57,35 @@ async function engineRun(
   return { rate: commits / elapsed, blocks: ledger.tipSeq - firstSeq };
 }
 
-/** Captures what the engine writes so the raw baseline inserts the very same rows. */
-function captureBatches(engine: Engine): BlockWrite[][] {
-  const batches: BlockWrite[][] = [];
-  const store = engine.store;
-  const original = store.appendBlocks.bind(store);
-  store.appendBlocks = async (ledgerId, blocks) => {
-    batches.push(blocks);
-    return original(ledgerId, blocks);
+/** Read the logged batches' rows back from the engine's database file, once the engine is closed. */
+function readBatches(dir: string, log: LoggedBatch[]): BlockWrite[][] {
+  const db = new Database(join(dir, DATABASE_FILE), { readonly: true });
+  const ledger = (db.prepare("SELECT no FROM ledgers WHERE name = 'bench'").get() as { no: number })
+    .no;
+  const { first, last } = loggedRange(log);
+  const rows: StoredRows = {
+    blocks: db
+      .prepare('SELECT * FROM blocks WHERE ledger = ? AND seq BETWEEN ? AND ?')
+      .all(ledger, first, last) as StoredRows['blocks'],
+    revisions: db
+      .prepare(
+        `SELECT * FROM revisions WHERE ledger = ? AND block_seq BETWEEN ? AND ?
+         ORDER BY block_seq, block_pos`,
+      )
+      .all(ledger, first, last) as StoredRows['revisions'],
+    entries: db
+      .prepare(
+        `SELECT e.* FROM index_entries e JOIN revisions r USING (ledger, doc_id, version)
+         WHERE r.ledger = ? AND r.block_seq BETWEEN ? AND ?`,
+      )
+      .all(ledger, first, last) as StoredRows['entries'],
+    nodes: db
+      .prepare('SELECT level, idx, hash FROM merkle_nodes WHERE ledger = ?')
+      .all(ledger) as StoredRows['nodes'],
   };
+  db.close();
+  const batches = assembleBatches(log, rows);
+  checkOneInsertPerBlock(batches);
   return batches;
 }
 
@@ -123,12 +152,13 @@ async function main(): Promise<void> {
       await t.createIndex('Customer', 'id');
     });
     await engineRun(ledger, writers, 0.5); // warm-up
-    const batches = captureBatches(engine);
+    const log = logBatches(engine);
     const result = await engineRun(ledger, writers, SECONDS);
     await engine.close();
 
+    const batches = readBatches(dir.path, log);
     const raw = rawRun(dir.path, batches);
-    const averageBatch = result.blocks / batches.length;
+    const averageBatch = result.blocks / log.length;
     rows.push({
       writers,
       'engine commits/s': Math.round(result.rate),
