@@ -1,9 +1,8 @@
-// The insert benchmarks' baselines write the very rows the engine wrote, in
-// the engine's batches. Holding every batch's objects during the engine run
-// made the engine's garbage collector work on a growing heap and cost it
-// about a sixth of its speed. So the run logs only where each batch starts
-// and how long it is, and the rows are read back from the engine's store
-// once the run is over.
+// The insert benchmarks' baselines write the rows the engine wrote, in the
+// engine's batches. Keeping every batch's objects during the engine run grew
+// the heap and cost the engine about a sixth of its rate, so the run logs
+// only where each batch starts, and the rows are read back from the store
+// afterwards.
 import type { Engine } from '../src/engine/index.js';
 import type { BlockWrite, MerkleNode, RevisionWrite } from '../src/storage/store.js';
 
@@ -26,7 +25,7 @@ export function logBatches(engine: Engine): LoggedBatch[] {
   return log;
 }
 
-/** The seq range that the logged batches cover, for the queries that read the rows back. */
+/** Return the seq range that the logged batches cover, for the queries that read the rows back. */
 export function loggedRange(log: LoggedBatch[]): { first: number; last: number } {
   let first = Number.POSITIVE_INFINITY;
   let last = Number.NEGATIVE_INFINITY;
@@ -123,7 +122,9 @@ export function assembleBatches(log: LoggedBatch[], rows: StoredRows): BlockWrit
     for (let seq = batch.firstSeq; seq < batch.firstSeq + batch.count; seq++) {
       const block = blocks.get(seq);
       if (block === undefined)
-        throw new Error(`block ${seq} of a logged batch is not in the store`);
+        throw new Error(
+          `block ${seq} of a logged batch was not found in the store; read every seq the log covers`,
+        );
       written.push(block);
     }
     batches.push(written);
@@ -132,7 +133,7 @@ export function assembleBatches(log: LoggedBatch[], rows: StoredRows): BlockWrit
 }
 
 /**
- * Fail unless every block read back holds one revision with one index entry,
+ * Throw unless every block read back contains one revision with one index entry,
  * as each transaction of the insert benchmarks writes. A row missing from the
  * read-back would otherwise make the baseline look faster than it is.
  */
@@ -140,7 +141,7 @@ export function checkOneInsertPerBlock(batches: BlockWrite[][]): void {
   for (const block of batches.flat()) {
     if (block.revisions.length !== 1 || block.revisions[0]!.indexEntries.length !== 1) {
       throw new Error(
-        `block ${block.seq} read back with ${block.revisions.length} revisions; expected one insert with one index entry`,
+        `block ${block.seq} was read back with ${block.revisions.length} revisions; expected one insert with one index entry`,
       );
     }
   }
