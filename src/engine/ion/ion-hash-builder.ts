@@ -250,6 +250,34 @@ export class IonHashBuilder implements IonValueWriter {
     return hash;
   }
 
+  /**
+   * Writes a value whose serialization `s(v)` is already known, such as one
+   * returned by `computeSerialization`, in place of writing the value itself.
+   */
+  serializedValue(serialization: Uint8Array): this {
+    checkBytes(serialization, 'serialization');
+    const annotated = this.beginValue();
+    this.output.writeBytes(serialization);
+    this.endValue(annotated);
+    return this;
+  }
+
+  /**
+   * Returns the serialization `s(v)` of one value, for `serializedValue`.
+   * `write` writes the value. Resets the builder.
+   */
+  computeSerialization(write: (builder: this) => void): Uint8Array {
+    this.reset();
+    write(this);
+    if (!this.complete || this.depth !== 0) {
+      throw new Error('computeSerialization: write must write exactly one complete value');
+    }
+    this.checkNoPendingAnnotations();
+    const serialization = Uint8Array.from(this.output.view(0));
+    this.reset();
+    return serialization;
+  }
+
   stepIn(type: ContainerType): this {
     checkContainerType(type, 'type');
     const annotated = this.beginValue();

@@ -1,5 +1,5 @@
 import { IonHashBuilder } from '../ion/index.js';
-import type { RevisionMetadata, TransactionInfo } from './journal-types.js';
+import type { DocumentInfo, RevisionMetadata, TransactionInfo } from './journal-types.js';
 
 /**
  * Ion hashes of the journal structures the engine builds itself, streamed
@@ -13,8 +13,9 @@ import type { RevisionMetadata, TransactionInfo } from './journal-types.js';
 const builder = new IonHashBuilder();
 
 /**
- * Field hashes that repeat in most blocks: `statements: []`, the first
- * revision versions, and `tableName` and `tableId` per table.
+ * Parts that repeat in most blocks: `statements: []`, the first revision
+ * versions, `txTime` while blocks share a millisecond, and each document's
+ * entry of `transactionInfo` per table and statement.
  */
 // A builder of their own, since they are computed while `builder` is mid-value.
 const fieldBuilder = new IonHashBuilder();
@@ -24,21 +25,41 @@ const EMPTY_STATEMENTS = fieldBuilder.computeFieldHash('statements', (b) =>
 const SMALL_VERSIONS = Array.from({ length: 16 }, (_, version) =>
   fieldBuilder.computeFieldHash('version', (b) => b.int(version)),
 );
-const tableFieldHashes = new Map<string, [Uint8Array, Uint8Array]>();
-const MAX_CACHED_TABLES = 10_000;
+let lastTxTime: { time: number; hash: Uint8Array } = { time: Number.NaN, hash: new Uint8Array(0) };
+const documentEntries = new Map<string, Uint8Array>();
+const MAX_CACHED_ENTRIES = 10_000;
 
-function tableFields(tableName: string, tableId: string): [Uint8Array, Uint8Array] {
-  const key = `${tableId}/${tableName}`;
-  let hashes = tableFieldHashes.get(key);
-  if (hashes === undefined) {
-    if (tableFieldHashes.size >= MAX_CACHED_TABLES) tableFieldHashes.clear();
-    hashes = [
-      fieldBuilder.computeFieldHash('tableName', (b) => b.string(tableName)),
-      fieldBuilder.computeFieldHash('tableId', (b) => b.string(tableId)),
-    ];
-    tableFieldHashes.set(key, hashes);
+function txTimeField(time: number): Uint8Array {
+  if (lastTxTime.time !== time) {
+    const hash = fieldBuilder.computeFieldHash('txTime', (b) => b.timestamp(new Date(time)));
+    lastTxTime = { time, hash };
   }
-  return hashes;
+  return lastTxTime.hash;
+}
+
+/**
+ * Returns the serialization of a document's `{tableName, tableId, statements}`
+ * struct. Entries that name at most one statement, as nearly all do, are cached.
+ */
+function documentEntry(document: DocumentInfo): Uint8Array {
+  const write = (b: IonHashBuilder) => {
+    b.stepIn('struct');
+    b.fieldName('tableName').string(document.tableName);
+    b.fieldName('tableId').string(document.tableId);
+    b.fieldName('statements').stepIn('list');
+    for (const index of document.statements) b.int(index);
+    b.stepOut();
+    b.stepOut();
+  };
+  if (document.statements.length > 1) return fieldBuilder.computeSerialization(write);
+  const key = `${document.tableId}/${document.statements[0] ?? ''}/${document.tableName}`;
+  let serialization = documentEntries.get(key);
+  if (serialization === undefined) {
+    if (documentEntries.size >= MAX_CACHED_ENTRIES) documentEntries.clear();
+    serialization = fieldBuilder.computeSerialization(write);
+    documentEntries.set(key, serialization);
+  }
+  return serialization;
 }
 
 /** Ion Hash of a revision's metadata struct `{id, version, txTime, txId}`. */
@@ -49,7 +70,7 @@ export function hashMetadata(metadata: RevisionMetadata): Uint8Array {
   const versionHash = SMALL_VERSIONS[metadata.version];
   if (versionHash !== undefined) builder.fieldHash(versionHash);
   else builder.fieldName('version').int(metadata.version);
-  builder.fieldName('txTime').timestamp(new Date(metadata.txTime));
+  builder.fieldHash(txTimeField(metadata.txTime));
   builder.fieldName('txId').string(metadata.txId);
   builder.stepOut();
   return builder.digest();
@@ -75,13 +96,7 @@ export function hashTransactionInfo(info: TransactionInfo): Uint8Array {
 
   builder.fieldName('documents').stepIn('struct');
   for (const [docId, document] of info.documents) {
-    builder.fieldName(docId).stepIn('struct');
-    const [tableNameHash, tableIdHash] = tableFields(document.tableName, document.tableId);
-    builder.fieldHash(tableNameHash).fieldHash(tableIdHash);
-    builder.fieldName('statements').stepIn('list');
-    for (const index of document.statements) builder.int(index);
-    builder.stepOut();
-    builder.stepOut();
+    builder.fieldName(docId).serializedValue(documentEntry(document));
   }
   builder.stepOut();
 

@@ -697,6 +697,41 @@ describe('journal hashes', () => {
     }
   });
 
+  test('hashes match when cached parts repeat', () => {
+    // Few tables, statement indexes and times, so that the cached document
+    // entries and txTime fields are reused across calls.
+    const tables = [
+      { tableName: 'Item', tableId: 'A'.repeat(22) },
+      { tableName: 'Item', tableId: 'B'.repeat(22) },
+      { tableName: 'Order\u000b', tableId: 'C'.repeat(22) },
+    ];
+    const repeating = fc.record({
+      statements: fc.array(statementArb, { maxLength: 2 }),
+      documents: fc
+        .uniqueArray(
+          fc.tuple(idArb, fc.constantFrom(...tables), fc.array(fc.nat(1), { maxLength: 2 })),
+          { selector: ([docId]) => docId, maxLength: 4 },
+        )
+        .map(
+          (entries) =>
+            new Map(entries.map(([docId, table, statements]) => [docId, { ...table, statements }])),
+        ),
+    });
+    const step = fc
+      .tuple(repeating, metadataArb, fc.constantFrom(0, 1, 1_764_000_000_000))
+      .map(([info, metadata, txTime]) => ({ info, metadata: { ...metadata, txTime } }));
+    const sequence = fc.array(step, { minLength: 2, maxLength: 12 });
+    fc.assert(
+      fc.property(sequence, (steps) => {
+        for (const { info, metadata } of steps) {
+          assert.equal(hex(hashTransactionInfo(info)), referenceHash(transactionInfoToIon(info)));
+          assert.equal(hex(hashMetadata(metadata)), referenceHash(metadataToIon(metadata)));
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   test('random transaction info hashes match', () => {
     fc.assert(
       fc.property(transactionInfoArb, (info) => {
