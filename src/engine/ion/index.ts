@@ -1,5 +1,6 @@
 export { dot, merklePathOfList, merkleRootOfList } from './dot.js';
 export { encodeIonBinary } from './ion-binary.js';
+export { encodeAndHash } from './ion-document.js';
 export { IonBinaryWriter } from './ion-binary-writer.js';
 export { hashString, ionHash, ionHashSerialization } from './ion-hash.js';
 export { IonHashBuilder } from './ion-hash-builder.js';

@@ -7,7 +7,7 @@ import {
   TransactionExpiredError,
 } from '../errors.js';
 import { newDocumentId, newId, isId } from '../ids.js';
-import { dot, encodeIonBinary, hashString, ionHash } from '../ion/index.js';
+import { dot, encodeAndHash, hashString, ionHash } from '../ion/index.js';
 import type { PreparedRevision } from '../journal/block-builder.js';
 import type { BlockAddress, StatementInfo, TransactionInfo } from '../journal/journal-types.js';
 import type { LedgerKeyring } from '../keyring/ledger-cipher.js';
@@ -591,7 +591,7 @@ export class Transaction {
         `A document must be an Ion struct, got ${received}; build one with ion-js load() or dom.Value.from()`,
       );
     }
-    const binary = encodeIonBinary(data);
+    const { binary, hash } = encodeAndHash(data);
     if (binary.length > MAX_DOCUMENT_BYTES) {
       throw new QuotaExceededError(
         `Document is ${binary.length} bytes of Ion binary; the maximum is ${MAX_DOCUMENT_BYTES}`,
@@ -614,7 +614,7 @@ export class Transaction {
       version,
       data,
       binary,
-      dataHash: ionHash(data),
+      dataHash: hash,
       indexEntries,
       replacedEntries,
       statements,

@@ -10,6 +10,7 @@ import { cryptoHasherProvider, makeHashReader } from 'ion-hash-js';
 import {
   IonBinaryWriter,
   IonHashBuilder,
+  encodeAndHash,
   encodeIonBinary,
   ionHash,
 } from '../../../src/engine/ion/index.js';
@@ -108,4 +109,23 @@ test('writers accept several values in sequence', () => {
     }),
     { numRuns: 200 },
   );
+});
+
+test('encodeAndHash equals encodeIonBinary and ionHash', () => {
+  fc.assert(
+    fc.property(ionValue, (value) => {
+      const { binary, hash } = encodeAndHash(value);
+      assert.equal(hex(binary), hex(encodeIonBinary(value)));
+      assert.equal(hex(hash), hex(ionHash(value)));
+    }),
+    { numRuns: BYTES_RUNS },
+  );
+});
+
+test('encodeAndHash rejects a system value and recovers', () => {
+  const symbolTable = ion.dom.Value.from({ symbols: ['a'] }, ['$ion_symbol_table']);
+  assert.throws(() => encodeAndHash(symbolTable), RangeError);
+  const value = ion.load('{a: 1}') as ion.dom.Value;
+  assert.equal(hex(encodeAndHash(value).binary), hex(encodeIonBinary(value)));
+  assert.equal(hex(encodeAndHash(value).hash), hex(ionHash(value)));
 });
