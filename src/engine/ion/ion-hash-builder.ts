@@ -47,6 +47,11 @@ function isMarker(byte: number): boolean {
   return byte === BEGIN_MARKER || byte === END_MARKER || byte === ESCAPE;
 }
 
+/** Orders byte arrays as unsigned bytes; the first bytes of two hashes nearly always differ. */
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return a[0]! - b[0]! || Buffer.compare(a, b);
+}
+
 /** Type qualifier of an annotation wrapper. */
 const ANNOTATED = 0xe0;
 
@@ -306,7 +311,7 @@ export class IonHashBuilder implements IonValueWriter {
     if (frame.typeCode === TypeCode.struct) {
       // Field hashes sort as unsigned bytes. Duplicates stay, so repeated fields all count.
       const hashes = frame.fieldHashes;
-      hashes.sort(Buffer.compare);
+      hashes.sort(compareBytes);
       for (const hash of hashes) this.writeEscaped(hash);
       hashes.length = 0;
     }
@@ -414,9 +419,18 @@ export class IonHashBuilder implements IonValueWriter {
 
   private writeEscaped(bytes: Uint8Array): void {
     const output = this.output;
-    output.ensure(bytes.length * 2);
+    let markers = 0;
+    for (let index = 0; index < bytes.length; index++) {
+      if (isMarker(bytes[index]!)) markers += 1;
+    }
+    output.ensure(bytes.length + markers);
     const buffer = output.buffer;
     let position = output.position;
+    if (markers === 0) {
+      buffer.set(bytes, position);
+      output.position = position + bytes.length;
+      return;
+    }
     for (let index = 0; index < bytes.length; index++) {
       const byte = bytes[index]!;
       if (isMarker(byte)) buffer[position++] = ESCAPE;
