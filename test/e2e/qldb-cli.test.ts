@@ -29,13 +29,14 @@ test('AWS CLI drives the QLDB control plane', { skip }, async () => {
       'STANDARD',
     );
     assert.equal(created.Name, 'cli-ledger');
-    assert.equal(created.State, 'ACTIVE');
+    assert.equal(created.State, 'CREATING');
     assert.equal(created.DeletionProtection, true);
     assert.equal(created.Arn, 'arn:aws:qldb:us-east-1:000000000000:ledger/cli-ledger');
     // The CLI prints the epoch-second timestamps as ISO text.
     assert.match(String(created.CreationDateTime), /^\d{4}-\d{2}-\d{2}T/);
 
     const described = json('qldb', 'describe-ledger', '--name', 'cli-ledger');
+    assert.equal(described.State, 'ACTIVE');
     assert.equal(described.PermissionsMode, 'STANDARD');
 
     const refused = aws('qldb', 'delete-ledger', '--name', 'cli-ledger');

@@ -244,7 +244,10 @@ export class ControlPlaneService {
     return {
       Name: created.name,
       Arn: this.ledgerArn(created.name),
-      State: created.state,
+      // QLDB answers CreateLedger with CREATING, so callers poll DescribeLedger
+      // until ACTIVE. A Vellum ledger is usable at once, and DescribeLedger
+      // already reports ACTIVE.
+      State: 'CREATING',
       CreationDateTime: epochSeconds(created.createdAt),
       PermissionsMode: created.permissionsMode,
       DeletionProtection: created.deletionProtection,

@@ -48,8 +48,10 @@ describe('QLDB control plane', () => {
       body: { Name: 'books', PermissionsMode: 'STANDARD', Tags: { team: 'a' } },
     });
     assert.equal(created.Arn, 'arn:aws:qldb:eu-west-2:111122223333:ledger/books');
-    assert.equal(created.State, 'ACTIVE');
+    assert.equal(created.State, 'CREATING');
     assert.equal(created.DeletionProtection, true);
+    const ready = await call('DescribeLedger', { params: { name: 'books' } });
+    assert.equal(ready.State, 'ACTIVE');
     assert.equal(typeof created.CreationDateTime, 'number');
     assert.ok((created.CreationDateTime as number) < 1e11, 'epoch seconds, not milliseconds');
 
