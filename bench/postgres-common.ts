@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { dom } from 'ion-js';
 import { Engine, PostgresStore, type Ledger } from '../src/engine/index.js';
+import { profileFlags } from './util.js';
 
 /** Return the URL of the server to measure against; `scripts/postgres-cluster.sh` starts one. */
 export function serverUrl(): string {
@@ -122,6 +123,7 @@ export function runWorker(args: {
   const child = spawn(
     process.execPath,
     [
+      ...profileFlags(),
       '--import',
       'tsx',
       script,
