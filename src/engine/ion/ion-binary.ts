@@ -5,9 +5,9 @@ import type { dom } from 'ion-js';
 
 import { checkDomValue } from './argument-checks.js';
 import { IonBinaryWriter } from './ion-binary-writer.js';
+import { sharedInstance } from './shared-instance.js';
 
-const sharedWriter = new IonBinaryWriter();
-let sharedWriterInUse = false;
+const withWriter = sharedInstance(() => new IonBinaryWriter());
 
 /**
  * Encodes one dom value, annotations included, as a complete Ion 1.0 binary stream: the
@@ -19,12 +19,8 @@ let sharedWriterInUse = false;
  */
 export function encodeIonBinary(value: dom.Value): Uint8Array {
   checkDomValue(value, 'value');
-  if (sharedWriterInUse) return new IonBinaryWriter().value(value).finish();
-  sharedWriterInUse = true;
-  try {
-    sharedWriter.reset();
-    return sharedWriter.value(value).finish();
-  } finally {
-    sharedWriterInUse = false;
-  }
+  return withWriter((writer) => {
+    writer.reset();
+    return writer.value(value).finish();
+  });
 }

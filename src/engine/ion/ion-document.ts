@@ -8,6 +8,7 @@ import { IonBinaryWriter } from './ion-binary-writer.js';
 import { IonHashBuilder } from './ion-hash-builder.js';
 import type { ContainerType, IonTypeName, IonValueWriter } from './ion-value-writer.js';
 import { writeDomValue } from './ion-value-writer.js';
+import { sharedInstance } from './shared-instance.js';
 
 /** Forwards every write to a binary writer and a hash builder. */
 class BinaryAndHashWriter implements IonValueWriter {
@@ -107,8 +108,9 @@ class BinaryAndHashWriter implements IonValueWriter {
   }
 }
 
-const shared = new BinaryAndHashWriter(new IonBinaryWriter(), new IonHashBuilder());
-let sharedInUse = false;
+const withWriter = sharedInstance(
+  () => new BinaryAndHashWriter(new IonBinaryWriter(), new IonHashBuilder()),
+);
 
 /**
  * Returns the Ion binary stream of a dom value, as `encodeIonBinary` does,
@@ -116,17 +118,10 @@ let sharedInUse = false;
  */
 export function encodeAndHash(value: dom.Value): { binary: Uint8Array; hash: Uint8Array } {
   checkDomValue(value, 'value');
-  const writer = sharedInUse
-    ? new BinaryAndHashWriter(new IonBinaryWriter(), new IonHashBuilder())
-    : shared;
-  const own = writer === shared;
-  if (own) sharedInUse = true;
-  try {
+  return withWriter((writer) => {
     writer.binary.reset();
     writer.hash.reset();
     writeDomValue(writer, value);
     return { binary: writer.binary.finish(), hash: writer.hash.digest() };
-  } finally {
-    if (own) sharedInUse = false;
-  }
+  });
 }

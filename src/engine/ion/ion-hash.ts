@@ -4,25 +4,17 @@ import type { dom } from 'ion-js';
 
 import { checkDomValue, checkString } from './argument-checks.js';
 import { IonHashBuilder } from './ion-hash-builder.js';
+import { sharedInstance } from './shared-instance.js';
 
-const sharedBuilder = new IonHashBuilder();
-let sharedBuilderInUse = false;
+const withSharedBuilder = sharedInstance(() => new IonHashBuilder());
 
-/** Runs `write` on the shared builder, or on a new one if a caller up the stack is using it. */
+/** Runs `write` on a reset builder and returns the digest of what it wrote. */
 function withBuilder(write: (builder: IonHashBuilder) => void): Uint8Array {
-  if (sharedBuilderInUse) {
-    const builder = new IonHashBuilder();
+  return withSharedBuilder((builder) => {
+    builder.reset();
     write(builder);
     return builder.digest();
-  }
-  sharedBuilderInUse = true;
-  try {
-    sharedBuilder.reset();
-    write(sharedBuilder);
-    return sharedBuilder.digest();
-  } finally {
-    sharedBuilderInUse = false;
-  }
+  });
 }
 
 /** Returns the 32-byte Ion hash (SHA-256) of a dom value, annotations included. */

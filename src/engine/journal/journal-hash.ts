@@ -37,29 +37,35 @@ function txTimeField(time: number): Uint8Array {
   return lastTxTime.hash;
 }
 
+/** Writes a document's `{tableName, tableId, statements}` entry of `transactionInfo`. */
+function writeDocumentEntry(b: IonHashBuilder, document: DocumentInfo): void {
+  b.stepIn('struct');
+  b.fieldName('tableName').string(document.tableName);
+  b.fieldName('tableId').string(document.tableId);
+  b.fieldName('statements').stepIn('list');
+  for (const index of document.statements) b.int(index);
+  b.stepOut();
+  b.stepOut();
+}
+
 /**
- * Returns the serialization of a document's `{tableName, tableId, statements}`
- * struct. Entries that name at most one statement, as nearly all do, are cached.
+ * Returns the serialization of a document's entry. Entries that name at
+ * most one statement, as nearly all do, are cached.
  */
 function documentEntry(document: DocumentInfo): Uint8Array {
-  const write = (b: IonHashBuilder) => {
-    b.stepIn('struct');
-    b.fieldName('tableName').string(document.tableName);
-    b.fieldName('tableId').string(document.tableId);
-    b.fieldName('statements').stepIn('list');
-    for (const index of document.statements) b.int(index);
-    b.stepOut();
-    b.stepOut();
-  };
-  if (document.statements.length > 1) return fieldBuilder.computeSerialization(write);
+  if (document.statements.length > 1) return computeDocumentEntry(document);
   const key = `${document.tableId}/${document.statements[0] ?? ''}/${document.tableName}`;
   let serialization = documentEntries.get(key);
   if (serialization === undefined) {
     if (documentEntries.size >= MAX_CACHED_ENTRIES) documentEntries.clear();
-    serialization = fieldBuilder.computeSerialization(write);
+    serialization = computeDocumentEntry(document);
     documentEntries.set(key, serialization);
   }
   return serialization;
+}
+
+function computeDocumentEntry(document: DocumentInfo): Uint8Array {
+  return fieldBuilder.computeSerialization((b) => writeDocumentEntry(b, document));
 }
 
 /** Ion Hash of a revision's metadata struct `{id, version, txTime, txId}`. */
