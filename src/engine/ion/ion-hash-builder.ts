@@ -47,7 +47,7 @@ function isMarker(byte: number): boolean {
   return byte === BEGIN_MARKER || byte === END_MARKER || byte === ESCAPE;
 }
 
-/** Orders byte arrays as unsigned bytes; the first bytes of two hashes nearly always differ. */
+/** Orders byte arrays as unsigned bytes, comparing first bytes in JavaScript because two hashes nearly always differ there. */
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a[0]! - b[0]! || Buffer.compare(a, b);
 }
@@ -275,7 +275,9 @@ export class IonHashBuilder implements IonValueWriter {
     this.reset();
     write(this);
     if (!this.complete || this.depth !== 0) {
-      throw new Error('computeSerialization: write must write exactly one complete value');
+      throw new Error(
+        'computeSerialization failed: the write function must write exactly one complete value',
+      );
     }
     this.checkNoPendingAnnotations();
     const serialization = Uint8Array.from(this.output.view(0));

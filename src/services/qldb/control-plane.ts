@@ -244,7 +244,7 @@ export class ControlPlaneService {
     return {
       Name: created.name,
       Arn: this.ledgerArn(created.name),
-      // QLDB answers CreateLedger with CREATING, so callers poll DescribeLedger
+      // QLDB replies to CreateLedger with CREATING, so callers poll DescribeLedger
       // until ACTIVE. A Vellum ledger is usable at once, and DescribeLedger
       // already reports ACTIVE.
       State: 'CREATING',

@@ -8,7 +8,7 @@ import { sha256 } from '../../../src/engine/ion/sha256.js';
 
 const nodeSha256 = (data: Uint8Array) => new Uint8Array(createHash('sha256').update(data).digest());
 
-test('sha256 matches node:crypto at every length to 300', () => {
+test('sha256 matches node:crypto, lengths 0-300', () => {
   for (let length = 0; length <= 300; length++) {
     const data = Uint8Array.from({ length }, (_, index) => (index * 31 + length) & 0xff);
     assert.deepEqual(sha256(data), nodeSha256(data), `length ${length}`);
