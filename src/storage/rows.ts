@@ -151,6 +151,29 @@ export function lookupEntries(entries: IndexEntry | readonly IndexEntry[]): read
   return list;
 }
 
+/** Return why `finishRekey` cannot retire a generation, or undefined when it can start. */
+export function retiringKeyConflict(
+  name: string,
+  record: LedgerRecord | undefined,
+  generation: number,
+): RekeyConflictError | undefined {
+  if (record?.retiringKey?.generation === generation) return undefined;
+  return new RekeyConflictError(
+    name,
+    record === undefined
+      ? `ledger ${name} does not exist`
+      : `ledger ${name} holds no retiring data key of generation ${generation}`,
+  );
+}
+
+/** Return the error of a `finishRekey` that found index entries still MACed under the retiring key. */
+export function entriesLeftConflict(name: string, generation: number): RekeyConflictError {
+  return new RekeyConflictError(
+    name,
+    `index entries of data key generation ${generation} remain in ledger ${name}; MAC them under the new key first`,
+  );
+}
+
 /** Explain why `beginRekey` changed nothing. */
 export function rekeyConflict(
   name: string,

@@ -1,7 +1,6 @@
 import pg from 'pg';
 import {
   LedgerExistsError,
-  RekeyConflictError,
   type IndexEntryReplacement,
   type SealedReplacements,
   type StoredIndexEntry,
@@ -27,7 +26,9 @@ import {
   checkStateKey,
   checkReplacements,
   lookupEntries,
+  entriesLeftConflict,
   rekeyConflict,
+  retiringKeyConflict,
   wholeDocuments,
   toBlock,
   toCatalogObject,
@@ -330,26 +331,18 @@ export class PostgresStore implements Store {
           name,
         ]);
         const row = found.rows[0] as Row | undefined;
-        const record = row === undefined ? undefined : toLedger(row);
-        if (record?.retiringKey?.generation !== generation) {
-          throw new RekeyConflictError(
-            name,
-            record === undefined
-              ? `ledger ${name} does not exist`
-              : `ledger ${name} holds no retiring data key of generation ${generation}`,
-          );
-        }
+        const conflict = retiringKeyConflict(
+          name,
+          row === undefined ? undefined : toLedger(row),
+          generation,
+        );
+        if (conflict !== undefined) throw conflict;
         const ledger = row!.no as number;
         const left = await client.query(
           'SELECT 1 FROM index_entries WHERE ledger = $1 AND key_gen = $2 LIMIT 1',
           [ledger, generation],
         );
-        if (left.rows.length > 0) {
-          throw new RekeyConflictError(
-            name,
-            `index entries of data key generation ${generation} remain in ledger ${name}; MAC them under the new key first`,
-          );
-        }
+        if (left.rows.length > 0) throw entriesLeftConflict(name, generation);
         await client.query('DELETE FROM removed_index_entries WHERE ledger = $1 AND key_gen = $2', [
           ledger,
           generation,

@@ -1,7 +1,6 @@
 import type Database from 'better-sqlite3';
 import {
   LedgerExistsError,
-  RekeyConflictError,
   type AppendLock,
   StateConflictError,
   StoreClosedError,
@@ -26,7 +25,9 @@ import {
   checkStateKey,
   checkReplacements,
   lookupEntries,
+  entriesLeftConflict,
   rekeyConflict,
+  retiringKeyConflict,
   wholeDocuments,
   toBlock,
   toCatalogObject,
@@ -197,25 +198,17 @@ export class SqliteStore implements Store {
     const finish = this.#db.transaction(() => {
       const row = this.#statement('SELECT * FROM ledgers WHERE name = ?').get(name) as
         Row | undefined;
-      const record = row === undefined ? undefined : toLedger(row);
-      if (record?.retiringKey?.generation !== generation) {
-        throw new RekeyConflictError(
-          name,
-          record === undefined
-            ? `ledger ${name} does not exist`
-            : `ledger ${name} holds no retiring data key of generation ${generation}`,
-        );
-      }
+      const conflict = retiringKeyConflict(
+        name,
+        row === undefined ? undefined : toLedger(row),
+        generation,
+      );
+      if (conflict !== undefined) throw conflict;
       const ledger = row!.no as number;
       const left = this.#statement(
         'SELECT doc_id FROM index_entries WHERE ledger = ? AND key_gen = ? LIMIT 1',
       ).get(ledger, generation);
-      if (left !== undefined) {
-        throw new RekeyConflictError(
-          name,
-          `index entries of data key generation ${generation} remain in ledger ${name}; MAC them under the new key first`,
-        );
-      }
+      if (left !== undefined) throw entriesLeftConflict(name, generation);
       this.#statement('DELETE FROM removed_index_entries WHERE ledger = ? AND key_gen = ?').run(
         ledger,
         generation,
