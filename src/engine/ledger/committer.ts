@@ -158,6 +158,15 @@ export class Committer {
     return this.#durable.seq;
   }
 
+  /**
+   * The document and index keys held for conflict checks. They are kept
+   * for the transaction timeout plus about a second after their last
+   * change, so under load this grows with the commit rate.
+   */
+  get conflictKeys(): number {
+    return this.#documentMarks.size + this.#indexMarks.size;
+  }
+
   submit(transaction: Transaction): Promise<CommitResult> {
     return new Promise<CommitResult>((resolve, reject) => {
       this.#queue.push({ transaction, resolve, reject, attempts: 0 });

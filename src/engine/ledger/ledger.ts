@@ -186,6 +186,11 @@ export class Ledger implements LedgerAccess {
     return this.#committer.exclusive(run);
   }
 
+  /** The document and index keys the committer holds for conflict checks. */
+  get conflictKeys(): number {
+    return this.#committer.conflictKeys;
+  }
+
   // LedgerAccess, for transactions.
 
   catalog(): Catalog {

@@ -226,5 +226,77 @@ for (const backend of backends) {
         await fixture.remove();
       }
     });
+
+    test('conflict keys are forgotten after the timeout, and a live read still conflicts', async () => {
+      const fixture = await engineFixture(backend);
+      // A short timeout, so that marks expire in seconds: they are kept for
+      // the timeout plus about a second.
+      const engine = await fixture.open({ transactionTimeoutMs: 100 });
+      try {
+        await engine.createLedger('forget');
+        const ledger = await engine.ledger('forget');
+        await ledger.run(async (t) => {
+          t.createTable('Item');
+          await t.createIndex('Item', 'n');
+        });
+        const ids: string[] = [];
+        for (let n = 0; n < 20; n++) {
+          ids.push(await ledger.run((t) => t.insert('Item', ion(`{n: ${n}}`))));
+        }
+        // One document mark and one index mark per insert.
+        assert.ok(ledger.conflictKeys >= 40, `${ledger.conflictKeys} keys after 20 inserts`);
+
+        await new Promise((resolve) => setTimeout(resolve, 1_050));
+        await ledger.run((t) => t.insert('Item', ion('{n: 100}')));
+        await new Promise((resolve) => setTimeout(resolve, 1_250));
+
+        const reader = ledger.begin();
+        assert.ok(await reader.get('Item', ids[0]!));
+        // This commit prunes what the first commits marked, but not the
+        // key it marks itself, which the reader's read is older than.
+        await ledger.run((t) => t.update('Item', ids[0]!, ion('{n: 0, changed: true}')));
+        assert.ok(ledger.conflictKeys <= 4, `${ledger.conflictKeys} keys after pruning`);
+        await reader.insert('Item', ion('{n: 200}'));
+        await assert.rejects(reader.commit(), OccConflictError);
+      } finally {
+        await engine.close();
+        await fixture.remove();
+      }
+    });
+
+    test('conflict keys of batches in flight at a checkpoint are forgotten too', async () => {
+      const fixture = await engineFixture(backend);
+      const engine = await fixture.open({ transactionTimeoutMs: 100 });
+      const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+      try {
+        await engine.createLedger('in-flight');
+        const ledger = await engine.ledger('in-flight');
+        await ledger.run(async (t) => {
+          t.createTable('Item');
+          await t.createIndex('Item', 'n');
+        });
+        // Concurrent writers keep a batch planned beyond the durable tip
+        // whenever the committer takes its once-a-second checkpoint.
+        let n = 0;
+        const until = Date.now() + 1_200;
+        await Promise.all(
+          Array.from({ length: 32 }, async () => {
+            while (Date.now() < until) {
+              await ledger.run((t) => t.insert('Item', ion(`{n: ${n++}}`)));
+            }
+          }),
+        );
+        assert.ok(ledger.conflictKeys >= 2 * n, `${ledger.conflictKeys} keys after ${n} inserts`);
+        for (let round = 0; round < 2; round++) {
+          await sleep(1_300);
+          await ledger.run((t) => t.insert('Item', ion(`{n: ${n++}}`)));
+        }
+        // Only the last insert's document and index keys remain.
+        assert.equal(ledger.conflictKeys, 2);
+      } finally {
+        await engine.close();
+        await fixture.remove();
+      }
+    });
   });
 }
