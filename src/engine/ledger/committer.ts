@@ -159,9 +159,9 @@ export class Committer {
   }
 
   /**
-   * The document and index keys held for conflict checks. They are kept
-   * for the transaction timeout plus about a second after their last
-   * change, so under load this grows with the commit rate.
+   * Number of document and index keys held for conflict checks. Each is
+   * kept for the transaction timeout plus about a second after its last
+   * change, so under load the count grows with the commit rate.
    */
   get conflictKeys(): number {
     return this.#documentMarks.size + this.#indexMarks.size;

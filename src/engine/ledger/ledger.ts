@@ -186,7 +186,7 @@ export class Ledger implements LedgerAccess {
     return this.#committer.exclusive(run);
   }
 
-  /** The document and index keys the committer holds for conflict checks. */
+  /** Number of document and index keys the committer holds for conflict checks. */
   get conflictKeys(): number {
     return this.#committer.conflictKeys;
   }

@@ -227,7 +227,7 @@ for (const backend of backends) {
       }
     });
 
-    test('conflict keys are forgotten after the timeout, and a live read still conflicts', async () => {
+    test('expired conflict keys are forgotten', async () => {
       const fixture = await engineFixture(backend);
       // A short timeout, so that marks expire in seconds: they are kept for
       // the timeout plus about a second.
@@ -264,7 +264,7 @@ for (const backend of backends) {
       }
     });
 
-    test('conflict keys of batches in flight at a checkpoint are forgotten too', async () => {
+    test('keys of batches in flight are forgotten', async () => {
       const fixture = await engineFixture(backend);
       const engine = await fixture.open({ transactionTimeoutMs: 100 });
       const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -291,7 +291,7 @@ for (const backend of backends) {
           await sleep(1_300);
           await ledger.run((t) => t.insert('Item', ion(`{n: ${n++}}`)));
         }
-        // Only the last insert's document and index keys remain.
+        // The last insert's document key and index key remain.
         assert.equal(ledger.conflictKeys, 2);
       } finally {
         await engine.close();
