@@ -7,7 +7,8 @@ export {
 } from './engine.js';
 export { Ledger, revisionToIon, type Digest } from './ledger/ledger.js';
 export type { RekeyOptions, RekeyStatus, RekeyState, RekeyPhase } from './ledger/rekey.js';
-export { Transaction, type CommitResult } from './ledger/transaction.js';
+export { Transaction, type CommitResult, type DocumentInput } from './ledger/transaction.js';
+export type { DocumentObject } from './ion/index.js';
 export { Revision } from './ledger/revision.js';
 export * from './errors.js';
 export type { BlockAddress, RevisionMetadata } from './journal/journal-types.js';

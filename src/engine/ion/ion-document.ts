@@ -8,6 +8,7 @@ import { IonBinaryWriter } from './ion-binary-writer.js';
 import { IonHashBuilder } from './ion-hash-builder.js';
 import type { ContainerType, IonTypeName, IonValueWriter } from './ion-value-writer.js';
 import { writeDomValue } from './ion-value-writer.js';
+import { writeJsValue } from './js-value.js';
 import { sharedInstance } from './shared-instance.js';
 
 /** Forwards every write to a binary writer and a hash builder. */
@@ -122,6 +123,19 @@ export function encodeAndHash(value: dom.Value): { binary: Uint8Array; hash: Uin
     writer.binary.reset();
     writer.hash.reset();
     writeDomValue(writer, value);
+    return { binary: writer.binary.finish(), hash: writer.hash.digest() };
+  });
+}
+
+/**
+ * Return the Ion binary and Ion hash of a plain JavaScript value, equal to
+ * those of `dom.Value.from(value)` without building the dom value.
+ */
+export function encodeAndHashJs(value: unknown): { binary: Uint8Array; hash: Uint8Array } {
+  return withWriter((writer) => {
+    writer.binary.reset();
+    writer.hash.reset();
+    writeJsValue(writer, value);
     return { binary: writer.binary.finish(), hash: writer.hash.digest() };
   });
 }

@@ -1,4 +1,4 @@
-import { dom, dumpText, IonTypes } from 'ion-js';
+import { dom, dumpText, IonTypes, load } from 'ion-js';
 import type { Store, StoredRevision, IndexEntry } from '../../storage/store.js';
 import {
   LedgerError,
@@ -7,7 +7,15 @@ import {
   TransactionExpiredError,
 } from '../errors.js';
 import { newDocumentId, newId, isId } from '../ids.js';
-import { dot, encodeAndHash, hashString, ionHash } from '../ion/index.js';
+import {
+  dot,
+  encodeAndHash,
+  encodeAndHashJs,
+  hashString,
+  ionHash,
+  isDocumentObject,
+  type DocumentObject,
+} from '../ion/index.js';
 import type { PreparedRevision } from '../journal/block-builder.js';
 import type { BlockAddress, StatementInfo, TransactionInfo } from '../journal/journal-types.js';
 import type { LedgerKeyring } from '../keyring/ledger-cipher.js';
@@ -28,6 +36,12 @@ export const MAX_DOCUMENTS_PER_TRANSACTION = 40;
 export const MAX_TRANSACTION_BYTES = 4 * 1024 * 1024;
 export const MAX_DOCUMENT_BYTES = 128 * 1024;
 export const DEFAULT_TRANSACTION_TIMEOUT_MS = 30_000;
+
+/**
+ * A document to write: an ion-js struct, or a plain object that is written
+ * as `dom.Value.from` would make it, without building the dom value.
+ */
+export type DocumentInput = dom.Value | DocumentObject;
 
 const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const MAX_FIELD_NAME_LENGTH = 128;
@@ -295,7 +309,7 @@ export class Transaction {
 
   // Documents.
 
-  async insert(tableName: string, data: dom.Value): Promise<string> {
+  async insert(tableName: string, data: DocumentInput): Promise<string> {
     const table = this.#activeTable(tableName);
     const docId = newDocumentId();
     const write = await this.#prepareWrite(table, docId, 0, data, []);
@@ -304,7 +318,7 @@ export class Transaction {
   }
 
   /** Replace a document's data; returns the new version. */
-  async update(tableName: string, docId: string, data: dom.Value): Promise<number> {
+  async update(tableName: string, docId: string, data: DocumentInput): Promise<number> {
     const table = this.#activeTable(tableName);
     const current = await this.#requireDocument(table, docId);
     const pending = this.writes.get(docId);
@@ -581,29 +595,22 @@ export class Transaction {
     table: TableDefinition,
     docId: string,
     version: number,
-    data: dom.Value,
+    data: DocumentInput,
     replacedEntries: IndexEntry[],
   ): Promise<PendingWrite> {
-    if (!(data instanceof dom.Value) || data.getType() !== IonTypes.STRUCT || data.isNull()) {
-      const received = data instanceof dom.Value ? dumpText(data).slice(0, 40) : typeof data;
-      throw new LedgerError(
-        'BadRequestException',
-        `A document must be an Ion struct, got ${received}; build one with ion-js load() or dom.Value.from()`,
-      );
-    }
-    const { binary, hash } = encodeAndHash(data);
+    const { binary, hash } = encodeDocument(data);
     if (binary.length > MAX_DOCUMENT_BYTES) {
       throw new QuotaExceededError(
         `Document is ${binary.length} bytes of Ion binary; the maximum is ${MAX_DOCUMENT_BYTES}`,
       );
     }
-    const indexEntries = this.#entriesOf(table, data);
+    const indexEntries = this.#entriesOf(table, data, binary);
     if (
       this.#snapshot()
         .indexesOf(table.tableId)
         .some((index) => index.unique)
     ) {
-      await this.#checkUnique(table, docId, data);
+      await this.#checkUnique(table, docId, data, binary);
     }
 
     const statements = new Set(this.writes.get(docId)?.statements);
@@ -612,7 +619,8 @@ export class Transaction {
       table,
       docId,
       version,
-      data,
+      // A plain object is decoded from the binary if the transaction reads it back.
+      data: isDomValue(data) ? data : undefined,
       binary,
       dataHash: hash,
       indexEntries,
@@ -645,20 +653,29 @@ export class Transaction {
     }
   }
 
-  #entriesOf(table: TableDefinition, data: dom.Value | undefined): IndexEntry[] {
+  #entriesOf(
+    table: TableDefinition,
+    data: DocumentInput | undefined,
+    binary?: Uint8Array,
+  ): IndexEntry[] {
     const entries: IndexEntry[] = [];
     if (data === undefined) return entries;
     for (const index of this.#snapshot().indexesOf(table.tableId)) {
-      const value = fieldOf(data, index.field);
+      const value = fieldOf(data, index.field, binary);
       if (value !== undefined) entries.push(this.#indexEntry(index, value));
     }
     return entries;
   }
 
-  async #checkUnique(table: TableDefinition, docId: string, data: dom.Value): Promise<void> {
+  async #checkUnique(
+    table: TableDefinition,
+    docId: string,
+    data: DocumentInput,
+    binary: Uint8Array,
+  ): Promise<void> {
     for (const index of this.#snapshot().indexesOf(table.tableId)) {
       if (!index.unique) continue;
-      const value = fieldOf(data, index.field);
+      const value = fieldOf(data, index.field, binary);
       if (value === undefined) continue;
       const holders = await this.lookup(table.name, index.field, value);
       if (holders.some((holder) => holder.id !== docId)) {
@@ -703,9 +720,58 @@ function sameEntry(a: IndexEntry, b: IndexEntry): boolean {
   return a.indexId === b.indexId && Buffer.from(a.keyMac).equals(b.keyMac);
 }
 
-function fieldOf(data: dom.Value | undefined, field: string): dom.Value | undefined {
+/**
+ * Return a top-level field of a document as a dom value. `binary`, the
+ * document's Ion binary, is decoded for a field of a plain object that
+ * `dom.Value.from` does not convert (an object without a prototype, say).
+ */
+function fieldOf(
+  data: DocumentInput | undefined,
+  field: string,
+  binary?: Uint8Array,
+): dom.Value | undefined {
   if (data === undefined) return undefined;
-  return data.get(field) ?? undefined;
+  if (isDomValue(data)) return data.get(field) ?? undefined;
+  if (!Object.prototype.propertyIsEnumerable.call(data, field)) return undefined;
+  try {
+    return dom.Value.from((data as Record<string, unknown>)[field]);
+  } catch (error) {
+    if (binary === undefined) throw error;
+    return load(binary)?.get(field) ?? undefined;
+  }
+}
+
+function isDomValue(data: unknown): data is dom.Value {
+  return data instanceof dom.Value;
+}
+
+/** Return a document's Ion binary and Ion hash, or raise `BadRequestException` for anything but a struct. */
+function encodeDocument(data: DocumentInput): { binary: Uint8Array; hash: Uint8Array } {
+  if (isDomValue(data)) {
+    if (data.getType() !== IonTypes.STRUCT || data.isNull()) {
+      throw new LedgerError(
+        'BadRequestException',
+        `A document must be an Ion struct or a plain object, got ${dumpText(data).slice(0, 40)}; build one with ion-js load() or dom.Value.from()`,
+      );
+    }
+    return encodeAndHash(data);
+  }
+  if (!isDocumentObject(data)) {
+    const received = data === null ? 'null' : Array.isArray(data) ? 'an array' : typeof data;
+    throw new LedgerError(
+      'BadRequestException',
+      `A document must be an Ion struct or a plain object, got ${received}; build one with ion-js load() or dom.Value.from(), or pass an object`,
+    );
+  }
+  try {
+    return encodeAndHashJs(data);
+  } catch (error) {
+    // The value has no Ion form: a field that is undefined, a function, a date out of range.
+    if (error instanceof TypeError || error instanceof RangeError) {
+      throw new LedgerError('BadRequestException', `Invalid document: ${error.message}`);
+    }
+    throw error;
+  }
 }
 
 function pendingRevision(write: PendingWrite, txId: string): Revision {

@@ -166,6 +166,68 @@ for (const backend of backends) {
       tx.abort();
     });
 
+    test('plain objects are documents', async () => {
+      const record = {
+        id: 7,
+        name: 'Ada',
+        amount: 12.5,
+        createdAt: new Date('2026-12-05T06:00:00.123Z'),
+        tags: ['a', 'b'],
+      };
+      const docId = await ledger.run(async (t) => {
+        t.createTable('Plain');
+        await t.createIndex('Plain', 'id');
+        await t.createIndex('Plain', 'email', { unique: true });
+        const id = await t.insert('Plain', { ...record, email: 'ada@example.com' });
+        // The transaction reads its own write back from the Ion binary.
+        assert.equal((await t.get('Plain', id))!.data!.get('name')!.stringValue(), 'Ada');
+        return id;
+      });
+
+      const stored = await ledger.run((t) => t.lookup('Plain', 'id', dom.Value.from(7)));
+      assert.equal(stored.length, 1);
+      assert.equal(stored[0]!.id, docId);
+      const expected = dom.Value.from({ ...record, email: 'ada@example.com' });
+      assert.ok(stored[0]!.data!.equals(expected), 'stored as dom.Value.from makes it');
+
+      await ledger.run((t) =>
+        t.update('Plain', docId, { ...record, id: 8, email: 'ada@example.com' }),
+      );
+      assert.equal((await ledger.run((t) => t.lookup('Plain', 'id', dom.Value.from(7)))).length, 0);
+      assert.equal((await ledger.run((t) => t.lookup('Plain', 'id', dom.Value.from(8)))).length, 1);
+
+      const tx = ledger.begin();
+      await assert.rejects(
+        tx.insert('Plain', { id: 9, email: 'ada@example.com' }),
+        /Unique index on Plain\.email/,
+      );
+      tx.abort();
+    });
+
+    test('invalid plain objects are rejected', async () => {
+      await ledger.run(async (t) => {
+        t.createTable('Invalid');
+      });
+      const tx = ledger.begin();
+      await assert.rejects(tx.insert('Invalid', { a: { b: undefined } }), {
+        code: 'BadRequestException',
+        message: /Invalid document: The value at a\.b is undefined/,
+      });
+      await assert.rejects(tx.insert('Invalid', { when: new Date('+010000-01-01T00:00:00Z') }), {
+        code: 'BadRequestException',
+        message: /Invalid document: .*year from 1 to 9999/,
+      });
+      const notDocuments: unknown[] = [[1], null, 'text', new Date()];
+      for (const value of notDocuments) {
+        await assert.rejects(tx.insert('Invalid', value as Record<string, unknown>), {
+          code: 'BadRequestException',
+          message: /must be an Ion struct or a plain object/,
+        });
+      }
+      await tx.insert('Invalid', { ok: true });
+      await tx.commit();
+    });
+
     test('table history bounds by time', async () => {
       await ledger.run(async (t) => {
         t.createTable('Timeline');

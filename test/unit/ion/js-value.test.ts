@@ -1,0 +1,95 @@
+// Plain JavaScript documents must encode and hash exactly as the dom values
+// that `dom.Value.from` makes of them.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import fc from 'fast-check';
+import { Decimal, Timestamp, dom } from 'ion-js';
+
+import {
+  JsValueError,
+  encodeAndHash,
+  encodeAndHashJs,
+  isDocumentObject,
+} from '../../../src/engine/ion/index.js';
+
+const leaf = fc.oneof(
+  fc.integer(),
+  fc.double(),
+  fc.string(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.bigInt(),
+  fc.date({
+    noInvalidDate: true,
+    min: new Date('0001-01-01T00:00:00.000Z'),
+    max: new Date('9999-12-31T23:59:59.999Z'),
+  }),
+  fc.uint8Array({ maxLength: 8 }),
+  fc.constantFrom(-0, 2 ** 53, 2 ** 60, -(2 ** 70), 1e300, Number.NaN, -Infinity),
+);
+
+const { tree } = fc.letrec((tie) => ({
+  tree: fc.oneof(
+    { depthSize: 'small' },
+    leaf,
+    fc.array(tie('tree'), { maxLength: 4 }),
+    // ion-js cannot convert objects without a prototype, so none are made here.
+    fc.dictionary(fc.string(), tie('tree'), { maxKeys: 4, noNullPrototype: true }),
+  ),
+}));
+
+const documentArb = fc.dictionary(fc.string(), tree, { maxKeys: 6, noNullPrototype: true });
+
+function assertSameAsDom(value: unknown): void {
+  const plain = encodeAndHashJs(value);
+  const viaDom = encodeAndHash(dom.Value.from(value));
+  assert.deepEqual(Buffer.from(plain.binary), Buffer.from(viaDom.binary));
+  assert.deepEqual(Buffer.from(plain.hash), Buffer.from(viaDom.hash));
+}
+
+test('random objects encode as dom.Value.from', () => {
+  fc.assert(fc.property(documentArb, assertSameAsDom), { numRuns: 3000 });
+});
+
+test('special values encode as dom.Value.from', () => {
+  const cases: unknown[] = [
+    { boxed: [new Number(1.5), new String('s'), new Boolean(false), Object(7n)] },
+    {
+      decimal: new Decimal('12.3400'),
+      timestamp: Timestamp.parse('2026-12-05T06:00:00.123-08:00'),
+    },
+    { nested: dom.Value.from({ a: [1, 'two'] }), text: dom.Value.from('x') },
+    { empty: {}, list: [], blob: new Uint8Array([97, 98, 99]) },
+  ];
+  for (const value of cases) assertSameAsDom(value);
+});
+
+test('Buffer encodes as a blob', () => {
+  const fromBuffer = encodeAndHashJs({ blob: Buffer.from('abc') });
+  const fromBytes = encodeAndHashJs({ blob: new Uint8Array([97, 98, 99]) });
+  assert.deepEqual(fromBuffer, fromBytes);
+});
+
+test('invalid values name their path', () => {
+  assert.throws(() => encodeAndHashJs({ a: { b: [1, undefined] } }), {
+    name: 'JsValueError',
+    message: /at a\.b\[1\] is undefined.*use null or leave the field out/,
+  });
+  assert.throws(() => encodeAndHashJs({ f: () => 1 }), {
+    name: 'JsValueError',
+    message: /at f is a function/,
+  });
+  assert.throws(() => encodeAndHashJs({ s: Symbol('s') }), JsValueError);
+  assert.throws(() => encodeAndHashJs({ d: new Date(Number.NaN) }), {
+    message: /at d is an invalid Date/,
+  });
+});
+
+test('only struct-like objects are documents', () => {
+  assert.equal(isDocumentObject({ a: 1 }), true);
+  assert.equal(isDocumentObject(Object.create(null)), true);
+  for (const value of [null, [], new Date(), Buffer.from(''), 'text', 1, dom.Value.from({})]) {
+    assert.equal(isDocumentObject(value), false, String(value));
+  }
+});
