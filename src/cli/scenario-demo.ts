@@ -140,6 +140,8 @@ interface Run {
   timeline: Timeline;
   waitTimeout: number;
   progress: ProgressOptions;
+  /** Folders of the load phase running now, removed when it ends or the demo is interrupted. */
+  scratch: Set<string>;
 }
 
 /**
@@ -158,6 +160,7 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
     timeline: new Timeline(),
     waitTimeout: options.waitTimeout ?? DEFAULT_WAIT_MS,
     progress: { lineInterval: options.progressInterval },
+    scratch: new Set(),
   };
   const timeline = run.timeline;
   const sdk = await loadClients();
@@ -175,6 +178,7 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
   const cleanUp = (reason: string) =>
     (cleaning ??= (async () => {
       service?.kill('SIGTERM');
+      for (const folder of run.scratch) rmSync(folder, { recursive: true, force: true });
       if (deployed && !removed && options.keep !== true) {
         process.stderr.write(`removing stack ${stackName} ${reason}\n`);
         try {
@@ -758,6 +762,7 @@ async function scriptPhase(
         (_, name: string) => `processor: '${join(dirname(file), name)}'`,
       );
     scratch = mkdtempSync(join(tmpdir(), 'vellum-demo-load-'));
+    run.scratch.add(scratch);
     path = join(scratch, script);
     writeFileSync(path, text);
   }
@@ -784,7 +789,9 @@ async function scriptPhase(
       }),
     run.progress,
   ).finally(() => {
-    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+    if (scratch === undefined) return;
+    rmSync(scratch, { recursive: true, force: true });
+    run.scratch.delete(scratch);
   });
   const succeeded = summary.codes[String(expected)] ?? 0;
   const failures = Object.entries(summary.codes).filter(([code]) => code !== String(expected));

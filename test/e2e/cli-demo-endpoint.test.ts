@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetRoleCommand, IAMClient } from '@aws-sdk/client-iam';
@@ -302,7 +302,9 @@ test('demo --endpoint leaves existing resources alone', async () => {
 
     // Interrupted once the record service runs: the stage goes, the other ledger stays.
     let interrupted = false;
-    const run = await demo(profileEnv(dir.path), ['--endpoint', serve.url], (output, child) => {
+    const scratch = tempDir();
+    const env = { ...profileEnv(dir.path), TMPDIR: scratch.path };
+    const run = await demo(env, ['--endpoint', serve.url], (output, child) => {
       if (!interrupted && /2\. record service on/.test(output)) {
         interrupted = true;
         child.kill('SIGINT');
@@ -312,6 +314,10 @@ test('demo --endpoint leaves existing resources alone', async () => {
     assert.equal(run.status, 130, run.stdout + run.stderr);
     assert.match(run.stderr, /SIGINT: stopping the demo/);
     assert.match(run.stderr, /removing stack qldb-kms-demo after the interruption/);
+    // The copy of the load script that the running phase made is gone too.
+    const left = readdirSync(scratch.path).filter((name) => name.startsWith('vellum-demo-load-'));
+    assert.deepEqual(left, []);
+    scratch.remove();
     await assert.rejects(
       aws.cloudformation.send(new DescribeStacksCommand({ StackName: 'qldb-kms-demo' })),
       /does not exist/,

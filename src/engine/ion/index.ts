@@ -1,7 +1,14 @@
 export { dot, merklePathOfList, merkleRootOfList } from './dot.js';
 export { encodeIonBinary } from './ion-binary.js';
 export { encodeAndHash, encodeAndHashJs } from './ion-document.js';
-export { isDocumentObject, JsValueError, writeJsValue, type DocumentObject } from './js-value.js';
+export {
+  describeJsValue,
+  isDocumentObject,
+  JsValueError,
+  MAX_JS_VALUE_DEPTH,
+  writeJsValue,
+  type DocumentObject,
+} from './js-value.js';
 export { IonBinaryWriter } from './ion-binary-writer.js';
 export { hashString, ionHash, ionHashSerialization } from './ion-hash.js';
 export { IonHashBuilder } from './ion-hash-builder.js';

@@ -14,6 +14,7 @@ import {
   hashString,
   ionHash,
   isDocumentObject,
+  describeJsValue,
   type DocumentObject,
 } from '../ion/index.js';
 import type { PreparedRevision } from '../journal/block-builder.js';
@@ -358,15 +359,13 @@ export class Transaction {
     return this.#readDocument(table, docId);
   }
 
-  /** Current documents whose indexed top-level `field` equals `value`. */
-  async lookup(tableName: string, field: string, value: dom.Value): Promise<Revision[]> {
+  /**
+   * Current documents whose indexed top-level `field` equals `value`: an
+   * ion-js dom value, or a JavaScript value typed as in a plain-object document.
+   */
+  async lookup(tableName: string, field: string, key: unknown): Promise<Revision[]> {
     const table = this.#activeTable(tableName);
-    if (!(value instanceof dom.Value)) {
-      throw new LedgerError(
-        'BadRequestException',
-        `A lookup value must be an ion-js dom.Value, got ${typeof value}; build one with dom.Value.from()`,
-      );
-    }
+    const value = lookupValue(key);
     const index = this.#snapshot()
       .indexesOf(table.tableId)
       .find((candidate) => candidate.field === field);
@@ -741,6 +740,24 @@ function fieldOf(
   }
 }
 
+/** Return a lookup key as a dom value, or raise `BadRequestException` for a value with no Ion form. */
+function lookupValue(key: unknown): dom.Value {
+  if (isDomValue(key)) return key;
+  const type = typeof key;
+  if (type === 'string' || type === 'number' || type === 'boolean' || type === 'bigint') {
+    return dom.Value.from(key);
+  }
+  try {
+    // Encoded as a field of a plain object would be, so that both find the same key.
+    return load(encodeAndHashJs(key).binary)!;
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof RangeError) {
+      throw new LedgerError('BadRequestException', `Invalid lookup value: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
 function isDomValue(data: unknown): data is dom.Value {
   return data instanceof dom.Value;
 }
@@ -757,10 +774,9 @@ function encodeDocument(data: DocumentInput): { binary: Uint8Array; hash: Uint8A
     return encodeAndHash(data);
   }
   if (!isDocumentObject(data)) {
-    const received = data === null ? 'null' : Array.isArray(data) ? 'an array' : typeof data;
     throw new LedgerError(
       'BadRequestException',
-      `A document must be an Ion struct or a plain object, got ${received}; build one with ion-js load() or dom.Value.from(), or pass an object`,
+      `A document must be an Ion struct or a plain object, got ${describeJsValue(data)}; pass an object of fields, or build a struct with ion-js load() or dom.Value.from()`,
     );
   }
   try {

@@ -185,6 +185,12 @@ for (const backend of backends) {
       });
 
       const stored = await ledger.run((t) => t.lookup('Plain', 'id', dom.Value.from(7)));
+      // A lookup also takes the plain value.
+      const byPlainKey = await ledger.run((t) => t.lookup('Plain', 'id', 7));
+      assert.deepEqual(
+        byPlainKey.map((revision) => revision.id),
+        [docId],
+      );
       assert.equal(stored.length, 1);
       assert.equal(stored[0]!.id, docId);
       const expected = dom.Value.from({ ...record, email: 'ada@example.com' });
@@ -217,13 +223,26 @@ for (const backend of backends) {
         code: 'BadRequestException',
         message: /Invalid document: .*year from 1 to 9999/,
       });
-      const notDocuments: unknown[] = [[1], null, 'text', new Date()];
-      for (const value of notDocuments) {
-        await assert.rejects(tx.insert('Invalid', value as Record<string, unknown>), {
+      const notDocuments: Array<[unknown, string]> = [
+        [[1], 'an array'],
+        [null, 'null'],
+        ['text', 'a string'],
+        [new Date(), 'a Date'],
+        [new Map(), 'a Map'],
+      ];
+      for (const [value, kind] of notDocuments) {
+        await assert.rejects(tx.insert('Invalid', value as object), {
           code: 'BadRequestException',
-          message: /must be an Ion struct or a plain object/,
+          message: new RegExp(`must be an Ion struct or a plain object, got ${kind};`),
         });
       }
+      await assert.rejects(
+        tx.lookup('Invalid', 'id', () => 1),
+        {
+          code: 'BadRequestException',
+          message: /Invalid lookup value: The value is a function/,
+        },
+      );
       await tx.insert('Invalid', { ok: true });
       await tx.commit();
     });

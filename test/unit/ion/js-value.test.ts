@@ -8,6 +8,8 @@ import { Decimal, Timestamp, dom } from 'ion-js';
 
 import {
   JsValueError,
+  MAX_JS_VALUE_DEPTH,
+  describeJsValue,
   encodeAndHash,
   encodeAndHashJs,
   isDocumentObject,
@@ -84,6 +86,43 @@ test('invalid values name their path', () => {
   assert.throws(() => encodeAndHashJs({ d: new Date(Number.NaN) }), {
     message: /at d is an invalid Date/,
   });
+});
+
+test('holes, cycles and lossy objects are rejected', () => {
+  // eslint-disable-next-line no-sparse-arrays
+  assert.throws(() => encodeAndHashJs({ v: [1, , 3] }), { message: /at v\[1\] is undefined/ });
+
+  const cycle: Record<string, unknown> = { name: 'loop' };
+  cycle.self = { again: cycle };
+  assert.throws(() => encodeAndHashJs(cycle), {
+    name: 'JsValueError',
+    message: new RegExp(`nested more than ${MAX_JS_VALUE_DEPTH} .*contains itself`),
+  });
+  let deep: unknown = 1;
+  for (let i = 0; i < MAX_JS_VALUE_DEPTH; i++) deep = [deep];
+  assert.throws(() => encodeAndHashJs({ deep }), JsValueError);
+
+  const lossy: Array<[unknown, string]> = [
+    [new Map([['a', 1]]), 'a Map'],
+    [new Set([1]), 'a Set'],
+    [/x/, 'a RegExp'],
+    [new Int16Array([1, 2]), 'a Int16Array'],
+    [new ArrayBuffer(2), 'an ArrayBuffer'],
+  ];
+  for (const [value, kind] of lossy) {
+    assert.throws(() => encodeAndHashJs({ field: value }), {
+      message: new RegExp(`at field is ${kind}, which has no Ion type`),
+    });
+    assert.equal(isDocumentObject(value), false, kind);
+  }
+});
+
+test('values are described by kind', () => {
+  assert.equal(describeJsValue(new Date()), 'a Date');
+  assert.equal(describeJsValue([1]), 'an array');
+  assert.equal(describeJsValue(new Map()), 'a Map');
+  assert.equal(describeJsValue(null), 'null');
+  assert.equal(describeJsValue('text'), 'a string');
 });
 
 test('only struct-like objects are documents', () => {
