@@ -149,16 +149,21 @@ for (const backend of backends) {
         );
       }));
 
-    test('lookup rejects non-Ion values', () =>
+    test('lookup rejects values without Ion form', () =>
       withLedger(async (ledger) => {
         await ledger.run(async (t) => {
           t.createTable('T');
           await t.createIndex('T', 'k');
+          await t.insert('T', { k: 1 });
         });
-        await assert.rejects(
-          ledger.run((t) => t.lookup('T', 'k', 1 as unknown as dom.Value)),
-          (e) => e instanceof LedgerError,
-        );
+        // A plain value is a key like its dom value.
+        assert.equal((await ledger.run((t) => t.lookup('T', 'k', 1))).length, 1);
+        for (const key of [undefined, () => 1, new Map()]) {
+          await assert.rejects(
+            ledger.run((t) => t.lookup('T', 'k', key)),
+            (e) => e instanceof LedgerError && /Invalid lookup value/.test(e.message),
+          );
+        }
       }));
   });
 }
