@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { loadSharedConfigFiles } from '@smithy/shared-ini-file-loader';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../server/sigv4/node-sha256.js';
 
@@ -133,7 +133,7 @@ class RestClient {
     const config = new sdk.QLDBSessionClient({
       ...(options.region === undefined ? {} : { region: options.region }),
     }).config;
-    const endpointText = options.endpoint ?? profileEndpoint();
+    const endpointText = options.endpoint ?? (await profileEndpoint());
     if (endpointText === undefined) {
       throw new Error(
         'no endpoint: pass --endpoint http://127.0.0.1:8600, or set endpoint_url in the AWS profile',
@@ -234,23 +234,20 @@ function useServeProfile(dataDir: string): void {
   process.env.AWS_EC2_METADATA_DISABLED ??= 'true';
 }
 
-/** Find the endpoint the AWS configuration sets for QLDB: the environment's, or the profile's `endpoint_url`. */
-function profileEndpoint(): string | undefined {
+/**
+ * Return the endpoint the AWS configuration sets for QLDB, in the SDKs'
+ * order: `AWS_ENDPOINT_URL_QLDB`, `AWS_ENDPOINT_URL`, `qldb`'s `endpoint_url`
+ * in the profile's `services` section, then the profile's `endpoint_url`.
+ * Returns undefined when configured endpoints are switched off.
+ */
+export async function profileEndpoint(): Promise<string | undefined> {
+  if (process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS?.toLowerCase() === 'true') return undefined;
   const fromEnv = process.env.AWS_ENDPOINT_URL_QLDB ?? process.env.AWS_ENDPOINT_URL;
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  const file = process.env.AWS_CONFIG_FILE ?? join(homedir(), '.aws', 'config');
-  if (!existsSync(file)) return undefined;
-  const profile = process.env.AWS_PROFILE ?? 'default';
-  const sections = profile === 'default' ? ['default', 'profile default'] : [`profile ${profile}`];
-  let inProfile = false;
-  for (const line of readFileSync(file, 'utf8').split(/\r?\n/)) {
-    const section = /^\s*\[([^\]]+)\]\s*$/.exec(line);
-    if (section !== null) {
-      inProfile = sections.includes(section[1]!.trim());
-      continue;
-    }
-    const setting = /^\s*endpoint_url\s*=\s*(\S+)\s*$/.exec(line);
-    if (inProfile && setting !== null) return setting[1];
-  }
-  return undefined;
+  const { configFile } = await loadSharedConfigFiles({ ignoreCache: true });
+  const profile = configFile[process.env.AWS_PROFILE ?? 'default'] ?? {};
+  if (profile.ignore_configured_endpoint_urls?.toLowerCase() === 'true') return undefined;
+  const services =
+    profile.services === undefined ? undefined : configFile[`services.${profile.services}`];
+  return services?.['qldb.endpoint_url'] ?? profile.endpoint_url;
 }
