@@ -241,13 +241,25 @@ function useServeProfile(dataDir: string): void {
  * Returns undefined when configured endpoints are switched off.
  */
 export async function profileEndpoint(): Promise<string | undefined> {
-  if (process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS?.toLowerCase() === 'true') return undefined;
-  const fromEnv = process.env.AWS_ENDPOINT_URL_QLDB ?? process.env.AWS_ENDPOINT_URL;
+  const { configFile, credentialsFile } = await loadSharedConfigFiles({ ignoreCache: true });
+  // An empty AWS_PROFILE means the default profile, as in the SDKs.
+  const name = process.env.AWS_PROFILE || 'default';
+  const profile = { ...credentialsFile[name], ...configFile[name] };
+  // The environment's setting wins over the profile's; only "true" and "false" count.
+  const ignoreFlag = process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
+  const ignore =
+    ignoreFlag === 'true' || ignoreFlag === 'false'
+      ? ignoreFlag === 'true'
+      : profile.ignore_configured_endpoint_urls === 'true';
+  if (ignore) return undefined;
+  const fromEnv = process.env.AWS_ENDPOINT_URL_QLDB || process.env.AWS_ENDPOINT_URL;
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  const { configFile } = await loadSharedConfigFiles({ ignoreCache: true });
-  const profile = configFile[process.env.AWS_PROFILE ?? 'default'] ?? {};
-  if (profile.ignore_configured_endpoint_urls?.toLowerCase() === 'true') return undefined;
-  const services =
-    profile.services === undefined ? undefined : configFile[`services.${profile.services}`];
-  return services?.['qldb.endpoint_url'] ?? profile.endpoint_url;
+  if (profile.services) {
+    // A services section that is missing leaves no configured endpoint at all.
+    const section = configFile[`services.${profile.services}`];
+    if (section === undefined) return undefined;
+    const forQldb = section['qldb.endpoint_url'];
+    if (forQldb) return forQldb;
+  }
+  return profile.endpoint_url || undefined;
 }

@@ -178,7 +178,14 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
   const cleanUp = (reason: string) =>
     (cleaning ??= (async () => {
       service?.kill('SIGTERM');
-      for (const folder of run.scratch) rmSync(folder, { recursive: true, force: true });
+      for (const folder of run.scratch) {
+        try {
+          rmSync(folder, { recursive: true, force: true });
+        } catch (error) {
+          // Removing the stage matters more than a leftover copy of a script.
+          process.stderr.write(`could not remove ${folder}: ${(error as Error).message}\n`);
+        }
+      }
       if (deployed && !removed && options.keep !== true) {
         process.stderr.write(`removing stack ${stackName} ${reason}\n`);
         try {

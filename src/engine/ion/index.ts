@@ -5,9 +5,12 @@ export {
   describeJsValue,
   isDocumentObject,
   JsValueError,
+  JsValueLimitError,
   MAX_JS_VALUE_DEPTH,
+  writeJsDocument,
   writeJsValue,
   type DocumentObject,
+  type FieldObserver,
 } from './js-value.js';
 export { IonBinaryWriter } from './ion-binary-writer.js';
 export { hashString, ionHash, ionHashSerialization } from './ion-hash.js';

@@ -8,7 +8,7 @@ import { IonBinaryWriter } from './ion-binary-writer.js';
 import { IonHashBuilder } from './ion-hash-builder.js';
 import type { ContainerType, IonTypeName, IonValueWriter } from './ion-value-writer.js';
 import { writeDomValue } from './ion-value-writer.js';
-import { writeJsValue } from './js-value.js';
+import { writeJsDocument, type FieldObserver } from './js-value.js';
 import { sharedInstance } from './shared-instance.js';
 
 /** Forwards every write to a binary writer and a hash builder. */
@@ -128,14 +128,20 @@ export function encodeAndHash(value: dom.Value): { binary: Uint8Array; hash: Uin
 }
 
 /**
- * Return the Ion binary and Ion hash of a plain JavaScript value, equal to
- * those of `dom.Value.from(value)` without building the dom value.
+ * Return the Ion binary and Ion hash of a plain-object document, equal to
+ * those of `dom.Value.from(document)` without building the dom value. Each
+ * top-level field goes to `observe` as it is read; past `maxValues` values
+ * the walk stops with `JsValueLimitError`.
  */
-export function encodeAndHashJs(value: unknown): { binary: Uint8Array; hash: Uint8Array } {
+export function encodeAndHashJs(
+  document: object,
+  observe?: FieldObserver,
+  maxValues?: number,
+): { binary: Uint8Array; hash: Uint8Array } {
   return withWriter((writer) => {
     writer.binary.reset();
     writer.hash.reset();
-    writeJsValue(writer, value);
+    writeJsDocument(writer, document, observe, maxValues);
     return { binary: writer.binary.finish(), hash: writer.hash.digest() };
   });
 }

@@ -8,8 +8,8 @@ import { writeDomValue } from './ion-value-writer.js';
 
 /**
  * A document given as a plain object: field names to JavaScript values.
- * Any object type is accepted here, so that interfaces and class instances
- * pass. What has no Ion form is rejected when the document is written.
+ * Any object type is accepted here, so that interfaces pass. Anything that
+ * is not a plain object is rejected when the document is written.
  */
 export type DocumentObject = object;
 
@@ -19,151 +19,230 @@ export type DocumentObject = object;
  */
 export const MAX_JS_VALUE_DEPTH = 1000;
 
+/** Maximum length of a field path in an error message. A longer path is cut at its start. */
+const MAX_PATH_IN_MESSAGE = 200;
+
 /** Error for a JavaScript value with no Ion form. `path` names where the value is. */
 export class JsValueError extends TypeError {
   constructor(
     readonly path: string,
     detail: string,
   ) {
-    super(`${path === '' ? 'The value' : `The value at ${path}`} ${detail}`);
+    const shown = path.length > MAX_PATH_IN_MESSAGE ? `…${path.slice(-MAX_PATH_IN_MESSAGE)}` : path;
+    super(`${path === '' ? 'The value' : `The value at ${shown}`} ${detail}`);
     this.name = 'JsValueError';
   }
 }
 
-/**
- * Return true for an object that is written as a struct: not an array, a
- * byte array, a date, a boxed primitive, an ion-js Decimal or Timestamp, a
- * dom value, or a built-in such as a Map whose contents have no Ion form.
- */
-export function isDocumentObject(value: unknown): value is DocumentObject {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !(value instanceof dom.Value) &&
-    !Array.isArray(value) &&
-    !(value instanceof Uint8Array) &&
-    !(value instanceof Date) &&
-    !(value instanceof Timestamp) &&
-    !(value instanceof Decimal) &&
-    !(value instanceof Number) &&
-    !(value instanceof String) &&
-    !(value instanceof Boolean) &&
-    !(value instanceof BigInt) &&
-    lossyKind(value) === undefined
-  );
+/** Error for a plain-object document with more values than `maxValues`, stopped before it is all written. */
+export class JsValueLimitError extends RangeError {
+  constructor(readonly maxValues: number) {
+    super(`The document has more than ${maxValues} values`);
+    this.name = 'JsValueLimitError';
+  }
 }
 
-/**
- * Name the kind of a value for messages: `an array`, `a Date`, `a Map`,
- * or the `typeof` of anything else.
- */
+/** Return true for an object that is written as a struct: one whose prototype is `Object.prototype` or null. */
+export function isDocumentObject(value: unknown): value is DocumentObject {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  return prototype === Object.prototype || prototype === null;
+}
+
+/** Name the kind of a value for messages: `an array`, `a Date`, `a Map`, `null`, `a string`. */
 export function describeJsValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (value instanceof Date) return 'a Date';
-  if (value instanceof Uint8Array) return 'a Uint8Array';
-  if (typeof value === 'object') return lossyKind(value) ?? 'an object';
-  return `a ${typeof value}`;
+  if (typeof value !== 'object') return `a ${typeof value}`;
+  if (isDocumentObject(value)) return 'an object';
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name !== '' ? `a ${name}` : 'an object with a prototype';
 }
 
+/** Receives each top-level field of a document as the walk reads it. */
+export type FieldObserver = (name: string, value: unknown) => void;
+
 /**
- * Name the built-in objects whose contents are not own enumerable
- * properties, which `dom.Value.from` turns into an empty or index-keyed
- * struct. They are rejected instead of losing data.
+ * Write a plain-object document as an Ion struct, passing each top-level
+ * field to `observe` as it is read, so that a caller can use the very values
+ * that were written. Raises `JsValueLimitError` past `maxValues` values.
  */
-function lossyKind(value: object): string | undefined {
-  if (value instanceof Map) return 'a Map';
-  if (value instanceof Set) return 'a Set';
-  if (value instanceof WeakMap) return 'a WeakMap';
-  if (value instanceof WeakSet) return 'a WeakSet';
-  if (value instanceof RegExp) return 'a RegExp';
-  if (value instanceof Promise) return 'a Promise';
-  if (value instanceof ArrayBuffer) return 'an ArrayBuffer';
-  if (ArrayBuffer.isView(value) && !(value instanceof Uint8Array)) {
-    return `a ${value.constructor.name}`;
+export function writeJsDocument(
+  writer: IonValueWriter,
+  document: object,
+  observe?: FieldObserver,
+  maxValues = Number.POSITIVE_INFINITY,
+): void {
+  const walk = new JsWalk(writer, maxValues);
+  if (!isDocumentObject(document)) {
+    throw new JsValueError('', `is ${describeJsValue(document)}, not a plain object`);
   }
-  return undefined;
+  writer.stepIn('struct');
+  for (const [name, field] of Object.entries(document)) {
+    walk.fieldName(name, undefined);
+    observe?.(name, field);
+    walk.value(field, undefined, name, 1);
+  }
+  writer.stepOut();
 }
 
 /**
  * Write a JavaScript value as Ion, typed as `dom.Value.from` types it.
  * Integers (including -0) and bigints become ints, other numbers floats,
  * dates millisecond timestamps at offset +00:00, and byte arrays blobs.
- * Arrays become lists, dom values are written as they are, and other
+ * Arrays become lists, dom values are written as they are, and plain
  * objects become structs of their own enumerable string-keyed properties.
+ * Other objects are rejected: a Map, a class instance or a value from
+ * another copy of ion-js would lose data as a struct of its properties.
  */
-export function writeJsValue(writer: IonValueWriter, value: unknown, path = '', depth = 0): void {
-  switch (typeof value) {
-    case 'string':
-      writer.string(value);
-      return;
-    case 'number':
-      writeNumber(writer, value);
-      return;
-    case 'boolean':
-      writer.bool(value);
-      return;
-    case 'bigint':
-      writer.int(value);
-      return;
-    case 'undefined':
-      throw new JsValueError(
-        path,
-        'is undefined, which has no Ion type: use null or leave the field out',
-      );
-    case 'object':
-      break;
-    default:
-      throw new JsValueError(
-        path,
-        `is a ${typeof value}, which has no Ion type: convert it or leave the field out`,
-      );
+export function writeJsValue(writer: IonValueWriter, value: unknown): void {
+  new JsWalk(writer, Number.POSITIVE_INFINITY).value(value, undefined, undefined, 0);
+}
+
+/**
+ * Where a value sits: the container's place and the value's key in it. The
+ * path text is built only for an error, since most walks raise none.
+ */
+interface Place {
+  parent: Place | undefined;
+  key: string | number | undefined;
+}
+
+function pathText(parent: Place | undefined, key: string | number | undefined): string {
+  const keys: Array<string | number> = [];
+  if (key !== undefined) keys.push(key);
+  for (let place = parent; place !== undefined; place = place.parent) {
+    if (place.key !== undefined) keys.push(place.key);
   }
-  if (value === null) {
-    writer.null();
-    return;
+  let path = '';
+  for (const part of keys.reverse()) {
+    if (typeof part === 'number') path += `[${part}]`;
+    else if (!IDENTIFIER.test(part)) path += `[${JSON.stringify(part)}]`;
+    else path += path === '' ? part : `.${part}`;
   }
-  if (depth >= MAX_JS_VALUE_DEPTH) {
-    throw new JsValueError(
-      path,
-      `is nested more than ${MAX_JS_VALUE_DEPTH} lists and structs deep; an object that contains itself has no Ion form`,
-    );
+  return path;
+}
+
+class JsWalk {
+  #remaining: number;
+
+  constructor(
+    readonly writer: IonValueWriter,
+    readonly maxValues: number,
+  ) {
+    this.#remaining = maxValues;
   }
-  if (value instanceof dom.Value) writeDomValue(writer, value as dom.Value);
-  else if (Array.isArray(value)) {
-    writer.stepIn('list');
-    // Indexes, not forEach, so that a hole is rejected like undefined instead of skipped.
-    for (let i = 0; i < value.length; i++) {
-      writeJsValue(writer, value[i], `${path}[${i}]`, depth + 1);
+
+  fieldName(name: string, parent: Place | undefined): void {
+    try {
+      this.writer.fieldName(name);
+    } catch (error) {
+      throw leafError(error, pathText(parent, name), 'has an invalid field name');
     }
-    writer.stepOut();
-  } else if (value instanceof Uint8Array) writer.blob(value);
-  else if (value instanceof Date) {
-    if (Number.isNaN(value.getTime()))
-      throw new JsValueError(path, 'is an invalid Date (its time is NaN): pass a valid Date');
-    writer.timestamp(value);
-  } else if (value instanceof Timestamp) writer.timestamp(value);
-  else if (value instanceof Decimal) writer.decimal(value);
-  else if (value instanceof Number) writeNumber(writer, value.valueOf());
-  else if (value instanceof String) writer.string(value.valueOf());
-  else if (value instanceof Boolean) writer.bool(value.valueOf());
-  else if (value instanceof BigInt) writer.int(value.valueOf() as bigint);
-  else {
-    const lossy = lossyKind(value);
-    if (lossy !== undefined) {
+  }
+
+  value(
+    value: unknown,
+    parent: Place | undefined,
+    key: string | number | undefined,
+    depth: number,
+  ): void {
+    if (--this.#remaining < 0) throw new JsValueLimitError(this.maxValues);
+    const writer = this.writer;
+    switch (typeof value) {
+      case 'string':
+        try {
+          writer.string(value);
+        } catch (error) {
+          throw leafError(error, pathText(parent, key), 'is an invalid string');
+        }
+        return;
+      case 'number':
+        writeNumber(writer, value);
+        return;
+      case 'boolean':
+        writer.bool(value);
+        return;
+      case 'bigint':
+        writer.int(value);
+        return;
+      case 'undefined':
+        throw new JsValueError(
+          pathText(parent, key),
+          'is undefined, which has no Ion type: use null or leave the field out',
+        );
+      case 'object':
+        break;
+      default:
+        throw new JsValueError(
+          pathText(parent, key),
+          `is a ${typeof value}, which has no Ion type: convert it or leave the field out`,
+        );
+    }
+    if (value === null) {
+      writer.null();
+      return;
+    }
+    if (depth >= MAX_JS_VALUE_DEPTH) {
       throw new JsValueError(
-        path,
-        `is ${lossy}, which has no Ion type: convert it to a plain object, an array or a Uint8Array`,
+        pathText(parent, key),
+        `is nested more than ${MAX_JS_VALUE_DEPTH} lists and structs deep; an object that contains itself has no Ion form`,
       );
     }
-    writer.stepIn('struct');
-    for (const [name, field] of Object.entries(value)) {
-      writer.fieldName(name);
-      writeJsValue(writer, field, path === '' ? name : `${path}.${name}`, depth + 1);
-    }
-    writer.stepOut();
+    if (value instanceof dom.Value) writeDomValue(writer, value as dom.Value);
+    else if (Array.isArray(value)) {
+      writer.stepIn('list');
+      const place: Place = { parent, key };
+      // Indexes, not forEach, so that a hole is rejected like undefined instead of skipped.
+      for (let i = 0; i < value.length; i++) this.value(value[i], place, i, depth + 1);
+      writer.stepOut();
+    } else if (value instanceof Uint8Array) writer.blob(value);
+    else if (value instanceof Date) {
+      if (Number.isNaN(value.getTime())) {
+        throw new JsValueError(
+          pathText(parent, key),
+          'is an invalid Date (its time is NaN): pass a valid Date',
+        );
+      }
+      try {
+        writer.timestamp(value);
+      } catch (error) {
+        throw leafError(error, pathText(parent, key), 'is a Date that Ion cannot hold');
+      }
+    } else if (value instanceof Timestamp) writer.timestamp(value);
+    else if (value instanceof Decimal) writer.decimal(value);
+    else if (value instanceof Number) writeNumber(writer, value.valueOf());
+    else if (value instanceof String) writer.string(value.valueOf());
+    else if (value instanceof Boolean) writer.bool(value.valueOf());
+    else if (value instanceof BigInt) writer.int(value.valueOf() as bigint);
+    else if (isDocumentObject(value)) {
+      writer.stepIn('struct');
+      const place: Place = { parent, key };
+      for (const [name, field] of Object.entries(value)) {
+        this.fieldName(name, place);
+        this.value(field, place, name, depth + 1);
+      }
+      writer.stepOut();
+    } else throw new JsValueError(pathText(parent, key), rejectedObject(value));
   }
 }
+
+/** Explain why an object that is not plain is not written as a struct. */
+function rejectedObject(value: object): string {
+  const candidate = value as { getType?: unknown; getAnnotations?: unknown };
+  if (typeof candidate.getType === 'function' && typeof candidate.getAnnotations === 'function') {
+    return 'is an ion-js value from another copy of ion-js than the engine uses: build it with the same ion-js, or pass plain values';
+  }
+  return `is ${describeJsValue(value)}, not a plain object, so its properties may not be its data: convert it to a plain object, an array or a Uint8Array`;
+}
+
+/** Wrap a writer's RangeError about a value in a `JsValueError` that names its path. */
+function leafError(error: unknown, path: string, what: string): unknown {
+  if (!(error instanceof RangeError)) return error;
+  return new JsValueError(path, `${what}: ${error.message}`);
+}
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 
 function writeNumber(writer: IonValueWriter, value: number): void {
   if (!Number.isInteger(value)) writer.float(value);

@@ -15,6 +15,9 @@ import {
   ionHash,
   isDocumentObject,
   describeJsValue,
+  IonBinaryWriter,
+  JsValueLimitError,
+  writeJsValue,
   type DocumentObject,
 } from '../ion/index.js';
 import type { PreparedRevision } from '../journal/block-builder.js';
@@ -88,7 +91,7 @@ export interface PendingWrite {
   table: TableDefinition;
   docId: string;
   version: number;
-  data: dom.Value | undefined;
+  /** The document as Ion binary, decoded when the transaction reads it back; undefined for a deletion. */
   binary: Uint8Array | undefined;
   dataHash: Uint8Array | undefined;
   indexEntries: IndexEntry[];
@@ -343,7 +346,6 @@ export class Transaction {
       table,
       docId,
       version,
-      data: undefined,
       binary: undefined,
       dataHash: undefined,
       indexEntries: [],
@@ -597,19 +599,20 @@ export class Transaction {
     data: DocumentInput,
     replacedEntries: IndexEntry[],
   ): Promise<PendingWrite> {
-    const { binary, hash } = encodeDocument(data);
+    const indexes = this.#snapshot().indexesOf(table.tableId);
+    const { binary, hash, keys } = encodeDocument(data, indexes);
     if (binary.length > MAX_DOCUMENT_BYTES) {
       throw new QuotaExceededError(
         `Document is ${binary.length} bytes of Ion binary; the maximum is ${MAX_DOCUMENT_BYTES}`,
       );
     }
-    const indexEntries = this.#entriesOf(table, data, binary);
-    if (
-      this.#snapshot()
-        .indexesOf(table.tableId)
-        .some((index) => index.unique)
-    ) {
-      await this.#checkUnique(table, docId, data, binary);
+    const indexEntries: IndexEntry[] = [];
+    indexes.forEach((index, i) => {
+      const key = keys[i];
+      if (key !== undefined) indexEntries.push(this.#indexEntry(index, key));
+    });
+    if (indexes.some((index) => index.unique)) {
+      await this.#checkUnique(table, docId, indexes, keys);
     }
 
     const statements = new Set(this.writes.get(docId)?.statements);
@@ -618,8 +621,6 @@ export class Transaction {
       table,
       docId,
       version,
-      // A plain object is decoded from the binary if the transaction reads it back.
-      data: isDomValue(data) ? data : undefined,
       binary,
       dataHash: hash,
       indexEntries,
@@ -652,30 +653,26 @@ export class Transaction {
     }
   }
 
-  #entriesOf(
-    table: TableDefinition,
-    data: DocumentInput | undefined,
-    binary?: Uint8Array,
-  ): IndexEntry[] {
+  #entriesOf(table: TableDefinition, data: dom.Value | undefined): IndexEntry[] {
     const entries: IndexEntry[] = [];
     if (data === undefined) return entries;
     for (const index of this.#snapshot().indexesOf(table.tableId)) {
-      const value = fieldOf(data, index.field, binary);
+      const value = fieldOf(data, index.field);
       if (value !== undefined) entries.push(this.#indexEntry(index, value));
     }
     return entries;
   }
 
+  /** Raise `BadRequestException` when another document has a key of a unique index. `keys` follow `indexes`. */
   async #checkUnique(
     table: TableDefinition,
     docId: string,
-    data: DocumentInput,
-    binary: Uint8Array,
+    indexes: readonly IndexDefinition[],
+    keys: ReadonlyArray<dom.Value | undefined>,
   ): Promise<void> {
-    for (const index of this.#snapshot().indexesOf(table.tableId)) {
-      if (!index.unique) continue;
-      const value = fieldOf(data, index.field, binary);
-      if (value === undefined) continue;
+    for (const [i, index] of indexes.entries()) {
+      const value = keys[i];
+      if (!index.unique || value === undefined) continue;
       const holders = await this.lookup(table.name, index.field, value);
       if (holders.some((holder) => holder.id !== docId)) {
         throw new LedgerError(
@@ -719,25 +716,80 @@ function sameEntry(a: IndexEntry, b: IndexEntry): boolean {
   return a.indexId === b.indexId && Buffer.from(a.keyMac).equals(b.keyMac);
 }
 
-/**
- * Return a top-level field of a document as a dom value. `binary`, the
- * document's Ion binary, is decoded for a field of a plain object that
- * `dom.Value.from` does not convert (an object without a prototype, say).
- */
-function fieldOf(
-  data: DocumentInput | undefined,
-  field: string,
-  binary?: Uint8Array,
-): dom.Value | undefined {
+function fieldOf(data: dom.Value | undefined, field: string): dom.Value | undefined {
   if (data === undefined) return undefined;
-  if (isDomValue(data)) return data.get(field) ?? undefined;
-  if (!Object.prototype.propertyIsEnumerable.call(data, field)) return undefined;
-  try {
-    return dom.Value.from((data as Record<string, unknown>)[field]);
-  } catch (error) {
-    if (binary === undefined) throw error;
-    return load(binary)?.get(field) ?? undefined;
+  return data.get(field) ?? undefined;
+}
+
+/**
+ * Return a document's Ion binary, its Ion hash and its keys in `indexes`,
+ * or raise `BadRequestException` for anything but a struct or a plain object.
+ * A plain object's keys are the field values the walk wrote: a getter is
+ * not called twice, and a nested value is decoded from the binary.
+ */
+function encodeDocument(
+  data: DocumentInput,
+  indexes: readonly IndexDefinition[],
+): { binary: Uint8Array; hash: Uint8Array; keys: Array<dom.Value | undefined> } {
+  if (isDomValue(data)) {
+    if (data.getType() !== IonTypes.STRUCT || data.isNull()) {
+      throw new LedgerError(
+        'BadRequestException',
+        `A document must be an Ion struct or a plain object, got ${dumpText(data).slice(0, 40)}; build one with ion-js load() or dom.Value.from()`,
+      );
+    }
+    const { binary, hash } = encodeAndHash(data);
+    return { binary, hash, keys: indexes.map((index) => fieldOf(data, index.field)) };
   }
+  if (!isDocumentObject(data)) {
+    throw new LedgerError(
+      'BadRequestException',
+      `A document must be an Ion struct or a plain object, got ${describeJsValue(data)}; pass an object of fields, or build a struct with ion-js load() or dom.Value.from()`,
+    );
+  }
+  const written = new Array<unknown>(indexes.length);
+  const observe =
+    indexes.length === 0
+      ? undefined
+      : (name: string, value: unknown) => {
+          for (let i = 0; i < indexes.length; i++) {
+            if (indexes[i]!.field === name) written[i] = value;
+          }
+        };
+  let encoded: { binary: Uint8Array; hash: Uint8Array };
+  try {
+    // A value takes at least a byte, so a walk this long is over the size limit.
+    encoded = encodeAndHashJs(data, observe, MAX_DOCUMENT_BYTES);
+  } catch (error) {
+    if (error instanceof JsValueLimitError) {
+      throw new QuotaExceededError(
+        `Document has more than ${error.maxValues} values, so its Ion binary is over the maximum of ${MAX_DOCUMENT_BYTES} bytes`,
+      );
+    }
+    // The value has no Ion form: a field that is undefined, a function, a Map.
+    if (error instanceof TypeError || error instanceof RangeError) {
+      throw new LedgerError('BadRequestException', `Invalid document: ${error.message}`);
+    }
+    throw error;
+  }
+  let decoded: dom.Value | undefined;
+  const keys = indexes.map((index, i) => {
+    const value = written[i];
+    if (value === undefined) return undefined;
+    const type = typeof value;
+    if (
+      value === null ||
+      type === 'string' ||
+      type === 'number' ||
+      type === 'boolean' ||
+      type === 'bigint'
+    ) {
+      return dom.Value.from(value);
+    }
+    decoded ??= load(encoded.binary)!;
+    return decoded.get(index.field) ?? undefined;
+  });
+  return { ...encoded, keys };
 }
 
 /** Return a lookup key as a dom value, or raise `BadRequestException` for a value with no Ion form. */
@@ -748,8 +800,10 @@ function lookupValue(key: unknown): dom.Value {
     return dom.Value.from(key);
   }
   try {
-    // Encoded as a field of a plain object would be, so that both find the same key.
-    return load(encodeAndHashJs(key).binary)!;
+    // Written as a field value of a plain object is, so that both give the same key.
+    const writer = new IonBinaryWriter();
+    writeJsValue(writer, key);
+    return load(writer.finish())!;
   } catch (error) {
     if (error instanceof TypeError || error instanceof RangeError) {
       throw new LedgerError('BadRequestException', `Invalid lookup value: ${error.message}`);
@@ -762,34 +816,6 @@ function isDomValue(data: unknown): data is dom.Value {
   return data instanceof dom.Value;
 }
 
-/** Return a document's Ion binary and Ion hash, or raise `BadRequestException` for anything but a struct. */
-function encodeDocument(data: DocumentInput): { binary: Uint8Array; hash: Uint8Array } {
-  if (isDomValue(data)) {
-    if (data.getType() !== IonTypes.STRUCT || data.isNull()) {
-      throw new LedgerError(
-        'BadRequestException',
-        `A document must be an Ion struct or a plain object, got ${dumpText(data).slice(0, 40)}; build one with ion-js load() or dom.Value.from()`,
-      );
-    }
-    return encodeAndHash(data);
-  }
-  if (!isDocumentObject(data)) {
-    throw new LedgerError(
-      'BadRequestException',
-      `A document must be an Ion struct or a plain object, got ${describeJsValue(data)}; pass an object of fields, or build a struct with ion-js load() or dom.Value.from()`,
-    );
-  }
-  try {
-    return encodeAndHashJs(data);
-  } catch (error) {
-    // The value has no Ion form: a field that is undefined, a function, a date out of range.
-    if (error instanceof TypeError || error instanceof RangeError) {
-      throw new LedgerError('BadRequestException', `Invalid document: ${error.message}`);
-    }
-    throw error;
-  }
-}
-
 function pendingRevision(write: PendingWrite, txId: string): Revision {
   return new Revision(
     write.table.tableId,
@@ -797,7 +823,6 @@ function pendingRevision(write: PendingWrite, txId: string): Revision {
     undefined,
     undefined,
     write.binary,
-    write.data,
   );
 }
 

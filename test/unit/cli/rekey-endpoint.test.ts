@@ -68,4 +68,25 @@ test('rekey endpoint follows the SDK order', async () => {
   await withConfig(`${PROFILE}ignore_configured_endpoint_urls = true\n`, {}, async () => {
     assert.equal(await profileEndpoint(), undefined);
   });
+  const ignored = `${PROFILE}ignore_configured_endpoint_urls = true\n`;
+  await withConfig(ignored, { AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'false' }, async () => {
+    assert.equal(await profileEndpoint(), 'http://127.0.0.1:8600');
+  });
+  const emptyQldb = { AWS_ENDPOINT_URL_QLDB: '', AWS_ENDPOINT_URL: 'http://127.0.0.1:1' };
+  await withConfig(PROFILE, emptyQldb, async () => {
+    assert.equal(await profileEndpoint(), 'http://127.0.0.1:1');
+  });
+});
+
+test('rekey endpoint handles services sections', async () => {
+  const otherService =
+    '[profile vellum]\nendpoint_url = http://127.0.0.1:8600\nservices = local\n' +
+    '[services local]\ns3 =\n  endpoint_url = http://127.0.0.1:9000\n';
+  await withConfig(otherService, {}, async () => {
+    assert.equal(await profileEndpoint(), 'http://127.0.0.1:8600');
+  });
+  const missing = '[profile vellum]\nendpoint_url = http://127.0.0.1:8600\nservices = nope\n';
+  await withConfig(missing, {}, async () => {
+    assert.equal(await profileEndpoint(), undefined);
+  });
 });

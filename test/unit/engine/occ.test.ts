@@ -231,7 +231,7 @@ for (const backend of backends) {
       const fixture = await engineFixture(backend);
       // A short timeout, so that marks expire in seconds: they are kept for
       // the timeout plus about a second.
-      const engine = await fixture.open({ transactionTimeoutMs: 100 });
+      const engine = await fixture.open({ transactionTimeoutMs: 300 });
       try {
         await engine.createLedger('forget');
         const ledger = await engine.ledger('forget');
@@ -248,7 +248,7 @@ for (const backend of backends) {
 
         await new Promise((resolve) => setTimeout(resolve, 1_050));
         await ledger.run((t) => t.insert('Item', ion('{n: 100}')));
-        await new Promise((resolve) => setTimeout(resolve, 1_250));
+        await new Promise((resolve) => setTimeout(resolve, 1_550));
 
         const reader = ledger.begin();
         assert.ok(await reader.get('Item', ids[0]!));
@@ -266,7 +266,7 @@ for (const backend of backends) {
 
     test('keys of batches in flight are forgotten', async () => {
       const fixture = await engineFixture(backend);
-      const engine = await fixture.open({ transactionTimeoutMs: 100 });
+      const engine = await fixture.open({ transactionTimeoutMs: 300 });
       const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       try {
         await engine.createLedger('in-flight');
@@ -288,7 +288,7 @@ for (const backend of backends) {
         );
         assert.ok(ledger.conflictKeys >= 2 * n, `${ledger.conflictKeys} keys after ${n} inserts`);
         for (let round = 0; round < 2; round++) {
-          await sleep(1_300);
+          await sleep(1_600);
           await ledger.run((t) => t.insert('Item', ion(`{n: ${n++}}`)));
         }
         // The last insert's document key and index key remain.

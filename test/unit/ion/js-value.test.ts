@@ -43,7 +43,7 @@ const { tree } = fc.letrec((tie) => ({
 
 const documentArb = fc.dictionary(fc.string(), tree, { maxKeys: 6, noNullPrototype: true });
 
-function assertSameAsDom(value: unknown): void {
+function assertSameAsDom(value: object): void {
   const plain = encodeAndHashJs(value);
   const viaDom = encodeAndHash(dom.Value.from(value));
   assert.deepEqual(Buffer.from(plain.binary), Buffer.from(viaDom.binary));
@@ -55,7 +55,7 @@ test('random objects encode as dom.Value.from', () => {
 });
 
 test('special values encode as dom.Value.from', () => {
-  const cases: unknown[] = [
+  const cases: object[] = [
     { boxed: [new Number(1.5), new String('s'), new Boolean(false), Object(7n)] },
     {
       decimal: new Decimal('12.3400'),
@@ -86,6 +86,13 @@ test('invalid values name their path', () => {
   assert.throws(() => encodeAndHashJs({ d: new Date(Number.NaN) }), {
     message: /at d is an invalid Date/,
   });
+  assert.throws(() => encodeAndHashJs({ a: { when: new Date('+010000-01-01T00:00:00Z') } }), {
+    message: /at a\.when is a Date that Ion cannot hold: .*year from 1 to 9999/,
+  });
+  assert.throws(() => encodeAndHashJs({ s: 'a\ud800b' }), { message: /at s is an invalid string/ });
+  assert.throws(() => encodeAndHashJs({ 'odd name': { '': undefined } }), {
+    message: /at \["odd name"\]\[""\] is undefined/,
+  });
 });
 
 test('holes, cycles and lossy objects are rejected', () => {
@@ -102,19 +109,63 @@ test('holes, cycles and lossy objects are rejected', () => {
   for (let i = 0; i < MAX_JS_VALUE_DEPTH; i++) deep = [deep];
   assert.throws(() => encodeAndHashJs({ deep }), JsValueError);
 
+  class Point {
+    constructor(readonly x: number) {}
+  }
   const lossy: Array<[unknown, string]> = [
     [new Map([['a', 1]]), 'a Map'],
     [new Set([1]), 'a Set'],
     [/x/, 'a RegExp'],
     [new Int16Array([1, 2]), 'a Int16Array'],
-    [new ArrayBuffer(2), 'an ArrayBuffer'],
+    [new ArrayBuffer(2), 'a ArrayBuffer'],
+    [new Error('e'), 'a Error'],
+    [new URL('http://127.0.0.1/'), 'a URL'],
+    [new Point(1), 'a Point'],
   ];
   for (const [value, kind] of lossy) {
     assert.throws(() => encodeAndHashJs({ field: value }), {
-      message: new RegExp(`at field is ${kind}, which has no Ion type`),
+      message: new RegExp(`at field is ${kind}, not a plain object`),
     });
     assert.equal(isDocumentObject(value), false, kind);
   }
+  // A dom value of another ion-js copy fails instanceof; it is named, not written as its internals.
+  const foreign = { getType: () => undefined, getAnnotations: () => [] };
+  Object.setPrototypeOf(foreign, { constructor: { name: 'Struct' } });
+  assert.throws(() => encodeAndHashJs({ field: foreign }), {
+    message: /at field is an ion-js value from another copy of ion-js/,
+  });
+});
+
+test('value limit stops shared subobjects early', () => {
+  let shared: object = { leaf: 1 };
+  for (let i = 0; i < 30; i++) shared = { l: shared, r: shared };
+  // Written out in full, this would be 2^30 leaves.
+  assert.throws(() => encodeAndHashJs(shared, undefined, 10_000), {
+    name: 'JsValueLimitError',
+    message: /more than 10000 values/,
+  });
+});
+
+test('observer sees each top-level field once', () => {
+  const seen: Array<[string, unknown]> = [];
+  let reads = 0;
+  const document = {
+    plain: 1,
+    get counted() {
+      reads += 1;
+      return reads;
+    },
+  };
+  const { binary } = encodeAndHashJs(document, (name, value) => seen.push([name, value]));
+  assert.equal(reads, 1);
+  assert.deepEqual(seen, [
+    ['plain', 1],
+    ['counted', 1],
+  ]);
+  assert.deepEqual(
+    Buffer.from(binary),
+    Buffer.from(encodeAndHashJs({ plain: 1, counted: 1 }).binary),
+  );
 });
 
 test('values are described by kind', () => {
