@@ -18,22 +18,15 @@ import {
 } from './batch-log.js';
 import { migrations } from '../src/storage/sqlite/migrations.js';
 import type { BlockWrite } from '../src/storage/store.js';
-import { benchDir, printTable, record } from './util.js';
+import { benchDir, customerRecord, printTable, record } from './util.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 
 type Input = 'object' | 'dom.Value';
 
 function makeRecord(id: number, input: Input): DocumentInput {
-  const record = {
-    id,
-    name: `Customer ${id}`,
-    email: `customer${id}@example.com`,
-    amount: 1250 + (id % 100),
-    createdAt: new Date(1_764_000_000_000 + id),
-    active: id % 2 === 0,
-  };
-  return input === 'object' ? record : dom.Value.from(record);
+  const fields = customerRecord(id);
+  return input === 'object' ? fields : dom.Value.from(fields);
 }
 
 /** Run `writers` concurrent insert loops for `seconds`; returns commits/s and the average batch size. */

@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { dom } from 'ion-js';
-import { Engine, PostgresStore, type DocumentObject, type Ledger } from '../src/engine/index.js';
-import { profileFlags } from './util.js';
+import { Engine, PostgresStore, type Ledger } from '../src/engine/index.js';
+import { customerRecord, profileFlags } from './util.js';
 
 /** Return the URL of the server to measure against; `scripts/postgres-cluster.sh` starts one. */
 export function serverUrl(): string {
@@ -40,18 +40,6 @@ export async function openEngine(url: string, dataDir: string): Promise<Engine> 
   return Engine.open({ dataDir, store });
 }
 
-/** Return the benchmark's record as a plain object, which the engine writes as `dom.Value.from` would make it. */
-export function makeRecord(id: number): DocumentObject {
-  return {
-    id,
-    name: `Customer ${id}`,
-    email: `customer${id}@example.com`,
-    amount: 1250 + (id % 100),
-    createdAt: new Date(1_764_000_000_000 + id),
-    active: id % 2 === 0,
-  };
-}
-
 /** Run `writers` insert loops until `deadline` (ms since the epoch); ids start at `firstId`. */
 export async function insertLoop(
   ledger: Ledger,
@@ -65,7 +53,7 @@ export async function insertLoop(
     Array.from({ length: writers }, async () => {
       while (Date.now() < deadline) {
         const tx = ledger.begin();
-        await tx.insert('Customer', makeRecord(next++));
+        await tx.insert('Customer', customerRecord(next++));
         await tx.commit();
         commits += 1;
       }

@@ -62,3 +62,22 @@ export function stopChild(child: ChildProcess): Promise<void> {
     child.kill('SIGTERM');
   });
 }
+
+/** Return the insert benchmarks' six-field record for `id`, as a plain object. */
+export function customerRecord(id: number): {
+  id: number;
+  name: string;
+  email: string;
+  amount: number;
+  createdAt: Date;
+  active: boolean;
+} {
+  return {
+    id,
+    name: `Customer ${id}`,
+    email: `customer${id}@example.com`,
+    amount: 1250 + (id % 100),
+    createdAt: new Date(1_764_000_000_000 + id),
+    active: id % 2 === 0,
+  };
+}

@@ -119,12 +119,7 @@ const withWriter = sharedInstance(
  */
 export function encodeAndHash(value: dom.Value): { binary: Uint8Array; hash: Uint8Array } {
   checkDomValue(value, 'value');
-  return withWriter((writer) => {
-    writer.binary.reset();
-    writer.hash.reset();
-    writeDomValue(writer, value);
-    return { binary: writer.binary.finish(), hash: writer.hash.digest() };
-  });
+  return encodeAndHashWith((writer) => writeDomValue(writer, value));
 }
 
 /**
@@ -138,10 +133,18 @@ export function encodeAndHashJs(
   observe?: FieldObserver,
   maxValues?: number,
 ): { binary: Uint8Array; hash: Uint8Array } {
+  return encodeAndHashWith((writer) => writeJsDocument(writer, document, observe, maxValues));
+}
+
+/** Run one walk through the shared writer and return the binary and hash it wrote. */
+function encodeAndHashWith(write: (writer: BinaryAndHashWriter) => void): {
+  binary: Uint8Array;
+  hash: Uint8Array;
+} {
   return withWriter((writer) => {
     writer.binary.reset();
     writer.hash.reset();
-    writeJsDocument(writer, document, observe, maxValues);
+    write(writer);
     return { binary: writer.binary.finish(), hash: writer.hash.digest() };
   });
 }

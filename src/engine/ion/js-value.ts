@@ -28,8 +28,9 @@ export class JsValueError extends TypeError {
     readonly path: string,
     detail: string,
   ) {
-    const shown = path.length > MAX_PATH_IN_MESSAGE ? `…${path.slice(-MAX_PATH_IN_MESSAGE)}` : path;
-    super(`${path === '' ? 'The value' : `The value at ${shown}`} ${detail}`);
+    const shortPath =
+      path.length > MAX_PATH_IN_MESSAGE ? `…${path.slice(-MAX_PATH_IN_MESSAGE)}` : path;
+    super(`${path === '' ? 'The value' : `The value at ${shortPath}`} ${detail}`);
     this.name = 'JsValueError';
   }
 }
@@ -56,7 +57,9 @@ export function describeJsValue(value: unknown): string {
   if (typeof value !== 'object') return `a ${typeof value}`;
   if (isDocumentObject(value)) return 'an object';
   const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === 'string' && name !== '' ? `a ${name}` : 'an object with a prototype';
+  if (typeof name !== 'string' || name === '') return 'an object with a prototype';
+  // "an Error", "an Int16Array", but "a URL" and "a Uint8Array", as they are read.
+  return /^[AEIO]/.test(name) ? `an ${name}` : `a ${name}`;
 }
 
 /** Receives each top-level field of a document as the walk reads it. */
@@ -73,10 +76,10 @@ export function writeJsDocument(
   observe?: FieldObserver,
   maxValues = Number.POSITIVE_INFINITY,
 ): void {
-  const walk = new JsWalk(writer, maxValues);
   if (!isDocumentObject(document)) {
     throw new JsValueError('', `is ${describeJsValue(document)}, not a plain object`);
   }
+  const walk = new JsWalk(writer, maxValues);
   writer.stepIn('struct');
   for (const [name, field] of Object.entries(document)) {
     walk.fieldName(name, undefined);
@@ -100,14 +103,15 @@ export function writeJsValue(writer: IonValueWriter, value: unknown): void {
 }
 
 /**
- * Where a value sits: the container's place and the value's key in it. The
- * path text is built only for an error, since most walks raise none.
+ * The position of a container in the walk: its parent's position and its
+ * key there. Path text is built from it only for an error.
  */
 interface Place {
   parent: Place | undefined;
   key: string | number | undefined;
 }
 
+/** Return the path of the value at `key` in the container at `parent`, such as `a.b[2]` or `a["odd name"]`. */
 function pathText(parent: Place | undefined, key: string | number | undefined): string {
   const keys: Array<string | number> = [];
   if (key !== undefined) keys.push(key);
@@ -237,9 +241,9 @@ function rejectedObject(value: object): string {
 }
 
 /** Wrap a writer's RangeError about a value in a `JsValueError` that names its path. */
-function leafError(error: unknown, path: string, what: string): unknown {
+function leafError(error: unknown, path: string, problem: string): unknown {
   if (!(error instanceof RangeError)) return error;
-  return new JsValueError(path, `${what}: ${error.message}`);
+  return new JsValueError(path, `${problem}: ${error.message}`);
 }
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;

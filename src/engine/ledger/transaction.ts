@@ -766,49 +766,52 @@ function encodeDocument(
         `Document has more than ${error.maxValues} values, so its Ion binary is over the maximum of ${MAX_DOCUMENT_BYTES} bytes`,
       );
     }
-    // The value has no Ion form: a field that is undefined, a function, a Map.
-    if (error instanceof TypeError || error instanceof RangeError) {
-      throw new LedgerError('BadRequestException', `Invalid document: ${error.message}`);
-    }
-    throw error;
+    // NOTE: an error that a getter of the document throws itself, other than
+    // a TypeError or RangeError, reaches the caller unchanged.
+    throw asBadRequest(error, 'Invalid document');
   }
+
   let decoded: dom.Value | undefined;
   const keys = indexes.map((index, i) => {
     const value = written[i];
     if (value === undefined) return undefined;
-    const type = typeof value;
-    if (
-      value === null ||
-      type === 'string' ||
-      type === 'number' ||
-      type === 'boolean' ||
-      type === 'bigint'
-    ) {
-      return dom.Value.from(value);
-    }
+    const scalar = scalarKey(value);
+    if (scalar !== undefined) return scalar;
     decoded ??= load(encoded.binary)!;
     return decoded.get(index.field) ?? undefined;
   });
   return { ...encoded, keys };
 }
 
+/** Return a JavaScript scalar (string, number, boolean, bigint, null) as a dom value, or undefined for anything else. */
+function scalarKey(value: unknown): dom.Value | undefined {
+  const type = typeof value;
+  if (type === 'string' || type === 'number' || type === 'boolean' || type === 'bigint') {
+    return dom.Value.from(value);
+  }
+  return value === null ? dom.Value.from(null) : undefined;
+}
+
+/** Turn an error about a value with no Ion form into `BadRequestException`; return other errors as they are. */
+function asBadRequest(error: unknown, prefix: string): unknown {
+  if (error instanceof TypeError || error instanceof RangeError) {
+    return new LedgerError('BadRequestException', `${prefix}: ${error.message}`);
+  }
+  return error;
+}
+
 /** Return a lookup key as a dom value, or raise `BadRequestException` for a value with no Ion form. */
 function lookupValue(key: unknown): dom.Value {
   if (isDomValue(key)) return key;
-  const type = typeof key;
-  if (type === 'string' || type === 'number' || type === 'boolean' || type === 'bigint') {
-    return dom.Value.from(key);
-  }
+  const scalar = scalarKey(key);
+  if (scalar !== undefined) return scalar;
   try {
     // Written as a field value of a plain object is, so that both give the same key.
     const writer = new IonBinaryWriter();
     writeJsValue(writer, key);
     return load(writer.finish())!;
   } catch (error) {
-    if (error instanceof TypeError || error instanceof RangeError) {
-      throw new LedgerError('BadRequestException', `Invalid lookup value: ${error.message}`);
-    }
-    throw error;
+    throw asBadRequest(error, 'Invalid lookup value');
   }
 }
 

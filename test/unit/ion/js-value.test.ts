@@ -116,9 +116,9 @@ test('holes, cycles and lossy objects are rejected', () => {
     [new Map([['a', 1]]), 'a Map'],
     [new Set([1]), 'a Set'],
     [/x/, 'a RegExp'],
-    [new Int16Array([1, 2]), 'a Int16Array'],
-    [new ArrayBuffer(2), 'a ArrayBuffer'],
-    [new Error('e'), 'a Error'],
+    [new Int16Array([1, 2]), 'an Int16Array'],
+    [new ArrayBuffer(2), 'an ArrayBuffer'],
+    [new Error('e'), 'an Error'],
     [new URL('http://127.0.0.1/'), 'a URL'],
     [new Point(1), 'a Point'],
   ];
