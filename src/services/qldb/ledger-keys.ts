@@ -28,7 +28,22 @@ export interface LedgerKeyConfig {
   /** When the key first became inaccessible, epoch ms. */
   inaccessibleAt?: number;
   /** The key change in progress while `status` is `UPDATING`. */
-  pending?: Omit<LedgerKeyConfig, 'ledgerName' | 'status' | 'pending' | 'inaccessibleAt'>;
+  pending?: Omit<
+    LedgerKeyConfig,
+    'ledgerName' | 'status' | 'pending' | 'inaccessibleAt' | 'staleGrants'
+  >;
+  /**
+   * Grants of key changes that a newer change replaced before they finished.
+   * The data key may still be wrapped under such a key, so they are retired
+   * only once a change finishes and the data key is wrapped under its key.
+   */
+  staleGrants?: GrantRef[];
+}
+
+/** One grant the ledger holds on a customer managed key. */
+export interface GrantRef {
+  keyArn: string;
+  grantId: string;
 }
 
 export interface LedgerKeyServiceOptions {
@@ -84,6 +99,12 @@ const GRANT_OPERATIONS = [
  */
 const REWRAP_ATTEMPTS = 5;
 
+/**
+ * How many times UpdateLedger writes its key change again after other writers
+ * changed the ledger's key configuration first, before it gives up.
+ */
+const CHANGE_ATTEMPTS = 20;
+
 /** Wraps one stored form of a ledger's data key again, or returns it unchanged. */
 type Rewrap = (wrapped: Uint8Array, ledgerId: string) => Promise<Uint8Array>;
 
@@ -97,6 +118,18 @@ function rewrapContended(ledgerName: string): Error {
 /** True when two pending key changes are the same change (one grant names it). */
 function samePending(a: LedgerKeyConfig['pending'], b: LedgerKeyConfig['pending']): boolean {
   return a?.kmsKey === b?.kmsKey && a?.keyArn === b?.keyArn && a?.grantId === b?.grantId;
+}
+
+/** The grant a configuration or a pending change holds, if it holds one. */
+function grantOf(holder: { keyArn?: string; grantId?: string } | undefined): GrantRef[] {
+  return holder?.keyArn === undefined || holder.grantId === undefined
+    ? []
+    : [{ keyArn: holder.keyArn, grantId: holder.grantId }];
+}
+
+/** Return every grant a configuration holds: its own, its pending change's and the stale ones. */
+function grantsHeldBy(config: LedgerKeyConfig | undefined): GrantRef[] {
+  return [...grantOf(config), ...grantOf(config?.pending), ...(config?.staleGrants ?? [])];
 }
 
 function isAlias(kmsKey: string): boolean {
@@ -349,20 +382,31 @@ export class LedgerKeyService implements LedgerGate {
     caller: RequestContext,
   ): Promise<void> {
     const target = await this.#resolveTarget(ledgerName, kmsKey ?? AWS_OWNED_KMS_KEY, caller);
-    await this.#save({ ledgerName, ...target, status: 'ENABLED' });
+    try {
+      await this.#save({ ledgerName, ...target, status: 'ENABLED' });
+    } catch (error) {
+      await this.#retireGrants(ledgerName, grantOf(target));
+      throw error;
+    }
   }
 
-  /** Forget the configuration of a ledger whose creation failed or that was deleted. */
+  /**
+   * Forget the configuration of a ledger whose creation failed or that was
+   * deleted, and retire the grants it held.
+   */
   async dropLedger(ledgerName: string): Promise<void> {
     this.#forgetConfig(ledgerName);
     const record = await this.#options.store.getState(NAMESPACE, ledgerName);
-    if (record !== undefined) {
-      await this.#options.store
-        .deleteState(NAMESPACE, ledgerName, record.version)
-        .catch((error: unknown) => {
-          if (!(error instanceof StateConflictError)) throw error;
-        });
+    if (record === undefined) return;
+    try {
+      await this.#options.store.deleteState(NAMESPACE, ledgerName, record.version);
+    } catch (error) {
+      // Another server dropped it first, and retires its grants.
+      if (error instanceof StateConflictError) return;
+      throw error;
     }
+    const config = JSON.parse(Buffer.from(record.value).toString('utf8')) as LedgerKeyConfig;
+    await this.#retireGrants(ledgerName, grantsHeldBy(config));
   }
 
   /**
@@ -374,14 +418,26 @@ export class LedgerKeyService implements LedgerGate {
     const target = await this.#resolveTarget(ledgerName, kmsKey, caller);
     // The caller's change wins over whatever it meets, so it is made on the
     // stored configuration, read again whenever another writer came first.
-    for (;;) {
-      const config = (await this.#fresh(ledgerName)) ?? {
-        ledgerName,
-        kmsKey: AWS_OWNED_KMS_KEY,
-        status: 'ENABLED' as const,
-      };
-      if (await this.#startUpdate(config, target, this.#versions.get(ledgerName) ?? 0)) return;
+    try {
+      for (let attempt = 1; attempt <= CHANGE_ATTEMPTS; attempt++) {
+        const config = (await this.#fresh(ledgerName)) ?? {
+          ledgerName,
+          kmsKey: AWS_OWNED_KMS_KEY,
+          status: 'ENABLED' as const,
+        };
+        if (await this.#startUpdate(config, target, this.#versions.get(ledgerName) ?? 0)) return;
+      }
+    } catch (error) {
+      await this.#retireGrants(ledgerName, grantOf(target));
+      throw error;
     }
+    await this.#retireGrants(ledgerName, grantOf(target));
+    throw qldbError(
+      'ResourceInUseException',
+      `The key configuration of ledger ${ledgerName} changed ${CHANGE_ATTEMPTS} times while ` +
+        'this update was written, by other updates or key checks. Send the update again.',
+      { ResourceType: 'LEDGER', ResourceName: ledgerName },
+    );
   }
 
   /**
@@ -529,7 +585,21 @@ export class LedgerKeyService implements LedgerGate {
     target: NonNullable<LedgerKeyConfig['pending']>,
     version: number,
   ): Promise<boolean> {
-    const updating: LedgerKeyConfig = { ...config, status: 'UPDATING', pending: target };
+    // A change this one replaces may have wrapped the data key under its key
+    // already, so its grant stays until this change has wrapped it again.
+    const replaced =
+      config.status === 'UPDATING'
+        ? grantOf(config.pending).filter(
+            (grant) => grant.grantId !== config.grantId && grant.grantId !== target.grantId,
+          )
+        : [];
+    const staleGrants = [...(config.staleGrants ?? []), ...replaced];
+    const updating: LedgerKeyConfig = {
+      ...config,
+      status: 'UPDATING',
+      pending: target,
+      staleGrants: staleGrants.length === 0 ? undefined : staleGrants,
+    };
     if (!(await this.#saveIfUnchanged(updating, version))) return false;
     this.#runUpdate(config.ledgerName);
     return true;
@@ -700,7 +770,36 @@ export class LedgerKeyService implements LedgerGate {
       { ledger: ledgerName, keyArn: pending.keyArn },
       'ledger key change finished',
     );
+    // The data key is wrapped under the new key alone now, so the grants on
+    // the keys before it are not needed any more.
+    const finished = [...grantOf(config), ...(config.staleGrants ?? [])].filter(
+      (grant) => grant.grantId !== pending.grantId,
+    );
+    await this.#retireGrants(ledgerName, finished);
     return false;
+  }
+
+  /**
+   * Retire grants the ledger no longer needs. A grant already gone (revoked,
+   * or its key deleted) is skipped. Any other failure is logged, and the
+   * grant stays for an administrator to retire or revoke.
+   */
+  async #retireGrants(ledgerName: string, grants: GrantRef[]): Promise<void> {
+    for (const { keyArn, grantId } of grants) {
+      try {
+        await this.#options.kms.invoke(
+          'RetireGrant',
+          { KeyId: keyArn, GrantId: grantId },
+          this.#serviceContext(),
+        );
+      } catch (error) {
+        if (error instanceof ServiceError && error.code === 'NotFoundException') continue;
+        this.#options.logger.warn(
+          { err: error, ledger: ledgerName, keyArn, grantId },
+          'retiring a grant the ledger no longer needs failed; retire or revoke it by hand',
+        );
+      }
+    }
   }
 
   #requireEngine(): Engine {
@@ -768,7 +867,11 @@ export class LedgerKeyService implements LedgerGate {
         );
         if (grant !== undefined) {
           const target = { ...grant, kmsKey: config.kmsKey, followAlias: config.followAlias };
-          await this.#startUpdate(config, target, version);
+          // Not started: another writer changed the configuration first, and
+          // the next check decides again, with a grant of its own.
+          if (!(await this.#startUpdate(config, target, version))) {
+            await this.#retireGrants(ledgerName, grantOf(target));
+          }
           return;
         }
       }

@@ -8,11 +8,13 @@ import { ControlPlaneService } from '../../../src/services/qldb/control-plane.js
 import {
   AWS_OWNED_KMS_KEY,
   KMS_WRAPPED,
+  LEDGER_KEY_NAMESPACE,
   LedgerKeyService,
   NO_GRANT_MESSAGE,
   OWNED_KEY_SERVICE,
 } from '../../../src/services/qldb/ledger-keys.js';
 import { SessionService } from '../../../src/services/qldb/session-service.js';
+import { StateConflictError } from '../../../src/storage/store.js';
 import { ServiceError, type Principal } from '../../../src/services/types.js';
 import { backends, tempDir } from '../../helpers/backends.js';
 import { referenceKeyPolicy } from '../../helpers/reference-stack.js';
@@ -183,6 +185,10 @@ test('customer managed key: follow, disable, enable, change, deny', async () => 
     description = (await call('DescribeLedger', { params: { name: 'ledger' } }))
       .EncryptionDescription as Record<string, unknown>;
     assert.deepEqual(description, { KmsKeyArn: arn(keyIds.rotate!), EncryptionStatus: 'ENABLED' });
+    const grantsOn = async (keyId: string) =>
+      ((await kms.invoke('ListGrants', { KeyId: keyId }, root)) as { Grants: unknown[] }).Grants
+        .length;
+    assert.deepEqual([await grantsOn(keyIds.main!), await grantsOn(keyIds.rotate!)], [0, 1]);
     engine.forget('ledger');
     assert.equal(await roundTrip(), 1);
 
@@ -300,6 +306,11 @@ test('customer managed key: revoked grant, denying policy, deletion, restart', a
     await services.keys.close();
     assert.equal(await status(), 'ENABLED');
     assert.equal(await documents(), 1);
+    const after = (await env.kms.invoke('ListGrants', { KeyId: keyId }, root)) as {
+      Grants: Array<{ GrantId: string }>;
+    };
+    assert.equal(after.Grants.length, 1);
+    assert.notEqual(after.Grants[0]!.GrantId, grants.Grants[0]!.GrantId);
 
     // A key policy that denies the ledger's use through QLDB wins over the grant.
     const denying = JSON.parse(policy(false)) as { Statement: unknown[] };
@@ -592,5 +603,150 @@ test('Vellum-owned key: root-key-file data keys move under it', async () => {
     await env.dispose();
     dataDir.remove();
     legacyDir.remove();
+  }
+});
+
+test('customer managed key: grants the ledger no longer needs are retired', async () => {
+  const env = await kmsFixture(backend);
+  const dataDir = tempDir('vellum-grants-');
+  const { keys, engine, call, documents } = await openLedgerServices(env, dataDir.path);
+  const { kms, root } = env;
+  const grantsOn = async (keyId: string) =>
+    ((await kms.invoke('ListGrants', { KeyId: keyId }, root)) as { Grants: unknown[] }).Grants
+      .length;
+  const newKey = async () =>
+    (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
+  try {
+    const [a, b, c] = [await newKey(), await newKey(), await newKey()];
+    await call('CreateLedger', '', {
+      Name: 'ledger',
+      PermissionsMode: 'ALLOW_ALL',
+      KmsKey: a,
+      DeletionProtection: false,
+    });
+    await (
+      await engine.ledger('ledger')
+    ).run(async (tx) => {
+      tx.createTable('Test');
+      await tx.insert('Test', { note: 'kept' });
+    });
+    assert.equal(await grantsOn(a), 1);
+
+    // A finished change retires the grant on the key before it.
+    await call('UpdateLedger', 'ledger', { KmsKey: b });
+    await keys.close();
+    assert.deepEqual([await grantsOn(a), await grantsOn(b)], [0, 1]);
+
+    // A change replaced before it finished: its grant is kept while the data
+    // key could be wrapped under its key, and retired when the later change
+    // finishes. With b disabled, neither change can unwrap the data key yet.
+    await kms.invoke('DisableKey', { KeyId: b }, root);
+    await call('UpdateLedger', 'ledger', { KmsKey: c });
+    await keys.close();
+    await call('UpdateLedger', 'ledger', { KmsKey: a });
+    await keys.close();
+    assert.equal(
+      ((await call('DescribeLedger', 'ledger')).EncryptionDescription as Record<string, unknown>)
+        .EncryptionStatus,
+      'UPDATING',
+    );
+    assert.deepEqual([await grantsOn(a), await grantsOn(b), await grantsOn(c)], [1, 1, 1]);
+    await kms.invoke('EnableKey', { KeyId: b }, root);
+    await keys.checkAll();
+    await keys.close();
+    assert.deepEqual((await call('DescribeLedger', 'ledger')).EncryptionDescription, {
+      KmsKeyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/${a}`,
+      EncryptionStatus: 'ENABLED',
+    });
+    assert.equal(wrappingKeyId((await engine.ledgerKeyRecord('ledger')).wrappedKey), a);
+    assert.deepEqual([await grantsOn(a), await grantsOn(b), await grantsOn(c)], [1, 0, 0]);
+    assert.deepEqual(await documents('ledger'), ['kept']);
+
+    // A grant revoked by hand is already gone; the change after it still finishes.
+    const [grant] = (
+      (await kms.invoke('ListGrants', { KeyId: a }, root)) as { Grants: Array<{ GrantId: string }> }
+    ).Grants;
+    await kms.invoke('RevokeGrant', { KeyId: a, GrantId: grant!.GrantId }, root);
+    await call('UpdateLedger', 'ledger', { KmsKey: c });
+    await keys.close();
+    assert.deepEqual([await grantsOn(a), await grantsOn(c)], [0, 1]);
+
+    // Deleting the ledger retires its grant.
+    await call('DeleteLedger', 'ledger');
+    assert.equal(await grantsOn(c), 0);
+  } finally {
+    await keys.close();
+    await engine.close();
+    await env.dispose();
+    dataDir.remove();
+  }
+});
+
+test('UpdateLedger under endless contention: ResourceInUseException, grant retired', async () => {
+  const env = await kmsFixture(backend);
+  const dataDir = tempDir('vellum-contended-');
+  // Every compare-and-set write of a ledger key configuration meets a newer
+  // version, as if other servers changed it each time first.
+  const store = env.store();
+  let contended = false;
+  const contendedStore = new Proxy(store, {
+    get(target, property, receiver) {
+      if (property === 'putState') {
+        return async (namespace: string, key: string, value: Uint8Array, version: number) => {
+          if (contended && namespace === LEDGER_KEY_NAMESPACE) {
+            throw new StateConflictError(namespace, key, version, version + 1);
+          }
+          return target.putState(namespace, key, value, version);
+        };
+      }
+      const value = Reflect.get(target, property, receiver) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const keys = new LedgerKeyService({
+    store: contendedStore,
+    kms: env.kms,
+    identity: env.identity,
+    rootKey: ROOT_KEY,
+    accountId: ACCOUNT,
+    region: REGION,
+    checkIntervalMs: 60_000,
+    logger: pino({ level: 'silent' }),
+  });
+  const engine = await Engine.open({
+    dataDir: dataDir.path,
+    store,
+    keyProvider: keys.keyProvider,
+  });
+  await keys.start(engine);
+  const plane = new ControlPlaneService({ engine, accountId: ACCOUNT, region: REGION, keys });
+  const call = (operation: string, body?: Record<string, unknown>) =>
+    plane
+      .routes()
+      .find((route) => route.operation === operation)!
+      .handle({ params: { name: 'ledger' }, query: {}, body }, env.root);
+  try {
+    const { kms, root } = env;
+    const keyId = (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
+    await call('CreateLedger', { Name: 'ledger', PermissionsMode: 'ALLOW_ALL' });
+    contended = true;
+    await assert.rejects(call('UpdateLedger', { KmsKey: keyId }), (error) => {
+      assert.ok(error instanceof ServiceError);
+      assert.equal(error.code, 'ResourceInUseException');
+      assert.match(error.message, /ledger ledger changed 20 times .* Send the update again\.$/);
+      return true;
+    });
+    // The grant made for the change is retired, and the ledger keeps its key.
+    const grants = (await kms.invoke('ListGrants', { KeyId: keyId }, root)) as {
+      Grants: unknown[];
+    };
+    assert.equal(grants.Grants.length, 0);
+    contended = false;
+    assert.equal((await call('DescribeLedger')).EncryptionDescription, undefined);
+  } finally {
+    await keys.close();
+    await engine.close();
+    await env.dispose();
+    dataDir.remove();
   }
 });
