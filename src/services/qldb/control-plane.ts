@@ -102,6 +102,8 @@ function epochSeconds(ms: number): number {
 export class ControlPlaneService {
   readonly #engine: Engine;
   readonly #options: ControlPlaneOptions;
+  /** The tail of each ledger name's queue of CreateLedger calls. */
+  readonly #creating = new Map<string, Promise<void>>();
 
   constructor(options: ControlPlaneOptions) {
     this.#engine = options.engine;
@@ -217,6 +219,34 @@ export class ControlPlaneService {
     const tags = validateTags(body.Tags ?? {}, 'Tags');
     const kmsKey = this.#checkKmsKey(body.KmsKey);
     await this.#authorize(context.principal, 'qldb:CreateLedger', this.ledgerArn(name));
+    // Two creations of one name run one after the other, so that the second
+    // finds the ledger and fails before its KmsKey replaces the first's.
+    // NOTE: servers sharing a store do not share this queue. Two of them
+    // creating one name at once can still leave the ledger under the losing
+    // caller's key.
+    const previous = this.#creating.get(name) ?? Promise.resolve();
+    const created = previous.then(() =>
+      this.#create(name, mode, deletionProtection, tags, kmsKey, context),
+    );
+    const tail = created.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#creating.set(name, tail);
+    void tail.then(() => {
+      if (this.#creating.get(name) === tail) this.#creating.delete(name);
+    });
+    return created;
+  }
+
+  async #create(
+    name: string,
+    mode: 'ALLOW_ALL' | 'STANDARD',
+    deletionProtection: boolean,
+    tags: Record<string, string>,
+    kmsKey: string | undefined,
+    context: RequestContext,
+  ): Promise<Record<string, unknown>> {
     const keys = this.#options.keys;
     if (keys !== undefined) {
       const existing = await this.#engine.listLedgers();

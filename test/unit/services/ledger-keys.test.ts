@@ -750,3 +750,42 @@ test('UpdateLedger under endless contention: ResourceInUseException, grant retir
     dataDir.remove();
   }
 });
+
+test('CreateLedger twice at once with different keys: one ledger, under its caller key', async () => {
+  const env = await kmsFixture(backend);
+  const dataDir = tempDir('vellum-create-race-');
+  const { keys, engine, call } = await openLedgerServices(env, dataDir.path);
+  const { kms, root } = env;
+  try {
+    const [a, b] = [
+      (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId,
+      (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId,
+    ];
+    const create = (keyId: string) =>
+      call('CreateLedger', '', { Name: 'twice', PermissionsMode: 'ALLOW_ALL', KmsKey: keyId });
+    const [first, second] = await Promise.allSettled([create(a), create(b)]);
+    assert.equal(first.status, 'fulfilled');
+    assert.equal(second.status, 'rejected');
+    assert.equal((second as PromiseRejectedResult).reason.code, 'ResourceAlreadyExistsException');
+    const arnOf = (id: string) => `arn:aws:kms:${REGION}:${ACCOUNT}:key/${id}`;
+    assert.equal(
+      (first as PromiseFulfilledResult<Record<string, unknown>>).value.KmsKeyArn,
+      arnOf(a),
+    );
+    assert.deepEqual((await call('DescribeLedger', 'twice')).EncryptionDescription, {
+      KmsKeyArn: arnOf(a),
+      EncryptionStatus: 'ENABLED',
+    });
+    await keys.checkAll();
+    assert.equal(wrappingKeyId((await engine.ledgerKeyRecord('twice')).wrappedKey), a);
+    const grants = async (keyId: string) =>
+      ((await kms.invoke('ListGrants', { KeyId: keyId }, root)) as { Grants: unknown[] }).Grants
+        .length;
+    assert.deepEqual([await grants(a), await grants(b)], [1, 0]);
+  } finally {
+    await keys.close();
+    await engine.close();
+    await env.dispose();
+    dataDir.remove();
+  }
+});
