@@ -1,8 +1,12 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { loadSharedConfigFiles } from '@smithy/shared-ini-file-loader';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../server/sigv4/node-sha256.js';
+import {
+  explainAccessError,
+  requireCredentials,
+  resolveEndpoint,
+  resolveRegion,
+  useServeProfile,
+} from './endpoint.js';
 
 export interface RekeyCommandOptions {
   ledger: string;
@@ -124,45 +128,25 @@ class RestClient {
   private constructor(
     readonly endpoint: URL,
     readonly signer: SignatureV4,
+    readonly accessKey: string,
+    readonly region: string,
   ) {}
 
   static async create(options: RekeyCommandOptions): Promise<RestClient> {
     useServeProfile(options.dataDir);
     // The SDK's own chain finds the credentials and the region, as for `vellum shell`.
     const sdk = await import('@aws-sdk/client-qldb-session');
-    const config = new sdk.QLDBSessionClient({
-      ...(options.region === undefined ? {} : { region: options.region }),
-    }).config;
-    const endpointText = options.endpoint ?? (await profileEndpoint());
-    if (endpointText === undefined) {
-      throw new Error(
-        'no endpoint: pass --endpoint http://127.0.0.1:8600, or set endpoint_url in the AWS profile',
-      );
-    }
-    let endpoint: URL;
-    try {
-      endpoint = new URL(endpointText);
-    } catch {
-      throw new Error(
-        `--endpoint ${JSON.stringify(endpointText)} is not a URL; give the scheme too, such as http://127.0.0.1:8600`,
-      );
-    }
-    if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') {
-      throw new Error(`--endpoint must be an http or https URL, got ${endpointText}`);
-    }
-    let region: string;
-    try {
-      region = await config.region();
-    } catch {
-      throw new Error('no region: pass --region, or set region in the AWS profile');
-    }
+    const config = new sdk.QLDBSessionClient({}).config;
+    const endpoint = new URL(await resolveEndpoint(options.endpoint));
+    const region = await resolveRegion(options.region, () => config.region());
+    const credentials = await requireCredentials(() => config.credentials(), endpoint.origin);
     const signer = new SignatureV4({
-      credentials: config.credentials,
+      credentials,
       region,
       service: 'qldb',
       sha256: NodeSha256,
     });
-    return new RestClient(endpoint, signer);
+    return new RestClient(endpoint, signer, credentials.accessKeyId, region);
   }
 
   async send(method: 'GET' | 'POST', path: string): Promise<RekeyReply> {
@@ -210,56 +194,12 @@ class RestClient {
       const type = String(reply.__type ?? response.headers.get('x-amzn-errortype') ?? '');
       const code = type.split(/[#:]/).filter((part) => part !== '')[0] ?? `HTTP ${response.status}`;
       const message = String(reply.message ?? reply.Message ?? text);
-      throw new RequestFailed(`${code}: ${message}`);
+      const failure = Object.assign(new Error(message), { name: code });
+      throw (
+        explainAccessError(failure, this.endpoint.origin, this.accessKey, this.region) ??
+        new RequestFailed(`${code}: ${message}`)
+      );
     }
     return reply as unknown as RekeyReply;
   }
-}
-
-/**
- * Without an AWS profile in the environment, use the one `vellum serve`
- * wrote into its data directory.
- */
-function useServeProfile(dataDir: string): void {
-  const credentials = join(resolve(dataDir), 'credentials');
-  if (
-    process.env.AWS_ACCESS_KEY_ID === undefined &&
-    process.env.AWS_SHARED_CREDENTIALS_FILE === undefined &&
-    existsSync(credentials)
-  ) {
-    process.env.AWS_SHARED_CREDENTIALS_FILE = credentials;
-    process.env.AWS_CONFIG_FILE = join(resolve(dataDir), 'config');
-    process.env.AWS_PROFILE ??= 'vellum';
-  }
-  process.env.AWS_EC2_METADATA_DISABLED ??= 'true';
-}
-
-/**
- * Return the endpoint the AWS configuration sets for QLDB, in the SDKs'
- * order: `AWS_ENDPOINT_URL_QLDB`, `AWS_ENDPOINT_URL`, `qldb`'s `endpoint_url`
- * in the profile's `services` section, then the profile's `endpoint_url`.
- * Returns undefined when configured endpoints are switched off.
- */
-export async function profileEndpoint(): Promise<string | undefined> {
-  const { configFile, credentialsFile } = await loadSharedConfigFiles({ ignoreCache: true });
-  // An empty AWS_PROFILE means the default profile, as in the SDKs.
-  const name = process.env.AWS_PROFILE || 'default';
-  const profile = { ...credentialsFile[name], ...configFile[name] };
-  // The environment's setting wins over the profile's; only "true" and "false" count.
-  const ignoreFlag = process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
-  const ignore =
-    ignoreFlag === 'true' || ignoreFlag === 'false'
-      ? ignoreFlag === 'true'
-      : profile.ignore_configured_endpoint_urls === 'true';
-  if (ignore) return undefined;
-  const fromEnv = process.env.AWS_ENDPOINT_URL_QLDB || process.env.AWS_ENDPOINT_URL;
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  if (profile.services) {
-    // A services section that is missing leaves no configured endpoint at all.
-    const section = configFile[`services.${profile.services}`];
-    if (section === undefined) return undefined;
-    const forQldb = section['qldb.endpoint_url'];
-    if (forQldb) return forQldb;
-  }
-  return profile.endpoint_url || undefined;
 }

@@ -12,6 +12,7 @@ import {
   type RequestSample,
   type StatusPeriod,
 } from './demo-report.js';
+import { explainAccessError, requireCredentials, resolveRegion } from './endpoint.js';
 import { runLoad } from './load.js';
 import { formatElapsed, withProgress, type ProgressOptions } from './progress.js';
 import { startVellum } from './serve.js';
@@ -535,19 +536,6 @@ async function startEmbedded(options: ScenarioDemoOptions): Promise<Target> {
   };
 }
 
-/** Describe where the SDK looks for credentials, for error messages. */
-function credentialSource(): string {
-  if ((process.env.AWS_ACCESS_KEY_ID ?? '') !== '') return 'AWS_ACCESS_KEY_ID in the environment';
-  const profile = process.env.AWS_PROFILE ?? 'default';
-  const file = process.env.AWS_SHARED_CREDENTIALS_FILE ?? '~/.aws/credentials';
-  return `profile ${profile} in ${file}`;
-}
-
-const PROFILE_FIX =
-  'vellum serve writes its root credentials as profile vellum into its data directory; export ' +
-  'AWS_SHARED_CREDENTIALS_FILE=<data-dir>/credentials AWS_CONFIG_FILE=<data-dir>/config AWS_PROFILE=vellum, ' +
-  'as it prints at start';
-
 /**
  * Check that a running Vellum responds at `url` and accepts the credentials
  * of the AWS profile or environment, and learn its account from
@@ -555,24 +543,12 @@ const PROFILE_FIX =
  */
 async function connect(sdk: Clients, url: string, regionOption?: string): Promise<Target> {
   process.env.AWS_EC2_METADATA_DISABLED ??= 'true';
-  let region = regionOption;
-  if (region === undefined) {
-    const probe = new sdk.sts.STSClient({ endpoint: url });
-    region = await probe.config.region().catch(() => REGION);
-    probe.destroy();
-  }
+  const probe = new sdk.sts.STSClient({ endpoint: url });
+  const region = await resolveRegion(regionOption, () => probe.config.region());
+  probe.destroy();
   const sts = new sdk.sts.STSClient({ endpoint: url, region, maxAttempts: 1 });
   try {
-    let credentials: Credentials;
-    try {
-      credentials = await sts.config.credentials();
-    } catch (error) {
-      throw new Error(
-        `no AWS credentials for ${url}: the SDK found none in the environment (AWS_ACCESS_KEY_ID) ` +
-          `or in ${credentialSource()} (${(error as Error).message}). ${PROFILE_FIX}`,
-        { cause: error },
-      );
-    }
+    const credentials = await requireCredentials(() => sts.config.credentials(), url);
     const key = credentials.accessKeyId;
     let identity;
     try {
@@ -617,46 +593,8 @@ function explainConnectError(
   accessKey: string,
   region: string,
 ): Error {
-  const network = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EHOSTUNREACH'];
-  if (error.code !== undefined && network.includes(error.code)) {
-    return new Error(
-      `cannot reach Vellum at ${url} (${error.code}): start it with vellum serve, ` +
-        `or pass the --endpoint it printed ("Vellum is listening on ...")`,
-      { cause: error },
-    );
-  }
-  if (error.name === 'TimeoutError' || error.name === 'AbortError') {
-    return new Error(
-      `Vellum at ${url} did not respond within 15 s; check that --endpoint is the address vellum serve printed`,
-      { cause: error },
-    );
-  }
-  const source = credentialSource();
-  switch (error.name) {
-    case 'InvalidClientTokenId':
-      return new Error(
-        `Vellum at ${url} rejected access key ${accessKey} from ${source}: it is not a key of that server. ` +
-          PROFILE_FIX,
-        { cause: error },
-      );
-    case 'SignatureDoesNotMatch':
-      if (/region/i.test(error.message)) {
-        return new Error(
-          `Vellum at ${url} does not serve region ${region} (${error.message}); pass --region with the server's region, or set region in the profile`,
-          { cause: error },
-        );
-      }
-      return new Error(
-        `Vellum at ${url} rejected the signature of access key ${accessKey} from ${source}: ` +
-          `the secret key does not match the server's. ${PROFILE_FIX}`,
-        { cause: error },
-      );
-    case 'ExpiredToken':
-      return new Error(
-        `Vellum at ${url} rejected access key ${accessKey} from ${source}: its session token has expired; get new credentials`,
-        { cause: error },
-      );
-  }
+  const explained = explainAccessError(error, url, accessKey, region);
+  if (explained !== undefined) return explained;
   if (error.$metadata?.httpStatusCode !== undefined) {
     return new Error(
       `${url} returned a response to GetCallerIdentity that Vellum would not return (HTTP ${error.$metadata.httpStatusCode}, ` +

@@ -1,12 +1,21 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, extname, join, resolve } from 'node:path';
+import { basename, extname } from 'node:path';
+import {
+  explainAccessError,
+  requireCredentials,
+  resolveEndpoint,
+  resolveRegion,
+  useServeProfile,
+} from './endpoint.js';
 
 export interface StackCommandOptions {
   stage: string;
   /** The stack file; its name without extension, plus the stage, names the stack. */
   file: string;
-  endpoint: string;
-  region: string;
+  /** Vellum's endpoint; when absent, the AWS profile's `endpoint_url`, then the default. */
+  endpoint?: string;
+  /** The region; when absent, the AWS profile's, then the default. */
+  region?: string;
   /** The data directory where `vellum serve` wrote the AWS profile, used when no AWS profile is configured. */
   dataDir: string;
   json?: boolean;
@@ -28,51 +37,39 @@ export function stackName(file: string, stage: string): string {
 }
 
 async function client(options: StackCommandOptions) {
-  // Without an AWS profile in the environment, use the one vellum serve wrote.
-  const credentials = join(resolve(options.dataDir), 'credentials');
-  if (
-    process.env.AWS_ACCESS_KEY_ID === undefined &&
-    process.env.AWS_SHARED_CREDENTIALS_FILE === undefined
-  ) {
-    if (existsSync(credentials)) {
-      process.env.AWS_SHARED_CREDENTIALS_FILE = credentials;
-      process.env.AWS_CONFIG_FILE = join(resolve(options.dataDir), 'config');
-      process.env.AWS_PROFILE ??= 'vellum';
-    }
-  }
-  process.env.AWS_EC2_METADATA_DISABLED ??= 'true';
+  useServeProfile(options.dataDir);
   const sdk: CloudFormation = await import('@aws-sdk/client-cloudformation');
+  const url = await resolveEndpoint(options.endpoint);
+  const probe = new sdk.CloudFormationClient({ endpoint: url });
+  const region = await resolveRegion(options.region, () => probe.config.region());
+  const credentials = await requireCredentials(() => probe.config.credentials(), url);
+  probe.destroy();
+  const cloudformation = new sdk.CloudFormationClient({ endpoint: url, region, credentials });
   return {
     sdk,
-    cloudformation: new sdk.CloudFormationClient({
-      endpoint: options.endpoint,
-      region: options.region,
-    }),
+    cloudformation,
+    /** Explain a failed call when the connection, the credentials or the region caused it. */
+    explain: (error: unknown): unknown =>
+      explainAccessError(error as Error, url, credentials.accessKeyId, region) ?? error,
   };
 }
 
-async function describe(
-  sdk: CloudFormation,
-  cloudformation: InstanceType<CloudFormation['CloudFormationClient']>,
-  name: string,
-) {
+type Client = Awaited<ReturnType<typeof client>>;
+
+async function describe({ sdk, cloudformation, explain }: Client, name: string) {
   try {
     const reply = await cloudformation.send(new sdk.DescribeStacksCommand({ StackName: name }));
     return reply.Stacks?.[0];
   } catch (error) {
     if (/does not exist/.test((error as Error).message)) return undefined;
-    throw error;
+    throw explain(error);
   }
 }
 
-async function waitForStack(
-  sdk: CloudFormation,
-  cloudformation: InstanceType<CloudFormation['CloudFormationClient']>,
-  name: string,
-) {
+async function waitForStack(stacks: Client, name: string) {
   const deadline = Date.now() + TIMEOUT_MS;
   for (;;) {
-    const stack = await describe(sdk, cloudformation, name);
+    const stack = await describe(stacks, name);
     if (stack === undefined || !String(stack.StackStatus).endsWith('_IN_PROGRESS')) return stack;
     if (Date.now() > deadline)
       throw new Error(
@@ -95,9 +92,10 @@ export async function runDeploy(options: StackCommandOptions): Promise<number> {
     );
   }
   const template = readFileSync(options.file, 'utf8');
-  const { sdk, cloudformation } = await client(options);
+  const stacks = await client(options);
+  const { sdk, cloudformation } = stacks;
   const parameters = [{ ParameterKey: 'Stage', ParameterValue: options.stage }];
-  const existing = await describe(sdk, cloudformation, name);
+  const existing = await describe(stacks, name);
   try {
     if (existing === undefined) {
       await cloudformation.send(
@@ -122,7 +120,7 @@ export async function runDeploy(options: StackCommandOptions): Promise<number> {
     if (!/No updates are to be performed/.test((error as Error).message)) throw error;
     process.stdout.write(`stack ${name} is up to date\n`);
   }
-  const stack = await waitForStack(sdk, cloudformation, name);
+  const stack = await waitForStack(stacks, name);
   const status = String(stack?.StackStatus);
   if (!status.endsWith('_COMPLETE')) {
     process.stderr.write(
@@ -138,8 +136,8 @@ export async function runDeploy(options: StackCommandOptions): Promise<number> {
 /** `vellum outputs`: the stack's outputs as `key: value` lines or a JSON object. */
 export async function runOutputs(options: StackCommandOptions): Promise<number> {
   const name = stackName(options.file, options.stage);
-  const { sdk, cloudformation } = await client(options);
-  const stack = await describe(sdk, cloudformation, name);
+  const stacks = await client(options);
+  const stack = await describe(stacks, name);
   if (stack === undefined) {
     process.stderr.write(
       `stack ${name} does not exist; deploy it with vellum deploy --stage ${options.stage}\n`,
@@ -153,14 +151,15 @@ export async function runOutputs(options: StackCommandOptions): Promise<number> 
 /** `vellum remove`: delete the stack's ledger and roles and schedule its keys for deletion. */
 export async function runRemove(options: StackCommandOptions): Promise<number> {
   const name = stackName(options.file, options.stage);
-  const { sdk, cloudformation } = await client(options);
-  if ((await describe(sdk, cloudformation, name)) === undefined) {
+  const stacks = await client(options);
+  const { sdk, cloudformation } = stacks;
+  if ((await describe(stacks, name)) === undefined) {
     // As CloudFormation's DeleteStack does, removing a missing stack succeeds.
     process.stderr.write(`stack ${name} does not exist, so there is nothing to remove\n`);
     return 0;
   }
   await cloudformation.send(new sdk.DeleteStackCommand({ StackName: name }));
-  const stack = await waitForStack(sdk, cloudformation, name);
+  const stack = await waitForStack(stacks, name);
   if (stack !== undefined) {
     process.stderr.write(
       `stack ${name} is ${stack.StackStatus}: ${stack.StackStatusReason ?? ''}\n`,

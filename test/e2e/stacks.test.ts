@@ -26,14 +26,16 @@ test('deploy, outputs and remove the reference stack', async () => {
     AWS_EC2_METADATA_DISABLED: 'true',
     AWS_PAGER: '',
   };
-  const vellum = (...args: string[]) => {
-    const result = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', VELLUM_MAIN, ...args, '--endpoint', serve.url],
-      { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } },
-    );
+  const run = (args: string[], runEnv: NodeJS.ProcessEnv) => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', VELLUM_MAIN, ...args], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: runEnv,
+    });
     return { status: result.status, stdout: result.stdout, stderr: result.stderr };
   };
+  const vellum = (...args: string[]) =>
+    run([...args, '--endpoint', serve.url], { ...process.env, ...env });
   try {
     const deployed = vellum('deploy', '--stage', 'ci');
     assert.equal(deployed.status, 0, deployed.stderr);
@@ -53,6 +55,41 @@ test('deploy, outputs and remove the reference stack', async () => {
     }
     assert.equal(values.ledgerName, 'qldb-kms-ledger-ci');
     assert.equal(values.createRecordAddress, 'POST http://127.0.0.1:3000/ci/record');
+
+    // Without --endpoint, the profile's endpoint_url (the server's own port) is used,
+    // and without any AWS settings, the profile in --data-dir.
+    const noAws = Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')),
+    );
+    const fromProfile = run(['outputs', '--stage', 'ci'], { ...process.env, ...env });
+    assert.equal(fromProfile.status, 0, fromProfile.stderr);
+    assert.match(fromProfile.stdout, /mainKeyID: /);
+    const fromDataDir = run(['outputs', '--stage', 'ci', '--data-dir', dir.path], {
+      ...noAws,
+      HOME: dir.path,
+    });
+    assert.equal(fromDataDir.status, 0, fromDataDir.stderr);
+    // A profile that does not exist, and an endpoint where nothing listens:
+    // the message names the value and the fix.
+    const noProfile = run(['outputs', '--stage', 'ci'], {
+      ...process.env,
+      ...env,
+      AWS_PROFILE: 'nope',
+    });
+    assert.equal(noProfile.status, 1);
+    assert.match(
+      noProfile.stderr,
+      /no AWS credentials for .*profile nope in .*credentials.*export AWS_SHARED_CREDENTIALS_FILE=/,
+    );
+    const nobody = run(['outputs', '--stage', 'ci', '--endpoint', 'http://127.0.0.1:9'], {
+      ...process.env,
+      ...env,
+    });
+    assert.equal(nobody.status, 1);
+    assert.match(
+      nobody.stderr,
+      /cannot reach Vellum at http:\/\/127\.0\.0\.1:9 \(ECONNREFUSED\): start it with vellum serve/,
+    );
 
     if (existsSync(AWS_CLI)) {
       const aws = (...args: string[]) =>

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { profileEndpoint } from '../../../src/cli/rekey.js';
+import { profileEndpoint } from '../../../src/cli/endpoint.js';
 import { tempDir } from '../../helpers/backends.js';
 
 const VARIABLES = [
