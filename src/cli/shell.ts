@@ -2,12 +2,22 @@ import { createInterface } from 'node:readline';
 import { dom, dumpPrettyText, loadAll } from 'ion-js';
 import { dot } from '../engine/ion/dot.js';
 import { hashString } from '../engine/ion/ion-hash.js';
+import {
+  explainAccessError,
+  requireCredentials,
+  resolveEndpoint,
+  resolveRegion,
+  useServeProfile,
+} from './endpoint.js';
 
 export interface ShellOptions {
   ledger: string;
-  /** Vellum's endpoint; when absent, the AWS profile's `endpoint_url`. */
+  /** Vellum's endpoint; when absent, the AWS profile's `endpoint_url`, then the default. */
   endpoint?: string;
+  /** The region; when absent, the AWS profile's, then the default. */
   region?: string;
+  /** The data directory whose AWS profile is used when none is configured. */
+  dataDir?: string;
   /** Statements to run instead of reading them from stdin or a prompt. */
   execute?: string;
   format: 'ion' | 'json';
@@ -23,16 +33,29 @@ type SendCommandInput = import('@aws-sdk/client-qldb-session').SendCommandComman
  * Returns the exit code: 0, or 1 when a statement failed.
  */
 export async function runShell(options: ShellOptions): Promise<number> {
+  if (options.dataDir !== undefined) useServeProfile(options.dataDir);
   const sdk = await import('@aws-sdk/client-qldb-session');
+  const url = await resolveEndpoint(options.endpoint);
+  const probe = new sdk.QLDBSessionClient({ endpoint: url });
+  const region = await resolveRegion(options.region, () => probe.config.region());
+  const credentials = await requireCredentials(() => probe.config.credentials(), url);
+  probe.destroy();
   const client: SessionClient = new sdk.QLDBSessionClient({
-    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
-    ...(options.region === undefined ? {} : { region: options.region }),
+    endpoint: url,
+    region,
+    credentials,
     maxAttempts: 1,
   });
   const send = async (input: Omit<SendCommandInput, 'SessionToken'>, token?: string) =>
     client.send(new sdk.SendCommandCommand({ ...input, SessionToken: token }));
 
-  const started = await send({ StartSession: { LedgerName: options.ledger } });
+  let started;
+  try {
+    started = await send({ StartSession: { LedgerName: options.ledger } });
+  } catch (error) {
+    client.destroy();
+    throw explainAccessError(error as Error, url, credentials.accessKeyId, region) ?? error;
+  }
   const token = started.StartSession!.SessionToken!;
   let transaction: { id: string; digest: Uint8Array } | undefined;
   let explicit = false;
@@ -141,6 +164,26 @@ export async function runShell(options: ShellOptions): Promise<number> {
         terminal: interactive,
       });
       let buffer = '';
+      // Ctrl-C throws away the line and any unfinished statement, as psql
+      // does; with nothing to throw away, it leaves the shell.
+      let interrupted = false;
+      lines.on('SIGINT', () => {
+        if (buffer.trim() === '' && lines.line === '') {
+          interrupted = true;
+          process.stdout.write('\n');
+          lines.close();
+          return;
+        }
+        buffer = '';
+        // Empty the line being typed. Simulated Ctrl-E and Ctrl-U keys
+        // (`lines.write(null, key)`) leave it as it is inside this handler.
+        const typing = lines as unknown as { line: string; cursor: number };
+        typing.line = '';
+        typing.cursor = 0;
+        process.stdout.write('^C\n');
+        lines.setPrompt(`${options.ledger}> `);
+        lines.prompt();
+      });
       if (interactive) lines.prompt();
       for await (const line of lines) {
         if (buffer === '' && /^\s*(exit|quit)\s*;?\s*$/i.test(line)) break;
@@ -153,7 +196,8 @@ export async function runShell(options: ShellOptions): Promise<number> {
           lines.prompt();
         }
       }
-      if (buffer.trim() !== '') await runText([buffer]);
+      // Piped input may end without a last `;`; an interrupted statement is dropped.
+      if (buffer.trim() !== '' && !interrupted) await runText([buffer]);
     }
     if (explicit) {
       await abort();

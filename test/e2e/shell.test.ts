@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { CreateLedgerCommand, QLDBClient } from '@aws-sdk/client-qldb';
 import { tempDir } from '../helpers/backends.js';
@@ -89,9 +89,120 @@ test('shell runs statements against vellum serve', async () => {
     const failed = shell('', '-e', 'SELEC * FROM Test;');
     assert.equal(failed.status, 1);
     assert.match(failed.stderr, /BadRequestException: .*Errors at: line 1, column 1/);
+
+    // At a terminal (util-linux `script` gives the shell one), Ctrl-C throws
+    // away an unfinished statement, and at an empty prompt leaves the shell.
+    const tty = new Terminal(
+      `${shQuote(process.execPath)} --import tsx ${shQuote(VELLUM_MAIN)} shell --ledger shell --endpoint ${serve.url}`,
+      {
+        ...process.env,
+        AWS_SHARED_CREDENTIALS_FILE: join(dir.path, 'credentials'),
+        AWS_CONFIG_FILE: join(dir.path, 'config'),
+        AWS_PROFILE: 'vellum',
+      },
+    );
+    try {
+      await tty.expect(/shell> $/);
+      tty.type("INSERT INTO Test VALUE {'id': 77}\r");
+      await tty.expect(/\.\.\.> $/);
+      tty.type('\x03');
+      await tty.expect(/\^C\r?\nshell> $/);
+      tty.type("SELECT 'half typed' FROM Test\x03");
+      await tty.expect(/\^C\r?\nshell> $/);
+      tty.type('SELECT * FROM Test WHERE id = 77;\r');
+      await tty.expect(/0 documents, .*\r?\nshell> $/s);
+      tty.type('\x03');
+      assert.equal(await tty.exited, 0, tty.output);
+    } finally {
+      tty.kill();
+    }
+    // With no AWS settings at all, the profile of --data-dir; with a profile
+    // that does not exist, a message that names it and the fix.
+    const bare = (args: string[], extra: NodeJS.ProcessEnv) =>
+      spawnSync(
+        process.execPath,
+        ['--import', 'tsx', VELLUM_MAIN, 'shell', '--ledger', 'shell', ...args],
+        {
+          encoding: 'utf8',
+          timeout: 60_000,
+          env: {
+            ...Object.fromEntries(
+              Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')),
+            ),
+            HOME: dir.path,
+            ...extra,
+          },
+        },
+      );
+    const fromDataDir = bare(
+      ['--data-dir', dir.path, '-e', 'SELECT * FROM Test WHERE id = 2;'],
+      {},
+    );
+    assert.equal(fromDataDir.status, 0, fromDataDir.stderr);
+    assert.match(fromDataDir.stdout, /1 document/);
+    const noProfile = bare(['--data-dir', dir.path, '-e', 'SELECT 1 FROM Test;'], {
+      AWS_PROFILE: 'nope',
+    });
+    assert.equal(noProfile.status, 1);
+    assert.match(noProfile.stderr, /no AWS credentials for http:.*profile nope in .*credentials/);
+
+    const after = shell('', '-e', 'SELECT * FROM Test WHERE id = 77;');
+    assert.equal(after.status, 0, after.stderr);
+    assert.match(after.stdout, /0 documents/);
   } finally {
     serve.child.kill('SIGTERM');
     await serve.exited;
     dir.remove();
   }
 });
+
+function shQuote(text: string): string {
+  return `'${text.replaceAll("'", "'\\''")}'`;
+}
+
+/** A command run at a pseudo-terminal by util-linux `script`, typed into and read like a user would. */
+class Terminal {
+  readonly #child: ChildProcess;
+  output = '';
+  readonly exited: Promise<number | null>;
+  #waiting: (() => void) | undefined;
+
+  constructor(command: string, env: NodeJS.ProcessEnv) {
+    this.#child = spawn('script', ['-qfec', command, '/dev/null'], {
+      env: { ...env, TERM: 'dumb' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const collect = (chunk: Buffer) => {
+      this.output += chunk.toString('utf8');
+      this.#waiting?.();
+    };
+    this.#child.stdout!.on('data', collect);
+    this.#child.stderr!.on('data', collect);
+    this.exited = new Promise((resolve) => this.#child.once('exit', resolve));
+  }
+
+  type(text: string): void {
+    this.output = '';
+    this.#child.stdin!.write(text);
+  }
+
+  /** Wait until the output since the last `type` matches, for at most 30 s. */
+  async expect(pattern: RegExp): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while (!pattern.test(this.output)) {
+      if (Date.now() > deadline) {
+        throw new Error(
+          `the terminal never showed ${pattern}; it showed ${JSON.stringify(this.output)}`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        this.#waiting = resolve;
+        setTimeout(resolve, 200);
+      });
+    }
+  }
+
+  kill(): void {
+    this.#child.kill('SIGKILL');
+  }
+}
