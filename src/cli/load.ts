@@ -32,6 +32,11 @@ export interface LoadOptions {
   onResponse?: (milliseconds: number, status: number) => void;
   /** Called for each request that failed without a response, with its error code. */
   onError?: (code: string) => void;
+  /**
+   * Stops the run early: no virtual user starts and no flow takes another
+   * step after it fires. The summary covers the requests sent until then.
+   */
+  signal?: AbortSignal;
 }
 
 export interface LoadSummary {
@@ -56,6 +61,8 @@ export interface LoadSummary {
   /** Counters that processors emitted with `events.emit('counter', name, value)`. */
   counters: Record<string, number>;
   durationSeconds: number;
+  /** True when `signal` stopped the run before its phases ended. */
+  stopped: boolean;
 }
 
 interface Step {
@@ -169,7 +176,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
     responseTime: { min: 0, max: 0, mean: 0, median: 0, p95: 0, p99: 0 },
     counters: {},
     durationSeconds: 0,
+    stopped: false,
   };
+  const signal = options.signal;
+  // Resolves when the run is stopped, to cut the waits between arrivals short.
+  const stop = new Promise<void>((resolveStop) => {
+    if (signal?.aborted) resolveStop();
+    signal?.addEventListener('abort', () => resolveStop(), { once: true });
+  });
+  const sleep = (ms: number) =>
+    Promise.race([new Promise((resolveSleep) => setTimeout(resolveSleep, ms)), stop]);
   const events = new EventEmitter();
   events.on('counter', (name: string, value = 1) => {
     summary.counters[name] = (summary.counters[name] ?? 0) + Number(value);
@@ -204,7 +220,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
       return;
     }
     if (step.think !== undefined) {
-      await new Promise((resolveStep) => setTimeout(resolveStep, Number(step.think) * 1000));
+      await sleep(Number(step.think) * 1000);
       return;
     }
     const method = (['get', 'post', 'put', 'delete'] as const).find(
@@ -251,7 +267,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
       vars: { ...(script.config.variables ?? {}), $target: target } as Record<string, unknown>,
     };
     try {
-      for (const step of pickScenario().flow) await runStep(step, context);
+      for (const step of pickScenario().flow) {
+        if (signal?.aborted) return;
+        await runStep(step, context);
+      }
       summary.vusersCompleted++;
     } catch {
       summary.vusersFailed++;
@@ -277,18 +296,21 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
         `phase ${index + 1}${phase.name ? ` (${phase.name})` : ''}: ${arrivals} virtual users over ${duration / 1000} s`,
       );
       const phaseStart = performance.now();
-      for (let i = 0; i < arrivals; i++) {
+      for (let i = 0; i < arrivals && !signal?.aborted; i++) {
         // Open model: virtual user i starts at its scheduled time, late responses or not.
         const due = phaseStart + (i * duration) / arrivals;
         const wait = due - performance.now();
-        if (wait > 0) await new Promise((resolveWait) => setTimeout(resolveWait, wait));
+        if (wait > 0) await sleep(wait);
+        if (signal?.aborted) break;
         const user = virtualUser().finally(() => running.delete(user));
         running.add(user);
       }
       const rest = phaseStart + duration - performance.now();
-      if (rest > 0) await new Promise((resolveWait) => setTimeout(resolveWait, rest));
+      if (rest > 0 && !signal?.aborted) await sleep(rest);
+      if (signal?.aborted) break;
     }
     await Promise.all(running);
+    summary.stopped = signal?.aborted === true;
   } finally {
     clearInterval(progress);
     await agent.close();
@@ -331,5 +353,6 @@ export function formatSummary(summary: LoadSummary): string {
     `${'vusers.created: '.padEnd(40, '.')} ${summary.vusersCreated}`,
     `${'vusers.failed: '.padEnd(40, '.')} ${summary.vusersFailed}`,
   );
-  return `Summary report, ${summary.durationSeconds} s\n${rows.join('\n')}\n`;
+  const stopped = summary.stopped ? ', stopped before the phases ended' : '';
+  return `Summary report, ${summary.durationSeconds} s${stopped}\n${rows.join('\n')}\n`;
 }

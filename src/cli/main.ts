@@ -8,6 +8,7 @@ import { runDeploy, runOutputs, runRemove, type StackCommandOptions } from './st
 import { runVerify } from './verify.js';
 import { parseDuration } from './duration.js';
 import { runServe, type ServeOptions } from './serve.js';
+import { DEFAULT_ENDPOINT, DEFAULT_REGION } from './endpoint.js';
 
 // A reader that stops early, as `vellum outputs | head -1` does, is not an error.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -21,6 +22,9 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const program = new Command();
+
+const ENDPOINT_HELP = `Vellum's endpoint (default: the AWS profile's endpoint_url, else ${DEFAULT_ENDPOINT})`;
+const REGION_HELP = `region (default: the AWS profile's region, else ${DEFAULT_REGION})`;
 
 program
   .name('vellum')
@@ -150,8 +154,13 @@ program
       'which "commit;" or "abort;" ends. Reads statements from -e, stdin, or a prompt',
   )
   .requiredOption('--ledger <name>', 'the ledger to open a session on')
-  .option('--endpoint <url>', "Vellum's endpoint (default: the profile's endpoint_url)")
-  .option('--region <region>', 'region (default: the profile region)')
+  .option('--endpoint <url>', ENDPOINT_HELP)
+  .option('--region <region>', REGION_HELP)
+  .option(
+    '--data-dir <dir>',
+    "vellum serve's data directory, whose AWS profile is used when none is configured",
+    './.vellum',
+  )
   .option('-e, --execute <statements>', 'run these statements, then exit')
   .option('--format <format>', 'result format: ion or json', parseFormat, 'ion')
   .action(
@@ -159,6 +168,7 @@ program
       ledger: string;
       endpoint?: string;
       region?: string;
+      dataDir: string;
       execute?: string;
       format: 'ion' | 'json';
     }) => {
@@ -177,8 +187,8 @@ ledgerCommand
       'Shows the progress until then, unless --no-wait',
   )
   .argument('<name>', 'the ledger')
-  .option('--endpoint <url>', "Vellum's endpoint (default: the profile's endpoint_url)")
-  .option('--region <region>', 'region (default: the profile region)')
+  .option('--endpoint <url>', ENDPOINT_HELP)
+  .option('--region <region>', REGION_HELP)
   .option(
     '--data-dir <dir>',
     "vellum serve's data directory, whose AWS profile is used when none is configured",
@@ -200,8 +210,8 @@ const stackCommand = (name: string, description: string) =>
     .description(description)
     .requiredOption('--stage <stage>', 'the stage; the stack is named <file name>-<stage>')
     .option('--file <path>', 'the stack file', 'stacks/qldb-kms.yml')
-    .option('--endpoint <url>', "Vellum's endpoint", 'http://127.0.0.1:8600')
-    .option('--region <region>', 'region of the endpoint', 'us-east-1')
+    .option('--endpoint <url>', ENDPOINT_HELP)
+    .option('--region <region>', REGION_HELP)
     .option(
       '--data-dir <dir>',
       "vellum serve's data directory, whose AWS profile is used when none is configured",
@@ -239,8 +249,30 @@ program
   .option('--output <file>', 'also write the summary as JSON to this file')
   .option('--quiet', 'print only the summary', false)
   .action(async (file: string, options: { target?: string; output?: string; quiet: boolean }) => {
-    const summary = await runLoad({ file, ...options });
-    process.stdout.write(formatSummary(summary));
+    // The first Ctrl-C ends the run with a summary of what was sent; a second one quits at once.
+    const stop = new AbortController();
+    const onInterrupt = () => {
+      if (stop.signal.aborted) process.exit(130);
+      process.stderr.write('stopping: no new requests; Ctrl-C again to quit without a summary\n');
+      stop.abort();
+    };
+    process.on('SIGINT', onInterrupt);
+    try {
+      const summary = await runLoad({ file, ...options, signal: stop.signal });
+      process.stdout.write(formatSummary(summary));
+      if (summary.requests > 0 && summary.responses === 0) {
+        const errors = Object.entries(summary.errors)
+          .map(([code, count]) => `${code} x${count}`)
+          .join(', ');
+        process.stderr.write(
+          `vellum load: none of the ${summary.requests} requests got a response (${errors}); ` +
+            'check that the service runs and that --target or config.target is its address\n',
+        );
+        process.exitCode = 1;
+      } else if (summary.stopped) process.exitCode = 130;
+    } finally {
+      process.off('SIGINT', onInterrupt);
+    }
   });
 
 program

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -7,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatSummary, render, runLoad } from '../../../src/cli/load.js';
 import { tempDir } from '../../helpers/backends.js';
+import { VELLUM_MAIN } from '../../helpers/serve-process.js';
 
 const scripts = fileURLToPath(new URL('../../../scripts/', import.meta.url));
 
@@ -92,6 +94,59 @@ test('the reference scripts run against a record service stand-in', async () => 
     await assert.rejects(
       runLoad({ file: join(dir.path, 'get-record.yml'), target: 'nope', quiet: true }),
       /http:\/\//,
+    );
+
+    // A stopped run: the original 300 s script, stopped after 1 s, reports what it sent.
+    const original = join(dir.path, 'create-original.yml');
+    writeFileSync(
+      original,
+      readFileSync(join(scripts, 'create-record.yml'), 'utf8').replace(
+        "'./createRecord.cjs'",
+        `'${join(scripts, 'createRecord.cjs')}'`,
+      ),
+    );
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(), 1000);
+    const stopped = await runLoad({ file: original, target, quiet: true, signal: stop.signal });
+    assert.equal(stopped.stopped, true);
+    assert.ok(stopped.durationSeconds < 3, `ran ${stopped.durationSeconds} s`);
+    assert.ok(stopped.requests >= 3 && stopped.requests <= 7, `${stopped.requests} requests`);
+    assert.equal(stopped.responses, stopped.requests);
+    assert.match(formatSummary(stopped), /stopped before the phases ended/);
+
+    // From the command line: Ctrl-C prints the summary and exits 130, and a
+    // run where no request got a response exits 1 and says why.
+    const cli = spawn(
+      process.execPath,
+      ['--import', 'tsx', VELLUM_MAIN, 'load', original, '--target', target, '--quiet'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let printed = '';
+    cli.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => cli.once('exit', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    cli.kill('SIGINT');
+    assert.equal(await exited, 130);
+    assert.match(printed, /Summary report, .* stopped before the phases ended/);
+    assert.match(printed, /http\.codes\.201: \.+ \d+/);
+    const nobody = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        VELLUM_MAIN,
+        'load',
+        join(dir.path, 'get-record.yml'),
+        '--target',
+        'http://127.0.0.1:9/dev',
+        '--quiet',
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    assert.equal(nobody.status, 1, nobody.stderr);
+    assert.match(
+      nobody.stderr,
+      /none of the 20 requests got a response \(ECONNREFUSED x20\); check that the service runs/,
     );
   } finally {
     server.close();
