@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -81,15 +81,18 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
     unwrap: (id, wrapped, name) => keys().unwrap(id, wrapped, name),
     generate: (id, name) => keys().generate!(id, name),
   };
+  // A first start that fails (a port in use, say) removes the data directory
+  // it made, so the next start is a first start again. Not with a shared
+  // store: that store may already hold records under this root key.
+  const storeUrl = options.store ?? process.env.VELLUM_STORE;
+  const removeOnFailure = storeUrl === undefined && !existsSync(dataDir);
   // The root key goes into the data directory, so make it first, private to its owner.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const rootKey = loadOrCreateRootKey(dataDir, true);
   const store =
-    (options.store ?? process.env.VELLUM_STORE) === undefined
+    storeUrl === undefined
       ? undefined
-      : await openStore((options.store ?? process.env.VELLUM_STORE)!, {
-          logger: logger.child({ service: 'store' }),
-        });
+      : await openStore(storeUrl, { logger: logger.child({ service: 'store' }) });
   const engine = await Engine.open({ dataDir, keyProvider, store });
   let kms: KmsService | undefined;
   let sessions: SessionService | undefined;
@@ -217,6 +220,7 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
     await ledgerKeys?.close();
     kms?.close();
     await engine.close();
+    if (removeOnFailure) rmSync(dataDir, { recursive: true, force: true });
     throw error;
   }
 }

@@ -147,6 +147,11 @@ test('serve reports a busy data directory and port', async () => {
         `port ${port} on 127\\.0\\.0\\.1 is already in use; stop the process using it or pass another --port`,
       ),
     );
+    // A first start that fails leaves no data directory behind.
+    const fresh = join(other.path, 'fresh');
+    const freshStart = run('--port', port, '--data-dir', fresh, '--log-level', 'silent');
+    assert.equal(freshStart.status, 1);
+    assert.equal(existsSync(fresh), false);
   } finally {
     first.child.kill('SIGTERM');
     await first.exited;

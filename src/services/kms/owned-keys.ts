@@ -120,7 +120,7 @@ export async function loadOwnedKey(core: KmsCore, service: string): Promise<Owne
     };
     try {
       await core.store.putState(NS.owned, service, encodeRecord(record), 0);
-      core.logger.info({ keyId, service }, 'Vellum-owned KMS key created');
+      core.logger.info({ keyId, ownerService: service }, 'Vellum-owned KMS key created');
       return record;
     } catch (error) {
       if (!(error instanceof StateConflictError)) throw error;
