@@ -164,6 +164,13 @@ export async function runShell(options: ShellOptions): Promise<number> {
         terminal: interactive,
       });
       let buffer = '';
+      // The prompt shows an open transaction, whose statements wait for commit.
+      const prompt = () =>
+        buffer.trim() !== ''
+          ? '...> '
+          : explicit
+            ? `${options.ledger} (transaction)> `
+            : `${options.ledger}> `;
       // Ctrl-C throws away the line and any unfinished statement, as psql
       // does; with nothing to throw away, it leaves the shell.
       let interrupted = false;
@@ -181,18 +188,23 @@ export async function runShell(options: ShellOptions): Promise<number> {
         typing.line = '';
         typing.cursor = 0;
         process.stdout.write('^C\n');
-        lines.setPrompt(`${options.ledger}> `);
+        lines.setPrompt(prompt());
         lines.prompt();
       });
       if (interactive) lines.prompt();
       for await (const line of lines) {
         if (buffer === '' && /^\s*(exit|quit)\s*;?\s*$/i.test(line)) break;
+        if (buffer === '' && /^\s*help\s*;?\s*$/i.test(line)) {
+          out(SHELL_HELP);
+          if (interactive) lines.prompt();
+          continue;
+        }
         buffer += `${line}\n`;
         const { statements, rest } = splitStatements(buffer);
         buffer = rest;
         await runText(statements);
         if (interactive) {
-          lines.setPrompt(buffer.trim() === '' ? `${options.ledger}> ` : '...> ');
+          lines.setPrompt(prompt());
           lines.prompt();
         }
       }
@@ -210,6 +222,15 @@ export async function runShell(options: ShellOptions): Promise<number> {
   }
   return failed ? 1 : 0;
 }
+
+const SHELL_HELP = `PartiQL statements end with ";" and may span lines; each runs in its own
+transaction and commits at once, unless one is open.
+  start transaction;   open a transaction for the statements that follow
+  commit;              commit it
+  abort;               abort it
+  help                 show this text
+  exit, quit, Ctrl-D   leave the shell, aborting an open transaction
+  Ctrl-C               throw away the statement being typed; at an empty prompt, leave`;
 
 /**
  * Split text into statements at `;`, ignoring semicolons inside 'strings',

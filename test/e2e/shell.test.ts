@@ -103,6 +103,12 @@ test('shell runs statements against vellum serve', async () => {
     );
     try {
       await tty.expect(/shell> $/);
+      tty.type('help\r');
+      await tty.expect(/start transaction; +open a transaction.*\r?\nshell> $/s);
+      tty.type('start transaction;\r');
+      await tty.expect(/shell \(transaction\)> $/);
+      tty.type('abort;\r');
+      await tty.expect(/aborted\r?\nshell> $/);
       tty.type("INSERT INTO Test VALUE {'id': 77}\r");
       await tty.expect(/\.\.\.> $/);
       tty.type('\x03');
