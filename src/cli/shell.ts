@@ -171,8 +171,8 @@ export async function runShell(options: ShellOptions): Promise<number> {
           : explicit
             ? `${options.ledger} (transaction)> `
             : `${options.ledger}> `;
-      // Ctrl-C throws away the line and any unfinished statement, as psql
-      // does; with nothing to throw away, it leaves the shell.
+      // Ctrl-C throws away the line and any unfinished statement. With
+      // nothing to throw away, it leaves the shell.
       let interrupted = false;
       lines.on('SIGINT', () => {
         if (buffer.trim() === '' && lines.line === '') {
