@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Engine } from '../../engine/engine.js';
+import { LedgerError } from '../../engine/errors.js';
 import type { KeyProvider } from '../../engine/keyring/key-provider.js';
 import { RootKeyProvider } from '../../engine/keyring/root-key-file.js';
 import { StateConflictError, type StateRecord, type Store } from '../../storage/store.js';
@@ -130,6 +131,11 @@ function grantOf(holder: { keyArn?: string; grantId?: string } | undefined): Gra
 /** Return every grant a configuration holds: its own, its pending change's and the stale ones. */
 function grantsHeldBy(config: LedgerKeyConfig | undefined): GrantRef[] {
   return [...grantOf(config), ...grantOf(config?.pending), ...(config?.staleGrants ?? [])];
+}
+
+/** True for the engine's error for a ledger that does not exist. */
+function isLedgerGone(error: unknown): boolean {
+  return error instanceof LedgerError && error.code === 'ResourceNotFoundException';
 }
 
 function isAlias(kmsKey: string): boolean {
@@ -612,18 +618,48 @@ export class LedgerKeyService implements LedgerGate {
     this.#serial(ledgerName, async () => {
       again = await this.#finishUpdate(ledgerName);
     })
-      .catch((error: unknown) =>
+      .catch(async (error: unknown) => {
+        if (isLedgerGone(error) && (await this.#dropDeletedChange(ledgerName))) return;
         this.#options.logger.warn(
           { err: error, ledger: ledgerName },
           'ledger key change failed; the key guard retries it at the next interval',
-        ),
-      )
+        );
+      })
       .finally(() => {
         this.#updating.delete(ledgerName);
         // A newer change stored while this one ran is taken up at once
         // rather than at the next guard check.
         if (again && round < REWRAP_ATTEMPTS) this.#runUpdate(ledgerName, round + 1);
       });
+  }
+
+  /**
+   * Drop a pending key change whose ledger was deleted: an UpdateLedger that
+   * crossed a DeleteLedger stores one after the configuration was dropped.
+   * Only the stored change that was read is deleted, and only while no
+   * ledger of that name exists, so a new ledger's configuration is never
+   * touched. Resolves true when the change was dropped.
+   */
+  async #dropDeletedChange(ledgerName: string): Promise<boolean> {
+    const record = await this.#options.store.getState(NAMESPACE, ledgerName);
+    if (record === undefined) return true;
+    const config = JSON.parse(Buffer.from(record.value).toString('utf8')) as LedgerKeyConfig;
+    if (config.status !== 'UPDATING') return false;
+    const ledgers = await this.#requireEngine().listLedgers();
+    if (ledgers.some((ledger) => ledger.name === ledgerName)) return false;
+    try {
+      await this.#options.store.deleteState(NAMESPACE, ledgerName, record.version);
+    } catch (error) {
+      if (error instanceof StateConflictError) return false;
+      throw error;
+    }
+    this.#forgetConfig(ledgerName);
+    await this.#retireGrants(ledgerName, grantsHeldBy(config));
+    this.#options.logger.info(
+      { ledger: ledgerName },
+      'dropped the key change of a ledger that was deleted meanwhile',
+    );
+    return true;
   }
 
   /**

@@ -789,3 +789,39 @@ test('CreateLedger twice at once with different keys: one ledger, under its call
     dataDir.remove();
   }
 });
+
+test('UpdateLedger crossing DeleteLedger leaves no key change or grant', async () => {
+  const env = await kmsFixture(backend);
+  const dataDir = tempDir('vellum-update-delete-');
+  const { keys, engine, call } = await openLedgerServices(env, dataDir.path);
+  const { kms, root } = env;
+  const grantsOn = async (keyId: string) =>
+    ((await kms.invoke('ListGrants', { KeyId: keyId }, root)) as { Grants: unknown[] }).Grants
+      .length;
+  try {
+    const a = (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
+    const b = (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
+    for (let round = 0; round < 5; round++) {
+      await call('CreateLedger', '', {
+        Name: 'crossed',
+        PermissionsMode: 'ALLOW_ALL',
+        KmsKey: a,
+        DeletionProtection: false,
+      });
+      await Promise.allSettled([
+        call('UpdateLedger', 'crossed', { KmsKey: b }),
+        call('DeleteLedger', 'crossed'),
+      ]);
+      await keys.checkAll();
+      await keys.close();
+      assert.equal(await env.store().getState(LEDGER_KEY_NAMESPACE, 'crossed'), undefined);
+      assert.deepEqual([await grantsOn(a), await grantsOn(b)], [0, 0], `round ${round}`);
+      assert.deepEqual(await engine.listLedgers(), []);
+    }
+  } finally {
+    await keys.close();
+    await engine.close();
+    await env.dispose();
+    dataDir.remove();
+  }
+});
