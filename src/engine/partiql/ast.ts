@@ -30,7 +30,8 @@ export type BinaryOp =
 export type PathStep =
   | { kind: 'field'; name: string; quoted: boolean }
   | { kind: 'index'; expr: Expr }
-  | { kind: 'wildcard' };
+  /** `.*`: every field of a struct; `[*]` (`items`): every item of a list. */
+  | { kind: 'wildcard'; items?: boolean };
 
 /** One source in a FROM clause, with the variables it binds. */
 export interface FromSource {

@@ -23,6 +23,7 @@ import {
   valueKey,
   valuesEqual,
   type Value,
+  structOf,
 } from './values.js';
 
 /**
@@ -241,7 +242,7 @@ export function evaluate(expr: Expr, scope: Scope, context: EvalContext): Value 
         const value = evaluate(valueExpr, scope, context);
         if (value !== MISSING) fields.push([key.stringValue()!, value]);
       }
-      return new dom.Struct(fields);
+      return structOf(fields);
     }
     case 'list':
     case 'bag': {

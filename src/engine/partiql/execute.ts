@@ -29,6 +29,8 @@ import {
   typeOf,
   valueKey,
   type Value,
+  allFields,
+  structOf,
 } from './values.js';
 
 /** QLDB's limit on one statement parameter, as Ion binary. */
@@ -495,23 +497,23 @@ export class StatementRunner {
         if (values.length === 1 && isStruct(values[0]!)) return values[0]!;
         const fields: Array<[string, dom.Value]> = [];
         values.forEach((value, i) => {
-          if (isStruct(value)) fields.push(...(value as dom.Value).fields());
+          if (isStruct(value)) fields.push(...allFields(value as dom.Value));
           else if (value !== MISSING) fields.push([`_${i + 1}`, value]);
         });
-        return new dom.Struct(fields);
+        return structOf(fields);
       }
       case 'items': {
         const fields: Array<[string, dom.Value]> = [];
         projection.items.forEach((item, i) => {
           const value = evaluate(item.expr, scope, context);
           if (item.kind === 'all') {
-            if (isStruct(value)) fields.push(...(value as dom.Value).fields());
+            if (isStruct(value)) fields.push(...allFields(value as dom.Value));
             return;
           }
           if (value === MISSING) return;
           fields.push([item.alias ?? impliedName(item.expr, i), value]);
         });
-        return new dom.Struct(fields);
+        return structOf(fields);
       }
     }
   }
@@ -794,7 +796,9 @@ function withPosition(error: unknown, at: Position): unknown {
 
 // Paths of SET, REMOVE and INSERT INTO.
 
-type ResolvedStep = { kind: 'field'; name: string } | { kind: 'index'; index: number };
+/** A step of an update target; a bare field name (`exact` false) matches a field ignoring case. */
+type ResolvedStep =
+  { kind: 'field'; name: string; exact: boolean } | { kind: 'index'; index: number };
 
 /** Return the path steps below the document that an update target names. */
 function targetSteps(target: Expr, alias: string): PathStep[] {
@@ -816,10 +820,14 @@ function resolveSteps(
   at: Position,
 ): ResolvedStep[] {
   return steps.map((pathStep) => {
-    if (pathStep.kind === 'field') return { kind: 'field', name: pathStep.name };
+    if (pathStep.kind === 'field') {
+      return { kind: 'field', name: pathStep.name, exact: pathStep.quoted };
+    }
     if (pathStep.kind === 'wildcard') return fail(at, 'An update target cannot contain [*] or .*');
     const key = evaluate(pathStep.expr, scope, context);
-    if (key !== MISSING && isText(key)) return { kind: 'field', name: key.stringValue()! };
+    if (key !== MISSING && isText(key)) {
+      return { kind: 'field', name: key.stringValue()!, exact: true };
+    }
     if (
       key === MISSING ||
       !isNumber(key) ||
@@ -832,17 +840,36 @@ function resolveSteps(
   });
 }
 
+/**
+ * Return the name of the field an update step writes. That is the field
+ * spelt exactly so, else for a bare name the first field that matches it
+ * ignoring case (as reads find it), else the name as written.
+ */
+function fieldNameIn(struct: dom.Value, step: { name: string; exact: boolean }): string {
+  if (step.exact || struct.get(step.name) !== null) return step.name;
+  const lower = step.name.toLowerCase();
+  for (const [field] of struct.fields()) {
+    if (field.toLowerCase() === lower) return field;
+  }
+  return step.name;
+}
+
+/**
+ * Return the struct with field `name` set to `value`, or removed when
+ * `value` is undefined. A name the struct repeats is left with one value;
+ * every other field, repeated names included, stays as it is.
+ */
 function replaceField(struct: dom.Value, name: string, value: dom.Value | undefined): dom.Value {
   const fields: Array<[string, dom.Value]> = [];
   let replaced = false;
-  for (const [field, item] of struct.fields()) {
+  for (const [field, item] of allFields(struct)) {
     if (field === name) {
       if (!replaced && value !== undefined) fields.push([field, value]);
       replaced = true;
     } else fields.push([field, item]);
   }
   if (!replaced && value !== undefined) fields.push([name, value]);
-  return new dom.Struct(fields, struct.getAnnotations());
+  return structOf(fields, struct.getAnnotations());
 }
 
 function rebuildList(list: dom.Value, items: dom.Value[]): dom.Value {
@@ -879,11 +906,8 @@ function setAt(
           ? new dom.Struct([])
           : undefined;
       if (struct === undefined) fail(at, `Cannot set field '${current.name}' in a ${typeOf(node)}`);
-      return replaceField(
-        struct,
-        current.name,
-        write(getField(struct, current.name, true), depth + 1),
-      );
+      const name = fieldNameIn(struct, current);
+      return replaceField(struct, name, write(getField(struct, name, true), depth + 1));
     }
     if (!isList(node)) fail(at, `Cannot set position ${current.index} in a ${typeOf(node)}`);
     const items = [...(node as dom.Value).elements()];
@@ -909,9 +933,10 @@ function removeAt(
     const last = depth === resolved.length - 1;
     if (current.kind === 'field') {
       if (!isStruct(node)) return node;
-      const child = getField(node, current.name, true);
+      const name = fieldNameIn(node, current);
+      const child = getField(node, name, true);
       if (child === MISSING) return node;
-      return replaceField(node, current.name, last ? undefined : remove(child, depth + 1));
+      return replaceField(node, name, last ? undefined : remove(child, depth + 1));
     }
     if (!isList(node) || current.index >= node.elements().length) return node;
     const items = [...(node as dom.Value).elements()];
@@ -963,9 +988,10 @@ function insertAt(
     const current = resolved[depth]!;
     if (current.kind === 'field') {
       if (!isStruct(node)) fail(at, `No field '${current.name}' in a ${typeOf(node)}`);
-      const child = getField(node, current.name, true);
+      const name = fieldNameIn(node as dom.Value, current);
+      const child = getField(node, name, true);
       if (child === MISSING) fail(at, `No field '${current.name}' to insert into`);
-      return replaceField(node as dom.Value, current.name, insert(child, depth + 1));
+      return replaceField(node as dom.Value, name, insert(child, depth + 1));
     }
     if (!isList(node) || current.index >= (node as dom.Value).elements().length) {
       fail(at, `No position ${current.index} to insert into`);

@@ -23,6 +23,8 @@ export interface Token {
   kind: TokenKind;
   /** Keywords and punctuation in upper case; names, strings and literals as written (unescaped). */
   text: string;
+  /** A keyword as written, for where it stands as a field name (`t.Value`). */
+  written?: string;
   position: Position;
 }
 
@@ -193,7 +195,7 @@ export function tokenize(source: string): Token[] {
       const upper = word.toUpperCase();
       tokens.push(
         KEYWORDS.has(upper)
-          ? { kind: 'keyword', text: upper, position: at }
+          ? { kind: 'keyword', text: upper, written: word, position: at }
           : { kind: 'identifier', text: word, position: at },
       );
       continue;

@@ -350,7 +350,10 @@ class Parser {
 
   #projectionItem(): ProjectionItem {
     const expr = this.#expression();
-    if (expr.kind === 'path' && expr.steps.at(-1)?.kind === 'wildcard') {
+    // `x.*` stands for every field of x; a path through `[*]` is one value
+    // like any other item (the items it reaches, gathered).
+    const last = expr.kind === 'path' ? expr.steps.at(-1) : undefined;
+    if (expr.kind === 'path' && last?.kind === 'wildcard' && last.items !== true) {
       const steps = expr.steps.slice(0, -1);
       return { kind: 'all', expr: steps.length === 0 ? expr.base : { ...expr, steps } };
     }
@@ -584,20 +587,18 @@ class Parser {
         }
         const token = this.#token;
         if (token.kind === 'identifier' || token.kind === 'quoted' || token.kind === 'keyword') {
-          // After a dot every word is a field name, keywords included (`t.value`).
+          // After a dot every word is a field name, keywords included
+          // (`t.Value`), spelt as written.
           this.#advance();
-          steps.push({ kind: 'field', name: token.text, quoted: token.kind === 'quoted' });
-          if (token.kind === 'keyword') {
-            const written = token.text.toLowerCase();
-            steps[steps.length - 1] = { kind: 'field', name: written, quoted: false };
-          }
+          const name = token.kind === 'keyword' ? (token.written ?? token.text) : token.text;
+          steps.push({ kind: 'field', name, quoted: token.kind === 'quoted' });
           continue;
         }
         this.#unexpected("expected a field name or '*' after '.'");
       }
       if (this.#isPunctuation('[')) {
         this.#advance();
-        if (this.#acceptPunctuation('*')) steps.push({ kind: 'wildcard' });
+        if (this.#acceptPunctuation('*')) steps.push({ kind: 'wildcard', items: true });
         else steps.push({ kind: 'index', expr: this.#expression() });
         this.#expectPunctuation(']');
         continue;

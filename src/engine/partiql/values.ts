@@ -45,6 +45,33 @@ export function isStruct(value: Value): boolean {
   return value !== MISSING && value.getType() === IonTypes.STRUCT && !value.isNull();
 }
 
+/**
+ * Build a struct that keeps repeated field names, as Ion allows. The ion-js
+ * constructor keeps only the last value of a name given twice as a pair,
+ * but keeps every value given as a list under one name.
+ */
+export function structOf(
+  fields: Iterable<readonly [string, dom.Value]>,
+  annotations: string[] = [],
+): dom.Value {
+  const grouped = new Map<string, dom.Value[]>();
+  for (const [name, value] of fields) {
+    const values = grouped.get(name);
+    if (values === undefined) grouped.set(name, [value]);
+    else values.push(value);
+  }
+  return new dom.Struct(grouped as unknown as Iterable<[string, dom.Value]>, annotations);
+}
+
+/** Return every field of a struct, each value of a repeated name included. */
+export function allFields(struct: dom.Value): Array<[string, dom.Value]> {
+  const fields: Array<[string, dom.Value]> = [];
+  for (const [name, values] of struct.allFields()) {
+    for (const value of values) fields.push([name, value]);
+  }
+  return fields;
+}
+
 /** A number as an exact rational `coefficient * 10^exponent`, or a float. */
 type Numeric =
   { exact: true; coefficient: bigint; exponent: number } | { exact: false; value: number };

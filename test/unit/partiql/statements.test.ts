@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dom, loadAll } from 'ion-js';
+import { dom, dumpText, loadAll } from 'ion-js';
 import { LedgerError } from '../../../src/engine/index.js';
 import {
   expectedTexts,
@@ -1132,5 +1132,75 @@ describe('unique indexes', () => {
        WHERE info.name = 'Dup'`,
     );
     assert.deepEqual(indexes.values, []);
+  });
+});
+
+describe('field names as written', () => {
+  let db: LedgerFixture;
+  before(async () => {
+    db = await openLedger();
+    await db.run('CREATE TABLE Kw');
+  });
+  after(() => db.close());
+
+  const only = async (statement: string) => {
+    const result = await db.run(statement);
+    assert.equal(result.values.length, 1, statement);
+    return dumpText(result.values[0]!);
+  };
+
+  test('a keyword after a dot keeps its case', async () => {
+    await db.run("INSERT INTO Kw VALUE {'tag': 'kw', 'Value': 100, 'Order': 1}");
+    await db.run("UPDATE Kw AS k SET k.Value = k.Value + 1, k.Order = 7 WHERE k.tag = 'kw'");
+    assert.equal(
+      await only("SELECT k.Value, k.Order FROM Kw AS k WHERE k.tag = 'kw'"),
+      '{Value:101,Order:7}',
+    );
+    await db.run("UPDATE Kw AS k REMOVE k.Value WHERE k.tag = 'kw'");
+    assert.equal(await only("SELECT * FROM Kw AS k WHERE k.tag = 'kw'"), '{tag:"kw",Order:7}');
+  });
+
+  test('a bare name writes the field that reads find', async () => {
+    await db.run("INSERT INTO Kw VALUE {'tag': 'count', 'Count': 1, 'Nested': {'Inner': 1}}");
+    await db.run(
+      "UPDATE Kw AS k SET k.count = k.count + 1, k.nested.inner = 5 WHERE k.tag = 'count'",
+    );
+    assert.equal(
+      await only("SELECT * FROM Kw AS k WHERE k.tag = 'count'"),
+      '{tag:"count",Count:2,Nested:{Inner:5}}',
+    );
+    // A quoted name is exact, so it makes a new field.
+    await db.run(`UPDATE Kw AS k SET k."count" = 0 WHERE k.tag = 'count'`);
+    assert.equal(
+      await only(`SELECT k.Count, k."count" FROM Kw AS k WHERE k.tag = 'count'`),
+      '{Count:2,count:0}',
+    );
+  });
+
+  test('repeated field names are kept', async () => {
+    await db.run("INSERT INTO Kw VALUE {'tag': 'dup', 'dup': 1, 'dup': 2}");
+    assert.equal(
+      await only("SELECT * FROM Kw AS k WHERE k.tag = 'dup'"),
+      '{tag:"dup",dup:1,dup:2}',
+    );
+    // An update of another field leaves both values.
+    await db.run("UPDATE Kw AS k SET k.other = 3 WHERE k.tag = 'dup'");
+    assert.equal(
+      await only("SELECT * FROM Kw AS k WHERE k.tag = 'dup'"),
+      '{tag:"dup",dup:1,dup:2,other:3}',
+    );
+    assert.equal(
+      await only("SELECT a.tag, b.tag FROM Kw AS a, Kw AS b WHERE a.tag = 'dup' AND b.tag = 'kw'"),
+      '{tag:"dup",tag:"kw"}',
+    );
+  });
+
+  test('a path through [*] in a SELECT list', async () => {
+    await db.run("INSERT INTO Kw VALUE {'tag': 'list', 'items': [1, 2]}");
+    assert.equal(
+      await only("SELECT k.items[*] AS i FROM Kw AS k WHERE k.tag = 'list'"),
+      '{i:[1,2]}',
+    );
+    assert.equal(await only("SELECT VALUE k.items[*] FROM Kw AS k WHERE k.tag = 'list'"), '[1,2]');
   });
 });
