@@ -116,8 +116,23 @@ async function checkNewPolicy(
   try {
     await core.authorize(context, { ...key, policy }, 'kms:PutKeyPolicy');
   } catch {
+    // As in AWS, a statement without Action or Resource is accepted but has
+    // no effect; say so, as it is the likely cause here.
+    const inert = parsed.statements
+      .map((statement, i) => {
+        const missing = [
+          statement.action === undefined && statement.notAction === undefined ? 'Action' : '',
+          statement.resource === undefined && statement.notResource === undefined ? 'Resource' : '',
+        ].filter((name) => name !== '');
+        const name = statement.sid === undefined ? `${i + 1}` : `${i + 1} (${statement.sid})`;
+        return missing.length === 0 ? '' : `statement ${name} has no ${missing.join(' or ')}`;
+      })
+      .filter((text) => text !== '');
     throw malformedPolicy(
-      'The new key policy will not allow you to update the key policy in the future.',
+      'The new key policy will not allow you to update the key policy in the future.' +
+        (inert.length === 0
+          ? ''
+          : ` Note: ${inert.join('; ')}, so it has no effect; add "Resource": "*" and the actions.`),
     );
   }
 }
@@ -438,11 +453,14 @@ export const enableKeyRotation: Operation = async (core, input, context) => {
   });
   await core.updateKey(key.keyId, (current) => {
     requireRotatable(current);
+    // Turned on, the first rotation comes one period later. Already on, a
+    // new period counts from the last rotation (due at once if that is past).
     const lastMaterialAt = current.materials[current.materials.length - 1]!.createdAt;
+    const from = current.rotation.enabled ? lastMaterialAt : core.now();
     current.rotation = {
       enabled: true,
       periodDays: period,
-      nextRotationAt: Math.max(core.now(), lastMaterialAt + period * core.dayLength),
+      nextRotationAt: Math.max(core.now(), from + period * core.dayLength),
     };
   });
   return {};

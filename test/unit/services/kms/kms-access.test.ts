@@ -240,6 +240,24 @@ for (const backend of backends) {
           'MalformedPolicyDocumentException',
           'The new key policy will not allow you to update the key policy in the future.',
         );
+        // A statement without Resource has no effect, and the message says so.
+        const noResource = JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Sid: 'Root',
+              Effect: 'Allow',
+              Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+              Action: 'kms:*',
+            },
+          ],
+        });
+        await rejectsWith(
+          env.kms.createKey({ Policy: noResource }, env.root),
+          'MalformedPolicyDocumentException',
+          'The new key policy will not allow you to update the key policy in the future. ' +
+            'Note: statement 1 (Root) has no Resource, so it has no effect; add "Resource": "*" and the actions.',
+        );
         const key = (
           await env.kms.createKey(
             { Policy: lockout, BypassPolicyLockoutSafetyCheck: true },

@@ -294,6 +294,40 @@ for (const backend of backends) {
     }
   });
 
+  test(
+    `${backend.name}: rotation counts from the day it is enabled`,
+    { skip: backend.skip },
+    async () => {
+      const env = await kmsFixture(backend);
+      try {
+        const key = (await env.kms.createKey({}, env.root)).KeyMetadata;
+        env.advance(30 * DAY);
+        const enable = (days: number) =>
+          env.kms.handle(
+            'EnableKeyRotation',
+            { KeyId: key.KeyId, RotationPeriodInDays: days },
+            env.root,
+          );
+        const next = async () =>
+          (await env.kms.handle('GetKeyRotationStatus', { KeyId: key.KeyId }, env.root))
+            .NextRotationDate;
+        await enable(90);
+        const enabledAt = env.now();
+        assert.equal(await next(), (enabledAt + 90 * DAY) / 1000);
+        // A new period for rotation that is already on counts from the last rotation.
+        env.advance(10 * DAY);
+        await enable(100);
+        assert.equal(await next(), (env.now() - 40 * DAY + 100 * DAY) / 1000);
+        // Off and on again: one period from then.
+        await env.kms.handle('DisableKeyRotation', { KeyId: key.KeyId }, env.root);
+        await enable(90);
+        assert.equal(await next(), (env.now() + 90 * DAY) / 1000);
+      } finally {
+        await env.dispose();
+      }
+    },
+  );
+
   test(`${backend.name}: on-demand rotation limit`, { skip: backend.skip }, async () => {
     const env = await kmsFixture(backend);
     try {
