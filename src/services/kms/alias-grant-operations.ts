@@ -201,7 +201,7 @@ export const listAliases: Operation = async (core, input, context) => {
       CreationDate: seconds(alias.createdAt),
       LastUpdatedDate: seconds(alias.updatedAt),
     }),
-    { defaultLimit: 50, maxLimit: 100 },
+    { defaultLimit: 50, maxLimit: 100, identify: (alias) => alias.aliasName },
   );
 };
 
@@ -400,6 +400,7 @@ export const listGrants: Operation = async (core, input, context) => {
   return page(input, grants, 'Grants', (grant) => grantShape(grant, key), {
     defaultLimit: 50,
     maxLimit: 100,
+    identify: (grant) => grant.grantId,
   });
 };
 
@@ -416,6 +417,7 @@ export const listRetirableGrants: Operation = async (core, input, context) => {
   return page(input, matches, 'Grants', ({ grant, key }) => grantShape(grant, key), {
     defaultLimit: 50,
     maxLimit: 100,
+    identify: ({ grant }) => grant.grantId,
   });
 };
 

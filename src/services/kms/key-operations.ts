@@ -47,13 +47,19 @@ async function keyFrom(
   return core.resolveKey(keyId, context, { aliases: false, operation });
 }
 
-/** Cut one page out of a list, with KMS's `Limit`, `Marker`, `Truncated` and `NextMarker`. */
+/**
+ * Cut one page out of a list, with KMS's `Limit`, `Marker`, `Truncated` and
+ * `NextMarker`. With `identify`, the marker also names the last item of the
+ * page, so that the next page resumes after that item even when items were
+ * deleted in between. When that item is gone too, a list in the order of
+ * its ids resumes at the next id, and any other list one place earlier.
+ */
 export function page<T>(
   input: InputReader,
   items: T[],
   member: string,
   shape: (item: T) => unknown,
-  options: { defaultLimit: number; maxLimit: number },
+  options: { defaultLimit: number; maxLimit: number; identify?: (item: T) => string },
 ): Record<string, unknown> {
   const limit = Math.min(
     input.integer('Limit', { min: 1, max: 1000 }) ?? options.defaultLimit,
@@ -62,14 +68,31 @@ export function page<T>(
   const marker = input.string('Marker', { min: 1, max: 1024 });
   input.finish();
 
+  const identify = options.identify;
   let start = 0;
   if (marker !== undefined) {
-    start = Number(Buffer.from(marker, 'base64url').toString());
-    if (!Number.isSafeInteger(start) || start < 0 || start > items.length) {
+    const text = Buffer.from(marker, 'base64url').toString();
+    const cut = text.indexOf('\n');
+    const position = Number(cut < 0 ? text : text.slice(0, cut));
+    if (!Number.isSafeInteger(position) || position < 0 || !/^\d+$/.test(text.split('\n')[0]!)) {
       throw kmsError(
         'InvalidMarkerException',
         `The marker ${marker} is not valid; pass the NextMarker of the previous page.`,
       );
+    }
+    start = Math.min(position, items.length);
+    const last = cut < 0 ? undefined : text.slice(cut + 1);
+    if (last !== undefined && identify !== undefined) {
+      const previous = items[start - 1];
+      if (previous === undefined || identify(previous) !== last) {
+        const found = items.findIndex((item) => identify(item) === last);
+        if (found >= 0) start = found + 1;
+        else if (sortedBy(items, identify)) {
+          // Gone itself: resume at the first item after it in the list's order.
+          const after = items.findIndex((item) => identify(item) > last);
+          start = after < 0 ? items.length : after;
+        } else start = Math.max(0, Math.min(position - 1, items.length));
+      }
     }
   }
   const end = Math.min(items.length, start + limit);
@@ -77,8 +100,18 @@ export function page<T>(
     [member]: items.slice(start, end).map(shape),
     Truncated: end < items.length,
   };
-  if (end < items.length) result.NextMarker = Buffer.from(String(end)).toString('base64url');
+  if (end < items.length) {
+    const text = identify === undefined ? String(end) : `${end}\n${identify(items[end - 1]!)}`;
+    result.NextMarker = Buffer.from(text).toString('base64url');
+  }
   return result;
+}
+
+function sortedBy<T>(items: T[], identify: (item: T) => string): boolean {
+  for (let i = 1; i < items.length; i++) {
+    if (identify(items[i - 1]!) >= identify(items[i]!)) return false;
+  }
+  return true;
 }
 
 /**
@@ -278,6 +311,7 @@ export const listKeys: Operation = async (core, input, context) => {
   return page(input, keys, 'Keys', (key) => ({ KeyId: key.keyId, KeyArn: keyArn(key) }), {
     defaultLimit: 100,
     maxLimit: 1000,
+    identify: (key) => key.keyId,
   });
 };
 
@@ -434,7 +468,11 @@ export const listResourceTags: Operation = async (core, input, context) => {
   input.finish();
   const key = await core.resolveKey(keyId, context, { aliases: false });
   await core.authorize(context, key, 'kms:ListResourceTags');
-  return page(input, key.tags, 'Tags', (tag) => tag, { defaultLimit: 50, maxLimit: 50 });
+  return page(input, key.tags, 'Tags', (tag) => tag, {
+    defaultLimit: 50,
+    maxLimit: 50,
+    identify: (tag) => tag.TagKey,
+  });
 };
 
 /** Raise the errors of the rotation operations for a disabled or pending-deletion key. */
@@ -537,6 +575,6 @@ export const listKeyRotations: Operation = async (core, input, context) => {
       }
       return entry;
     },
-    { defaultLimit: 100, maxLimit: 1000 },
+    { defaultLimit: 100, maxLimit: 1000, identify: (material) => material.id },
   );
 };

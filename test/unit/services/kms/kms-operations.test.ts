@@ -498,6 +498,29 @@ for (const backend of backends) {
       } while (marker);
       assert.deepEqual(seen.sort(), created.sort());
 
+      // Keys deleted between pages, the last one listed among them, make the
+      // next pages skip nothing.
+      const first = await env.kms.handle('ListKeys', { Limit: 2 }, env.root);
+      const listed = (first.Keys as Array<{ KeyId: string }>).map((key) => key.KeyId);
+      for (const gone of listed) {
+        await env.kms.handle(
+          'ScheduleKeyDeletion',
+          { KeyId: gone, PendingWindowInDays: 7 },
+          env.root,
+        );
+      }
+      env.advance(8 * 1000);
+      await env.kms.runDueWork();
+      const rest: string[] = [];
+      marker = first.NextMarker;
+      while (marker) {
+        const next = await env.kms.handle('ListKeys', { Limit: 2, Marker: marker }, env.root);
+        rest.push(...(next.Keys as Array<{ KeyId: string }>).map((key) => key.KeyId));
+        marker = next.Truncated ? next.NextMarker : undefined;
+      }
+      assert.deepEqual(rest.sort(), created.filter((id) => !listed.includes(id)).sort());
+      created.splice(0, created.length, ...rest);
+
       const keyId = created[0]!;
       await env.kms.handle(
         'TagResource',
