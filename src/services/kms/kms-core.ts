@@ -344,7 +344,9 @@ export class KmsCore {
     ) {
       return;
     }
-    throw deny('implicit');
+    // When the key policy hands the decision to the account's IAM policies,
+    // the missing allow is an identity policy's, and that is the fix.
+    throw deny(keyVerdict.accountAllowed ? 'identity-only' : 'implicit');
   }
 
   /** Authorize an action that only identity policies govern, such as CreateKey and ListKeys. */

@@ -113,7 +113,7 @@ for (const backend of backends) {
               identityContext(session),
             ),
             'AccessDeniedException',
-            `User: ${session.arn} is not authorized to perform: kms:Encrypt on resource: arn:aws:kms:eu-west-2:${ACCOUNT}:key/${keys[name]} because no resource-based policy allows the kms:Encrypt action`,
+            `User: ${session.arn} is not authorized to perform: kms:Encrypt on resource: arn:aws:kms:eu-west-2:${ACCOUNT}:key/${keys[name]} because no identity-based policy allows the kms:Encrypt action`,
           );
         }
       }
@@ -145,7 +145,7 @@ for (const backend of backends) {
         await rejectsWith(
           kms.handle('DescribeKey', { KeyId: keyId }, identityContext(developer)),
           'AccessDeniedException',
-          /kms:DescribeKey .* because no resource-based policy allows/,
+          /kms:DescribeKey .* because no identity-based policy allows/,
         );
         await rejectsWith(
           kms.handle(
@@ -206,7 +206,7 @@ for (const backend of backends) {
       await rejectsWith(
         kms.handle('Encrypt', { KeyId: keys.main, Plaintext: 'eA==' }, identityContext(developer)),
         'AccessDeniedException',
-        /because no resource-based policy allows/,
+        /because no identity-based policy allows/,
       );
     } finally {
       await env.dispose();
@@ -267,7 +267,8 @@ for (const backend of backends) {
         await rejectsWith(
           env.kms.handle('PutKeyPolicy', { KeyId: key.KeyId, Policy: lockout }, env.root),
           'AccessDeniedException',
-          /kms:PutKeyPolicy/,
+          // The key policy hands nothing but Decrypt to the account, so the key policy is at fault.
+          /kms:PutKeyPolicy on resource: \S+ because no resource-based policy allows the kms:PutKeyPolicy action$/,
         );
         const open = (await env.kms.createKey({}, env.root)).KeyMetadata;
         await rejectsWith(
