@@ -15,7 +15,12 @@ import { overwriteState } from '../state-records.js';
 import { randomBytes } from 'node:crypto';
 import { StateConflictError, type Store } from '../../storage/store.js';
 import { openSecretBox, type SecretBox } from '../secret-box.js';
-import type { AccessKeyRecord, CredentialResolver, Principal } from '../types.js';
+import {
+  ServiceError,
+  type AccessKeyRecord,
+  type CredentialResolver,
+  type Principal,
+} from '../types.js';
 import {
   accessDenied,
   deleteConflict,
@@ -614,6 +619,11 @@ export class IdentityService implements CredentialResolver {
     }
 
     const parsed = parseRoleArn(roleArn);
+    if (parsed === undefined) {
+      throw validationError(
+        `${roleArn} is not a valid role ARN; use the form arn:aws:iam::<account-id>:role/<role-name>.`,
+      );
+    }
     const role =
       parsed && parsed.accountId === this.accountId
         ? await this.getRole(parsed.name).catch(() => undefined)

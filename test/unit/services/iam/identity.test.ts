@@ -327,6 +327,15 @@ for (const backend of backends) {
         );
         await rejects(
           identity.assumeRole(root, {
+            roleArn: `arn:aws:iam::${ACCOUNT}:notarole/account`,
+            roleSessionName: 'xx',
+          }),
+          'ValidationError',
+          400,
+          /^arn:aws:iam::\d{12}:notarole\/account is not a valid role ARN; use the form arn:aws:iam::<account-id>:role\/<role-name>\.$/,
+        );
+        await rejects(
+          identity.assumeRole(root, {
             roleArn: `arn:aws:iam::${ACCOUNT}:role/account`,
             roleSessionName: 'xx',
             durationSeconds: 899,
