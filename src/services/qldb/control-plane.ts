@@ -221,9 +221,8 @@ export class ControlPlaneService {
     await this.#authorize(context.principal, 'qldb:CreateLedger', this.ledgerArn(name));
     // Two creations of one name run one after the other, so that the second
     // finds the ledger and fails before its KmsKey replaces the first's.
-    // NOTE: servers sharing a store do not share this queue. Two of them
-    // creating one name at once can still leave the ledger under the losing
-    // caller's key.
+    // Across servers sharing a store, the key service's first write of the
+    // configuration decides instead (ResourceInUseException).
     const previous = this.#creating.get(name) ?? Promise.resolve();
     const created = previous.then(() =>
       this.#create(name, mode, deletionProtection, tags, kmsKey, context),

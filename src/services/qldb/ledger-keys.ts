@@ -8,7 +8,6 @@ import { StateConflictError, type StateRecord, type Store } from '../../storage/
 import type { IdentityService } from '../iam/identity.js';
 import type { KmsService } from '../kms/kms-service.js';
 import type { OwnedKey } from '../kms/owned-keys.js';
-import { overwriteState } from '../state-records.js';
 import { ServiceError, type Principal, type RequestContext } from '../types.js';
 import { qldbError } from './control-plane.js';
 import type { LedgerGate } from './session-service.js';
@@ -31,7 +30,7 @@ export interface LedgerKeyConfig {
   /** The key change in progress while `status` is `UPDATING`. */
   pending?: Omit<
     LedgerKeyConfig,
-    'ledgerName' | 'status' | 'pending' | 'inaccessibleAt' | 'staleGrants'
+    'ledgerName' | 'status' | 'pending' | 'inaccessibleAt' | 'staleGrants' | 'preparedAt'
   >;
   /**
    * Grants of key changes that a newer change replaced before they finished.
@@ -39,6 +38,8 @@ export interface LedgerKeyConfig {
    * only once a change finishes and the data key is wrapped under its key.
    */
   staleGrants?: GrantRef[];
+  /** When CreateLedger stored this configuration for a new ledger, epoch ms. */
+  preparedAt?: number;
 }
 
 /** One grant the ledger holds on a customer managed key. */
@@ -105,6 +106,13 @@ const REWRAP_ATTEMPTS = 5;
  * changed the ledger's key configuration first, before it gives up.
  */
 const CHANGE_ATTEMPTS = 20;
+
+/**
+ * How long a new ledger's configuration belongs to the CreateLedger call
+ * that stored it. Creating a ledger takes milliseconds; a configuration
+ * older than this without its ledger is a leftover.
+ */
+const CREATION_WINDOW_MS = 60_000;
 
 /** Wraps one stored form of a ledger's data key again, or returns it unchanged. */
 type Rewrap = (wrapped: Uint8Array, ledgerId: string) => Promise<Uint8Array>;
@@ -388,12 +396,54 @@ export class LedgerKeyService implements LedgerGate {
     caller: RequestContext,
   ): Promise<void> {
     const target = await this.#resolveTarget(ledgerName, kmsKey ?? AWS_OWNED_KMS_KEY, caller);
+    const config: LedgerKeyConfig = {
+      ledgerName,
+      ...target,
+      status: 'ENABLED',
+      preparedAt: Date.now(),
+    };
     try {
-      await this.#save({ ledgerName, ...target, status: 'ENABLED' });
+      await this.#saveNew(config);
     } catch (error) {
       await this.#retireGrants(ledgerName, grantOf(target));
       throw error;
     }
+  }
+
+  /**
+   * Store a new ledger's first configuration. Servers sharing a store do
+   * not share their queues of CreateLedger calls, so a configuration that
+   * another creation stored moments ago is left to it, and this creation
+   * fails. An older one is a leftover of a creation that stopped midway
+   * and is replaced.
+   */
+  async #saveNew(config: LedgerKeyConfig): Promise<void> {
+    const name = config.ledgerName;
+    const inUse = () =>
+      qldbError(
+        'ResourceInUseException',
+        `Ledger ${name} is being created by another request; if that request ` +
+          `failed, send CreateLedger again after ${CREATION_WINDOW_MS / 1000} s`,
+        { ResourceType: 'LEDGER', ResourceName: name },
+      );
+    const stored = await this.#options.store.getState(NAMESPACE, name);
+    let leftover: LedgerKeyConfig | undefined;
+    if (stored !== undefined) {
+      leftover = JSON.parse(Buffer.from(stored.value).toString('utf8')) as LedgerKeyConfig;
+      const since = leftover.preparedAt;
+      if (since !== undefined && Date.now() - since < CREATION_WINDOW_MS) throw inUse();
+    }
+    const value = Buffer.from(JSON.stringify(config), 'utf8');
+    let version: number;
+    try {
+      version = await this.#options.store.putState(NAMESPACE, name, value, stored?.version ?? 0);
+    } catch (error) {
+      if (error instanceof StateConflictError) throw inUse();
+      throw error;
+    }
+    this.#configs.set(name, config);
+    this.#versions.set(name, version);
+    await this.#retireGrants(name, grantsHeldBy(leftover));
   }
 
   /**
@@ -547,14 +597,6 @@ export class LedgerKeyService implements LedgerGate {
         ParameterName: 'KmsKey',
       },
     );
-  }
-
-  /** Write a configuration whatever is stored, as a new ledger's first one is. */
-  async #save(config: LedgerKeyConfig): Promise<void> {
-    const value = Buffer.from(JSON.stringify(config), 'utf8');
-    const version = await overwriteState(this.#options.store, NAMESPACE, config.ledgerName, value);
-    this.#configs.set(config.ledgerName, config);
-    this.#versions.set(config.ledgerName, version);
   }
 
   /**

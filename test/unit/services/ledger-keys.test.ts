@@ -825,3 +825,67 @@ test('UpdateLedger crossing DeleteLedger leaves no key change or grant', async (
     dataDir.remove();
   }
 });
+
+test('CreateLedger on two servers at once: the second waits its turn', async () => {
+  const env = await kmsFixture(backend);
+  const dataDir = tempDir('vellum-two-creators-');
+  const { keys, engine, call } = await openLedgerServices(env, dataDir.path);
+  // A second key service on the same store stands for a second server.
+  const other = new LedgerKeyService({
+    store: env.store(),
+    kms: env.kms,
+    identity: env.identity,
+    rootKey: ROOT_KEY,
+    accountId: ACCOUNT,
+    region: REGION,
+    checkIntervalMs: 60_000,
+    logger: pino({ level: 'silent' }),
+  });
+  const { kms, root } = env;
+  const grantsOn = async (keyId: string) =>
+    ((await kms.invoke('ListGrants', { KeyId: keyId }, root)) as { Grants: unknown[] }).Grants
+      .length;
+  try {
+    await other.start(engine);
+    const a = (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
+    const b = (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
+    // The other server stored its configuration and is about to create the ledger.
+    await other.prepareLedger('shared', b, root);
+    await assert.rejects(
+      call('CreateLedger', '', { Name: 'shared', PermissionsMode: 'ALLOW_ALL', KmsKey: a }),
+      (error) => {
+        assert.ok(error instanceof ServiceError);
+        assert.equal(error.code, 'ResourceInUseException');
+        assert.match(error.message, /^Ledger shared is being created by another request/);
+        return true;
+      },
+    );
+    assert.deepEqual([await grantsOn(a), await grantsOn(b)], [0, 1]);
+
+    // A configuration left by a creation that stopped midway a while ago is replaced.
+    const stored = await env.store().getState(LEDGER_KEY_NAMESPACE, 'shared');
+    const leftover = { ...JSON.parse(Buffer.from(stored!.value).toString()), preparedAt: 0 };
+    await env
+      .store()
+      .putState(
+        LEDGER_KEY_NAMESPACE,
+        'shared',
+        Buffer.from(JSON.stringify(leftover)),
+        stored!.version,
+      );
+    const created = await call('CreateLedger', '', {
+      Name: 'shared',
+      PermissionsMode: 'ALLOW_ALL',
+      KmsKey: a,
+    });
+    assert.equal(created.KmsKeyArn, `arn:aws:kms:${REGION}:${ACCOUNT}:key/${a}`);
+    assert.equal(wrappingKeyId((await engine.ledgerKeyRecord('shared')).wrappedKey), a);
+    assert.deepEqual([await grantsOn(a), await grantsOn(b)], [1, 0]);
+  } finally {
+    await other.close();
+    await keys.close();
+    await engine.close();
+    await env.dispose();
+    dataDir.remove();
+  }
+});
