@@ -164,8 +164,26 @@ export class StatementRunner {
 
   #requireTable(name: string, at: Position): string {
     const table = this.#tx.findTable(name);
-    if (table === undefined) fail(at, `No active table named '${name}'`);
+    if (table === undefined) {
+      if (name.startsWith('_ql_committed_')) {
+        fail(
+          at,
+          `${name} is the committed view of a table, which is read-only; write to the table`,
+        );
+      }
+      fail(at, `No active table named '${name}'${this.#droppedHint(name)}`);
+    }
     return table.tableId;
+  }
+
+  /** Say how to restore a table of this name that was dropped, if there is one. */
+  #droppedHint(name: string): string {
+    const dropped = this.#tx
+      .tables()
+      .find((table) => table.name === name && table.status === 'INACTIVE');
+    return dropped === undefined
+      ? ''
+      : `; it was dropped, and UNDROP TABLE "${dropped.tableId}" restores it`;
   }
 
   /** Run an engine call, adding the statement position to the engine's message. */
@@ -599,7 +617,10 @@ export class StatementRunner {
 
     const definition = tx.findTable(table.table);
     if (definition === undefined) {
-      fail(source.at, `No such variable or table named '${table.table}'`);
+      fail(
+        source.at,
+        `No such variable or table named '${table.table}'${this.#droppedHint(table.table)}`,
+      );
     }
     const alias = source.alias ?? defaultAlias(source.expr);
     const plan = planAccess({

@@ -120,6 +120,12 @@ class Parser {
       this.#advance();
       return { name: token.text, quoted: token.kind === 'quoted', at: token.position };
     }
+    if (token.kind === 'keyword') {
+      const written = token.written ?? token.text;
+      return this.#unexpected(
+        `expected ${what}; ${written} is a reserved word, so quote it to use it as a name: "${written}"`,
+      );
+    }
     return this.#unexpected(`expected ${what}`);
   }
 
@@ -307,7 +313,18 @@ class Parser {
     const distinct = this.#acceptKeyword('DISTINCT');
     if (!distinct) this.#acceptKeyword('ALL');
     let projection: Projection;
-    if (this.#acceptKeyword('VALUE')) {
+    if (this.#isKeyword('VALUE')) {
+      const value = this.#token;
+      this.#advance();
+      if (this.#isKeyword('FROM') || this.#isPunctuation(',')) {
+        // SELECT Value FROM t: a field named like the keyword, most likely.
+        const written = value.written ?? value.text;
+        throw new PartiqlSyntaxError(
+          `Unexpected ${describe(this.#token)}: expected an expression after SELECT VALUE. ` +
+            `To select a field named ${written}, quote it: SELECT "${written}" ...`,
+          this.#token.position,
+        );
+      }
       projection = { kind: 'value', expr: this.#expression() };
     } else if (this.#acceptPunctuation('*')) {
       projection = { kind: 'star' };

@@ -64,6 +64,21 @@ describe('statement errors', () => {
       ['invalid Ion literal', 'SELECT * FROM Item\nWHERE sku = ¦`[1, 2`', /Ion/],
       ['failing cast', "SELECT VALUE\n\t¦CAST('x' AS INT) FROM Item", /cast/i],
       ['comment before the fault', '-- find items\nSELECT * FROM Item WHERE ¦)', /'\)'/],
+      [
+        'keyword as a field name',
+        'SELECT Value ¦FROM Item',
+        /expected an expression after SELECT VALUE\. To select a field named Value, quote it: SELECT "Value"/,
+      ],
+      [
+        'keyword as an alias',
+        'SELECT * FROM Item AS ¦Order',
+        /expected an alias; Order is a reserved word, so quote it to use it as a name: "Order"/,
+      ],
+      [
+        'write to a committed view',
+        'DELETE FROM ¦_ql_committed_Item',
+        /_ql_committed_Item is the committed view of a table, which is read-only; write to the table/,
+      ],
     ];
     for (const [name, marked, pattern] of cases) {
       test(name, async () => {
@@ -220,5 +235,27 @@ describe('statement errors', () => {
     );
     await assert.rejects(tx.commit(), LedgerError);
     assert.deepEqual(await contents(), before, 'the transaction committed nothing');
+  });
+});
+
+describe('dropped tables', () => {
+  let db: LedgerFixture;
+  before(async () => {
+    db = await openLedger();
+  });
+  after(() => db.close());
+
+  test('reads and writes name the UNDROP that restores a dropped table', async () => {
+    const tableId = (await db.run('CREATE TABLE Gone')).values[0]!.get('tableId')!.stringValue();
+    await db.run('DROP TABLE Gone');
+    for (const statement of ['SELECT * FROM Gone', "INSERT INTO Gone VALUE {'a': 1}"]) {
+      await assert.rejects(db.run(statement), (error: unknown) => {
+        expectBadRequest(
+          error,
+          new RegExp(`Gone'; it was dropped, and UNDROP TABLE "${tableId}" restores it`),
+        );
+        return true;
+      });
+    }
   });
 });
