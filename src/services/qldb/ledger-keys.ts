@@ -848,12 +848,18 @@ export class LedgerKeyService implements LedgerGate {
       { ledger: ledgerName, keyArn: pending.keyArn },
       'ledger key change finished',
     );
-    // The data key is wrapped under the new key alone now, so the grants on
-    // the keys before it are not needed any more.
-    const finished = [...grantOf(config), ...(config.staleGrants ?? [])].filter(
-      (grant) => grant.grantId !== pending.grantId,
-    );
-    await this.#retireGrants(ledgerName, finished);
+    // The data key is wrapped under the new key alone now, so this server
+    // needs the grants on the keys before it no more.
+    // NOTE: servers sharing a store keep them. Another server may still be
+    // finishing an older change or reading the wrapped key it had read
+    // before this change, and retiring its grant there was seen to leave
+    // that server's key guard marking the ledger inaccessible.
+    if (this.#options.store.singleWriter) {
+      const finished = [...grantOf(config), ...(config.staleGrants ?? [])].filter(
+        (grant) => grant.grantId !== pending.grantId,
+      );
+      await this.#retireGrants(ledgerName, finished);
+    }
     return false;
   }
 
