@@ -363,10 +363,13 @@ test('customer managed key: revoked grant, denying policy, deletion, restart', a
   }
 });
 
-/** Open a key service, an engine and a control plane over the fixture's store. */
-async function openLedgerServices(env: Awaited<ReturnType<typeof kmsFixture>>, dataDir: string) {
-  const keys = new LedgerKeyService({
-    store: env.store(),
+/** A key service with the root key file's key and a long guard interval, over `store`. */
+function newKeyService(
+  env: Awaited<ReturnType<typeof kmsFixture>>,
+  store = env.store(),
+): LedgerKeyService {
+  return new LedgerKeyService({
+    store,
     kms: env.kms,
     identity: env.identity,
     rootKey: ROOT_KEY,
@@ -375,6 +378,11 @@ async function openLedgerServices(env: Awaited<ReturnType<typeof kmsFixture>>, d
     checkIntervalMs: 60_000,
     logger: pino({ level: 'silent' }),
   });
+}
+
+/** Open a key service, an engine and a control plane over the fixture's store. */
+async function openLedgerServices(env: Awaited<ReturnType<typeof kmsFixture>>, dataDir: string) {
+  const keys = newKeyService(env);
   const engine = await Engine.open({ dataDir, store: env.store(), keyProvider: keys.keyProvider });
   await keys.start(engine);
   const plane = new ControlPlaneService({ engine, accountId: ACCOUNT, region: REGION, keys });
@@ -703,16 +711,7 @@ test('UpdateLedger under endless contention: ResourceInUseException, grant retir
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  const keys = new LedgerKeyService({
-    store: contendedStore,
-    kms: env.kms,
-    identity: env.identity,
-    rootKey: ROOT_KEY,
-    accountId: ACCOUNT,
-    region: REGION,
-    checkIntervalMs: 60_000,
-    logger: pino({ level: 'silent' }),
-  });
+  const keys = newKeyService(env, contendedStore);
   const engine = await Engine.open({
     dataDir: dataDir.path,
     store,
@@ -831,16 +830,7 @@ test('CreateLedger on two servers at once: the second waits its turn', async () 
   const dataDir = tempDir('vellum-two-creators-');
   const { keys, engine, call } = await openLedgerServices(env, dataDir.path);
   // A second key service on the same store stands for a second server.
-  const other = new LedgerKeyService({
-    store: env.store(),
-    kms: env.kms,
-    identity: env.identity,
-    rootKey: ROOT_KEY,
-    accountId: ACCOUNT,
-    region: REGION,
-    checkIntervalMs: 60_000,
-    logger: pino({ level: 'silent' }),
-  });
+  const other = newKeyService(env);
   const { kms, root } = env;
   const grantsOn = async (keyId: string) =>
     ((await kms.invoke('ListGrants', { KeyId: keyId }, root)) as { Grants: unknown[] }).Grants
