@@ -25,6 +25,8 @@ const program = new Command();
 
 const ENDPOINT_HELP = `Vellum's endpoint (default: the AWS profile's endpoint_url, else ${DEFAULT_ENDPOINT})`;
 const REGION_HELP = `region (default: the AWS profile's region, else ${DEFAULT_REGION})`;
+const PROFILE_DIR_HELP =
+  "vellum serve's data directory, whose AWS profile is used when none is configured";
 
 program
   .name('vellum')
@@ -156,11 +158,7 @@ program
   .requiredOption('--ledger <name>', 'the ledger to open a session on')
   .option('--endpoint <url>', ENDPOINT_HELP)
   .option('--region <region>', REGION_HELP)
-  .option(
-    '--data-dir <dir>',
-    "vellum serve's data directory, whose AWS profile is used when none is configured",
-    './.vellum',
-  )
+  .option('--data-dir <dir>', PROFILE_DIR_HELP, './.vellum')
   .option('-e, --execute <statements>', 'run these statements, then exit')
   .option('--format <format>', 'result format: ion or json', parseFormat, 'ion')
   .action(
@@ -189,11 +187,7 @@ ledgerCommand
   .argument('<name>', 'the ledger')
   .option('--endpoint <url>', ENDPOINT_HELP)
   .option('--region <region>', REGION_HELP)
-  .option(
-    '--data-dir <dir>',
-    "vellum serve's data directory, whose AWS profile is used when none is configured",
-    './.vellum',
-  )
+  .option('--data-dir <dir>', PROFILE_DIR_HELP, './.vellum')
   .option('--no-wait', 'start the rekey and exit without waiting for it')
   .action(
     async (
@@ -212,11 +206,7 @@ const stackCommand = (name: string, description: string) =>
     .option('--file <path>', 'the stack file', 'stacks/qldb-kms.yml')
     .option('--endpoint <url>', ENDPOINT_HELP)
     .option('--region <region>', REGION_HELP)
-    .option(
-      '--data-dir <dir>',
-      "vellum serve's data directory, whose AWS profile is used when none is configured",
-      './.vellum',
-    );
+    .option('--data-dir <dir>', PROFILE_DIR_HELP, './.vellum');
 
 stackCommand(
   'deploy',
