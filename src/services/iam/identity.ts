@@ -299,7 +299,20 @@ export class IdentityService implements CredentialResolver {
       'assumeRolePolicyDocument',
       input.assumeRolePolicyDocument,
     );
-    this.#parseOrReject(trustPolicy, 'trust');
+    const trust = this.#parseOrReject(trustPolicy, 'trust');
+    // As IAM does, a trust policy may only name principals that exist.
+    for (const statement of trust.statements) {
+      for (const entry of [
+        ...(statement.principal?.aws ?? []),
+        ...(statement.notPrincipal?.aws ?? []),
+      ]) {
+        if (!(await this.principalExists(entry))) {
+          throw malformedPolicy(
+            `Invalid principal in policy: "AWS":"${entry}"; name an existing user or role, or the account root.`,
+          );
+        }
+      }
+    }
     const maxSessionDuration = input.maxSessionDuration ?? 3600;
     if (
       !Number.isInteger(maxSessionDuration) ||

@@ -184,6 +184,21 @@ for (const backend of backends) {
         400,
         /no principal/,
       );
+      await rejects(
+        identity.createRole({
+          roleName: 'r3',
+          assumeRolePolicyDocument: JSON.stringify({
+            Statement: {
+              Effect: 'Allow',
+              Principal: { AWS: `arn:aws:iam::${ACCOUNT}:user/ghost` },
+              Action: 'sts:AssumeRole',
+            },
+          }),
+        }),
+        'MalformedPolicyDocument',
+        400,
+        /^Invalid principal in policy: "AWS":"arn:aws:iam::\d{12}:user\/ghost"; name an existing user or role/,
+      );
 
       const policy = JSON.stringify({
         Version: '2012-10-17',
