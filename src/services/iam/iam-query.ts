@@ -79,12 +79,12 @@ function callerUserName(identity: IdentityService, caller: Principal): string | 
   return match[1];
 }
 
-const byUser = (params: Params, identity: IdentityService, caller: Principal): string =>
-  params.UserName !== undefined
-    ? userArn(identity, params.UserName)
-    : identity.isRoot(caller)
-      ? identity.rootArn
-      : caller.arn;
+const byUser = (params: Params, identity: IdentityService, caller: Principal): string => {
+  if (params.UserName !== undefined) return userArn(identity, params.UserName);
+  // Without UserName the caller itself is meant, which only a user or root can be.
+  callerUserName(identity, caller);
+  return identity.isRoot(caller) ? identity.rootArn : caller.arn;
+};
 
 const byRole = (params: Params, identity: IdentityService): string =>
   roleArn(identity, params.RoleName);

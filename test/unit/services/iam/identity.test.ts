@@ -447,6 +447,20 @@ for (const backend of backends) {
       const key = (await iam.handle('CreateAccessKey', { UserName: 'alice' }, root))
         .AccessKey as Record<string, string>;
       const alice = context((await identity.lookupAccessKey(key.AccessKeyId!))!.principal);
+      // GetUser without UserName means the caller, which a role session is not.
+      const session = context({
+        accountId: ACCOUNT,
+        arn: `arn:aws:sts::${ACCOUNT}:assumed-role/r/s`,
+        roleArn: `arn:aws:iam::${ACCOUNT}:role/r`,
+        userId: 'AROA:s',
+        accessKeyId: 'ASIA',
+      });
+      await rejects(
+        iam.handle('GetUser', {}, session),
+        'ValidationError',
+        400,
+        /^Must specify userName when calling with non-User credentials$/,
+      );
 
       await rejects(
         iam.handle(
