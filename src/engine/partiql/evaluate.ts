@@ -429,7 +429,8 @@ function call(expr: Extract<Expr, { kind: 'call' }>, scope: Scope, context: Eval
     const type = value.getType();
     if (type === IonTypes.LIST || type === IonTypes.SEXP) return bool(value.elements().length > 0);
     if (type === IonTypes.STRUCT) return bool(value.fields().length > 0);
-    return fail(expr.at, `EXISTS expects a collection, got ${typeOf(value)}`);
+    // QLDB's EXISTS is false for a value that is not a collection.
+    return FALSE;
   }
   const fn = scalarFunction(expr.name);
   if (fn === undefined) {

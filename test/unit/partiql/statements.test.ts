@@ -205,6 +205,7 @@ describe('SELECT over a seeded ledger', () => {
       isbns('b.stock IS MISSING', `"978-2" "978-4"`),
       isbns('b.stock IS NOT MISSING', `"978-1" "978-3"`),
       isbns('EXISTS(b.tags)', `"978-1" "978-2" "978-4"`),
+      isbns('EXISTS(b.pages) OR EXISTS(b.title) OR EXISTS(b.published)', ''),
       isbns("EXISTS(SELECT * FROM b.tags AS t WHERE t = 'hash')", `"978-2"`),
       isbns('b.published < `2021-01-01T`', `"978-2" "978-4"`),
       isbns('b.price = `45.00`', `"978-2"`),
