@@ -15,12 +15,7 @@ import { overwriteState } from '../state-records.js';
 import { randomBytes } from 'node:crypto';
 import { StateConflictError, type Store } from '../../storage/store.js';
 import { openSecretBox, type SecretBox } from '../secret-box.js';
-import {
-  ServiceError,
-  type AccessKeyRecord,
-  type CredentialResolver,
-  type Principal,
-} from '../types.js';
+import type { AccessKeyRecord, CredentialResolver, Principal } from '../types.js';
 import {
   accessDenied,
   deleteConflict,
