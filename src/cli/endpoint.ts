@@ -125,6 +125,35 @@ export async function requireCredentials(
   }
 }
 
+/** The configuration providers of an AWS SDK client, enough to read its region and credentials. */
+export interface SdkClientProbe {
+  config: { region: () => Promise<string>; credentials: () => Promise<Credentials> };
+  destroy(): void;
+}
+
+/**
+ * Resolve where and as whom a command calls Vellum: the profile fallback of
+ * `dataDir`, then {@link resolveEndpoint}, {@link resolveRegion} and
+ * {@link requireCredentials}. `probe` makes an SDK client for the endpoint,
+ * whose providers read the AWS configuration as every SDK does.
+ */
+export async function resolveConnection(
+  options: { endpoint?: string; region?: string; dataDir?: string },
+  probe: (url: string) => SdkClientProbe,
+): Promise<{ url: string; region: string; credentials: Credentials }> {
+  if (options.dataDir !== undefined) useServeProfile(options.dataDir);
+  process.env.AWS_EC2_METADATA_DISABLED ??= 'true';
+  const url = await resolveEndpoint(options.endpoint);
+  const client = probe(url);
+  try {
+    const region = await resolveRegion(options.region, () => client.config.region());
+    const credentials = await requireCredentials(() => client.config.credentials(), url);
+    return { url, region, credentials };
+  } finally {
+    client.destroy();
+  }
+}
+
 /**
  * Explain why a call to Vellum at `url` failed when the cause is the
  * connection, the credentials or the region, naming the value at fault and

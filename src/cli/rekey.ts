@@ -1,12 +1,6 @@
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../server/sigv4/node-sha256.js';
-import {
-  explainAccessError,
-  requireCredentials,
-  resolveEndpoint,
-  resolveRegion,
-  useServeProfile,
-} from './endpoint.js';
+import { explainAccessError, resolveConnection } from './endpoint.js';
 
 export interface RekeyCommandOptions {
   ledger: string;
@@ -133,13 +127,13 @@ class RestClient {
   ) {}
 
   static async create(options: RekeyCommandOptions): Promise<RestClient> {
-    useServeProfile(options.dataDir);
     // The SDK's own chain finds the credentials and the region, as for `vellum shell`.
     const sdk = await import('@aws-sdk/client-qldb-session');
-    const config = new sdk.QLDBSessionClient({}).config;
-    const endpoint = new URL(await resolveEndpoint(options.endpoint));
-    const region = await resolveRegion(options.region, () => config.region());
-    const credentials = await requireCredentials(() => config.credentials(), endpoint.origin);
+    const { url, region, credentials } = await resolveConnection(
+      options,
+      (endpoint) => new sdk.QLDBSessionClient({ endpoint }),
+    );
+    const endpoint = new URL(url);
     const signer = new SignatureV4({
       credentials,
       region,

@@ -2,13 +2,7 @@ import { createInterface } from 'node:readline';
 import { dom, dumpPrettyText, loadAll } from 'ion-js';
 import { dot } from '../engine/ion/dot.js';
 import { hashString } from '../engine/ion/ion-hash.js';
-import {
-  explainAccessError,
-  requireCredentials,
-  resolveEndpoint,
-  resolveRegion,
-  useServeProfile,
-} from './endpoint.js';
+import { explainAccessError, resolveConnection } from './endpoint.js';
 
 export interface ShellOptions {
   ledger: string;
@@ -33,13 +27,11 @@ type SendCommandInput = import('@aws-sdk/client-qldb-session').SendCommandComman
  * Returns the exit code: 0, or 1 when a statement failed.
  */
 export async function runShell(options: ShellOptions): Promise<number> {
-  if (options.dataDir !== undefined) useServeProfile(options.dataDir);
   const sdk = await import('@aws-sdk/client-qldb-session');
-  const url = await resolveEndpoint(options.endpoint);
-  const probe = new sdk.QLDBSessionClient({ endpoint: url });
-  const region = await resolveRegion(options.region, () => probe.config.region());
-  const credentials = await requireCredentials(() => probe.config.credentials(), url);
-  probe.destroy();
+  const { url, region, credentials } = await resolveConnection(
+    options,
+    (endpoint) => new sdk.QLDBSessionClient({ endpoint }),
+  );
   const client: SessionClient = new sdk.QLDBSessionClient({
     endpoint: url,
     region,

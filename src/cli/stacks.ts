@@ -1,12 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import {
-  explainAccessError,
-  requireCredentials,
-  resolveEndpoint,
-  resolveRegion,
-  useServeProfile,
-} from './endpoint.js';
+import { explainAccessError, resolveConnection } from './endpoint.js';
 
 export interface StackCommandOptions {
   stage: string;
@@ -37,13 +31,11 @@ export function stackName(file: string, stage: string): string {
 }
 
 async function client(options: StackCommandOptions) {
-  useServeProfile(options.dataDir);
   const sdk: CloudFormation = await import('@aws-sdk/client-cloudformation');
-  const url = await resolveEndpoint(options.endpoint);
-  const probe = new sdk.CloudFormationClient({ endpoint: url });
-  const region = await resolveRegion(options.region, () => probe.config.region());
-  const credentials = await requireCredentials(() => probe.config.credentials(), url);
-  probe.destroy();
+  const { url, region, credentials } = await resolveConnection(
+    options,
+    (endpoint) => new sdk.CloudFormationClient({ endpoint }),
+  );
   const cloudformation = new sdk.CloudFormationClient({ endpoint: url, region, credentials });
   return {
     sdk,
