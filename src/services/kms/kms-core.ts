@@ -570,16 +570,19 @@ function constraintsHold(
 ): boolean {
   const constraints = grant.constraints;
   if (!constraints || operation === 'DescribeKey' || operation === 'RetireGrant') return true;
-  const actual = context ?? {};
+  // In a grant constraint the keys match ignoring case and the values exactly,
+  // as KMS documents for GrantConstraints.
+  const actual = new Map<string, string>();
+  for (const [name, value] of Object.entries(context ?? {})) actual.set(name.toLowerCase(), value);
+  const holds = (expected: Record<string, string>) =>
+    Object.entries(expected).every(([name, value]) => actual.get(name.toLowerCase()) === value);
   if (constraints.EncryptionContextEquals) {
     const expected = constraints.EncryptionContextEquals;
-    const keys = Object.keys(expected);
-    if (keys.length !== Object.keys(actual).length) return false;
-    if (!keys.every((name) => actual[name] === expected[name])) return false;
+    if (Object.keys(expected).length !== Object.keys(context ?? {}).length) return false;
+    if (!holds(expected)) return false;
   }
-  if (constraints.EncryptionContextSubset) {
-    const expected = constraints.EncryptionContextSubset;
-    if (!Object.keys(expected).every((name) => actual[name] === expected[name])) return false;
+  if (constraints.EncryptionContextSubset && !holds(constraints.EncryptionContextSubset)) {
+    return false;
   }
   return true;
 }

@@ -360,6 +360,18 @@ for (const backend of backends) {
         { KeyId: key.KeyId, Plaintext: Buffer.from('y'), EncryptionContext: { ledger: 'poc' } },
         identityContext(app),
       );
+      // Constraint keys match ignoring case, values exactly.
+      await kms.encrypt(
+        { KeyId: key.KeyId, Plaintext: Buffer.from('y'), EncryptionContext: { LEDGER: 'poc' } },
+        identityContext(app),
+      );
+      await rejectsWith(
+        kms.encrypt(
+          { KeyId: key.KeyId, Plaintext: Buffer.from('y'), EncryptionContext: { ledger: 'POC' } },
+          identityContext(app),
+        ),
+        'AccessDeniedException',
+      );
 
       const retry = await kms.handle(
         'CreateGrant',
