@@ -265,6 +265,16 @@ function sameGrant(a: GrantRecord, b: Omit<GrantRecord, 'grantId' | 'createdAt'>
   );
 }
 
+/**
+ * True when a grant's grantee or retiring principal can be found, as KMS
+ * requires: a service principal, or a principal the identity service knows
+ * (principals of other accounts cannot be checked and count as found).
+ */
+async function grantPrincipalExists(core: KmsCore, principal: string): Promise<boolean> {
+  if (/^[a-z0-9][a-z0-9.-]*\.amazonaws\.com(\.cn)?$/.test(principal)) return true;
+  return core.identity.principalExists(principal);
+}
+
 export const createGrant: Operation = async (core, input, context) => {
   const keyIdText = input.string('KeyId', { required: true, min: 1, max: 2048 });
   const grantee = input.string('GranteePrincipal', { ...PRINCIPAL_RULES, required: true });
@@ -313,6 +323,18 @@ export const createGrant: Operation = async (core, input, context) => {
       // A grant that allows CreateGrant may delegate its own operations only.
       if (!(await delegatingGrantAllows(core, context, key, operations!))) throw error;
     });
+  for (const [member, principal] of [
+    ['GranteePrincipal', grantee!],
+    ['RetiringPrincipal', retiring],
+  ] as const) {
+    if (principal !== undefined && !(await grantPrincipalExists(core, principal))) {
+      throw kmsError(
+        'InvalidArnException',
+        `${member} ${principal} is not a principal KMS can find: name an existing IAM user or role, ` +
+          'an account, or a service principal such as qldb.amazonaws.com.',
+      );
+    }
+  }
   core.requireEnabled(key);
   if (isDryRun) throw dryRun();
 

@@ -368,6 +368,7 @@ for (const backend of backends) {
         { AliasName: 'alias/keep', TargetKeyId: key.KeyId },
         env.root,
       );
+      await env.identity.createUser('app');
       const grant = await env.kms.handle(
         'CreateGrant',
         {

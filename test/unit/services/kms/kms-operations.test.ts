@@ -614,6 +614,27 @@ for (const backend of backends) {
         'ValidationException',
         /constraints.encryptionContextSubset.ledger' failed to satisfy constraint: Member must have length less than or equal to 384/,
       );
+      // Grantees and retiring principals must be found.
+      for (const [member, principal] of [
+        ['GranteePrincipal', `arn:aws:iam::${ACCOUNT}:user/ghost`],
+        ['GranteePrincipal', 'notanarn'],
+        ['RetiringPrincipal', `arn:aws:iam::${ACCOUNT}:role/ghost`],
+      ] as const) {
+        await rejectsWith(
+          env.kms.handle(
+            'CreateGrant',
+            {
+              KeyId: key.KeyId,
+              GranteePrincipal: 'qldb.amazonaws.com',
+              Operations: ['Decrypt'],
+              [member]: principal,
+            },
+            env.root,
+          ),
+          'InvalidArnException',
+          `${member} ${principal} is not a principal KMS can find: name an existing IAM user or role, an account, or a service principal such as qldb.amazonaws.com.`,
+        );
+      }
       const nine = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`k${i}`, 'v']));
       await rejectsWith(
         env.kms.handle(
