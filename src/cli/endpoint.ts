@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadSharedConfigFiles } from '@smithy/shared-ini-file-loader';
 
@@ -105,21 +106,22 @@ export async function resolveRegion(
 export function credentialSource(): string {
   if ((process.env.AWS_ACCESS_KEY_ID ?? '') !== '') return 'AWS_ACCESS_KEY_ID in the environment';
   const profile = process.env.AWS_PROFILE || 'default';
-  const file = process.env.AWS_SHARED_CREDENTIALS_FILE ?? '~/.aws/credentials';
-  return `profile ${profile} in ${file}`;
+  const file = process.env.AWS_SHARED_CREDENTIALS_FILE ?? join(homedir(), '.aws', 'credentials');
+  return `profile ${profile} in ${file}${existsSync(file) ? '' : ' (no such file)'}`;
 }
 
 /** Load credentials through an SDK client's chain, or fail naming where it looked and the fix. */
 export async function requireCredentials(
   provider: () => Promise<Credentials>,
   url: string,
+  moreFix = '',
 ): Promise<Credentials> {
   try {
     return await provider();
   } catch (error) {
     throw new Error(
       `no AWS credentials for ${url}: the SDK found none in the environment (AWS_ACCESS_KEY_ID) ` +
-        `or in ${credentialSource()} (${(error as Error).message}). ${PROFILE_FIX}`,
+        `or in ${credentialSource()} (${(error as Error).message}). ${PROFILE_FIX}${moreFix}`,
       { cause: error },
     );
   }
@@ -147,7 +149,11 @@ export async function resolveConnection(
   const client = probe(url);
   try {
     const region = await resolveRegion(options.region, () => client.config.region());
-    const credentials = await requireCredentials(() => client.config.credentials(), url);
+    const credentials = await requireCredentials(
+      () => client.config.credentials(),
+      url,
+      ', or pass --data-dir with the data directory of vellum serve',
+    );
     return { url, region, credentials };
   } finally {
     client.destroy();

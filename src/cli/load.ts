@@ -283,7 +283,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
   const progress = setInterval(() => {
     print(
       `progress at ${Math.round((performance.now() - started) / 1000)} s: ${summary.vusersCreated} virtual users, ` +
-        `${summary.responses} responses ${JSON.stringify(summary.codes)}, ${Object.values(summary.errors).reduce((a, b) => a + b, 0)} errors`,
+        `${summary.responses} responses ${JSON.stringify(summary.codes)}, ` +
+        `${Object.values(summary.errors).reduce((a, b) => a + b, 0)} errors ${JSON.stringify(summary.errors)}`,
     );
   }, interval);
   progress.unref();

@@ -143,6 +143,7 @@ export async function runShell(options: ShellOptions): Promise<number> {
   };
 
   const interactive = options.execute === undefined && process.stdin.isTTY === true;
+  let interrupted = false;
   try {
     if (options.execute !== undefined) {
       const { statements, rest } = splitStatements(options.execute);
@@ -165,7 +166,6 @@ export async function runShell(options: ShellOptions): Promise<number> {
             : `${options.ledger}> `;
       // Ctrl-C throws away the line and any unfinished statement. With
       // nothing to throw away, it leaves the shell.
-      let interrupted = false;
       lines.on('SIGINT', () => {
         if (buffer.trim() === '' && lines.line === '') {
           interrupted = true;
@@ -205,7 +205,11 @@ export async function runShell(options: ShellOptions): Promise<number> {
     }
     if (explicit) {
       await abort();
-      err('the open transaction was aborted: the input ended without commit');
+      err(
+        interrupted
+          ? 'the open transaction was aborted: Ctrl-C left the shell before commit'
+          : 'the open transaction was aborted: the input ended without commit',
+      );
       failed = true;
     }
   } finally {

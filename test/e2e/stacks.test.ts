@@ -79,7 +79,7 @@ test('deploy, outputs and remove the reference stack', async () => {
     assert.equal(noProfile.status, 1);
     assert.match(
       noProfile.stderr,
-      /no AWS credentials for .*profile nope in .*credentials.*export AWS_SHARED_CREDENTIALS_FILE=/,
+      /no AWS credentials for .*profile nope in .*credentials.*export AWS_SHARED_CREDENTIALS_FILE=.*, or pass --data-dir with the data directory of vellum serve$/m,
     );
     const nobody = run(['outputs', '--stage', 'ci', '--endpoint', 'http://127.0.0.1:9'], {
       ...process.env,
