@@ -78,18 +78,31 @@ function fail(at: Position, message: string): never {
   throw new PartiqlSemanticError(message, at);
 }
 
+/**
+ * Return the name of the struct field that `name` finds: the field spelt
+ * exactly so, else for a bare (unquoted) name the first field that matches it
+ * ignoring case. Returns undefined when none does.
+ */
+export function findFieldName(
+  struct: dom.Value,
+  name: string,
+  quoted: boolean,
+): string | undefined {
+  if (struct.get(name) !== null) return name;
+  if (quoted) return undefined;
+  const lower = name.toLowerCase();
+  return struct.fieldNames().find((field) => field.toLowerCase() === lower);
+}
+
 /** Read a field of a struct: exact name first, then, for a bare name, ignoring case. */
 export function getField(value: Value, name: string, quoted: boolean): Value {
   if (!isStruct(value)) return MISSING;
   const struct = value as dom.Value;
+  // The exact name first, without the case-insensitive search: most reads take this path.
   const exact = struct.get(name);
   if (exact !== null) return exact;
-  if (quoted) return MISSING;
-  const lower = name.toLowerCase();
-  for (const [field, item] of struct.fields()) {
-    if (field.toLowerCase() === lower) return item;
-  }
-  return MISSING;
+  const found = findFieldName(struct, name, quoted);
+  return found === undefined ? MISSING : struct.get(found)!;
 }
 
 function step(value: Value, pathStep: PathStep, scope: Scope, context: EvalContext): Value {

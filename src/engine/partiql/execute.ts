@@ -14,7 +14,15 @@ import type {
   UpdateOp,
 } from './ast.js';
 import { PartiqlError, PartiqlSemanticError } from './errors.js';
-import { Scope, evaluate, getField, hasAggregate, holds, type EvalContext } from './evaluate.js';
+import {
+  Scope,
+  evaluate,
+  findFieldName,
+  getField,
+  hasAggregate,
+  holds,
+  type EvalContext,
+} from './evaluate.js';
 import type { Position } from './lexer.js';
 import { planAccess, type AccessPlan, type PlanKey } from './plan.js';
 import {
@@ -862,17 +870,11 @@ function resolveSteps(
 }
 
 /**
- * Return the name of the field an update step writes. That is the field
- * spelt exactly so, else for a bare name the first field that matches it
- * ignoring case (as reads find it), else the name as written.
+ * Return the name of the field an update step writes: the field a read of
+ * the same path finds, else the name as written, for a new field.
  */
 function fieldNameIn(struct: dom.Value, step: { name: string; exact: boolean }): string {
-  if (step.exact || struct.get(step.name) !== null) return step.name;
-  const lower = step.name.toLowerCase();
-  for (const [field] of struct.fields()) {
-    if (field.toLowerCase() === lower) return field;
-  }
-  return step.name;
+  return findFieldName(struct, step.name, step.exact) ?? step.name;
 }
 
 /**

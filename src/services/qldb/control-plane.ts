@@ -1,6 +1,7 @@
 import { dom, dumpText, load } from 'ion-js';
 import type { Engine, LedgerDescription, LedgerKeyStatus } from '../../engine/engine.js';
 import { LedgerError } from '../../engine/errors.js';
+import { KeyedQueue } from '../keyed-queue.js';
 import { ServiceError, type Principal, type RequestContext } from '../types.js';
 import type { QldbAuthorizer } from './session-service.js';
 
@@ -102,8 +103,8 @@ function epochSeconds(ms: number): number {
 export class ControlPlaneService {
   readonly #engine: Engine;
   readonly #options: ControlPlaneOptions;
-  /** The tail of each ledger name's queue of CreateLedger calls. */
-  readonly #creating = new Map<string, Promise<void>>();
+  /** The CreateLedger calls queued by ledger name. */
+  readonly #creating = new KeyedQueue();
 
   constructor(options: ControlPlaneOptions) {
     this.#engine = options.engine;
@@ -223,19 +224,9 @@ export class ControlPlaneService {
     // finds the ledger and fails before its KmsKey replaces the first's.
     // Across servers sharing a store, the key service's first write of the
     // configuration decides instead (ResourceInUseException).
-    const previous = this.#creating.get(name) ?? Promise.resolve();
-    const created = previous.then(() =>
+    return this.#creating.run(name, () =>
       this.#create(name, mode, deletionProtection, tags, kmsKey, context),
     );
-    const tail = created.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#creating.set(name, tail);
-    void tail.then(() => {
-      if (this.#creating.get(name) === tail) this.#creating.delete(name);
-    });
-    return created;
   }
 
   async #create(

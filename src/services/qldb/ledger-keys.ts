@@ -8,6 +8,7 @@ import { StateConflictError, type StateRecord, type Store } from '../../storage/
 import type { IdentityService } from '../iam/identity.js';
 import type { KmsService } from '../kms/kms-service.js';
 import type { OwnedKey } from '../kms/owned-keys.js';
+import { KeyedQueue } from '../keyed-queue.js';
 import { ServiceError, type Principal, type RequestContext } from '../types.js';
 import { qldbError } from './control-plane.js';
 import type { LedgerGate } from './session-service.js';
@@ -141,6 +142,11 @@ function grantsHeldBy(config: LedgerKeyConfig | undefined): GrantRef[] {
   return [...grantOf(config), ...grantOf(config?.pending), ...(config?.staleGrants ?? [])];
 }
 
+/** Decode a stored ledger key configuration. */
+function decodeConfig(record: StateRecord): LedgerKeyConfig {
+  return JSON.parse(Buffer.from(record.value).toString('utf8')) as LedgerKeyConfig;
+}
+
 /** True for the engine's error for a ledger that does not exist. */
 function isLedgerGone(error: unknown): boolean {
   return error instanceof LedgerError && error.code === 'ResourceNotFoundException';
@@ -176,8 +182,8 @@ export class LedgerKeyService implements LedgerGate {
   readonly #versions = new Map<string, number>();
   /** Callers' `kms:Decrypt` permission on a key, by principal and key ARN, with the check time. */
   readonly #callers = new Map<string, { at: number; error?: ServiceError }>();
-  /** The tail of each ledger's queue of re-wrapping work, which runs one job at a time. */
-  readonly #jobs = new Map<string, Promise<void>>();
+  /** Each ledger's queue of re-wrapping work, which runs one job at a time. */
+  readonly #jobs = new KeyedQueue();
   /** Ledgers whose key change is queued or running. */
   readonly #updating = new Set<string>();
   #owned: OwnedKey | undefined;
@@ -257,7 +263,7 @@ export class LedgerKeyService implements LedgerGate {
 
   /** Take a stored configuration as this server's view of the ledger. */
   #adopt(record: StateRecord): LedgerKeyConfig {
-    const config = JSON.parse(Buffer.from(record.value).toString('utf8')) as LedgerKeyConfig;
+    const config = decodeConfig(record);
     const before = this.#configs.get(config.ledgerName);
     this.#configs.set(config.ledgerName, config);
     this.#versions.set(config.ledgerName, record.version);
@@ -293,7 +299,7 @@ export class LedgerKeyService implements LedgerGate {
   async close(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     await this.#checking;
-    while (this.#jobs.size > 0) await Promise.allSettled(this.#jobs.values());
+    await this.#jobs.drain();
   }
 
   // The engine's key provider.
@@ -429,7 +435,7 @@ export class LedgerKeyService implements LedgerGate {
     const stored = await this.#options.store.getState(NAMESPACE, name);
     let leftover: LedgerKeyConfig | undefined;
     if (stored !== undefined) {
-      leftover = JSON.parse(Buffer.from(stored.value).toString('utf8')) as LedgerKeyConfig;
+      leftover = decodeConfig(stored);
       const since = leftover.preparedAt;
       if (since !== undefined && Date.now() - since < CREATION_WINDOW_MS) throw inUse();
     }
@@ -461,7 +467,7 @@ export class LedgerKeyService implements LedgerGate {
       if (error instanceof StateConflictError) return;
       throw error;
     }
-    const config = JSON.parse(Buffer.from(record.value).toString('utf8')) as LedgerKeyConfig;
+    const config = decodeConfig(record);
     await this.#retireGrants(ledgerName, grantsHeldBy(config));
   }
 
@@ -685,7 +691,7 @@ export class LedgerKeyService implements LedgerGate {
   async #dropDeletedChange(ledgerName: string): Promise<boolean> {
     const record = await this.#options.store.getState(NAMESPACE, ledgerName);
     if (record === undefined) return true;
-    const config = JSON.parse(Buffer.from(record.value).toString('utf8')) as LedgerKeyConfig;
+    const config = decodeConfig(record);
     if (config.status !== 'UPDATING') return false;
     const ledgers = await this.#requireEngine().listLedgers();
     if (ledgers.some((ledger) => ledger.name === ledgerName)) return false;
@@ -709,15 +715,7 @@ export class LedgerKeyService implements LedgerGate {
    * in this process two re-wrappings of one data key never interleave.
    */
   #serial(ledgerName: string, work: () => Promise<void>): Promise<void> {
-    const previous = this.#jobs.get(ledgerName) ?? Promise.resolve();
-    const run = previous.then(work);
-    const tail: Promise<void> = run
-      .catch(() => undefined)
-      .finally(() => {
-        if (this.#jobs.get(ledgerName) === tail) this.#jobs.delete(ledgerName);
-      });
-    this.#jobs.set(ledgerName, tail);
-    return run;
+    return this.#jobs.run(ledgerName, work);
   }
 
   /**
