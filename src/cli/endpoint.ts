@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadSharedConfigFiles } from '@smithy/shared-ini-file-loader';
 
-/** Where `vellum serve` listens by default. */
+/** The address `vellum serve` listens on by default. */
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:8600';
 
 /** The region `vellum serve` serves by default. */
@@ -51,7 +51,7 @@ export async function profileEndpoint(): Promise<string | undefined> {
   // An empty AWS_PROFILE means the default profile, as in the SDKs.
   const name = process.env.AWS_PROFILE || 'default';
   const profile = { ...credentialsFile[name], ...configFile[name] };
-  // The environment's setting wins over the profile's; only "true" and "false" count.
+  // The environment's setting wins over the profile's. Only "true" and "false" count.
   const ignoreFlag = process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
   const ignore =
     ignoreFlag === 'true' || ignoreFlag === 'false'

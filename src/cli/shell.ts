@@ -200,7 +200,8 @@ export async function runShell(options: ShellOptions): Promise<number> {
           lines.prompt();
         }
       }
-      // Piped input may end without a last `;`; an interrupted statement is dropped.
+      // Piped input may end without a final `;`, so the rest runs. An
+      // interrupted statement is dropped instead.
       if (buffer.trim() !== '' && !interrupted) await runText([buffer]);
     }
     if (explicit) {

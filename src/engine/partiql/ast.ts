@@ -30,7 +30,7 @@ export type BinaryOp =
 export type PathStep =
   | { kind: 'field'; name: string; quoted: boolean }
   | { kind: 'index'; expr: Expr }
-  /** `.*`: every field of a struct; `[*]` (`items`): every item of a list. */
+  /** A wildcard step: `.*` selects every field of a struct, and `[*]` (`items`) every item of a list. */
   | { kind: 'wildcard'; items?: boolean };
 
 /** One source in a FROM clause, with the variables it binds. */

@@ -23,7 +23,7 @@ export interface Token {
   kind: TokenKind;
   /** Keywords and punctuation in upper case; names, strings and literals as written (unescaped). */
   text: string;
-  /** A keyword as written, for where it stands as a field name (`t.Value`). */
+  /** The keyword as written, used where a keyword is a field name (`t.Value`). */
   written?: string;
   position: Position;
 }

@@ -367,8 +367,8 @@ class Parser {
 
   #projectionItem(): ProjectionItem {
     const expr = this.#expression();
-    // `x.*` stands for every field of x; a path through `[*]` is one value
-    // like any other item (the items it reaches, gathered).
+    // `x.*` selects every field of x. A path through `[*]` is one item like
+    // any other, whose value is the list of the items it reaches.
     const last = expr.kind === 'path' ? expr.steps.at(-1) : undefined;
     if (expr.kind === 'path' && last?.kind === 'wildcard' && last.items !== true) {
       const steps = expr.steps.slice(0, -1);

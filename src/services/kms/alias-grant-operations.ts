@@ -266,9 +266,9 @@ function sameGrant(a: GrantRecord, b: Omit<GrantRecord, 'grantId' | 'createdAt'>
 }
 
 /**
- * True when a grant's grantee or retiring principal can be found, as KMS
- * requires: a service principal, or a principal the identity service knows
- * (principals of other accounts cannot be checked and count as found).
+ * Return true when a grant's grantee or retiring principal exists, as KMS
+ * requires: a service principal, or a principal the identity service finds.
+ * Principals of other accounts cannot be checked, so they count as found.
  */
 async function grantPrincipalExists(core: KmsCore, principal: string): Promise<boolean> {
   if (/^[a-z0-9][a-z0-9.-]*\.amazonaws\.com(\.cn)?$/.test(principal)) return true;

@@ -150,7 +150,7 @@ async function checkNewPolicy(
     await core.authorize(context, { ...key, policy }, 'kms:PutKeyPolicy');
   } catch {
     // As in AWS, a statement without Action or Resource is accepted but has
-    // no effect; say so, as it is the likely cause here.
+    // no effect. It is the likely cause here, so the message names it.
     const inert = parsed.statements
       .map((statement, i) => {
         const missing = [

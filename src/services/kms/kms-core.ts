@@ -574,14 +574,14 @@ function constraintsHold(
   // as KMS documents for GrantConstraints.
   const actual = new Map<string, string>();
   for (const [name, value] of Object.entries(context ?? {})) actual.set(name.toLowerCase(), value);
-  const holds = (expected: Record<string, string>) =>
+  const matches = (expected: Record<string, string>) =>
     Object.entries(expected).every(([name, value]) => actual.get(name.toLowerCase()) === value);
   if (constraints.EncryptionContextEquals) {
     const expected = constraints.EncryptionContextEquals;
     if (Object.keys(expected).length !== Object.keys(context ?? {}).length) return false;
-    if (!holds(expected)) return false;
+    if (!matches(expected)) return false;
   }
-  if (constraints.EncryptionContextSubset && !holds(constraints.EncryptionContextSubset)) {
+  if (constraints.EncryptionContextSubset && !matches(constraints.EncryptionContextSubset)) {
     return false;
   }
   return true;

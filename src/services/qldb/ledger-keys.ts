@@ -130,14 +130,14 @@ function samePending(a: LedgerKeyConfig['pending'], b: LedgerKeyConfig['pending'
   return a?.kmsKey === b?.kmsKey && a?.keyArn === b?.keyArn && a?.grantId === b?.grantId;
 }
 
-/** The grant a configuration or a pending change holds, if it holds one. */
+/** Return the grant of a configuration or a pending change, as a list of zero or one. */
 function grantOf(holder: { keyArn?: string; grantId?: string } | undefined): GrantRef[] {
   return holder?.keyArn === undefined || holder.grantId === undefined
     ? []
     : [{ keyArn: holder.keyArn, grantId: holder.grantId }];
 }
 
-/** Return every grant a configuration holds: its own, its pending change's and the stale ones. */
+/** Return every grant of a configuration: its own, its pending change's and the stale ones. */
 function grantsHeldBy(config: LedgerKeyConfig | undefined): GrantRef[] {
   return [...grantOf(config), ...grantOf(config?.pending), ...(config?.staleGrants ?? [])];
 }
@@ -147,7 +147,7 @@ function decodeConfig(record: StateRecord): LedgerKeyConfig {
   return JSON.parse(Buffer.from(record.value).toString('utf8')) as LedgerKeyConfig;
 }
 
-/** True for the engine's error for a ledger that does not exist. */
+/** Return true for the engine's error for a ledger that does not exist. */
 function isLedgerGone(error: unknown): boolean {
   return error instanceof LedgerError && error.code === 'ResourceNotFoundException';
 }
@@ -846,8 +846,8 @@ export class LedgerKeyService implements LedgerGate {
       { ledger: ledgerName, keyArn: pending.keyArn },
       'ledger key change finished',
     );
-    // The data key is wrapped under the new key alone now, so this server
-    // needs the grants on the keys before it no more.
+    // The data key is wrapped under the new key alone now, so the grants on
+    // the earlier keys are no longer needed.
     // NOTE: servers sharing a store keep them. Another server may still be
     // finishing an older change or reading the wrapped key it had read
     // before this change, and retiring its grant there was seen to leave

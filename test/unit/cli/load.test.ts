@@ -110,12 +110,13 @@ test('the reference scripts run against a record service stand-in', async () => 
     const stopped = await runLoad({ file: original, target, quiet: true, signal: stop.signal });
     assert.equal(stopped.stopped, true);
     assert.ok(stopped.durationSeconds < 3, `ran ${stopped.durationSeconds} s`);
-    assert.ok(stopped.requests >= 3 && stopped.requests <= 7, `${stopped.requests} requests`);
+    assert.ok(stopped.requests >= 3, `${stopped.requests} requests`);
+    assert.ok(stopped.requests <= 7, `${stopped.requests} requests`);
     assert.equal(stopped.responses, stopped.requests);
     assert.match(formatSummary(stopped), /stopped before the phases ended/);
 
     // From the command line: Ctrl-C prints the summary and exits 130, and a
-    // run where no request got a response exits 1 and says why.
+    // run where no request got a response exits 1 and explains why.
     const cli = spawn(
       process.execPath,
       ['--import', 'tsx', VELLUM_MAIN, 'load', original, '--target', target, '--quiet'],

@@ -245,7 +245,7 @@ describe('dropped tables', () => {
   });
   after(() => db.close());
 
-  test('reads and writes name the UNDROP that restores a dropped table', async () => {
+  test('dropped table errors suggest UNDROP', async () => {
     const tableId = (await db.run('CREATE TABLE Gone')).values[0]!.get('tableId')!.stringValue();
     await db.run('DROP TABLE Gone');
     for (const statement of ['SELECT * FROM Gone', "INSERT INTO Gone VALUE {'a': 1}"]) {

@@ -363,7 +363,7 @@ test('customer managed key: revoked grant, denying policy, deletion, restart', a
   }
 });
 
-/** A key service with the root key file's key and a long guard interval, over `store`. */
+/** Create a key service over `store`, with the root key file's key and a long guard interval. */
 function newKeyService(
   env: Awaited<ReturnType<typeof kmsFixture>>,
   store = env.store(),
@@ -614,7 +614,7 @@ test('Vellum-owned key: root-key-file data keys move under it', async () => {
   }
 });
 
-test('customer managed key: grants the ledger no longer needs are retired', async () => {
+test('key changes retire unneeded grants', async () => {
   const env = await kmsFixture(backend);
   const dataDir = tempDir('vellum-grants-');
   const { keys, engine, call, documents } = await openLedgerServices(env, dataDir.path);
@@ -670,7 +670,7 @@ test('customer managed key: grants the ledger no longer needs are retired', asyn
     assert.deepEqual([await grantsOn(a), await grantsOn(b), await grantsOn(c)], [1, 0, 0]);
     assert.deepEqual(await documents('ledger'), ['kept']);
 
-    // A grant revoked by hand is already gone; the change after it still finishes.
+    // A grant revoked by hand is already gone, and the change after it still finishes.
     const [grant] = (
       (await kms.invoke('ListGrants', { KeyId: a }, root)) as { Grants: Array<{ GrantId: string }> }
     ).Grants;
@@ -690,7 +690,7 @@ test('customer managed key: grants the ledger no longer needs are retired', asyn
   }
 });
 
-test('UpdateLedger under endless contention: ResourceInUseException, grant retired', async () => {
+test('UpdateLedger gives up under contention', async () => {
   const env = await kmsFixture(backend);
   const dataDir = tempDir('vellum-contended-');
   // Every compare-and-set write of a ledger key configuration meets a newer
@@ -750,7 +750,7 @@ test('UpdateLedger under endless contention: ResourceInUseException, grant retir
   }
 });
 
-test('CreateLedger twice at once with different keys: one ledger, under its caller key', async () => {
+test('concurrent CreateLedger keeps first key', async () => {
   const env = await kmsFixture(backend);
   const dataDir = tempDir('vellum-create-race-');
   const { keys, engine, call } = await openLedgerServices(env, dataDir.path);
@@ -789,7 +789,7 @@ test('CreateLedger twice at once with different keys: one ledger, under its call
   }
 });
 
-test('UpdateLedger crossing DeleteLedger leaves no key change or grant', async () => {
+test('UpdateLedger crossing DeleteLedger leaves nothing', async () => {
   const env = await kmsFixture(backend);
   const dataDir = tempDir('vellum-update-delete-');
   const { keys, engine, call } = await openLedgerServices(env, dataDir.path);
@@ -825,11 +825,11 @@ test('UpdateLedger crossing DeleteLedger leaves no key change or grant', async (
   }
 });
 
-test('CreateLedger on two servers at once: the second waits its turn', async () => {
+test('CreateLedger across servers: second waits', async () => {
   const env = await kmsFixture(backend);
   const dataDir = tempDir('vellum-two-creators-');
   const { keys, engine, call } = await openLedgerServices(env, dataDir.path);
-  // A second key service on the same store stands for a second server.
+  // A second key service on the same store plays the part of a second server.
   const other = newKeyService(env);
   const { kms, root } = env;
   const grantsOn = async (keyId: string) =>

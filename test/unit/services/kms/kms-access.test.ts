@@ -240,7 +240,7 @@ for (const backend of backends) {
           'MalformedPolicyDocumentException',
           'The new key policy will not allow you to update the key policy in the future.',
         );
-        // A statement without Resource has no effect, and the message says so.
+        // A statement without Resource has no effect, and the message names it.
         const noResource = JSON.stringify({
           Version: '2012-10-17',
           Statement: [

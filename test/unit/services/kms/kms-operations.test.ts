@@ -502,10 +502,10 @@ for (const backend of backends) {
       // next pages skip nothing.
       const first = await env.kms.handle('ListKeys', { Limit: 2 }, env.root);
       const listed = (first.Keys as Array<{ KeyId: string }>).map((key) => key.KeyId);
-      for (const gone of listed) {
+      for (const deleted of listed) {
         await env.kms.handle(
           'ScheduleKeyDeletion',
-          { KeyId: gone, PendingWindowInDays: 7 },
+          { KeyId: deleted, PendingWindowInDays: 7 },
           env.root,
         );
       }
