@@ -26,7 +26,7 @@ export interface Credentials {
  * Without AWS credentials in the environment, use the profile that
  * `vellum serve` wrote into its data directory, when there is one.
  */
-export function useServeProfile(dataDir: string): void {
+function useServeProfile(dataDir: string): void {
   const credentials = join(resolve(dataDir), 'credentials');
   if (
     (process.env.AWS_ACCESS_KEY_ID ?? '') === '' &&
@@ -37,7 +37,6 @@ export function useServeProfile(dataDir: string): void {
     process.env.AWS_CONFIG_FILE = join(resolve(dataDir), 'config');
     process.env.AWS_PROFILE ??= 'vellum';
   }
-  process.env.AWS_EC2_METADATA_DISABLED ??= 'true';
 }
 
 /**
@@ -75,7 +74,7 @@ export async function profileEndpoint(): Promise<string | undefined> {
  * configuration's (see {@link profileEndpoint}), else {@link DEFAULT_ENDPOINT}.
  * Throws when it is not an http or https URL.
  */
-export async function resolveEndpoint(option: string | undefined): Promise<string> {
+async function resolveEndpoint(option: string | undefined): Promise<string> {
   const configured = option ?? (await profileEndpoint());
   const text = configured ?? DEFAULT_ENDPOINT;
   const source = option !== undefined ? '--endpoint' : `endpoint_url of ${credentialSource()}`;

@@ -73,8 +73,9 @@ export function page<T>(
   if (marker !== undefined) {
     const text = Buffer.from(marker, 'base64url').toString();
     const cut = text.indexOf('\n');
-    const position = Number(cut < 0 ? text : text.slice(0, cut));
-    if (!Number.isSafeInteger(position) || position < 0 || !/^\d+$/.test(text.split('\n')[0]!)) {
+    const head = cut < 0 ? text : text.slice(0, cut);
+    const position = Number(head);
+    if (!/^\d+$/.test(head) || !Number.isSafeInteger(position)) {
       throw kmsError(
         'InvalidMarkerException',
         `The marker ${marker} is not valid; pass the NextMarker of the previous page.`,
