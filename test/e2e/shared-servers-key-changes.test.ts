@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CreateKeyCommand, DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import {
+  CreateKeyCommand,
+  DisableKeyCommand,
+  KMSClient,
+  ListGrantsCommand,
+} from '@aws-sdk/client-kms';
 import {
   CreateLedgerCommand,
   DescribeLedgerCommand,
@@ -141,6 +146,24 @@ test('key changes alternating between two servers', { skip }, async () => {
           reader.close();
         }
       }
+
+      // The grants on the earlier keys are retired a few guard intervals
+      // after the changes finished; the ledger keeps one, on the last key.
+      const grants = async () =>
+        Promise.all(
+          keys.map(async (key) => (await kms.send(new ListGrantsCommand({ KeyId: key }))).Grants!),
+        );
+      const deadline = Date.now() + 10_000;
+      let held = await grants();
+      while (held.some((list, i) => list.length !== (keys[i] === last ? 1 : 0))) {
+        assert.ok(
+          Date.now() < deadline,
+          `grants per key: ${held.map((list) => list.length).join(', ')}`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        held = await grants();
+      }
+      assert.match(held[keys.indexOf(last)]![0]!.Name!, /^vellum-ledger-rotating-[0-9a-f]{8}$/);
     } finally {
       writer.close();
     }

@@ -450,7 +450,9 @@ async function findGrant(core: KmsCore, key: KeyRecord, grantId: string): Promis
       `Grant id ${grantId} is not valid; grant ids are 64 hexadecimal digits.`,
     );
   }
-  const grant = (await core.grantsOf(key.keyId)).find((candidate) => candidate.grantId === grantId);
+  const byId = (grants: GrantRecord[]) => grants.find((candidate) => candidate.grantId === grantId);
+  // Another server on a shared store may have created the grant just now.
+  const grant = byId(await core.grantsOf(key.keyId)) ?? byId(await core.grantsOf(key.keyId, true));
   if (!grant) throw notFound(`Grant ID ${grantId} not found on key ${keyArn(key)}`);
   return grant;
 }
@@ -501,11 +503,16 @@ async function findGrantAnywhere(
   core: KmsCore,
   grantId: string,
 ): Promise<{ grant: GrantRecord; key: KeyRecord } | undefined> {
-  for (const key of await core.listKeys()) {
-    const grant = (await core.grantsOf(key.keyId)).find(
-      (candidate) => candidate.grantId === grantId,
-    );
-    if (grant) return { grant, key };
+  const keys = await core.listKeys();
+  // A second pass reads from the store: another server on a shared store
+  // may have created the grant just now.
+  for (const fresh of [false, true]) {
+    for (const key of keys) {
+      const grant = (await core.grantsOf(key.keyId, fresh)).find(
+        (candidate) => candidate.grantId === grantId,
+      );
+      if (grant) return { grant, key };
+    }
   }
   return undefined;
 }

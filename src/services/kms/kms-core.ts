@@ -382,9 +382,14 @@ export class KmsCore {
 
   // ---------------------------------------------------------------- grants
 
-  async grantsOf(keyId: string): Promise<GrantRecord[]> {
+  /**
+   * The grants on a key. On a shared store the list may be up to a second
+   * old; `fresh` reads it from the store, for a grant that another server
+   * may have created or retired just now.
+   */
+  async grantsOf(keyId: string, fresh = false): Promise<GrantRecord[]> {
     const cached = this.#grants.get(keyId);
-    if (cached && this.now() - cached.at < this.#cacheMs) return cached.value;
+    if (!fresh && cached && this.now() - cached.at < this.#cacheMs) return cached.value;
     const grants = (await this.store.listState(NS.grant, `${keyId}/`)).map((record) =>
       decodeRecord<GrantRecord>(record.value),
     );
@@ -415,12 +420,17 @@ export class KmsCore {
     operation: string,
     encryptionContext: Record<string, string> | undefined,
   ): Promise<boolean> {
-    for (const grant of await this.grantsOf(key.keyId)) {
-      if (!principalNamedBy(grant.granteePrincipal, context)) continue;
-      if (!grant.operations.includes(operation)) continue;
-      if (constraintsHold(grant, operation, encryptionContext)) return true;
-    }
-    return false;
+    const allows = (grants: GrantRecord[]) =>
+      grants.some(
+        (grant) =>
+          principalNamedBy(grant.granteePrincipal, context) &&
+          grant.operations.includes(operation) &&
+          constraintsHold(grant, operation, encryptionContext),
+      );
+    if (allows(await this.grantsOf(key.keyId))) return true;
+    // On a shared store the allowing grant may be one another server created
+    // within the cache's lifetime; a denial is decided on the stored list.
+    return Number.isFinite(this.#cacheMs) && allows(await this.grantsOf(key.keyId, true));
   }
 
   /** Issue a grant token: base64url of the grant id, a nonce and an HMAC over both under a root-derived key. */

@@ -31,14 +31,29 @@ export interface LedgerKeyConfig {
   /** The key change in progress while `status` is `UPDATING`. */
   pending?: Omit<
     LedgerKeyConfig,
-    'ledgerName' | 'status' | 'pending' | 'inaccessibleAt' | 'staleGrants' | 'preparedAt'
+    | 'ledgerName'
+    | 'status'
+    | 'pending'
+    | 'inaccessibleAt'
+    | 'staleGrants'
+    | 'retireAt'
+    | 'preparedAt'
   >;
   /**
-   * Grants of key changes that a newer change replaced before they finished.
-   * The data key may still be wrapped under such a key, so they are retired
-   * only once a change finishes and the data key is wrapped under its key.
+   * Grants the ledger no longer needs once its key change finishes: those of
+   * changes that a newer change replaced before they finished. The data key
+   * may still be wrapped under such a key, so they are retired only once a
+   * change finishes and the data key is wrapped under its key. On a shared
+   * store they also hold the grant on the key before the finished change,
+   * and are retired at `retireAt`.
    */
   staleGrants?: GrantRef[];
+  /**
+   * On a shared store, when the key guard retires `staleGrants`, epoch ms: a
+   * few guard intervals after the key change finished, once every server has
+   * read the change.
+   */
+  retireAt?: number;
   /** When CreateLedger stored this configuration for a new ledger, epoch ms. */
   preparedAt?: number;
 }
@@ -63,6 +78,11 @@ export interface LedgerKeyServiceOptions {
   region: string;
   /** How often the key guard checks each ledger's key. */
   checkIntervalMs: number;
+  /**
+   * On a shared store, how long after a key change finishes the grants it
+   * made unneeded are retired. Default: five guard intervals.
+   */
+  grantRetirementDelayMs?: number;
   logger: Logger;
 }
 
@@ -281,10 +301,19 @@ export class LedgerKeyService implements LedgerGate {
 
   /** Read one ledger's configuration from the store into this server's view. */
   async #readConfig(ledgerName: string): Promise<LedgerKeyConfig | undefined> {
+    return (await this.#read(ledgerName)).config;
+  }
+
+  /** Read one ledger's configuration into this server's view, with the version it was read at. */
+  async #read(
+    ledgerName: string,
+  ): Promise<{ config: LedgerKeyConfig | undefined; version: number }> {
     const record = await this.#options.store.getState(NAMESPACE, ledgerName);
-    if (record !== undefined) return this.#adopt(record);
-    this.#forgetConfig(ledgerName);
-    return undefined;
+    if (record === undefined) {
+      this.#forgetConfig(ledgerName);
+      return { config: undefined, version: 0 };
+    }
+    return { config: this.#adopt(record), version: record.version };
   }
 
   /**
@@ -292,8 +321,25 @@ export class LedgerKeyService implements LedgerGate {
    * change it for each other, so key work there decides on a fresh read.
    */
   async #fresh(ledgerName: string): Promise<LedgerKeyConfig | undefined> {
-    if (this.#options.store.singleWriter) return this.#configs.get(ledgerName);
-    return this.#readConfig(ledgerName);
+    return (await this.#freshVersioned(ledgerName)).config;
+  }
+
+  /**
+   * The ledger's configuration as stored now, with the version it was read
+   * at, for a compare-and-set write derived from it. The two come from one
+   * read: on a shared store, reads of this server that finish out of order
+   * may replace the version in this server's view at any await.
+   */
+  async #freshVersioned(
+    ledgerName: string,
+  ): Promise<{ config: LedgerKeyConfig | undefined; version: number }> {
+    if (this.#options.store.singleWriter) {
+      return {
+        config: this.#configs.get(ledgerName),
+        version: this.#versions.get(ledgerName) ?? 0,
+      };
+    }
+    return this.#read(ledgerName);
   }
 
   async close(): Promise<void> {
@@ -482,12 +528,13 @@ export class LedgerKeyService implements LedgerGate {
     // stored configuration, read again whenever another writer came first.
     try {
       for (let attempt = 1; attempt <= CHANGE_ATTEMPTS; attempt++) {
-        const config = (await this.#fresh(ledgerName)) ?? {
+        const stored = await this.#freshVersioned(ledgerName);
+        const config = stored.config ?? {
           ledgerName,
           kmsKey: AWS_OWNED_KMS_KEY,
           status: 'ENABLED' as const,
         };
-        if (await this.#startUpdate(config, target, this.#versions.get(ledgerName) ?? 0)) return;
+        if (await this.#startUpdate(config, target, stored.version)) return;
       }
     } catch (error) {
       await this.#retireGrants(ledgerName, grantOf(target));
@@ -571,7 +618,10 @@ export class LedgerKeyService implements LedgerGate {
           GranteePrincipal: this.#service.arn,
           RetiringPrincipal: this.#service.arn,
           Operations: GRANT_OPERATIONS,
-          Name: `vellum-ledger-${ledgerName}`,
+          // A name of its own: CreateGrant returns the existing grant for
+          // the same parameters, and a grant left for retiring must never
+          // become the one a newer change or a new ledger holds.
+          Name: `vellum-ledger-${ledgerName}-${randomUUID().slice(0, 8)}`,
         },
         context,
       );
@@ -648,11 +698,13 @@ export class LedgerKeyService implements LedgerGate {
           )
         : [];
     const staleGrants = [...(config.staleGrants ?? []), ...replaced];
+    // Grants left for later by an earlier change are retired when this one finishes.
     const updating: LedgerKeyConfig = {
       ...config,
       status: 'UPDATING',
       pending: target,
       staleGrants: staleGrants.length === 0 ? undefined : staleGrants,
+      retireAt: undefined,
     };
     if (!(await this.#saveIfUnchanged(updating, version))) return false;
     this.#runUpdate(config.ledgerName);
@@ -806,8 +858,7 @@ export class LedgerKeyService implements LedgerGate {
    * still to be done.
    */
   async #finishUpdate(ledgerName: string): Promise<boolean> {
-    const config = await this.#fresh(ledgerName);
-    const version = this.#versions.get(ledgerName) ?? 0;
+    const { config, version } = await this.#freshVersioned(ledgerName);
     const pending = config?.pending;
     if (config?.status !== 'UPDATING' || pending === undefined) return false;
     // Another server may finish this change, or replace it with a newer one,
@@ -825,6 +876,16 @@ export class LedgerKeyService implements LedgerGate {
       return this.#wrapUnder(pending.keyArn, pending.grantToken, ledgerId, dataKey);
     });
     if (superseded) return this.#configs.get(ledgerName)?.status === 'UPDATING';
+    // The data key is wrapped under the new key alone now, so the grants on
+    // the earlier keys are no longer needed.
+    const finished = [...grantOf(config), ...(config.staleGrants ?? [])].filter(
+      (grant) => grant.grantId !== pending.grantId,
+    );
+    // Servers sharing a store retire them later: another server may still be
+    // reading the wrapped key it read before this change with the grant it
+    // knew, and retiring that grant at once was seen to leave the other
+    // server's key guard marking the ledger inaccessible.
+    const later = !this.#options.store.singleWriter && finished.length > 0;
     // Every key field comes from the change, so a change to the Vellum-owned
     // key leaves no customer key ARN or grant behind.
     const saved = await this.#saveIfUnchanged(
@@ -836,6 +897,7 @@ export class LedgerKeyService implements LedgerGate {
         grantId: pending.grantId,
         grantToken: pending.grantToken,
         status: 'ENABLED',
+        ...(later ? { staleGrants: finished, retireAt: Date.now() + this.#retirementDelayMs } : {}),
       },
       version,
     );
@@ -846,19 +908,29 @@ export class LedgerKeyService implements LedgerGate {
       { ledger: ledgerName, keyArn: pending.keyArn },
       'ledger key change finished',
     );
-    // The data key is wrapped under the new key alone now, so the grants on
-    // the earlier keys are no longer needed.
-    // NOTE: servers sharing a store keep them. Another server may still be
-    // finishing an older change or reading the wrapped key it had read
-    // before this change, and retiring its grant there was seen to leave
-    // that server's key guard marking the ledger inaccessible.
-    if (this.#options.store.singleWriter) {
-      const finished = [...grantOf(config), ...(config.staleGrants ?? [])].filter(
-        (grant) => grant.grantId !== pending.grantId,
-      );
-      await this.#retireGrants(ledgerName, finished);
-    }
+    if (!later) await this.#retireGrants(ledgerName, finished);
     return false;
+  }
+
+  get #retirementDelayMs(): number {
+    return this.#options.grantRetirementDelayMs ?? 5 * this.#options.checkIntervalMs;
+  }
+
+  /**
+   * Retire the grants a finished key change left for later, once their time
+   * has come. Only the server that clears them from the stored configuration
+   * retires them.
+   */
+  async #retireStaleGrants(ledgerName: string): Promise<void> {
+    const config = this.#configs.get(ledgerName);
+    if (config?.retireAt === undefined || config.status === 'UPDATING') return;
+    if (Date.now() < config.retireAt) return;
+    const version = this.#versions.get(ledgerName) ?? 0;
+    const { staleGrants, retireAt: _due, ...rest } = config;
+    void _due;
+    if (await this.#saveIfUnchanged(rest, version)) {
+      await this.#retireGrants(ledgerName, staleGrants ?? []);
+    }
   }
 
   /**
@@ -907,6 +979,7 @@ export class LedgerKeyService implements LedgerGate {
     for (const config of [...this.#configs.values()]) {
       try {
         await this.#check(config.ledgerName);
+        await this.#retireStaleGrants(config.ledgerName);
       } catch (error) {
         this.#options.logger.error(
           { err: error, ledger: config.ledgerName },

@@ -11,6 +11,7 @@ import {
   LEDGER_KEY_NAMESPACE,
   LedgerKeyService,
   NO_GRANT_MESSAGE,
+  type LedgerKeyServiceOptions,
   OWNED_KEY_SERVICE,
 } from '../../../src/services/qldb/ledger-keys.js';
 import { SessionService } from '../../../src/services/qldb/session-service.js';
@@ -367,6 +368,7 @@ test('customer managed key: revoked grant, denying policy, deletion, restart', a
 function newKeyService(
   env: Awaited<ReturnType<typeof kmsFixture>>,
   store = env.store(),
+  options: Partial<LedgerKeyServiceOptions> = {},
 ): LedgerKeyService {
   return new LedgerKeyService({
     store,
@@ -377,6 +379,7 @@ function newKeyService(
     region: REGION,
     checkIntervalMs: 60_000,
     logger: pino({ level: 'silent' }),
+    ...options,
   });
 }
 
@@ -683,6 +686,86 @@ test('key changes retire unneeded grants', async () => {
     await call('DeleteLedger', 'ledger');
     assert.equal(await grantsOn(c), 0);
   } finally {
+    await keys.close();
+    await engine.close();
+    await env.dispose();
+    dataDir.remove();
+  }
+});
+
+test('servers sharing a store retire unneeded grants later', async () => {
+  const env = await kmsFixture(backend);
+  const dataDir = tempDir('vellum-shared-grants-');
+  // The store as two servers sharing it see it: every key decision reads it again.
+  const store = env.store();
+  const shared = new Proxy(store, {
+    get(target, property, receiver) {
+      if (property === 'singleWriter') return false;
+      const value = Reflect.get(target, property, receiver) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const delay = { grantRetirementDelayMs: 300 };
+  const keys = newKeyService(env, shared, delay);
+  const other = newKeyService(env, shared, delay);
+  const engine = await Engine.open({ dataDir: dataDir.path, store, keyProvider: keys.keyProvider });
+  const { kms, root } = env;
+  const plane = new ControlPlaneService({ engine, accountId: ACCOUNT, region: REGION, keys });
+  const call = (operation: string, body?: Record<string, unknown>) =>
+    plane
+      .routes()
+      .find((route) => route.operation === operation)!
+      .handle({ params: { name: 'ledger' }, query: {}, body }, root);
+  const grantsOn = async (keyId: string) =>
+    ((await kms.invoke('ListGrants', { KeyId: keyId }, root)) as { Grants: unknown[] }).Grants
+      .length;
+  const newKey = async () =>
+    (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  try {
+    await keys.start(engine);
+    await other.start(engine);
+    const [a, b, c] = [await newKey(), await newKey(), await newKey()];
+    await call('CreateLedger', { Name: 'ledger', PermissionsMode: 'ALLOW_ALL', KmsKey: a });
+
+    // The grant on the key before a finished change outlives the change for
+    // a while, and then the other server's guard retires it.
+    await call('UpdateLedger', { KmsKey: b });
+    await keys.close();
+    await other.checkAll();
+    assert.deepEqual([await grantsOn(a), await grantsOn(b)], [1, 1]);
+    await pause(400);
+    await other.checkAll();
+    assert.deepEqual([await grantsOn(a), await grantsOn(b)], [0, 1]);
+    // The first server's view was older; its guard retires nothing twice and fails nothing.
+    await keys.checkAll();
+    assert.equal(await grantsOn(b), 1);
+
+    // A change that starts before the grants are due carries them, and they
+    // are retired after that change finishes. The change back to key b gets
+    // a grant of its own, not the one on b that waits to be retired: that
+    // one goes, and the ledger keeps working under b.
+    await call('UpdateLedger', { KmsKey: c });
+    await keys.close();
+    await call('UpdateLedger', { KmsKey: b });
+    await keys.close();
+    await keys.checkAll();
+    assert.deepEqual([await grantsOn(a), await grantsOn(b), await grantsOn(c)], [0, 2, 1]);
+    await pause(400);
+    await keys.checkAll();
+    assert.deepEqual([await grantsOn(a), await grantsOn(b), await grantsOn(c)], [0, 1, 0]);
+    await call('UpdateLedger', { KmsKey: a });
+    await keys.close();
+    await pause(400);
+    await other.checkAll();
+    assert.deepEqual([await grantsOn(a), await grantsOn(b), await grantsOn(c)], [1, 0, 0]);
+    assert.deepEqual((await call('DescribeLedger')).EncryptionDescription, {
+      KmsKeyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/${a}`,
+      EncryptionStatus: 'ENABLED',
+    });
+    assert.equal(wrappingKeyId((await engine.ledgerKeyRecord('ledger')).wrappedKey), a);
+  } finally {
+    await other.close();
     await keys.close();
     await engine.close();
     await env.dispose();
