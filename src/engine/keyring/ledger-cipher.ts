@@ -22,11 +22,22 @@ export const MAX_KEY_GENERATION = 0xffff_ffff;
 /** Raised when a sealed payload fails authentication: wrong key, wrong place or changed bytes. */
 export class PayloadIntegrityError extends Error {
   constructor(readonly context: string) {
-    super(
-      `stored payload for ${context} failed authentication: it was changed or belongs elsewhere`,
-    );
+    super(`${describeContext(context)} failed authentication: it was changed or belongs elsewhere`);
     this.name = 'PayloadIntegrityError';
   }
+}
+
+/**
+ * Name what a sealing context binds, for people: the context itself lists
+ * every column of the row, hashes included, which is too long to read.
+ */
+function describeContext(context: string): string {
+  const [kind, ...parts] = context.split(':');
+  if (kind === 'block' && parts.length >= 1) return `the stored body of block ${parts[0]}`;
+  if (kind === 'rev' && parts.length >= 4)
+    return `revision ${parts[1]} of document ${parts[0]} in block ${parts[3]}`;
+  if (kind === 'catalog') return `the catalog entry ${parts.join(':')}`;
+  return `the stored payload for ${context}`;
 }
 
 /**

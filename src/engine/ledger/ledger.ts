@@ -442,10 +442,19 @@ export class Ledger implements LedgerAccess {
   }
 
   #checkTip(tipSeq: number, atLeast = 0): void {
-    if (!Number.isInteger(tipSeq) || tipSeq < atLeast || tipSeq >= this.#tree.size) {
+    const last = this.#tree.size - 1;
+    if (Number.isInteger(tipSeq) && tipSeq > last) {
       throw new LedgerError(
         'InvalidParameterException',
-        `Digest tip address sequenceNo ${tipSeq} must be between ${atLeast} and ${this.#tree.size - 1}`,
+        `Digest tip address sequenceNo ${tipSeq} is past the ledger's last block, ${last}; ` +
+          'use the DigestTipAddress that GetDigest returned',
+      );
+    }
+    if (!Number.isInteger(tipSeq) || tipSeq < atLeast) {
+      throw new LedgerError(
+        'InvalidParameterException',
+        `Digest tip address sequenceNo ${tipSeq} is before block ${atLeast}; a proof needs a ` +
+          `digest tip between ${atLeast} and ${last}, such as a newer digest from GetDigest`,
       );
     }
   }

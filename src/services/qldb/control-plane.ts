@@ -1,4 +1,4 @@
-import { dom, dumpText, load } from 'ion-js';
+import { IonTypes, dom, dumpText, loadAll } from 'ion-js';
 import type { Engine, LedgerDescription, LedgerKeyStatus } from '../../engine/engine.js';
 import { LedgerError } from '../../engine/errors.js';
 import { KeyedQueue } from '../keyed-queue.js';
@@ -435,11 +435,11 @@ export class ControlPlaneService {
     await this.#describe(name);
     const ledger = await this.#engine.ledger(name);
     const body = request.body ?? {};
-    const address = parseAddress(body.BlockAddress, 'BlockAddress', ledger.id);
+    const address = parseAddress(body.BlockAddress, 'BlockAddress', ledger.id, ledger.tipSeq);
     const tip =
       body.DigestTipAddress === undefined
         ? undefined
-        : parseAddress(body.DigestTipAddress, 'DigestTipAddress', ledger.id);
+        : parseAddress(body.DigestTipAddress, 'DigestTipAddress', ledger.id, ledger.tipSeq);
     try {
       const { block, proof } = await ledger.getBlock(address, tip);
       const result: Record<string, unknown> = { Block: { IonText: dumpText(block) } };
@@ -459,7 +459,7 @@ export class ControlPlaneService {
     await this.#describe(name);
     const ledger = await this.#engine.ledger(name);
     const body = request.body ?? {};
-    const address = parseAddress(body.BlockAddress, 'BlockAddress', ledger.id);
+    const address = parseAddress(body.BlockAddress, 'BlockAddress', ledger.id, ledger.tipSeq);
     const documentId = body.DocumentId;
     if (typeof documentId !== 'string' || !DOCUMENT_ID_PATTERN.test(documentId)) {
       throw invalid(
@@ -470,7 +470,7 @@ export class ControlPlaneService {
     const tip =
       body.DigestTipAddress === undefined
         ? undefined
-        : parseAddress(body.DigestTipAddress, 'DigestTipAddress', ledger.id);
+        : parseAddress(body.DigestTipAddress, 'DigestTipAddress', ledger.id, ledger.tipSeq);
     try {
       const { revision, proof } = await ledger.getRevision(address, documentId, tip);
       const result: Record<string, unknown> = { Revision: { IonText: dumpText(revision) } };
@@ -648,36 +648,58 @@ function validateTags(value: unknown, name: string): Record<string, string> {
 }
 
 /** Read `{IonText: "{strandId: \"...\", sequenceNo: N}"}` into a sequence number of this ledger. */
-function parseAddress(holder: unknown, name: string, strandId: string): number {
+/**
+ * Read a block address, `{"IonText": "{strandId: \"...\", sequenceNo: N}"}`,
+ * as QLDB's committed views and GetDigest give it. The Ion text must hold
+ * exactly one struct with those two fields, and the strand must be the
+ * ledger's. `lastBlock` names the ledger's last block in the message for a
+ * sequence number past any JavaScript integer.
+ */
+function parseAddress(holder: unknown, name: string, strandId: string, lastBlock: number): number {
   const text =
     typeof holder === 'object' && holder !== null
       ? (holder as Record<string, unknown>).IonText
       : undefined;
-  if (typeof text !== 'string')
-    throw invalid(name, `${name} must be {"IonText": "{strandId: ..., sequenceNo: ...}"}`);
-  let value: dom.Value | null;
+  const shape = `{"IonText": "{strandId: \\"${strandId}\\", sequenceNo: 0}"}`;
+  if (typeof text !== 'string') throw invalid(name, `${name} must have the form ${shape}`);
+  const shown = text.length > 200 ? `${text.slice(0, 200)}...` : text;
+  let values: dom.Value[];
   try {
-    value = load(text);
+    values = loadAll(text);
   } catch (error) {
-    throw invalid(name, `${name} is not valid Ion text: ${(error as Error).message}`);
+    throw invalid(name, `${name} ${shown} is not valid Ion text: ${(error as Error).message}`);
   }
-  const strand = value?.get('strandId')?.stringValue();
-  const sequence = value?.get('sequenceNo')?.numberValue();
-  if (
-    typeof strand !== 'string' ||
-    typeof sequence !== 'number' ||
-    !Number.isInteger(sequence) ||
-    sequence < 0
-  ) {
+  const [value] = values;
+  if (values.length !== 1 || value?.getType() !== IonTypes.STRUCT || value.isNull()) {
+    throw invalid(name, `${name} ${shown} must be one Ion struct of the form ${shape}`);
+  }
+  const fields = value.fieldNames();
+  const unknown = fields.find((field) => field !== 'strandId' && field !== 'sequenceNo');
+  if (unknown !== undefined) {
     throw invalid(
       name,
-      `${name} must hold a strandId string and a non-negative integer sequenceNo`,
+      `${name} ${shown} has a field ${unknown}; an address holds only strandId and sequenceNo`,
     );
   }
-  if (strand !== strandId) {
-    throw invalid(name, `${name} names strand ${strand}, but this ledger's strand is ${strandId}`);
+  const strand = value.get('strandId');
+  const sequence = value.get('sequenceNo');
+  if (strand?.getType() !== IonTypes.STRING || strand.isNull()) {
+    throw invalid(name, `${name} ${shown} must hold strandId as a string`);
   }
-  return sequence;
+  if (sequence?.getType() !== IonTypes.INT || sequence.isNull() || sequence.bigIntValue()! < 0n) {
+    throw invalid(name, `${name} ${shown} must hold sequenceNo as a non-negative integer`);
+  }
+  if (strand.stringValue() !== strandId) {
+    throw invalid(
+      name,
+      `${name} names strand ${strand.stringValue()}, but this ledger's strand is ${strandId}`,
+    );
+  }
+  const seq = sequence.bigIntValue()!;
+  if (seq > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw invalid(name, `${name} sequenceNo ${seq} is past the ledger's last block, ${lastBlock}`);
+  }
+  return Number(seq);
 }
 
 function addressText(strandId: string, sequenceNo: number): string {

@@ -177,5 +177,64 @@ describe('QLDB control plane', () => {
       'InvalidParameterException',
       400,
     );
+
+    // Addresses that parse as Ion but are not one address struct each get a
+    // parameter error that quotes them, on both address fields.
+    const strand = `strandId: "${ledger.id}"`;
+    const malformed: Array<[string, RegExp]> = [
+      ['8', /must be one Ion struct/],
+      ['hello', /must be one Ion struct/],
+      ['[1, 2]', /must be one Ion struct/],
+      ['null.struct', /must be one Ion struct/],
+      [`{${strand}, sequenceNo: 1} {a: 1}`, /must be one Ion struct/],
+      [`{${strand}, sequenceNo: "3"}`, /sequenceNo as a non-negative integer/],
+      [`{${strand}, sequenceNo: 3.0}`, /sequenceNo as a non-negative integer/],
+      [`{${strand}, sequenceNo: -1}`, /sequenceNo as a non-negative integer/],
+      [`{strandId: 5, sequenceNo: 1}`, /strandId as a string/],
+      [`{${strand}, sequenceNo: 1, extra: 2}`, /has a field extra/],
+      [
+        `{${strand}, sequenceNo: 99999999999999999999999}`,
+        /sequenceNo 99999999999999999999999 is past the ledger's last block, \d+$/,
+      ],
+      ['{strandId: "', /is not valid Ion text/],
+    ];
+    for (const [text, message] of malformed) {
+      for (const field of ['BlockAddress', 'DigestTipAddress']) {
+        const body: Record<string, unknown> = {
+          BlockAddress: { IonText: address },
+          DigestTipAddress: { IonText: tip },
+          [field]: { IonText: text },
+        };
+        await assert.rejects(call('GetBlock', { params: { name: 'proofs' }, body }), (error) => {
+          assert.ok(error instanceof ServiceError, `${field} ${text}: ${String(error)}`);
+          assert.equal(error.code, 'InvalidParameterException');
+          assert.ok(error.message.startsWith(`${field} `), error.message);
+          assert.match(error.message, message);
+          return true;
+        });
+      }
+    }
+    // A digest tip past the journal, or before the block it would prove.
+    const tipSeq = ledger.tipSeq;
+    await assert.rejects(
+      call('GetBlock', {
+        params: { name: 'proofs' },
+        body: {
+          BlockAddress: { IonText: address },
+          DigestTipAddress: { IonText: `{${strand}, sequenceNo: ${tipSeq + 100}}` },
+        },
+      }),
+      new RegExp(`sequenceNo ${tipSeq + 100} is past the ledger's last block, ${tipSeq}`),
+    );
+    await assert.rejects(
+      call('GetBlock', {
+        params: { name: 'proofs' },
+        body: {
+          BlockAddress: { IonText: tip },
+          DigestTipAddress: { IonText: `{${strand}, sequenceNo: 0}` },
+        },
+      }),
+      new RegExp(`sequenceNo 0 is before block ${tipSeq}`),
+    );
   });
 });
