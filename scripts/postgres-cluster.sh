@@ -2,9 +2,11 @@
 # Source this file, then call `start_postgres_cluster`; it exports
 # VELLUM_TEST_POSTGRES_URL. `stop_postgres_cluster` stops the server and
 # removes its directory. The server listens on a Unix socket in its own
-# directory and on 127.0.0.1 only, on a free port. It trusts every local
-# connection without a password, since it contains only test data and lives
-# for one run.
+# directory and on 127.0.0.1 only, on the port in VELLUM_POSTGRES_PORT or else
+# a free one. These settings are in the cluster's postgresql.conf, so a
+# restart with pg_ctl (as the cluster's owner) keeps them. It trusts
+# every local connection without a password, since it contains only test data
+# and lives for one run.
 
 postgres_bin_dir() {
   local dir
@@ -44,15 +46,18 @@ start_postgres_cluster() {
   chmod 0755 "$POSTGRES_CLUSTER_DIR"
   if [ "$(id -u)" = 0 ]; then chown postgres: "$POSTGRES_CLUSTER_DIR"; fi
 
-  local port
-  port=$(node -e "const s = require('node:net').createServer(); s.listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); });")
+  local port=${VELLUM_POSTGRES_PORT:-}
+  if [ -z "$port" ]; then
+    port=$(node -e "const s = require('node:net').createServer(); s.listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); });")
+  fi
 
   as_postgres_owner "$bin/initdb" --pgdata="$POSTGRES_CLUSTER_DIR/data" --username=vellum \
     --auth=trust --encoding=UTF8 --no-instructions >"$POSTGRES_CLUSTER_DIR/initdb.log"
+  printf '%s\n' "listen_addresses = '127.0.0.1'" "port = $port" \
+    "unix_socket_directories = '$POSTGRES_CLUSTER_DIR'" "max_connections = 300" |
+    as_postgres_owner tee -a "$POSTGRES_CLUSTER_DIR/data/postgresql.conf" >/dev/null
   as_postgres_owner "$bin/pg_ctl" --pgdata="$POSTGRES_CLUSTER_DIR/data" --wait \
-    --log="$POSTGRES_CLUSTER_DIR/server.log" \
-    --options="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$POSTGRES_CLUSTER_DIR -c max_connections=300" \
-    start >/dev/null
+    --log="$POSTGRES_CLUSTER_DIR/server.log" start >/dev/null
 
   POSTGRES_BIN_DIR=$bin
   export VELLUM_TEST_POSTGRES_URL="postgres://vellum@127.0.0.1:$port/postgres"

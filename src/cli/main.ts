@@ -273,7 +273,11 @@ program
   )
   .option('--ledger <name>', 'ledger to verify (default: every ledger in the data directory)')
   .option('--data-dir <dir>', 'data directory', './.vellum')
-  .action(async (options: { ledger?: string; dataDir: string }) => {
+  .option(
+    '--store <url>',
+    'a postgres:// URL of a shared store to verify, with root.key from --data-dir (default: VELLUM_STORE)',
+  )
+  .action(async (options: { ledger?: string; dataDir: string; store?: string }) => {
     process.exitCode = await runVerify(options);
   });
 

@@ -1,18 +1,21 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Engine } from '../engine/index.js';
-import { openStore } from '../storage/open-store.js';
+import { lockDataDir } from '../engine/data-dir-lock.js';
+import { openStore, withoutPassword } from '../storage/open-store.js';
+import type { Store } from '../storage/store.js';
+import { ROOT_KEY_CHECK, hasRootKeyCheck } from '../services/secret-box.js';
 import type { KeyProvider } from '../engine/keyring/key-provider.js';
-import { loadOrCreateRootKey } from '../engine/keyring/root-key-file.js';
+import { ROOT_KEY_FILE, loadOrCreateRootKey } from '../engine/keyring/root-key-file.js';
 import { createServer, type RestRoute, type VellumServer } from '../server/index.js';
 import { ControlPlaneService } from '../services/qldb/control-plane.js';
 import { LedgerKeyService } from '../services/qldb/ledger-keys.js';
 import { StackService } from '../services/stacks/stack-service.js';
 import { SessionService, type QldbAuthorizer } from '../services/qldb/session-service.js';
 import { IamQueryService, StsQueryService } from '../services/iam/iam-query.js';
-import { IdentityService } from '../services/iam/identity.js';
+import { IDENTITY_META_NAMESPACE, IdentityService } from '../services/iam/identity.js';
 import { KmsService } from '../services/kms/index.js';
 import { PROFILE, writeAwsProfile, type ProfilePaths } from './aws-profile.js';
 
@@ -88,11 +91,24 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
   const removeOnFailure = storeUrl === undefined && !existsSync(dataDir);
   // The root key goes into the data directory, so make it first, private to its owner.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const rootKey = loadOrCreateRootKey(dataDir, true);
-  const store =
-    storeUrl === undefined
-      ? undefined
-      : await openStore(storeUrl, { logger: logger.child({ service: 'store' }) });
+  // With its own SQLite store the engine locks the data directory. Servers
+  // that share a store each still need a directory of their own, for the
+  // profile files that name this server's address.
+  const unlockDataDir = storeUrl === undefined ? () => undefined : lockDataDir(dataDir);
+  let store: Store | undefined;
+  let rootKey: Uint8Array;
+  try {
+    store =
+      storeUrl === undefined
+        ? undefined
+        : await openStore(storeUrl, { logger: logger.child({ service: 'store' }) });
+    if (store !== undefined) await requireSharedRootKey(dataDir, store, storeUrl!);
+    rootKey = loadOrCreateRootKey(dataDir, true);
+  } catch (error) {
+    await store?.close();
+    unlockDataDir();
+    throw error;
+  }
   const engine = await Engine.open({ dataDir, keyProvider, store });
   let kms: KmsService | undefined;
   let sessions: SessionService | undefined;
@@ -146,12 +162,17 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
       credentials: identity,
       region: options.region,
       logger,
+      // A read of one small record: it fails while the store is unreachable.
+      healthCheck: async () => {
+        await engine.store.getState(IDENTITY_META_NAMESPACE, ROOT_KEY_CHECK);
+      },
       onClose: async () => {
         await stacks?.idle();
         sessions?.close();
         await ledgerKeys?.close();
         kms?.close();
         await engine.close();
+        unlockDataDir();
         logger.info({ dataDir }, 'engine and store closed');
       },
     });
@@ -220,9 +241,24 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
     await ledgerKeys?.close();
     kms?.close();
     await engine.close();
+    unlockDataDir();
     if (removeOnFailure) rmSync(dataDir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/**
+ * Refuse to make a new root key for a shared store that other servers have
+ * sealed their state in already: a new key could open none of it.
+ */
+async function requireSharedRootKey(dataDir: string, store: Store, storeUrl: string) {
+  const path = join(dataDir, ROOT_KEY_FILE);
+  if (existsSync(path) || !(await hasRootKeyCheck(store, IDENTITY_META_NAMESPACE))) return;
+  throw new Error(
+    `root key file ${path} is missing, and the store ${withoutPassword(storeUrl)} already ` +
+      'holds state sealed under the root key of the servers that use it. Copy root.key from ' +
+      'the data directory of one of those servers into this one (mode 0600), then start again',
+  );
 }
 
 /** Convert the control plane's routes to the server's REST form. */

@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DATABASE_FILE, Engine } from '../engine/engine.js';
 import { loadOrCreateRootKey } from '../engine/keyring/root-key-file.js';
+import { openStore, withoutPassword } from '../storage/open-store.js';
+import type { Store } from '../storage/store.js';
 import { offlineKeyProvider, type OfflineKeyProvider } from '../services/qldb/offline-keys.js';
 import { verifyLedger } from './verify-ledger.js';
 
@@ -16,14 +18,22 @@ export const VERIFY_UNUSABLE = 2;
  * something could not be checked (no database, no root key, an unknown
  * ledger, or a ledger whose data key cannot be unwrapped) and none failed.
  */
-export async function runVerify(options: { ledger?: string; dataDir: string }): Promise<number> {
+export async function runVerify(options: {
+  ledger?: string;
+  dataDir: string;
+  /** A `postgres://` URL of a shared store; the data directory then only holds `root.key`. */
+  store?: string;
+}): Promise<number> {
   const fail = (message: string, code: number) => {
     process.stderr.write(`vellum verify: ${message}\n`);
     return code;
   };
-  if (!existsSync(join(options.dataDir, DATABASE_FILE))) {
+  const storeUrl = options.store ?? process.env.VELLUM_STORE;
+  const where = storeUrl === undefined ? options.dataDir : withoutPassword(storeUrl);
+  if (storeUrl === undefined && !existsSync(join(options.dataDir, DATABASE_FILE))) {
     return fail(
-      `no Vellum database in ${options.dataDir}; pass --data-dir with the directory that holds ${DATABASE_FILE}`,
+      `no Vellum database in ${options.dataDir}; pass --data-dir with the directory that holds ` +
+        `${DATABASE_FILE}, or --store with the postgres:// URL of a shared store`,
       VERIFY_UNUSABLE,
     );
   }
@@ -31,14 +41,23 @@ export async function runVerify(options: { ledger?: string; dataDir: string }): 
   // Data keys under a KMS key, the Vellum-owned one included, open through the
   // data directory's KMS, which needs the engine's store.
   let engine: Engine | undefined;
+  let store: Store | undefined;
   let keyProvider: OfflineKeyProvider;
   try {
     keyProvider = offlineKeyProvider(loadOrCreateRootKey(options.dataDir, false), () => {
       if (engine === undefined) throw new Error('the store is not open yet');
       return engine.store;
     });
-    engine = await Engine.open({ dataDir: options.dataDir, keyProvider, createRootKey: false });
+    // A shared store is read while its servers run; only a SQLite store locks the directory.
+    store = storeUrl === undefined ? undefined : await openStore(storeUrl);
+    engine = await Engine.open({
+      dataDir: options.dataDir,
+      keyProvider,
+      createRootKey: false,
+      store,
+    });
   } catch (error) {
+    if (engine === undefined) await store?.close();
     return fail(messageOf(error), VERIFY_UNUSABLE);
   }
   try {
@@ -46,10 +65,7 @@ export async function runVerify(options: { ledger?: string; dataDir: string }): 
     if (options.ledger !== undefined && !names.includes(options.ledger)) {
       const known =
         names.length === 0 ? 'it has no ledgers' : `its ledgers are: ${names.join(', ')}`;
-      return fail(
-        `ledger ${options.ledger} does not exist in ${options.dataDir}; ${known}`,
-        VERIFY_UNUSABLE,
-      );
+      return fail(`ledger ${options.ledger} does not exist in ${where}; ${known}`, VERIFY_UNUSABLE);
     }
 
     let status = VERIFY_OK;
@@ -80,7 +96,7 @@ export async function runVerify(options: { ledger?: string; dataDir: string }): 
         status = VERIFY_FAILED;
       }
     }
-    if (names.length === 0) process.stdout.write(`no ledgers in ${options.dataDir}\n`);
+    if (names.length === 0) process.stdout.write(`no ledgers in ${where}\n`);
     return status;
   } finally {
     keyProvider.close();

@@ -66,7 +66,7 @@ export class StorageUnavailableError extends LedgerError {
   constructor(cause: unknown, operation: 'read' | 'write' = 'write') {
     super(
       'CapacityExceededException',
-      `Storage ${operation} failed, retry the transaction: ${String(cause)}`,
+      `Storage ${operation} failed, retry the request: ${cause instanceof Error ? cause.message : String(cause)}`,
     );
     this.cause = cause;
   }

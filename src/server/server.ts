@@ -44,6 +44,8 @@ export interface ServerOptions {
   now?: () => number;
   /** Runs once the HTTP server has stopped, to close services, the engine and the store. */
   onClose?: () => Promise<void>;
+  /** Rejects when the server cannot serve, such as when its store is unreachable; `/health` then answers 503. */
+  healthCheck?: () => Promise<void>;
 }
 
 /** The Vellum HTTP endpoint: AWS protocols, SigV4 verification, health and metrics. */
@@ -89,7 +91,10 @@ export function createServer(options: ServerOptions): VellumServer {
     }),
     genReqId: () => randomUUID(),
     bodyLimit,
-    return503OnClosing: true,
+    // While the server stops, a request that arrives on a connection still
+    // open is served, with `Connection: close`, rather than answered with
+    // fastify's own 503 body, which no AWS client can read.
+    return503OnClosing: false,
   });
   const metrics = new ServerMetrics();
   const verifier = new SigV4Verifier({
@@ -120,6 +125,7 @@ export function createServer(options: ServerOptions): VellumServer {
   app.addHook('onRequest', async (request, reply) => {
     labels.set(request, { service: 'unknown', operation: 'unknown' });
     reply.header('x-amzn-RequestId', request.id);
+    if (closing) reply.header('connection', 'close');
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -148,7 +154,14 @@ export function createServer(options: ServerOptions): VellumServer {
 
   app.get('/health', async (request, reply) => {
     labels.set(request, { service: 'vellum', operation: 'Health' });
-    reply.code(closing ? 503 : 200).send({ status: closing ? 'stopping' : 'ok' });
+    if (closing) return reply.code(503).send({ status: 'stopping' });
+    try {
+      await options.healthCheck?.();
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      return reply.code(503).send({ status: 'unavailable', reason });
+    }
+    return reply.code(200).send({ status: 'ok' });
   });
 
   app.get('/metrics', async (request, reply) => {

@@ -83,8 +83,14 @@ export interface RootKeyOptions {
   service: string;
 }
 
-const CHECK_KEY = 'root-key-check';
+/** The key of each service's root key check record. */
+export const ROOT_KEY_CHECK = 'root-key-check';
 const CHECK_PURPOSE = 'vellum root key check';
+
+/** True when a service has sealed its state on this store under some root key already. */
+export async function hasRootKeyCheck(store: Store, metaNamespace: string): Promise<boolean> {
+  return (await store.getState(metaNamespace, ROOT_KEY_CHECK)) !== undefined;
+}
 
 /**
  * Open the root key for a service and prove that it is the key the
@@ -95,7 +101,7 @@ const CHECK_PURPOSE = 'vellum root key check';
  */
 export async function openSecretBox(options: RootKeyOptions): Promise<SecretBox> {
   const { store, metaNamespace, service } = options;
-  const check = await store.getState(metaNamespace, CHECK_KEY);
+  const check = await store.getState(metaNamespace, ROOT_KEY_CHECK);
   let hasSealedRecords = check !== undefined;
   for (const namespace of options.sealedNamespaces) {
     if (hasSealedRecords) break;
@@ -104,13 +110,17 @@ export async function openSecretBox(options: RootKeyOptions): Promise<SecretBox>
 
   const rootKey = options.rootKey ?? loadRootKeyFile(options.dataDir, !hasSealedRecords, service);
   const box = new SecretBox(rootKey);
+  const mismatch = () =>
+    new Error(
+      `the ${service} root key does not match the one its stored keys were sealed with; ` +
+        'restore the original root.key of this data directory, or, for a store that several ' +
+        'servers share, copy root.key from the data directory of a server that already uses it',
+    );
   if (check) {
     try {
       box.open(CHECK_PURPOSE, check.value);
     } catch {
-      throw new Error(
-        `the ${service} root key does not match the one its stored keys were sealed with; restore the original root.key of this data directory`,
-      );
+      throw mismatch();
     }
     return box;
   }
@@ -120,12 +130,16 @@ export async function openSecretBox(options: RootKeyOptions): Promise<SecretBox>
     );
   }
   await store
-    .putState(metaNamespace, CHECK_KEY, box.seal(CHECK_PURPOSE, randomBytes(32)), 0)
+    .putState(metaNamespace, ROOT_KEY_CHECK, box.seal(CHECK_PURPOSE, randomBytes(32)), 0)
     .catch(async (error: unknown) => {
       // Another process may have written the check record first; it must match.
-      const written = await store.getState(metaNamespace, CHECK_KEY);
+      const written = await store.getState(metaNamespace, ROOT_KEY_CHECK);
       if (!written) throw error;
-      box.open(CHECK_PURPOSE, written.value);
+      try {
+        box.open(CHECK_PURPOSE, written.value);
+      } catch {
+        throw mismatch();
+      }
     });
   return box;
 }

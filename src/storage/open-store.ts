@@ -26,10 +26,20 @@ export async function openStore(location: string, options: OpenStoreOptions = {}
   if (/^postgres(ql)?:\/\//i.test(location)) {
     return PostgresStore.open({ url: location, ...options });
   }
+  if (/^postgres(ql)?:/i.test(location)) {
+    throw new TypeError(
+      `store ${JSON.stringify(withoutPassword(location))} is not a PostgreSQL URL: write it as postgres://USER@HOST:PORT/DATABASE`,
+    );
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
     throw new TypeError(
       `unsupported store URL scheme in ${JSON.stringify(location.split('://')[0] + '://')}: use a file path or a postgres:// URL`,
     );
   }
   return SqliteStore.open({ path: location });
+}
+
+/** Hide the password of a URL-like store location, for messages and logs. */
+export function withoutPassword(location: string): string {
+  return location.replace(/^([a-z][a-z0-9+.-]*:\/*[^/@:]*):[^/@]*@/i, '$1:***@');
 }

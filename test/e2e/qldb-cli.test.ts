@@ -95,6 +95,34 @@ test('AWS CLI drives the QLDB control plane', { skip }, async () => {
       /strandId.*sequenceNo/,
     );
 
+    // Addresses as the journal guide writes them: Ion text in a JSON string.
+    const tip = JSON.stringify(digest.DigestTipAddress);
+    const block = json(
+      'qldb',
+      'get-block',
+      '--name',
+      'cli-ledger',
+      '--block-address',
+      tip,
+      '--digest-tip-address',
+      tip,
+    );
+    assert.match(String((block.Block as { IonText: string }).IonText), /blockHash/);
+    assert.match(String((block.Proof as { IonText: string }).IonText), /^\[/);
+    const badAddress = aws(
+      'qldb',
+      'get-block',
+      '--name',
+      'cli-ledger',
+      '--block-address',
+      '{"IonText": "8"}',
+    );
+    assert.notEqual(badAddress.status, 0);
+    assert.match(
+      badAddress.stderr,
+      /InvalidParameterException.*BlockAddress 8 must be one Ion struct/,
+    );
+
     const missing = aws('qldb', 'describe-ledger', '--name', 'nope');
     assert.notEqual(missing.status, 0);
     assert.match(missing.stderr, /ResourceNotFoundException/);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { tempDir } from '../helpers/backends.js';
@@ -86,6 +87,60 @@ test('SIGTERM lets a request in flight finish', async () => {
     assert.match(answer.body, /<Arn>arn:aws:iam::000000000000:root<\/Arn>/);
     assert.equal(await serve.exited, 0, serve.output());
     assert.match(serve.output(), /stopping: finishing requests in flight/);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('SIGTERM serves a request still arriving on an open connection', async () => {
+  const dir = tempDir();
+  try {
+    const serve = await startServe(dir.path);
+    const body = 'Action=GetCallerIdentity&Version=2011-06-15';
+    const url = new URL(serve.url);
+    const raw = async () => {
+      const headers = await signRequest(
+        serve.url,
+        {
+          path: '/',
+          headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+          body,
+        },
+        { credentials: readProfile(dir.path), service: 'sts' },
+      );
+      const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
+      return `POST / HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
+    };
+    const socket = connect(Number(url.port), url.hostname);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    const until = async (done: () => boolean) => {
+      const deadline = Date.now() + 10_000;
+      while (!done()) {
+        assert.ok(Date.now() < deadline, `no answer; received so far:\n${received}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+
+    // A first request keeps the connection open.
+    socket.write(await raw());
+    await until(() => received.includes('</GetCallerIdentityResponse>'));
+    assert.match(received, /^HTTP\/1\.1 200/);
+    received = '';
+    // The second one's first bytes come before the signal, the rest after it.
+    const second = await raw();
+    socket.write(second.slice(0, 20));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    serve.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    socket.write(second.slice(20));
+    await until(() => received.includes('</GetCallerIdentityResponse>') || received.includes('}'));
+    await closed;
+    assert.match(received, /^HTTP\/1\.1 200/, received);
+    assert.match(received, /\r\nconnection: close\r\n/i);
+    assert.match(received, /<Arn>arn:aws:iam::000000000000:root<\/Arn>/);
+    assert.equal(await serve.exited, 0, serve.output());
   } finally {
     dir.remove();
   }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CreateKeyCommand,
@@ -201,6 +201,62 @@ test('servers starting at once share one Vellum-owned key', { skip }, async () =
     } finally {
       await store.close();
     }
+  } finally {
+    await stopServers(servers);
+    await database.drop();
+    dir.remove();
+  }
+});
+
+test('operator mistakes with a shared store are refused with the fix', { skip }, async () => {
+  const database = await createDatabase();
+  const dir = tempDir();
+  const servers: ServeProcess[] = [];
+  const refusal = async (dataDir: string, ...extra: string[]) => {
+    const started = await startServe(dataDir, ...extra).then(
+      (server) => {
+        servers.push(server);
+        return undefined;
+      },
+      (error: unknown) => String(error),
+    );
+    assert.ok(started !== undefined, `vellum serve started in ${dataDir}`);
+    return started;
+  };
+  try {
+    const first = join(dir.path, 'first');
+    servers.push(await startServe(first, '--store', database.url));
+    const health = await fetch(`${servers[0]!.url}/health`);
+    assert.deepEqual([health.status, await health.json()], [200, { status: 'ok' }]);
+
+    // A new server without the root key the store's state is sealed under.
+    const empty = join(dir.path, 'empty');
+    assert.match(
+      await refusal(empty, '--store', database.url),
+      /root key file .*empty\/root\.key is missing, and the store postgres:\/\/.* already holds state sealed under the root key of the servers that use it\. Copy root\.key from the data directory/,
+    );
+    assert.ok(!existsSync(join(empty, 'root.key')), 'no root key was made for the refused start');
+
+    // A server with a root key of its own.
+    const stranger = join(dir.path, 'stranger');
+    mkdirSync(stranger, { mode: 0o700 });
+    writeFileSync(join(stranger, 'root.key'), randomBytes(32), { mode: 0o600 });
+    assert.match(
+      await refusal(stranger, '--store', database.url),
+      /root key does not match .* copy root\.key from the data directory of a server that already uses it/,
+    );
+
+    // A second process on a data directory that a running server uses.
+    assert.match(
+      await refusal(first, '--store', database.url),
+      /data directory .*first is in use by process \d+/,
+    );
+
+    // A store URL with a typo in its scheme.
+    assert.match(
+      await refusal(join(dir.path, 'typo'), '--store', 'postgres:/vellum@127.0.0.1/vellum'),
+      /store "postgres:\/vellum@127\.0\.0\.1\/vellum" is not a PostgreSQL URL: write it as postgres:\/\/USER@HOST:PORT\/DATABASE/,
+    );
   } finally {
     await stopServers(servers);
     await database.drop();

@@ -125,7 +125,7 @@ describe('PostgreSQL store on a server of its own', { skip }, () => {
           assert.equal(error.code, 'CapacityExceededException');
           assert.match(
             error.message,
-            /Storage read failed, retry the transaction: .*PostgreSQL is unavailable/,
+            /Storage read failed, retry the request: PostgreSQL is unavailable/,
           );
           return true;
         },

@@ -46,6 +46,9 @@ import {
 import type { ConditionValues } from './policy-conditions.js';
 import { evaluatePolicies } from './policy-evaluation.js';
 
+/** The namespace of the identity service's own records, such as its root key check. */
+export const IDENTITY_META_NAMESPACE = 'iam.meta';
+
 const NS = {
   user: 'iam.user',
   role: 'iam.role',
@@ -53,7 +56,7 @@ const NS = {
   accessKey: 'iam.accessKey',
   session: 'iam.session',
   root: 'iam.root',
-  meta: 'iam.meta',
+  meta: IDENTITY_META_NAMESPACE,
 } as const;
 
 const ACCESS_KEYS_PER_USER = 2;

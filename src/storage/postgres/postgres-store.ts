@@ -117,7 +117,11 @@ export class PostgresStore implements Store {
     // pool, which opens a new one on demand. Without a listener, the error
     // would end the process.
     pool.on('error', (error) => {
-      options.logger?.warn({ err: error }, 'PostgreSQL dropped an idle connection');
+      // The message and code alone: the error also carries the whole client.
+      options.logger?.warn(
+        { code: (error as { code?: string }).code, reason: error.message },
+        'PostgreSQL dropped an idle connection',
+      );
     });
     // When the server ends a connection outside a query (a restart), the
     // connection emits 'error', and an unheard 'error' event ends the

@@ -175,8 +175,7 @@ describe('routing and errors', () => {
     assert.equal(down.status, 503);
     assert.deepEqual(jsonError(down), {
       type: 'DependencyTimeoutException',
-      message:
-        'Storage write failed, retry the transaction: StoreUnavailableError: the counter store is down',
+      message: 'Storage write failed, retry the request: the counter store is down',
     });
     const logged = logLines.find((line) => line.requestId === down.headers['x-amzn-requestid']);
     assert.equal(logged?.level, 40, 'logged as a warning, not as an unexpected error');
