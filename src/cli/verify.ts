@@ -21,7 +21,7 @@ export const VERIFY_UNUSABLE = 2;
 export async function runVerify(options: {
   ledger?: string;
   dataDir: string;
-  /** A `postgres://` URL of a shared store; the data directory then only holds `root.key`. */
+  /** A `postgres://` URL of a shared store; the data directory then only supplies `root.key`. */
   store?: string;
 }): Promise<number> {
   const fail = (message: string, code: number) => {

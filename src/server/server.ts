@@ -44,7 +44,7 @@ export interface ServerOptions {
   now?: () => number;
   /** Runs once the HTTP server has stopped, to close services, the engine and the store. */
   onClose?: () => Promise<void>;
-  /** Rejects when the server cannot serve, such as when its store is unreachable; `/health` then answers 503. */
+  /** Rejects when the server cannot serve, such as when its store is unreachable; `/health` then returns 503. */
   healthCheck?: () => Promise<void>;
 }
 
@@ -92,8 +92,8 @@ export function createServer(options: ServerOptions): VellumServer {
     genReqId: () => randomUUID(),
     bodyLimit,
     // While the server stops, a request that arrives on a connection still
-    // open is served, with `Connection: close`, rather than answered with
-    // fastify's own 503 body, which no AWS client can read.
+    // open is served, with `Connection: close`. Fastify's own 503 body for
+    // it is one that no AWS client can read.
     return503OnClosing: false,
   });
   const metrics = new ServerMetrics();

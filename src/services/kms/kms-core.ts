@@ -383,9 +383,9 @@ export class KmsCore {
   // ---------------------------------------------------------------- grants
 
   /**
-   * The grants on a key. On a shared store the list may be up to a second
-   * old; `fresh` reads it from the store, for a grant that another server
-   * may have created or retired just now.
+   * The grants on a key. On a shared store the cached list may be up to a
+   * second old. `fresh` reads the stored list, which shows a grant that
+   * another server created or retired just now.
    */
   async grantsOf(keyId: string, fresh = false): Promise<GrantRecord[]> {
     const cached = this.#grants.get(keyId);

@@ -881,10 +881,9 @@ export class LedgerKeyService implements LedgerGate {
     const finished = [...grantOf(config), ...(config.staleGrants ?? [])].filter(
       (grant) => grant.grantId !== pending.grantId,
     );
-    // Servers sharing a store retire them later: another server may still be
-    // reading the wrapped key it read before this change with the grant it
-    // knew, and retiring that grant at once was seen to leave the other
-    // server's key guard marking the ledger inaccessible.
+    // Servers sharing a store retire them later. Another server may still
+    // use the grant it knew before this change, until its guard reads the
+    // change.
     const later = !this.#options.store.singleWriter && finished.length > 0;
     // Every key field comes from the change, so a change to the Vellum-owned
     // key leaves no customer key ARN or grant behind.
