@@ -50,20 +50,26 @@ test('first start writes credentials, second reuses them', async () => {
   }
 });
 
+const CALLER_IDENTITY = 'Action=GetCallerIdentity&Version=2011-06-15';
+
+/** Signed headers of an STS GetCallerIdentity call with the root profile in `dataDir`. */
+function signedCallerIdentity(url: string, dataDir: string) {
+  return signRequest(
+    url,
+    {
+      path: '/',
+      headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+      body: CALLER_IDENTITY,
+    },
+    { credentials: readProfile(dataDir), service: 'sts' },
+  );
+}
+
 test('SIGTERM lets a request in flight finish', async () => {
   const dir = tempDir();
   try {
     const serve = await startServe(dir.path);
-    const body = 'Action=GetCallerIdentity&Version=2011-06-15';
-    const headers = await signRequest(
-      serve.url,
-      {
-        path: '/',
-        headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
-        body,
-      },
-      { credentials: readProfile(dir.path), service: 'sts' },
-    );
+    const headers = await signedCallerIdentity(serve.url, dir.path);
     const url = new URL(serve.url);
     const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
       const request = httpRequest(
@@ -75,10 +81,10 @@ test('SIGTERM lets a request in flight finish', async () => {
         },
       );
       request.on('error', reject);
-      request.write(body.slice(0, 10));
+      request.write(CALLER_IDENTITY.slice(0, 10));
       setTimeout(() => {
         serve.child.kill('SIGTERM');
-        setTimeout(() => request.end(body.slice(10)), 500);
+        setTimeout(() => request.end(CALLER_IDENTITY.slice(10)), 500);
       }, 300);
     });
 
@@ -96,20 +102,11 @@ test('SIGTERM serves a request still arriving on an open connection', async () =
   const dir = tempDir();
   try {
     const serve = await startServe(dir.path);
-    const body = 'Action=GetCallerIdentity&Version=2011-06-15';
     const url = new URL(serve.url);
     const raw = async () => {
-      const headers = await signRequest(
-        serve.url,
-        {
-          path: '/',
-          headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
-          body,
-        },
-        { credentials: readProfile(dir.path), service: 'sts' },
-      );
+      const headers = await signedCallerIdentity(serve.url, dir.path);
       const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
-      return `POST / HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
+      return `POST / HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n${CALLER_IDENTITY}`;
     };
     const socket = connect(Number(url.port), url.hostname);
     let received = '';

@@ -408,6 +408,12 @@ async function openLedgerServices(env: Awaited<ReturnType<typeof kmsFixture>>, d
 }
 
 const ROOT_KEY = Buffer.alloc(32, 9);
+
+/** The number of grants on a key. */
+async function grantCount(env: Awaited<ReturnType<typeof kmsFixture>>, keyId: string) {
+  const listed = await env.kms.invoke('ListGrants', { KeyId: keyId }, env.root);
+  return (listed as { Grants: unknown[] }).Grants.length;
+}
 const CONTEXT_OF = (ledgerId: string) => ({
   'key-hierarchy-node-id': ledgerId,
   'key-hierarchy-node-version': '1',
@@ -622,9 +628,7 @@ test('key changes retire unneeded grants', async () => {
   const dataDir = tempDir('vellum-grants-');
   const { keys, engine, call, documents } = await openLedgerServices(env, dataDir.path);
   const { kms, root } = env;
-  const grantsOn = async (keyId: string) =>
-    ((await kms.invoke('ListGrants', { KeyId: keyId }, root)) as { Grants: unknown[] }).Grants
-      .length;
+  const grantsOn = (keyId: string) => grantCount(env, keyId);
   const newKey = async () =>
     (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
   try {
@@ -716,9 +720,7 @@ test('servers sharing a store retire unneeded grants later', async () => {
       .routes()
       .find((route) => route.operation === operation)!
       .handle({ params: { name: 'ledger' }, query: {}, body }, root);
-  const grantsOn = async (keyId: string) =>
-    ((await kms.invoke('ListGrants', { KeyId: keyId }, root)) as { Grants: unknown[] }).Grants
-      .length;
+  const grantsOn = (keyId: string) => grantCount(env, keyId);
   const newKey = async () =>
     (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
   const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -877,9 +879,7 @@ test('UpdateLedger crossing DeleteLedger leaves nothing', async () => {
   const dataDir = tempDir('vellum-update-delete-');
   const { keys, engine, call } = await openLedgerServices(env, dataDir.path);
   const { kms, root } = env;
-  const grantsOn = async (keyId: string) =>
-    ((await kms.invoke('ListGrants', { KeyId: keyId }, root)) as { Grants: unknown[] }).Grants
-      .length;
+  const grantsOn = (keyId: string) => grantCount(env, keyId);
   try {
     const a = (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
     const b = (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
@@ -915,9 +915,7 @@ test('CreateLedger across servers: second waits', async () => {
   // A second key service on the same store plays the part of a second server.
   const other = newKeyService(env);
   const { kms, root } = env;
-  const grantsOn = async (keyId: string) =>
-    ((await kms.invoke('ListGrants', { KeyId: keyId }, root)) as { Grants: unknown[] }).Grants
-      .length;
+  const grantsOn = (keyId: string) => grantCount(env, keyId);
   try {
     await other.start(engine);
     const a = (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
