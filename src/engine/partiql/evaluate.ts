@@ -510,39 +510,71 @@ function aggregate(expr: Extract<Expr, { kind: 'call' }>, context: EvalContext):
 
 /** True when the expression contains an aggregate call outside any subquery. */
 export function hasAggregate(expr: Expr): boolean {
+  return findNode(expr, isAggregateCall) !== undefined;
+}
+
+/**
+ * The first name that reads the current row outside every aggregate call,
+ * such as `p.name` in `SELECT p.name, COUNT(*) FROM People p`; undefined
+ * when there is none.
+ */
+export function rowReferenceOutsideAggregates(expr: Expr): Expr | undefined {
+  return findNode(expr, (node) => (isAggregateCall(node) ? 'skip' : node.kind === 'name'));
+}
+
+function isAggregateCall(expr: Expr): boolean {
+  return expr.kind === 'call' && AGGREGATES.has(expr.name);
+}
+
+/**
+ * The first node, parents before children and outside any subquery, that
+ * `pick` answers true for; `'skip'` leaves out the node and its children.
+ */
+function findNode(expr: Expr, pick: (node: Expr) => boolean | 'skip'): Expr | undefined {
+  const verdict = pick(expr);
+  if (verdict === true) return expr;
+  if (verdict === 'skip') return undefined;
+  for (const child of childrenOf(expr)) {
+    const found = findNode(child, pick);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** The direct subexpressions of an expression, subqueries left out. */
+function childrenOf(expr: Expr): Expr[] {
   switch (expr.kind) {
     case 'call':
-      return AGGREGATES.has(expr.name) || expr.args.some(hasAggregate);
+      return expr.args;
     case 'path':
-      return (
-        hasAggregate(expr.base) ||
-        expr.steps.some((s) => s.kind === 'index' && hasAggregate(s.expr))
-      );
+      return [
+        expr.base,
+        ...expr.steps.flatMap((step) => (step.kind === 'index' ? [step.expr] : [])),
+      ];
     case 'unary':
     case 'cast':
-      return hasAggregate(expr.arg);
-    case 'binary':
-      return hasAggregate(expr.left) || hasAggregate(expr.right);
-    case 'like':
-      return hasAggregate(expr.arg) || hasAggregate(expr.pattern);
-    case 'between':
-      return hasAggregate(expr.arg) || hasAggregate(expr.low) || hasAggregate(expr.high);
-    case 'in':
-      return hasAggregate(expr.arg) || hasAggregate(expr.set);
     case 'is':
-      return hasAggregate(expr.arg);
+      return [expr.arg];
+    case 'binary':
+      return [expr.left, expr.right];
+    case 'like':
+      return [expr.arg, expr.pattern];
+    case 'between':
+      return [expr.arg, expr.low, expr.high];
+    case 'in':
+      return [expr.arg, expr.set];
     case 'case':
-      return (
-        (expr.subject !== undefined && hasAggregate(expr.subject)) ||
-        expr.whens.some(([a, b]) => hasAggregate(a) || hasAggregate(b)) ||
-        (expr.otherwise !== undefined && hasAggregate(expr.otherwise))
-      );
+      return [
+        ...(expr.subject === undefined ? [] : [expr.subject]),
+        ...expr.whens.flat(),
+        ...(expr.otherwise === undefined ? [] : [expr.otherwise]),
+      ];
     case 'struct':
-      return expr.fields.some(([a, b]) => hasAggregate(a) || hasAggregate(b));
+      return expr.fields.flat();
     case 'list':
     case 'bag':
-      return expr.items.some(hasAggregate);
+      return expr.items;
     default:
-      return false;
+      return [];
   }
 }

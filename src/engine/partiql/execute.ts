@@ -20,6 +20,7 @@ import {
   findFieldName,
   getField,
   hasAggregate,
+  rowReferenceOutsideAggregates,
   holds,
   type EvalContext,
 } from './evaluate.js';
@@ -788,11 +789,31 @@ function tableSourceOf(expr: Expr, scope: Scope): TableSource | undefined {
   return undefined;
 }
 
+/**
+ * True when the SELECT list aggregates. Without GROUP BY, every part of an
+ * aggregating SELECT list reads the rows through aggregates only, as QLDB
+ * requires; a name read outside them has no single row to come from.
+ */
 function projectionHasAggregate(query: SelectStatement): boolean {
   const { projection } = query;
-  if (projection.kind === 'value') return hasAggregate(projection.expr);
-  if (projection.kind === 'items') return projection.items.some((item) => hasAggregate(item.expr));
-  return false;
+  const exprs =
+    projection.kind === 'value'
+      ? [projection.expr]
+      : projection.kind === 'items'
+        ? projection.items.map((item) => item.expr)
+        : [];
+  if (!exprs.some(hasAggregate)) return false;
+  for (const expr of exprs) {
+    const outside = rowReferenceOutsideAggregates(expr);
+    if (outside !== undefined && outside.kind === 'name') {
+      fail(
+        outside.at,
+        `${outside.name} is read outside an aggregate in a SELECT list with aggregates; ` +
+          'there is no GROUP BY, so use it inside an aggregate such as MAX, or query it separately',
+      );
+    }
+  }
+  return true;
 }
 
 function impliedName(expr: Expr, index: number): string {

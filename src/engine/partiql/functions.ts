@@ -7,6 +7,7 @@ import {
   NULL,
   TRUE,
   decimalOf,
+  exactDecimal,
   float,
   integer,
   isAbsent,
@@ -104,16 +105,12 @@ const PART_PRECISION: Record<DatePart, TimestampPrecision> = {
 /**
  * Build a timestamp for `date` with the original offset and precision,
  * widened to `atLeast`: adding a month to `2010T` gives `2010-02T`, and
- * adding an hour gives `2010-01-01T01:00Z`.
+ * adding an hour gives `2010-01-01T01:00Z`. `date` holds whole seconds; the
+ * original's fraction of a second, at its full precision, is kept.
  */
-function timestampFrom(
-  ts: Timestamp,
-  date: Date,
-  atLeast: TimestampPrecision = TimestampPrecision.YEAR,
-): dom.Value {
+function timestampFrom(ts: Timestamp, date: Date, atLeast: TimestampPrecision): dom.Value {
   const precision = Math.max(ts.getPrecision(), atLeast);
-  // A timestamp without a time has no known offset; one that gains a time is in UTC.
-  const offset = ts.getPrecision() < TimestampPrecision.HOUR_AND_MINUTE ? 0 : ts.getLocalOffset();
+  const offset = offsetOf(ts);
   const local = new Date(date.getTime() + offset * 60_000);
   const parts: number[] = [local.getUTCFullYear()];
   if (precision >= TimestampPrecision.MONTH) parts.push(local.getUTCMonth() + 1);
@@ -124,40 +121,59 @@ function timestampFrom(
   if (precision < TimestampPrecision.SECONDS) {
     return new dom.Timestamp(new Timestamp(offset, ...(parts as [number])));
   }
-  const millis = local.getUTCSeconds() * 1000 + local.getUTCMilliseconds();
-  const fraction =
-    (ts.getPrecision() >= TimestampPrecision.SECONDS && ts.getSecondsDecimal().getExponent() < 0) ||
-    millis % 1000 !== 0;
-  const seconds = fraction
-    ? new Decimal(BigInt(millis), -3)
-    : new Decimal(BigInt(local.getUTCSeconds()), 0);
+  const whole = BigInt(local.getUTCSeconds());
+  let seconds = new Decimal(whole, 0);
+  if (ts.getPrecision() >= TimestampPrecision.SECONDS) {
+    const original = ts.getSecondsDecimal();
+    const exponent = original.getExponent();
+    if (exponent < 0) {
+      const unit = 10n ** BigInt(-exponent);
+      seconds = new Decimal(whole * unit + (original.getCoefficient() % unit), exponent);
+    }
+  }
   const [year, month, day, hour, minute] = parts as [number, number, number, number, number];
   return new dom.Timestamp(new Timestamp(offset, year, month, day, hour, minute, seconds));
 }
 
-function addToDate(date: Date, part: DatePart, amount: number): Date {
-  const result = new Date(date.getTime());
-  switch (part) {
-    case 'year':
-      result.setUTCFullYear(result.getUTCFullYear() + amount);
-      break;
-    case 'month':
-      result.setUTCMonth(result.getUTCMonth() + amount);
-      break;
-    case 'day':
-      result.setUTCDate(result.getUTCDate() + amount);
-      break;
-    case 'hour':
-      result.setTime(result.getTime() + amount * 3_600_000);
-      break;
-    case 'minute':
-      result.setTime(result.getTime() + amount * 60_000);
-      break;
-    case 'second':
-      result.setTime(result.getTime() + amount * 1000);
-      break;
+/** A timestamp without a time has no known offset; one that gains a time is in UTC. */
+function offsetOf(ts: Timestamp): number {
+  return ts.getPrecision() < TimestampPrecision.HOUR_AND_MINUTE ? 0 : ts.getLocalOffset();
+}
+
+const PART_MILLIS: Partial<Record<DatePart, number>> = {
+  day: 86_400_000,
+  hour: 3_600_000,
+  minute: 60_000,
+  second: 1000,
+};
+
+/**
+ * Add whole units to a timestamp, in its own offset's calendar. Months and
+ * years keep the day of the month where the new month has it, and take the
+ * month's last day otherwise: a month after January 31 is February 28 or 29.
+ * Returns the instant in whole seconds.
+ */
+function addToTimestamp(ts: Timestamp, part: DatePart, amount: number): Date {
+  const offsetMs = offsetOf(ts) * 60_000;
+  // getDate() rounds the fraction of a second to milliseconds, up to a
+  // whole second; take off the same rounded fraction.
+  let millis = ts.getDate().getTime();
+  if (ts.getPrecision() >= TimestampPrecision.SECONDS) {
+    millis -= Math.round((ts.getSecondsDecimal().numberValue() - ts.getSecondsInt()) * 1000);
   }
-  return result;
+  const local = new Date(millis + offsetMs);
+  const step = PART_MILLIS[part];
+  if (step !== undefined) {
+    local.setTime(local.getTime() + amount * step);
+  } else {
+    const day = local.getUTCDate();
+    local.setUTCDate(1);
+    local.setUTCMonth(local.getUTCMonth() + (part === 'year' ? amount * 12 : amount));
+    const last = new Date(local.getTime());
+    last.setUTCMonth(last.getUTCMonth() + 1, 0);
+    local.setUTCDate(Math.min(day, last.getUTCDate()));
+  }
+  return new Date(local.getTime() - offsetMs);
 }
 
 /**
@@ -472,9 +488,21 @@ const SCALARS: Record<string, ScalarFunction> = {
     const part = datePart('DATE_ADD', args[0]!, at, DATE_PARTS);
     const absent = propagate(args.slice(1));
     if (absent !== undefined) return absent;
-    const amount = int('DATE_ADD', args[1] as dom.Value, at);
+    const count = args[1] as dom.Value;
+    if (count.getType() !== IonTypes.INT) {
+      fail(at, `DATE_ADD expects a whole number of ${part}s, got ${typeOf(count)}`);
+    }
+    const amount = Number(count.bigIntValue());
     const ts = timestamp('DATE_ADD', args[2] as dom.Value, at);
-    return timestampFrom(ts, addToDate(ts.getDate(), part, amount), PART_PRECISION[part]);
+    const date = Number.isSafeInteger(amount) ? addToTimestamp(ts, part, amount) : undefined;
+    const year = date === undefined ? NaN : date.getUTCFullYear();
+    if (!(year >= 1 && year <= 9999)) {
+      fail(
+        at,
+        `DATE_ADD of ${count.bigIntValue()} ${part}s gives a timestamp outside the years 1 to 9999`,
+      );
+    }
+    return timestampFrom(ts, date!, PART_PRECISION[part]);
   },
   DATE_DIFF(args, at) {
     arity('DATE_DIFF', args, 3, 3, at);
@@ -591,7 +619,7 @@ export function cast(value: Value, type: string, at: Position): Value {
     case 'NUMERIC': {
       if (source === IonTypes.BOOL) return decimalOf(value.booleanValue() ? 1 : 0);
       if (source === IonTypes.DECIMAL) return value;
-      if (source === IonTypes.INT) return new dom.Decimal(new Decimal(value.bigIntValue()!, 0));
+      if (source === IonTypes.INT) return exactDecimal(value.bigIntValue()!, 0);
       if (source === IonTypes.FLOAT) {
         const n = value.numberValue()!;
         if (!Number.isFinite(n)) failCast();

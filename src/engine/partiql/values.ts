@@ -238,7 +238,16 @@ export function orderValues(a: Value, b: Value): number {
 function fromNumeric(n: Numeric, preferDecimal: boolean): dom.Value {
   if (!n.exact) return new dom.Float(n.value);
   if (n.exponent === 0 && !preferDecimal) return integer(n.coefficient);
-  return new dom.Decimal(new Decimal(n.coefficient, n.exponent));
+  return exactDecimal(n.coefficient, n.exponent);
+}
+
+/**
+ * The decimal `coefficient × 10^exponent`. ion-js takes the sign of a bigint
+ * coefficient from a separate argument and drops the coefficient's own.
+ */
+export function exactDecimal(coefficient: bigint, exponent: number): dom.Value {
+  const negative = coefficient < 0n;
+  return new dom.Decimal(new Decimal(negative ? -coefficient : coefficient, exponent, negative));
 }
 
 export function integer(value: bigint | number): dom.Value {
@@ -252,7 +261,9 @@ export function float(value: number): dom.Value {
 }
 
 export function decimalOf(value: number | string): dom.Value {
-  return new dom.Decimal(Decimal.parse(String(value))!);
+  // JavaScript writes large and small numbers with an exponent (1e+21,
+  // 1.5e-7); Ion decimal text writes it after a `d`.
+  return new dom.Decimal(Decimal.parse(String(value).replace(/e\+?/i, 'd'))!);
 }
 
 /** `+ - * / %` over Ion numbers; int with int stays int, any decimal gives a decimal, any float a float. */

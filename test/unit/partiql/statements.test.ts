@@ -302,6 +302,24 @@ describe('SELECT over a seeded ledger', () => {
         '2024-01-01T10:01:15.250Z',
       ),
       expr('DATE_ADD month widens precision', 'DATE_ADD(month, 2, `2022T`)', '2022-03T'),
+      expr('DATE_ADD month to a shorter month', 'DATE_ADD(month, 1, `2021-01-31T`)', '2021-02-28T'),
+      expr('DATE_ADD month to a leap February', 'DATE_ADD(month, 1, `2020-01-31T`)', '2020-02-29T'),
+      expr('DATE_ADD year from a leap day', 'DATE_ADD(year, 1, `2020-02-29T`)', '2021-02-28T'),
+      expr(
+        'DATE_ADD month in the local calendar',
+        'DATE_ADD(month, 1, `2021-01-31T23:30-02:00`)',
+        '2021-02-28T23:30-02:00',
+      ),
+      expr(
+        'DATE_ADD keeps microseconds',
+        'DATE_ADD(second, 1, `2019-12-31T23:59:59.999999-08:00`)',
+        '2020-01-01T00:00:00.999999-08:00',
+      ),
+      expr(
+        'DATE_ADD keeps nanoseconds',
+        'DATE_ADD(day, 1, `2017-01-02T03:04:05.123456789Z`)',
+        '2017-01-03T03:04:05.123456789Z',
+      ),
       expr(
         'DATE_ADD hour widens precision',
         'DATE_ADD(hour, 3, `2022-05-06T`)',
@@ -407,6 +425,13 @@ describe('SELECT over a seeded ledger', () => {
       expr('CAST to STRUCT', "CAST({'a': 1} AS STRUCT)", '{a: 1}'),
       expr('CAST null', 'CAST(NULL AS INT)', 'null'),
       expr('arithmetic', '(7 + 3) * 2 - 8 / 4', '18'),
+      expr('negative decimal difference', '12.50 - 20', '-7.50'),
+      expr('negative decimal product', '12.50 * -1', '-12.50'),
+      expr('negated decimal', '-(s.row + 0.5)', '-1.5'),
+      expr('negative decimal quotient', '-3.0 / 2', '-1.5'),
+      expr('CAST negative int to DECIMAL', 'CAST(-3 AS DECIMAL)', '-3.'),
+      expr('CAST large float to DECIMAL', 'CAST(`1e308` AS DECIMAL)', '1d308'),
+      expr('CAST small float to DECIMAL', 'CAST(`1.5e-7` AS DECIMAL)', '1.5d-7'),
       expr('concatenation', "'led' || 'ger'", '"ledger"'),
       expr('CASE', "CASE WHEN 1 > 2 THEN 'a' ELSE 'b' END", '"b"'),
     ]);
@@ -445,6 +470,34 @@ describe('SELECT over a seeded ledger', () => {
     }
   });
 
+  describe('failing DATE_ADD', () => {
+    for (const [name, expression, message] of [
+      ['past year 9999', 'DATE_ADD(day, 1, `9999-12-31T`)', /outside the years 1 to 9999/],
+      ['before year 1', 'DATE_ADD(year, -1, `0001-06-01T`)', /outside the years 1 to 9999/],
+      ['a huge amount', 'DATE_ADD(second, 99999999999999999999, `2017T`)', /outside the years/],
+      ['a fraction', 'DATE_ADD(day, 1.5, `2017T`)', /expects a whole number of days, got decimal/],
+    ] as const) {
+      test(`DATE_ADD ${name} fails`, async () => {
+        await rejects(
+          db.run(`SELECT VALUE ${expression} FROM Shelf AS s WHERE s.row = 1`),
+          'BadRequestException',
+          message,
+        );
+      });
+    }
+  });
+
+  test('a field read beside an aggregate without GROUP BY is refused', async () => {
+    for (const statement of [
+      'SELECT b.title, COUNT(*) FROM Book AS b',
+      "SELECT VALUE {'t': b.title, 'n': COUNT(*)} FROM Book AS b",
+    ]) {
+      await rejects(db.run(statement), 'BadRequestException', /^b is read outside an aggregate/);
+    }
+    const result = await db.run('SELECT COUNT(*) AS n, MAX(b.title) AS t, 1 AS one FROM Book AS b');
+    assert.equal(result.values.length, 1);
+  });
+
   describe('aggregates', () => {
     runCases(fixture, [
       {
@@ -477,6 +530,11 @@ describe('SELECT over a seeded ledger', () => {
         name: 'AVG of ints',
         statement: 'SELECT VALUE AVG(b.pages) FROM Book AS b',
         expected: '189.5',
+      },
+      {
+        name: 'SUM and AVG of negative decimals',
+        statement: 'SELECT SUM(x) AS s, AVG(x) AS a FROM << -1.5, -2.25 >> AS x',
+        expected: '{s: -3.75, a: -1.875}',
       },
       {
         name: 'aggregate with WHERE',
