@@ -209,7 +209,70 @@ function dateDiff(part: DatePart, from: Date, to: Date): number {
 }
 
 // TO_STRING and TO_TIMESTAMP formats: the common subset of the patterns QLDB documents.
-const FORMAT_TOKEN = /yyyy|yy|y|MMMM|MMM|MM|M|dd|d|HH|H|hh|h|mm|m|ss|s|SSS|a|XXX|X|'[^']*'/g;
+// A token is a run of one letter, or text in single quotes.
+const FORMAT_TOKEN = /([A-Za-z])\1*|'[^']*'/g;
+const FORMAT_SYMBOLS = [
+  'yyyy',
+  'yy',
+  'y',
+  'MMMM',
+  'MMM',
+  'MM',
+  'M',
+  'dd',
+  'd',
+  'HH',
+  'H',
+  'hh',
+  'h',
+  'mm',
+  'm',
+  'ss',
+  's',
+  'S to SSSSSSSSS',
+  'a',
+  'X',
+  'XX',
+  'XXX',
+  'x',
+  'xx',
+  'xxx',
+];
+
+/** Refuse a format with a letter symbol outside the supported ones, rather than print it. */
+function checkFormat(name: string, pattern: string, at: Position): void {
+  for (const [token] of pattern.matchAll(FORMAT_TOKEN)) {
+    if (token.startsWith("'") || FORMAT_SYMBOLS.includes(token) || /^S{1,9}$/.test(token)) {
+      continue;
+    }
+    fail(
+      at,
+      `${name} format symbol '${token}' is not supported; use ${FORMAT_SYMBOLS.join(', ')}, ` +
+        "or put text in single quotes, such as 'T'",
+    );
+  }
+}
+
+/** An offset in minutes as `X`-style symbols write it: `+07`, `+0730`, `+07:30`, and `Z` for zero where `z` is set. */
+function offsetText(offset: number, symbol: string): string {
+  if (offset === 0 && symbol.startsWith('X')) return 'Z';
+  const sign = offset < 0 ? '-' : '+';
+  const hours = String(Math.trunc(Math.abs(offset) / 60)).padStart(2, '0');
+  const minutes = String(Math.abs(offset) % 60).padStart(2, '0');
+  if (symbol.length === 1)
+    return minutes === '00' ? `${sign}${hours}` : `${sign}${hours}${minutes}`;
+  return symbol.length === 2 ? `${sign}${hours}${minutes}` : `${sign}${hours}:${minutes}`;
+}
+
+/** The digits of a timestamp's fraction of a second, exactly as stored ('' for none). */
+function fractionDigits(ts: Timestamp): string {
+  if (ts.getPrecision() < TimestampPrecision.SECONDS) return '';
+  const seconds = ts.getSecondsDecimal();
+  const exponent = seconds.getExponent();
+  if (exponent >= 0) return '';
+  const unit = 10n ** BigInt(-exponent);
+  return String(seconds.getCoefficient() % unit).padStart(-exponent, '0');
+}
 const MONTHS = [
   'January',
   'February',
@@ -234,14 +297,11 @@ function formatTimestamp(ts: Timestamp, pattern: string): string {
     number,
     number,
   ];
-  const millis = ts.getDate().getUTCMilliseconds();
+  const fraction = fractionDigits(ts);
   const pad = (n: number, width: number) => String(n).padStart(width, '0');
   const offset = ts.getLocalOffset();
-  const offsetText =
-    offset === 0
-      ? 'Z'
-      : `${offset < 0 ? '-' : '+'}${pad(Math.trunc(Math.abs(offset) / 60), 2)}:${pad(Math.abs(offset) % 60, 2)}`;
   return pattern.replace(FORMAT_TOKEN, (token) => {
+    if (token.startsWith('S')) return fraction.padEnd(token.length, '0').slice(0, token.length);
     switch (token) {
       case 'yyyy':
         return pad(year, 4);
@@ -277,13 +337,15 @@ function formatTimestamp(ts: Timestamp, pattern: string): string {
         return pad(second, 2);
       case 's':
         return String(second);
-      case 'SSS':
-        return pad(millis, 3);
       case 'a':
         return hour < 12 ? 'AM' : 'PM';
-      case 'XXX':
       case 'X':
-        return offsetText;
+      case 'XX':
+      case 'XXX':
+      case 'x':
+      case 'xx':
+      case 'xxx':
+        return offsetText(offset, token);
       default:
         return token.slice(1, -1);
     }
@@ -308,7 +370,7 @@ function parseTimestamp(input: string, pattern: string | undefined, at: Position
   let pm: boolean | undefined;
   // The result has the precision of the finest field the format reads: 'MM-yyyy' gives 2016-02T.
   let precision = TimestampPrecision.YEAR;
-  let fraction = false;
+  let fraction = '';
   const reaches = (field: TimestampPrecision): void => {
     precision = Math.max(precision, field);
   };
@@ -353,24 +415,24 @@ function parseTimestamp(input: string, pattern: string | undefined, at: Position
       parts.hour = Number(take(/^\d{1,2}/));
     else if (t === 'mm' || t === 'm') parts.minute = Number(take(/^\d{1,2}/));
     else if (t === 'ss' || t === 's') parts.second = Number(take(/^\d{1,2}/));
-    else if (t === 'SSS') {
-      parts.second! += Number(take(/^\d{3}/)) / 1000;
-      fraction = true;
-    } else if (t === 'a') pm = take(/^(AM|PM|am|pm)/).toUpperCase() === 'PM';
-    else if (t === 'XXX' || t === 'X') {
-      const zone = take(/^(Z|[+-]\d{2}:?\d{2})/);
+    else if (t.startsWith('S')) fraction = take(new RegExp(`^\\d{${t.length}}`));
+    else if (t === 'a') pm = take(/^(AM|PM|am|pm)/).toUpperCase() === 'PM';
+    else if (/^[Xx]/.test(t)) {
+      const zone = take(t.startsWith('X') ? /^(Z|[+-]\d{2}(:?\d{2})?)/ : /^[+-]\d{2}(:?\d{2})?/);
       if (zone !== 'Z') {
         const digits = zone.replace(':', '');
         offset =
           (digits[0] === '-' ? -1 : 1) *
-          (Number(digits.slice(1, 3)) * 60 + Number(digits.slice(3, 5)));
+          (Number(digits.slice(1, 3)) * 60 + Number(digits.slice(3, 5) || '0'));
       }
     }
   }
   if (rest !== pattern.slice(last))
     fail(at, `TO_TIMESTAMP: '${input}' does not match the format '${pattern}'`);
   if (pm !== undefined) parts.hour = (parts.hour! % 12) + (pm ? 12 : 0);
-  const seconds = Decimal.parse(parts.second!.toFixed(fraction ? 3 : 0))!;
+  const seconds = Decimal.parse(
+    fraction === '' ? `${parts.second}` : `${parts.second}.${fraction}`,
+  )!;
   const fieldsByPrecision: number[] = [parts.year!, parts.month!, parts.day!];
   try {
     if (precision < TimestampPrecision.HOUR_AND_MINUTE) {
@@ -533,7 +595,9 @@ const SCALARS: Record<string, ScalarFunction> = {
     const absent = propagate(args);
     if (absent !== undefined) return absent;
     const ts = timestamp('TO_STRING', args[0] as dom.Value, at);
-    return new dom.String(formatTimestamp(ts, text('TO_STRING', args[1] as dom.Value, at)));
+    const pattern = text('TO_STRING', args[1] as dom.Value, at);
+    checkFormat('TO_STRING', pattern, at);
+    return new dom.String(formatTimestamp(ts, pattern));
   },
   TO_TIMESTAMP(args, at) {
     arity('TO_TIMESTAMP', args, 1, 2, at);
@@ -541,6 +605,7 @@ const SCALARS: Record<string, ScalarFunction> = {
     if (absent !== undefined) return absent;
     const input = text('TO_TIMESTAMP', args[0] as dom.Value, at);
     const pattern = args.length === 2 ? text('TO_TIMESTAMP', args[1] as dom.Value, at) : undefined;
+    if (pattern !== undefined) checkFormat('TO_TIMESTAMP', pattern, at);
     return parseTimestamp(input, pattern, at);
   },
   ABS(args, at) {

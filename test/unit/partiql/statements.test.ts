@@ -369,6 +369,26 @@ describe('SELECT over a seeded ledger', () => {
       ),
       expr('TO_STRING month name', "TO_STRING(`2024-03-09T`, 'MMMM d, yyyy')", '"March 9, 2024"'),
       expr(
+        'TO_STRING offset symbols',
+        "TO_STRING(`1969-07-20T20:18+07:00`, 'X XX XXX x xx xxx')",
+        '"+07 +0700 +07:00 +07 +0700 +07:00"',
+      ),
+      expr(
+        'TO_STRING offset symbols at UTC',
+        "TO_STRING(`1969-07-20T20:18Z`, 'X XX XXX x xxx')",
+        '"Z Z Z +00 +00:00"',
+      ),
+      expr(
+        'TO_STRING fractions of a second',
+        "TO_STRING(`2021-01-02T20:18:05.123456Z`, 's.S s.SS s.SSS s.SSSSSS s.SSSSSSSSS')",
+        '"5.1 5.12 5.123 5.123456 5.123456000"',
+      ),
+      expr(
+        'TO_TIMESTAMP microseconds and offset',
+        "TO_TIMESTAMP('2021-01-02 20:18:05.123456 +0530', 'yyyy-MM-dd HH:mm:ss.SSSSSS xx')",
+        '2021-01-02T20:18:05.123456+05:30',
+      ),
+      expr(
         'TO_STRING short',
         "TO_STRING(`2024-03-09T15:04Z`, 'MMM d yy h:mm a')",
         '"Mar 9 24 3:04 PM"',
@@ -467,6 +487,20 @@ describe('SELECT over a seeded ledger', () => {
           /^Cannot cast \S+( '[^']*'| [\d.]+)? to [A-Z]+; Errors at: line 1, column \d+$/,
         );
       });
+    }
+  });
+
+  test('format symbols that are not supported are refused', async () => {
+    for (const [call, symbol] of [
+      ["TO_STRING(`2021-01-02T`, 'EEEE, MMMM d')", 'EEEE'],
+      ["TO_STRING(`2021-01-02T`, 'yyy')", 'yyy'],
+      ["TO_TIMESTAMP('Mon 2021', 'EEE yyyy')", 'EEE'],
+    ] as const) {
+      await rejects(
+        db.run(`SELECT VALUE ${call} FROM Shelf AS s WHERE s.row = 1`),
+        'BadRequestException',
+        new RegExp(`^TO_[A-Z]+ format symbol '${symbol}' is not supported; use yyyy, yy`),
+      );
     }
   });
 
