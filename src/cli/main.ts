@@ -213,6 +213,11 @@ stackCommand(
   'Deploy a stack file to a running endpoint: create the stack, or update it; an unchanged stack stays as it is',
 )
   .option('--json', 'print the outputs as a JSON object', false)
+  .option(
+    '--parameter <key=value>',
+    'a value for a parameter of the stack file (repeatable); others keep their deployed values, or take their defaults',
+    (value: string, previous: string[] = []) => [...previous, value],
+  )
   .action(async (options: StackCommandOptions) => {
     process.exitCode = await runDeploy(options);
   });

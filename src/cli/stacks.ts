@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
+import { parseDocument } from 'yaml';
 import { explainAccessError, resolveConnection } from './endpoint.js';
 
 export interface StackCommandOptions {
@@ -13,6 +14,8 @@ export interface StackCommandOptions {
   /** The data directory where `vellum serve` wrote the AWS profile, used when no AWS profile is configured. */
   dataDir: string;
   json?: boolean;
+  /** `KEY=VALUE` values for the stack file's parameters. */
+  parameter?: string[];
 }
 
 type CloudFormation = typeof import('@aws-sdk/client-cloudformation');
@@ -27,7 +30,54 @@ export function stackName(file: string, stage: string): string {
       `--stage must be 1 to 64 letters, digits and hyphens, got ${JSON.stringify(stage)}`,
     );
   }
-  return `${basename(file, extname(file))}-${stage}`;
+  const name = `${basename(file, extname(file))}-${stage}`;
+  if (!/^[A-Za-z][A-Za-z0-9-]*$/.test(name) || name.length > 128) {
+    throw new Error(
+      `the stack name ${name} comes from the stack file's name and --stage, and a stack name ` +
+        'is a letter, then letters, digits and hyphens; rename the file, such as to ' +
+        `${basename(file, extname(file)).replace(/[^A-Za-z0-9-]/g, '-')}${extname(file)}`,
+    );
+  }
+  return name;
+}
+
+/**
+ * Build the parameters to send: `Stage` when the file declares it, each
+ * `--parameter`, and for an update, the deployed value of every other
+ * parameter both versions have, as `aws cloudformation deploy` keeps them.
+ */
+function stackParameters(
+  template: string,
+  options: StackCommandOptions,
+  deployed: string[],
+): Array<{ ParameterKey: string; ParameterValue?: string; UsePreviousValue?: boolean }> {
+  // Unknown tags are intrinsic functions; only the parameter names matter
+  // here. A file that does not parse goes to the server as it is, which
+  // names the error.
+  let declared = ['Stage'];
+  const document = parseDocument(template, { customTags: [] });
+  if (document.errors.length === 0) {
+    const root = document.toJS() as { Parameters?: Record<string, unknown> } | null;
+    declared = Object.keys(root?.Parameters ?? {});
+  }
+  const given = new Map<string, string>();
+  for (const pair of options.parameter ?? []) {
+    const equals = pair.indexOf('=');
+    const key = pair.slice(0, equals);
+    if (equals <= 0 || !declared.includes(key)) {
+      throw new Error(
+        `--parameter ${pair} must be KEY=VALUE for a parameter of ${options.file}` +
+          (declared.length === 0 ? ', which has none' : `: ${declared.join(', ')}`),
+      );
+    }
+    given.set(key, pair.slice(equals + 1));
+  }
+  if (declared.includes('Stage') && !given.has('Stage')) given.set('Stage', options.stage);
+  type Parameter = ReturnType<typeof stackParameters>[number];
+  return declared.flatMap((key): Parameter[] => {
+    if (given.has(key)) return [{ ParameterKey: key, ParameterValue: given.get(key)! }];
+    return deployed.includes(key) ? [{ ParameterKey: key, UsePreviousValue: true }] : [];
+  });
 }
 
 async function client(options: StackCommandOptions) {
@@ -86,8 +136,12 @@ export async function runDeploy(options: StackCommandOptions): Promise<number> {
   const template = readFileSync(options.file, 'utf8');
   const stacks = await client(options);
   const { sdk, cloudformation } = stacks;
-  const parameters = [{ ParameterKey: 'Stage', ParameterValue: options.stage }];
   const existing = await describe(stacks, name);
+  const parameters = stackParameters(
+    template,
+    options,
+    (existing?.Parameters ?? []).map((parameter) => parameter.ParameterKey ?? ''),
+  );
   try {
     if (existing === undefined) {
       await cloudformation.send(
@@ -136,6 +190,15 @@ export async function runOutputs(options: StackCommandOptions): Promise<number> 
     );
     return 1;
   }
+  const status = String(stack.StackStatus);
+  if (!status.endsWith('_COMPLETE') || status.startsWith('DELETE')) {
+    process.stderr.write(
+      `stack ${name} is ${status}${stack.StackStatusReason === undefined ? '' : `: ${stack.StackStatusReason}`}; ` +
+        'its outputs may be missing or stale\n',
+    );
+    printOutputs(stack.Outputs ?? [], options.json === true);
+    return 1;
+  }
   printOutputs(stack.Outputs ?? [], options.json === true);
   return 0;
 }
@@ -158,7 +221,9 @@ export async function runRemove(options: StackCommandOptions): Promise<number> {
     );
     return 1;
   }
-  process.stdout.write(`stack ${name} removed; its keys are scheduled for deletion\n`);
+  process.stdout.write(
+    `stack ${name} removed: its ledgers, aliases and roles are deleted, and its KMS keys scheduled for deletion\n`,
+  );
   return 0;
 }
 

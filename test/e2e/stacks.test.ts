@@ -205,10 +205,33 @@ test('deploy rejects foreign resources, then resumes', async () => {
     // A second stage would take the same role names: it fails, and leaves stage st intact.
     const second = vellum('deploy', '--stage', 'other');
     assert.equal(second.status, 1, second.stdout);
-    assert.match(second.stderr + second.stdout, /already exists/);
+    assert.match(
+      second.stderr + second.stdout,
+      /already exists and belongs to stack qldb-kms-st; remove that stack first/,
+    );
+    const failedOutputs = vellum('outputs', '--stage', 'other');
+    assert.equal(failedOutputs.status, 1);
+    assert.match(
+      failedOutputs.stderr,
+      /stack qldb-kms-other is CREATE_FAILED: .*outputs may be missing/,
+    );
     const removedOther = vellum('remove', '--stage', 'other');
     assert.equal(removedOther.status, 0, removedOther.stderr);
     await iam.send(new GetRoleCommand({ RoleName: 'qldb-kms-create-record-role' }));
+
+    // Parameters the file does not declare, and file names that make no stack name.
+    const unknown = vellum('deploy', '--stage', 'st', '--parameter', 'Colour=blue');
+    assert.equal(unknown.status, 1);
+    assert.match(
+      unknown.stderr,
+      /--parameter Colour=blue must be KEY=VALUE for a parameter of stacks\/qldb-kms\.yml: Stage/,
+    );
+    const underscore = vellum('deploy', '--stage', 'st', '--file', 'stacks/my_ledger.yml');
+    assert.equal(underscore.status, 1);
+    assert.match(
+      underscore.stderr,
+      /stack name my_ledger-st comes from the stack file's name .* such as to my-ledger\.yml/,
+    );
 
     const removed = vellum('remove', '--stage', 'st');
     assert.equal(removed.status, 0, removed.stderr);

@@ -15,7 +15,7 @@
  * - ListRolePolicies, ListUserPolicies: `{ PolicyNames: string[], IsTruncated, Marker? }`
  * - CreateAccessKey: `{ AccessKey: { UserName, AccessKeyId, Status, SecretAccessKey, CreateDate } }`
  * - ListAccessKeys: `{ AccessKeyMetadata: [{ UserName, AccessKeyId, Status, CreateDate }], IsTruncated, Marker? }`
- * - DeleteUser, DeleteRole, PutUserPolicy, PutRolePolicy, DeleteUserPolicy, DeleteRolePolicy, DeleteAccessKey: `{}`
+ * - DeleteUser, DeleteRole, PutUserPolicy, PutRolePolicy, UpdateAssumeRolePolicy, DeleteUserPolicy, DeleteRolePolicy, DeleteAccessKey: `{}`
  * - AssumeRole: `{ Credentials: { AccessKeyId, SecretAccessKey, SessionToken, Expiration }, AssumedRoleUser: { AssumedRoleId, Arn } }`
  * - GetCallerIdentity: `{ UserId, Account, Arn }`
  */
@@ -182,6 +182,16 @@ const IAM_ACTIONS: Record<string, ActionHandler> = {
         PolicyName: policyName,
         PolicyDocument: encodeURIComponent(document),
       };
+    },
+  },
+  UpdateAssumeRolePolicy: {
+    resource: byRole,
+    run: async (params, identity) => {
+      await identity.updateAssumeRolePolicy(
+        checkRequired('roleName', params.RoleName),
+        checkRequired('policyDocument', params.PolicyDocument),
+      );
+      return {};
     },
   },
   DeleteRolePolicy: {

@@ -293,24 +293,10 @@ export class IdentityService implements CredentialResolver {
   }): Promise<RoleRecord> {
     const name = checkRoleName(input.roleName);
     const path = checkPath(input.path);
-    const trustPolicy = checkPolicyDocument(
+    const trustPolicy = await this.#checkTrustPolicy(
       'assumeRolePolicyDocument',
       input.assumeRolePolicyDocument,
     );
-    const trust = this.#parseOrReject(trustPolicy, 'trust');
-    // As IAM does, a trust policy may only name principals that exist.
-    for (const statement of trust.statements) {
-      for (const entry of [
-        ...(statement.principal?.aws ?? []),
-        ...(statement.notPrincipal?.aws ?? []),
-      ]) {
-        if (!(await this.principalExists(entry))) {
-          throw malformedPolicy(
-            `Invalid principal in policy: "AWS":"${entry}"; name an existing user or role, or the account root.`,
-          );
-        }
-      }
-    }
     const maxSessionDuration = input.maxSessionDuration ?? 3600;
     if (
       !Number.isInteger(maxSessionDuration) ||
@@ -350,6 +336,43 @@ export class IdentityService implements CredentialResolver {
       throw error;
     }
     return role;
+  }
+
+  /** Check a trust policy: a valid document that names only principals that exist, as IAM requires. */
+  async #checkTrustPolicy(member: string, document: string): Promise<string> {
+    const trustPolicy = checkPolicyDocument(member, document);
+    const trust = this.#parseOrReject(trustPolicy, 'trust');
+    for (const statement of trust.statements) {
+      for (const entry of [
+        ...(statement.principal?.aws ?? []),
+        ...(statement.notPrincipal?.aws ?? []),
+      ]) {
+        if (!(await this.principalExists(entry))) {
+          throw malformedPolicy(
+            `Invalid principal in policy: "AWS":"${entry}"; name an existing user or role, or the account root.`,
+          );
+        }
+      }
+    }
+    return trustPolicy;
+  }
+
+  /** Replace a role's trust policy, as IAM's UpdateAssumeRolePolicy does. */
+  async updateAssumeRolePolicy(roleName: string, document: string): Promise<void> {
+    const name = checkRoleName(roleName);
+    const trustPolicy = await this.#checkTrustPolicy('policyDocument', document);
+    for (;;) {
+      const record = await this.#store.getState(NS.role, name.toLowerCase());
+      if (!record) throw noSuchEntity(`The role with name ${name} cannot be found.`);
+      const role = { ...decode<RoleRecord>(record.value), trustPolicy };
+      try {
+        await this.#store.putState(NS.role, name.toLowerCase(), encode(role), record.version);
+        return;
+      } catch (error) {
+        // Another writer changed the role meanwhile: apply the policy to what it wrote.
+        if (!(error instanceof StateConflictError)) throw error;
+      }
+    }
   }
 
   async getRole(roleName: string): Promise<RoleRecord> {

@@ -21,14 +21,26 @@ interface StackRecord {
   template: string;
   parameters: Record<string, string>;
   /** Created resources by logical id: physical id, attributes, and the properties they were made with. */
-  resources: Record<
-    string,
-    { type: string; physicalId: string; attributes: Record<string, string>; properties: unknown }
-  >;
+  resources: Record<string, ResourceRecord>;
+  /**
+   * Resources the last update replaced (a new name) or dropped from the
+   * template, removed once the update has made everything else.
+   */
+  retired?: ResourceRecord[];
   outputs: Array<{ key: string; value: string; description?: string; exportName?: string }>;
   createdAt: number;
   updatedAt: number;
 }
+
+interface ResourceRecord {
+  type: string;
+  physicalId: string;
+  attributes: Record<string, string>;
+  properties: unknown;
+}
+
+/** The order in which retired resources go: what uses a key or a role before them. */
+const REMOVAL_ORDER = ['AWS::QLDB::Ledger', 'AWS::KMS::Alias', 'AWS::IAM::Role', 'AWS::KMS::Key'];
 
 export interface StackServiceOptions {
   store: Store;
@@ -114,8 +126,8 @@ export class StackService {
     const body = params.TemplateBody;
     if (body === undefined) throw validation('TemplateBody is required; pass the stack file text');
     const template = parseTemplate(body);
-    const parameters = stackParameters(params, template);
     const existing = await this.#load(name);
+    const parameters = stackParameters(params, template, existing?.stack.parameters);
     if (this.#running.has(name) || existing?.stack.status.endsWith('_IN_PROGRESS')) {
       throw validation(
         `Stack:${existing?.stack.id ?? name} is in ${existing?.stack.status ?? 'an in-progress'} state and can not be updated.`,
@@ -187,24 +199,40 @@ export class StackService {
       ref: (id: string) => stack.resources[id]?.physicalId,
       attribute: (id: string, attribute: string) => stack.resources[id]?.attributes[attribute],
     };
+    // Resources the template no longer has are retired: removed once the
+    // rest of the update is done, and by DeleteStack if the update fails.
+    const inTemplate = new Set(template.resources.map((resource) => resource.logicalId));
+    for (const [logicalId, record] of Object.entries(stack.resources)) {
+      if (inTemplate.has(logicalId)) continue;
+      (stack.retired ??= []).push(record);
+      delete stack.resources[logicalId];
+    }
+    await this.#save(stack);
     for (const resource of template.resources) {
       const properties = resolve(resource.properties, resolveContext) as Record<string, unknown>;
       const previous = stack.resources[resource.logicalId];
       // A named resource is recorded as the stack's own as soon as it is
       // created, so that a deploy resumed after a later failure adopts it.
-      const claim = async (record: StackRecord['resources'][string]): Promise<void> => {
+      // A resource it replaces, under another name, is retired.
+      const claim = async (record: ResourceRecord): Promise<void> => {
+        const replaced = stack.resources[resource.logicalId];
+        if (replaced !== undefined && replaced.physicalId !== record.physicalId) {
+          (stack.retired ??= []).push(replaced);
+        }
         stack.resources[resource.logicalId] = record;
         await this.#save(stack);
       };
-      stack.resources[resource.logicalId] = await this.#apply(
-        resource,
-        properties,
-        previous,
-        context,
-        claim,
-      );
+      await claim(await this.#apply(resource, properties, previous, context, claim));
+    }
+    const retired = [...(stack.retired ?? [])].sort(
+      (a, b) => REMOVAL_ORDER.indexOf(a.type) - REMOVAL_ORDER.indexOf(b.type),
+    );
+    for (const record of retired) {
+      await this.#remove(record, context);
+      stack.retired = stack.retired!.filter((item) => item !== record);
       await this.#save(stack);
     }
+    delete stack.retired;
     stack.outputs = template.outputs.map((output) => ({
       key: output.key,
       value: String(resolve(output.value, resolveContext)),
@@ -225,14 +253,16 @@ export class StackService {
     const { iam, kms, qldb, accountId, region } = this.#options;
     // A stack never takes over a resource it did not create, because removing
     // the stack would delete it. CloudFormation also fails such a create.
-    const rejectForeign = (exists: boolean, name: string): void => {
-      if (exists && previous?.physicalId !== name) {
-        throw new ServiceError(
-          'AlreadyExistsException',
-          `Resource of type '${resource.type}' with identifier '${name}' already exists ` +
-            'and belongs to no stack resource of this stack; delete it or rename it in the template.',
-        );
-      }
+    const rejectForeign = async (exists: boolean, name: string): Promise<void> => {
+      if (!exists || previous?.physicalId === name) return;
+      const owner = await this.#ownerOf(resource.type, name);
+      throw new ServiceError(
+        'AlreadyExistsException',
+        `Resource of type '${resource.type}' with identifier '${name}' already exists ` +
+          (owner === undefined
+            ? 'and belongs to no stack resource of this stack; delete it or rename it in the template.'
+            : `and belongs to stack ${owner}; remove that stack first, or rename it in the template.`),
+      );
     };
     const string = (name: string): string => {
       const value = properties[name];
@@ -241,6 +271,20 @@ export class StackService {
       }
       return value;
     };
+    // Parameters are strings, so `!Ref` of one gives 'true' or 'false', which
+    // CloudFormation takes for a boolean.
+    const bool = (name: string, otherwise: boolean): boolean => {
+      const value = properties[name];
+      if (value === undefined) return otherwise;
+      if (value === true || value === 'true') return true;
+      if (value === false || value === 'false') return false;
+      throw validation(
+        `Resource ${resource.logicalId} property ${name} must be true or false, got ${JSON.stringify(value)}`,
+      );
+    };
+    const before = (previous?.properties ?? {}) as Record<string, unknown>;
+    const changed = (name: string) =>
+      JSON.stringify(properties[name]) !== JSON.stringify(before[name]);
     switch (resource.type) {
       case 'AWS::IAM::Role': {
         const roleName = string('RoleName');
@@ -251,25 +295,52 @@ export class StackService {
             if (error instanceof ServiceError && error.code === 'NoSuchEntity') return false;
             throw error;
           });
-        rejectForeign(exists, roleName);
+        await rejectForeign(exists, roleName);
+        const trust = JSON.stringify(properties.AssumeRolePolicyDocument);
+        let role: Record<string, unknown>;
+        if (!exists) {
+          const created = await iam.handle(
+            'CreateRole',
+            { RoleName: roleName, AssumeRolePolicyDocument: trust },
+            context,
+          );
+          role = created.Role as Record<string, unknown>;
+        } else {
+          if (changed('AssumeRolePolicyDocument')) {
+            await iam.handle(
+              'UpdateAssumeRolePolicy',
+              { RoleName: roleName, PolicyDocument: trust },
+              context,
+            );
+          }
+          role = (await iam.handle('GetRole', { RoleName: roleName }, context)).Role as Record<
+            string,
+            unknown
+          >;
+        }
         const record = {
           type: resource.type,
           physicalId: roleName,
-          attributes: { Arn: `arn:aws:iam::${accountId}:role/${roleName}`, RoleId: roleName },
+          attributes: { Arn: String(role.Arn), RoleId: String(role.RoleId) },
           properties,
         };
-        if (!exists) {
-          await iam.handle(
-            'CreateRole',
-            {
-              RoleName: roleName,
-              AssumeRolePolicyDocument: JSON.stringify(properties.AssumeRolePolicyDocument),
-            },
-            context,
-          );
-          await claim(record);
+        if (!exists) await claim(record);
+        const policies = (properties.Policies ?? []) as Array<Record<string, unknown>>;
+        // Inline policies the template no longer lists go, as CloudFormation removes them.
+        const listed = new Set(policies.map((policy) => String(policy.PolicyName)));
+        for (const policy of (before.Policies ?? []) as Array<Record<string, unknown>>) {
+          if (listed.has(String(policy.PolicyName)) || previous?.physicalId !== roleName) continue;
+          await iam
+            .handle(
+              'DeleteRolePolicy',
+              { RoleName: roleName, PolicyName: String(policy.PolicyName) },
+              context,
+            )
+            .catch((error: unknown) => {
+              if (!(error instanceof ServiceError && error.code === 'NoSuchEntity')) throw error;
+            });
         }
-        for (const policy of (properties.Policies ?? []) as Array<Record<string, unknown>>) {
+        for (const policy of policies) {
           await iam.handle(
             'PutRolePolicy',
             {
@@ -283,7 +354,9 @@ export class StackService {
         return record;
       }
       case 'AWS::KMS::Key': {
-        const policy = JSON.stringify(properties.KeyPolicy);
+        // Without KeyPolicy, the key gets KMS's default policy, as in CloudFormation.
+        const policy =
+          properties.KeyPolicy === undefined ? undefined : JSON.stringify(properties.KeyPolicy);
         let keyId = previous?.physicalId;
         if (keyId !== undefined) {
           const described = await kms
@@ -296,7 +369,7 @@ export class StackService {
           const created = await kms.handle(
             'CreateKey',
             {
-              Policy: policy,
+              ...(policy === undefined ? {} : { Policy: policy }),
               ...(typeof properties.Description === 'string'
                 ? { Description: properties.Description }
                 : {}),
@@ -304,22 +377,30 @@ export class StackService {
             context,
           );
           keyId = String((created.KeyMetadata as Record<string, unknown>).KeyId);
-        } else if (JSON.stringify(previous?.properties) !== JSON.stringify(properties)) {
-          await kms.handle(
-            'PutKeyPolicy',
-            { KeyId: keyId, PolicyName: 'default', Policy: policy },
-            context,
-          );
-          if (typeof properties.Description === 'string') {
+        } else {
+          if (policy !== undefined && changed('KeyPolicy')) {
+            await kms.handle(
+              'PutKeyPolicy',
+              { KeyId: keyId, PolicyName: 'default', Policy: policy },
+              context,
+            );
+          }
+          if (changed('Description')) {
             await kms.handle(
               'UpdateKeyDescription',
-              { KeyId: keyId, Description: properties.Description },
+              { KeyId: keyId, Description: String(properties.Description ?? '') },
               context,
             );
           }
         }
-        if (properties.EnableKeyRotation === true) {
+        // Rotation the template turned off is turned off on the key it was on for.
+        const rotatedBefore =
+          previous?.physicalId === keyId &&
+          (before.EnableKeyRotation === true || before.EnableKeyRotation === 'true');
+        if (bool('EnableKeyRotation', false)) {
           await kms.handle('EnableKeyRotation', { KeyId: keyId }, context);
+        } else if (rotatedBefore) {
+          await kms.handle('DisableKeyRotation', { KeyId: keyId }, context);
         }
         return {
           type: resource.type,
@@ -338,7 +419,7 @@ export class StackService {
               return undefined;
             throw error;
           });
-        rejectForeign(current !== undefined, aliasName);
+        await rejectForeign(current !== undefined, aliasName);
         if (current === undefined) {
           await kms.handle('CreateAlias', { AliasName: aliasName, TargetKeyId: target }, context);
         } else {
@@ -361,7 +442,7 @@ export class StackService {
               return false;
             throw error;
           });
-        rejectForeign(exists, name);
+        await rejectForeign(exists, name);
         const tags: Record<string, string> = {};
         for (const tag of (properties.Tags ?? []) as Array<Record<string, unknown>>)
           tags[String(tag.Key)] = String(tag.Value);
@@ -371,6 +452,7 @@ export class StackService {
           attributes: { Id: name, Arn: qldb.ledgerArn(name) },
           properties,
         };
+        const protection = bool('DeletionProtection', true);
         if (!exists) {
           await route('CreateLedger').handle(
             {
@@ -378,8 +460,8 @@ export class StackService {
               query: {},
               body: {
                 Name: name,
-                PermissionsMode: properties.PermissionsMode ?? 'ALLOW_ALL',
-                DeletionProtection: properties.DeletionProtection ?? true,
+                PermissionsMode: properties.PermissionsMode,
+                DeletionProtection: protection,
                 ...(properties.KmsKey === undefined ? {} : { KmsKey: properties.KmsKey }),
                 Tags: tags,
               },
@@ -387,20 +469,54 @@ export class StackService {
             context,
           );
           await claim(record);
-        } else {
-          const before = (previous?.properties ?? {}) as Record<string, unknown>;
-          const body: Record<string, unknown> = {};
-          if (properties.DeletionProtection !== undefined)
-            body.DeletionProtection = properties.DeletionProtection;
-          if (properties.KmsKey !== undefined && properties.KmsKey !== before.KmsKey)
-            body.KmsKey = properties.KmsKey;
-          await route('UpdateLedger').handle({ params: { name }, query: {}, body }, context);
+          return record;
+        }
+        const body: Record<string, unknown> = { DeletionProtection: protection };
+        // Without KmsKey the ledger goes back to the AWS owned key.
+        if (changed('KmsKey')) body.KmsKey = properties.KmsKey ?? 'AWS_OWNED_KMS_KEY';
+        await route('UpdateLedger').handle({ params: { name }, query: {}, body }, context);
+        if (changed('PermissionsMode')) {
+          await route('UpdateLedgerPermissionsMode').handle(
+            { params: { name }, query: {}, body: { PermissionsMode: properties.PermissionsMode } },
+            context,
+          );
+        }
+        if (changed('Tags')) {
+          const resourceArn = qldb.ledgerArn(name);
+          const old: Record<string, string> = {};
+          for (const tag of (before.Tags ?? []) as Array<Record<string, unknown>>)
+            old[String(tag.Key)] = String(tag.Value);
+          const dropped = Object.keys(old).filter((key) => !(key in tags));
+          if (dropped.length > 0) {
+            await route('UntagResource').handle(
+              { params: { resourceArn }, query: { tagKeys: dropped }, body: undefined },
+              context,
+            );
+          }
+          if (Object.keys(tags).length > 0) {
+            await route('TagResource').handle(
+              { params: { resourceArn }, query: {}, body: { Tags: tags } },
+              context,
+            );
+          }
         }
         return record;
       }
       default:
         throw validation(`Unsupported resource type ${resource.type}`);
     }
+  }
+
+  /** Find the stack whose resources include this one, if any. */
+  async #ownerOf(type: string, physicalId: string): Promise<string | undefined> {
+    for (const record of await this.#options.store.listState(NAMESPACE)) {
+      const stack = JSON.parse(Buffer.from(record.value).toString('utf8')) as StackRecord;
+      const owned = [...Object.values(stack.resources), ...(stack.retired ?? [])];
+      if (owned.some((item) => item.type === type && item.physicalId === physicalId)) {
+        return stack.name;
+      }
+    }
+    return undefined;
   }
 
   async #describe(params: Params): Promise<Result> {
@@ -458,12 +574,20 @@ export class StackService {
     await this.#save(stack);
     this.#background(name, async () => {
       try {
-        const template = parseTemplate(stack.template);
-        for (const resource of [...template.resources].reverse()) {
-          const created = stack.resources[resource.logicalId];
-          if (created === undefined) continue;
+        // By type rather than by the stored template, which a newer Vellum
+        // may no longer read: ledgers, aliases and roles before the keys.
+        const byType = (a: ResourceRecord, b: ResourceRecord) =>
+          REMOVAL_ORDER.indexOf(a.type) - REMOVAL_ORDER.indexOf(b.type);
+        for (const [logicalId, created] of Object.entries(stack.resources).sort(([, a], [, b]) =>
+          byType(a, b),
+        )) {
           await this.#remove(created, context);
-          delete stack.resources[resource.logicalId];
+          delete stack.resources[logicalId];
+          await this.#save(stack);
+        }
+        for (const retired of [...(stack.retired ?? [])].sort(byType)) {
+          await this.#remove(retired, context);
+          stack.retired = stack.retired!.filter((item) => item !== retired);
           await this.#save(stack);
         }
         const record = await this.#options.store.getState(NAMESPACE, name);
@@ -536,17 +660,41 @@ export class StackService {
   }
 }
 
-/** Collect the stack's parameter values: the request's `Parameters.member.N`, then the template's defaults. */
-function stackParameters(params: Params, template: Template): Record<string, string> {
+/**
+ * Collect the stack's parameter values: the request's `Parameters.member.N`
+ * (`UsePreviousValue` takes the value the stack has), then the template's
+ * defaults, each checked against its type and allowed values.
+ */
+function stackParameters(
+  params: Params,
+  template: Template,
+  previous: Record<string, string> | undefined,
+): Record<string, string> {
   const given: Record<string, string> = {};
   for (let i = 1; params[`Parameters.member.${i}.ParameterKey`] !== undefined; i++) {
-    given[params[`Parameters.member.${i}.ParameterKey`]!] =
-      params[`Parameters.member.${i}.ParameterValue`] ?? '';
+    const key = params[`Parameters.member.${i}.ParameterKey`]!;
+    if (params[`Parameters.member.${i}.UsePreviousValue`] === 'true') {
+      const value = previous?.[key];
+      if (value === undefined) {
+        throw validation(`Parameters: [${key}] has no previous value; give ParameterValue`);
+      }
+      given[key] = value;
+    } else {
+      given[key] = params[`Parameters.member.${i}.ParameterValue`] ?? '';
+    }
   }
   const values: Record<string, string> = {};
   for (const [name, spec] of Object.entries(template.parameters)) {
     const value = given[name] ?? spec.default;
     if (value === undefined) throw validation(`Parameters: [${name}] must have values`);
+    if (spec.type === 'Number' && (value.trim() === '' || !Number.isFinite(Number(value)))) {
+      throw validation(`Parameter '${name}' must be a number, got '${value}'`);
+    }
+    if (spec.allowedValues !== undefined && !spec.allowedValues.includes(value)) {
+      throw validation(
+        `Parameter '${name}' must be one of AllowedValues (${spec.allowedValues.join(', ')}), got '${value}'`,
+      );
+    }
     values[name] = value;
   }
   for (const name of Object.keys(given)) {

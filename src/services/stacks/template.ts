@@ -1,4 +1,4 @@
-import { parse as parseYaml, type ScalarTag } from 'yaml';
+import { parseDocument, type CollectionTag, type ScalarTag, type YAMLSeq } from 'yaml';
 import { ServiceError } from '../types.js';
 
 /** A resource of a stack template, with its properties still holding intrinsic functions. */
@@ -16,9 +16,16 @@ export interface TemplateOutput {
   exportName?: unknown;
 }
 
+export interface TemplateParameter {
+  default?: string;
+  /** `String` or `Number`. */
+  type: string;
+  allowedValues?: string[];
+}
+
 export interface Template {
   description?: string;
-  parameters: Record<string, { default?: string }>;
+  parameters: Record<string, TemplateParameter>;
   /** Resources in an order where each comes after everything it refers to. */
   resources: TemplateResource[];
   outputs: TemplateOutput[];
@@ -36,15 +43,51 @@ function validation(message: string): ServiceError {
   return new ServiceError('ValidationError', message);
 }
 
-const TAGS: ScalarTag[] = [
+/**
+ * The properties each resource type takes. Vellum needs the names CloudFormation
+ * would generate (RoleName, a ledger's Name), and CloudFormation's properties
+ * outside these lists are not supported.
+ */
+const PROPERTIES: Record<string, { required: string[]; optional: string[] }> = {
+  'AWS::IAM::Role': { required: ['RoleName', 'AssumeRolePolicyDocument'], optional: ['Policies'] },
+  'AWS::KMS::Key': {
+    required: [],
+    optional: ['KeyPolicy', 'Description', 'EnableKeyRotation', 'PendingWindowInDays'],
+  },
+  'AWS::KMS::Alias': { required: ['AliasName', 'TargetKeyId'], optional: [] },
+  'AWS::QLDB::Ledger': {
+    required: ['Name', 'PermissionsMode'],
+    optional: ['DeletionProtection', 'KmsKey', 'Tags'],
+  },
+};
+
+const INTRINSICS = 'Ref, Fn::GetAtt, Fn::Sub and Fn::Join';
+
+const seqOf = (seq: YAMLSeq): unknown => seq.toJSON();
+const TAGS: Array<ScalarTag | CollectionTag> = [
   { tag: '!Ref', resolve: (value: string) => ({ Ref: value }) },
   { tag: '!Sub', resolve: (value: string) => ({ 'Fn::Sub': value }) },
+  {
+    tag: '!Sub',
+    collection: 'seq',
+    resolve: (seq) => ({ 'Fn::Sub': seqOf(seq as YAMLSeq) }),
+  },
   {
     tag: '!GetAtt',
     resolve: (value: string) => {
       const dot = value.indexOf('.');
-      return { 'Fn::GetAtt': [value.slice(0, dot), value.slice(dot + 1)] };
+      return { 'Fn::GetAtt': dot < 0 ? value : [value.slice(0, dot), value.slice(dot + 1)] };
     },
+  },
+  {
+    tag: '!GetAtt',
+    collection: 'seq',
+    resolve: (seq) => ({ 'Fn::GetAtt': seqOf(seq as YAMLSeq) }),
+  },
+  {
+    tag: '!Join',
+    collection: 'seq',
+    resolve: (seq) => ({ 'Fn::Join': seqOf(seq as YAMLSeq) }),
   },
 ];
 
@@ -56,7 +99,15 @@ const TAGS: ScalarTag[] = [
 export function parseTemplate(text: string): Template {
   let document: unknown;
   try {
-    document = parseYaml(text, { customTags: TAGS, maxAliasCount: 1000 });
+    const parsed = parseDocument(text, { customTags: TAGS });
+    const problem = parsed.errors[0] ?? parsed.warnings[0];
+    if (problem !== undefined) {
+      const hint = /Unresolved tag/.test(problem.message)
+        ? `; the short forms Vellum reads are !Ref, !GetAtt, !Sub and !Join`
+        : '';
+      throw new Error(`${problem.message.split('\n')[0]}${hint}`);
+    }
+    document = parsed.toJS({ maxAliasCount: 1000 });
   } catch (error) {
     throw validation(`Template format error: ${(error as Error).message}`);
   }
@@ -76,7 +127,17 @@ export function parseTemplate(text: string): Template {
   const parameters: Template['parameters'] = {};
   for (const [name, spec] of Object.entries((root.Parameters ?? {}) as Record<string, unknown>)) {
     const value = (spec ?? {}) as Record<string, unknown>;
-    parameters[name] = value.Default === undefined ? {} : { default: String(value.Default) };
+    const type = value.Type === undefined ? 'String' : String(value.Type);
+    if (type !== 'String' && type !== 'Number') {
+      throw validation(
+        `Template format error: parameter ${name} has Type ${type}; Vellum supports String and Number`,
+      );
+    }
+    const parameter: TemplateParameter = { type };
+    if (value.Default !== undefined) parameter.default = String(value.Default);
+    if (Array.isArray(value.AllowedValues))
+      parameter.allowedValues = value.AllowedValues.map(String);
+    parameters[name] = parameter;
   }
 
   const declared = new Map<string, TemplateResource>();
@@ -93,12 +154,10 @@ export function parseTemplate(text: string): Template {
     }
     const dependsOn =
       resource.DependsOn === undefined ? [] : [resource.DependsOn].flat().map(String);
-    declared.set(logicalId, {
-      logicalId,
-      type,
-      properties: (resource.Properties ?? {}) as Record<string, unknown>,
-      dependsOn,
-    });
+    const properties = (resource.Properties ?? {}) as Record<string, unknown>;
+    checkProperties(logicalId, type, properties);
+    checkIntrinsics(properties, `resource ${logicalId}`);
+    declared.set(logicalId, { logicalId, type, properties, dependsOn });
   }
 
   // Order the resources so each follows its DependsOn and the resources its properties name.
@@ -107,7 +166,7 @@ export function parseTemplate(text: string): Template {
   const visit = (id: string, from: string) => {
     const resource = declared.get(id);
     if (resource === undefined) {
-      if (id in parameters || id.startsWith('AWS::')) return;
+      if ((id in parameters || id.startsWith('AWS::')) && !dependsOnOf(from).includes(id)) return;
       throw validation(`Template format error: unresolved resource dependency [${id}] in ${from}`);
     }
     if (state.get(id) === 'done') return;
@@ -121,6 +180,7 @@ export function parseTemplate(text: string): Template {
     state.set(id, 'done');
     ordered.push(resource);
   };
+  const dependsOnOf = (id: string) => declared.get(id)?.dependsOn ?? [];
   for (const id of declared.keys()) visit(id, 'Resources');
 
   const outputs: TemplateOutput[] = [];
@@ -128,6 +188,7 @@ export function parseTemplate(text: string): Template {
     const output = (spec ?? {}) as Record<string, unknown>;
     if (output.Value === undefined)
       throw validation(`Template format error: output ${key} has no Value`);
+    checkIntrinsics(output.Value, `output ${key}`);
     for (const reference of references(output.Value)) visit(reference, `Outputs.${key}`);
     outputs.push({
       key,
@@ -144,6 +205,84 @@ export function parseTemplate(text: string): Template {
   };
 }
 
+/** Refuse a property a resource type does not take, and a missing required one. */
+function checkProperties(logicalId: string, type: string, properties: Record<string, unknown>) {
+  const { required, optional } = PROPERTIES[type]!;
+  const known = [...required, ...optional];
+  for (const name of Object.keys(properties)) {
+    if (!known.includes(name)) {
+      throw validation(
+        `Template format error: resource ${logicalId} (${type}) has the property ${name}, ` +
+          `which Vellum does not know; its properties are ${known.join(', ')}`,
+      );
+    }
+  }
+  for (const name of required) {
+    if (properties[name] === undefined) {
+      throw validation(
+        `Template format error: resource ${logicalId} (${type}) needs the property ${name}`,
+      );
+    }
+  }
+}
+
+/** Refuse intrinsic functions, and forms of them, that Vellum does not resolve. */
+function checkIntrinsics(value: unknown, where: string): void {
+  const bad = (form: string) =>
+    validation(`Template format error: ${form} in ${where} is not supported; use ${INTRINSICS}`);
+  const walk = (node: unknown) => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (typeof node !== 'object' || node === null) return;
+    const record = node as Record<string, unknown>;
+    const keys = Object.keys(record);
+    const intrinsic = keys.find((key) => key === 'Ref' || key.startsWith('Fn::'));
+    if (intrinsic === undefined) return Object.values(record).forEach(walk);
+    if (keys.length !== 1) throw bad(`${intrinsic} beside other keys`);
+    const argument = record[intrinsic];
+    switch (intrinsic) {
+      case 'Ref':
+        if (typeof argument !== 'string') throw bad('Ref of something other than a name');
+        return;
+      case 'Fn::GetAtt':
+        if (
+          !Array.isArray(argument) ||
+          argument.length !== 2 ||
+          !argument.every((part) => typeof part === 'string')
+        ) {
+          throw bad('Fn::GetAtt other than [Resource, Attribute] or Resource.Attribute');
+        }
+        return;
+      case 'Fn::Sub':
+        if (typeof argument === 'string') return;
+        if (
+          Array.isArray(argument) &&
+          argument.length === 2 &&
+          typeof argument[0] === 'string' &&
+          typeof argument[1] === 'object' &&
+          argument[1] !== null &&
+          !Array.isArray(argument[1])
+        ) {
+          return Object.values(argument[1] as Record<string, unknown>).forEach(walk);
+        }
+        throw bad('Fn::Sub other than a string or [string, {variables}]');
+      case 'Fn::Join':
+        if (Array.isArray(argument) && argument.length === 2 && typeof argument[0] === 'string') {
+          if (Array.isArray(argument[1])) return argument[1].forEach(walk);
+          return walk(argument[1]);
+        }
+        throw bad('Fn::Join other than [delimiter, [values]]');
+      default:
+        throw bad(intrinsic);
+    }
+  };
+  walk(value);
+}
+
+/** Return the names a `Fn::Sub` string refers to, leaving out `${!Literal}` escapes. */
+function subNames(text: string): string[] {
+  return [...text.matchAll(/\$\{([^}!][^}]*)\}/g)].map((match) => match[1]!);
+}
+
 /** The logical ids and parameters an expression refers to. */
 export function references(value: unknown): string[] {
   const found: string[] = [];
@@ -151,13 +290,17 @@ export function references(value: unknown): string[] {
     if (Array.isArray(node)) node.forEach(walk);
     else if (typeof node === 'object' && node !== null) {
       const record = node as Record<string, unknown>;
+      const sub = record['Fn::Sub'];
       if (typeof record.Ref === 'string') found.push(record.Ref);
       else if (Array.isArray(record['Fn::GetAtt'])) found.push(String(record['Fn::GetAtt'][0]));
-      else if (typeof record['Fn::Sub'] === 'string') {
-        for (const match of record['Fn::Sub'].matchAll(/\$\{([^}!]+)\}/g)) {
-          const name = match[1]!.split('.')[0]!;
-          found.push(name);
+      else if (typeof sub === 'string') {
+        for (const name of subNames(sub)) found.push(name.split('.')[0]!);
+      } else if (Array.isArray(sub)) {
+        const variables = (sub[1] ?? {}) as Record<string, unknown>;
+        for (const name of subNames(String(sub[0]))) {
+          if (!(name in variables)) found.push(name.split('.')[0]!);
         }
+        Object.values(variables).forEach(walk);
       } else Object.values(record).forEach(walk);
     }
   };
@@ -187,20 +330,40 @@ export function resolve(value: unknown, context: ResolveContext): unknown {
       throw validation(`Template error: resource ${id} has no attribute ${name}`);
     return resolved;
   }
-  if (typeof record['Fn::Sub'] === 'string') {
-    return record['Fn::Sub'].replace(/\$\{([^}!]+)\}/g, (_, name: string) => {
-      const dot = name.indexOf('.');
-      if (dot > 0 && !name.startsWith('AWS::')) {
-        const resolved = context.attribute(name.slice(0, dot), name.slice(dot + 1));
-        if (resolved === undefined) throw validation(`Template error: cannot resolve \${${name}}`);
-        return resolved;
-      }
-      return lookup(name, context);
-    });
+  const sub = record['Fn::Sub'];
+  if (typeof sub === 'string') return substitute(sub, {}, context);
+  if (Array.isArray(sub)) {
+    const variables: Record<string, string> = {};
+    for (const [name, item] of Object.entries((sub[1] ?? {}) as Record<string, unknown>)) {
+      variables[name] = String(resolve(item, context));
+    }
+    return substitute(String(sub[0]), variables, context);
+  }
+  const join = record['Fn::Join'];
+  if (Array.isArray(join)) {
+    const items = resolve(join[1], context);
+    if (!Array.isArray(items)) throw validation('Template error: Fn::Join needs a list of values');
+    return items.map(String).join(String(join[0]));
   }
   const result: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(record)) result[key] = resolve(item, context);
   return result;
+}
+
+/** Fill in a `Fn::Sub` string: its own variables, then parameters, resources and attributes. */
+function substitute(text: string, variables: Record<string, string>, context: ResolveContext) {
+  return text.replace(/\$\{([^}]*)\}/g, (_, name: string) => {
+    // `${!Literal}` writes `${Literal}`.
+    if (name.startsWith('!')) return `\${${name.slice(1)}}`;
+    if (name in variables) return variables[name]!;
+    const dot = name.indexOf('.');
+    if (dot > 0 && !name.startsWith('AWS::')) {
+      const resolved = context.attribute(name.slice(0, dot), name.slice(dot + 1));
+      if (resolved === undefined) throw validation(`Template error: cannot resolve \${${name}}`);
+      return resolved;
+    }
+    return lookup(name, context);
+  });
 }
 
 function lookup(name: string, context: ResolveContext): string {
