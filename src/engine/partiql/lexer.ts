@@ -13,7 +13,7 @@ export type TokenKind =
   | 'string' // 'single-quoted'
   | 'integer'
   | 'decimal'
-  | 'float'
+  | 'exponent'
   | 'ion' // `backtick` Ion literal, text between the backticks
   | 'parameter' // ?
   | 'punctuation'
@@ -216,7 +216,7 @@ export function tokenize(source: string): Token[] {
         let j = i + 1;
         if (source[j] === '+' || source[j] === '-') j++;
         if (isDigit(source.charCodeAt(j))) {
-          kind = 'float';
+          kind = 'exponent';
           i = j;
           while (isDigit(source.charCodeAt(i))) i++;
         }

@@ -636,7 +636,7 @@ class Parser {
         return { kind: 'literal', value: new dom.String(token.text), at };
       case 'integer':
       case 'decimal':
-      case 'float':
+      case 'exponent':
         this.#advance();
         return { kind: 'literal', value: numberLiteral(token), at };
       case 'ion':
@@ -891,6 +891,10 @@ function numberLiteral(token: Token): dom.Value {
   if (text.startsWith('.')) text = `0${text}`;
   if (token.kind === 'decimal' && text.endsWith('.')) text = `${text}0`;
   if (token.kind === 'decimal') text = `${text}d0`;
+  // As in QLDB's PartiQL, a number with an exponent is an exact decimal, not
+  // a float: 1.5e3 is 1500 and 0.1e0 + 0.2 is 0.3. Floats are Ion literals
+  // in backticks, such as `1.5e3`.
+  if (token.kind === 'exponent') text = text.replace(/[eE]/, 'd');
   return load(text)!;
 }
 

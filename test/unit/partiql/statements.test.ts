@@ -445,6 +445,13 @@ describe('SELECT over a seeded ledger', () => {
       expr('CAST to STRUCT', "CAST({'a': 1} AS STRUCT)", '{a: 1}'),
       expr('CAST null', 'CAST(NULL AS INT)', 'null'),
       expr('arithmetic', '(7 + 3) * 2 - 8 / 4', '18'),
+      expr('a number with an exponent is a decimal', '0.1e0 + 0.2', '0.3'),
+      expr(
+        'an exponent keeps every digit',
+        '1.2345678901234567890123456789E0',
+        '1.2345678901234567890123456789',
+      ),
+      expr('a backtick float stays a float', '`1.5e0` + 0', '1.5e0'),
       expr('negative decimal difference', '12.50 - 20', '-7.50'),
       expr('negative decimal product', '12.50 * -1', '-12.50'),
       expr('negated decimal', '-(s.row + 0.5)', '-1.5'),
