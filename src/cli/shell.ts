@@ -3,6 +3,7 @@ import { dom, dumpPrettyText, loadAll } from 'ion-js';
 import { dot } from '../engine/ion/dot.js';
 import { hashString } from '../engine/ion/ion-hash.js';
 import { explainAccessError, resolveConnection } from './endpoint.js';
+import { ionToJson } from './ion-json.js';
 
 export interface ShellOptions {
   ledger: string;
@@ -125,7 +126,7 @@ export async function runShell(options: ShellOptions): Promise<number> {
       throw error;
     }
     for (const value of values) {
-      out(options.format === 'json' ? JSON.stringify(value) : dumpPrettyText(value));
+      out(options.format === 'json' ? ionToJson(value) : dumpPrettyText(value));
     }
     out(`${values.length} document${values.length === 1 ? '' : 's'}, ${reads} read IOs`);
   };

@@ -1,0 +1,62 @@
+import { IonTypes, dom } from 'ion-js';
+
+/**
+ * Write an Ion value as JSON text without losing precision, following Ion's
+ * rules for down-conversion to JSON: ints and decimals as JSON numbers with
+ * every digit, timestamps as strings of their Ion text (precision and offset
+ * kept), symbols as strings, blobs as base64 strings, clobs as strings of
+ * their bytes, s-expressions as arrays, nulls of every type as null, and
+ * nan and the infinities as null. A struct with a repeated field keeps the
+ * last value.
+ */
+export function ionToJson(value: dom.Value): string {
+  if (value.isNull()) return 'null';
+  switch (value.getType()) {
+    case IonTypes.BOOL:
+      return value.booleanValue() ? 'true' : 'false';
+    case IonTypes.INT:
+      return value.bigIntValue()!.toString();
+    case IonTypes.FLOAT: {
+      const n = value.numberValue()!;
+      return Number.isFinite(n) ? JSON.stringify(n) : 'null';
+    }
+    case IonTypes.DECIMAL: {
+      const decimal = value.decimalValue()!;
+      return decimalJson(decimal.getCoefficient(), decimal.getExponent(), decimal.isNegative());
+    }
+    case IonTypes.TIMESTAMP:
+      return JSON.stringify(value.timestampValue()!.toString());
+    case IonTypes.STRING:
+    case IonTypes.SYMBOL:
+      return JSON.stringify(value.stringValue());
+    case IonTypes.BLOB:
+      return JSON.stringify(Buffer.from(value.uInt8ArrayValue()!).toString('base64'));
+    case IonTypes.CLOB:
+      return JSON.stringify(Buffer.from(value.uInt8ArrayValue()!).toString('latin1'));
+    case IonTypes.LIST:
+    case IonTypes.SEXP:
+      return `[${value.elements().map(ionToJson).join(',')}]`;
+    case IonTypes.STRUCT: {
+      const fields = new Map<string, string>();
+      for (const [name, field] of value.fields()) fields.set(name, ionToJson(field));
+      const parts = [...fields].map(([name, text]) => `${JSON.stringify(name)}:${text}`);
+      return `{${parts.join(',')}}`;
+    }
+    default:
+      return 'null';
+  }
+}
+
+/** Write a decimal as a JSON number: plain digits unless that takes over 20 extra zeros. */
+function decimalJson(coefficient: bigint, exponent: number, negative: boolean): string {
+  const sign = negative ? '-' : '';
+  const digits = (coefficient < 0n ? -coefficient : coefficient).toString();
+  if (exponent >= 0)
+    return exponent <= 20
+      ? `${sign}${digits}${'0'.repeat(exponent)}`
+      : `${sign}${digits}e${exponent}`;
+  const places = -exponent;
+  if (places - digits.length > 20) return `${sign}${digits}e${exponent}`;
+  const padded = digits.padStart(places + 1, '0');
+  return `${sign}${padded.slice(0, -places)}.${padded.slice(-places)}`;
+}
