@@ -15,7 +15,8 @@ export type Expr =
   | { kind: 'like'; negated: boolean; arg: Expr; pattern: Expr; escape?: Expr; at: Position }
   | { kind: 'between'; negated: boolean; arg: Expr; low: Expr; high: Expr; at: Position }
   | { kind: 'in'; negated: boolean; arg: Expr; set: Expr; at: Position }
-  | { kind: 'is'; negated: boolean; arg: Expr; test: 'NULL' | 'MISSING'; at: Position }
+  /** `IS [NOT] NULL`, `IS [NOT] MISSING`, or `IS [NOT] <type>` with an Ion type name such as `INT`. */
+  | { kind: 'is'; negated: boolean; arg: Expr; test: string; at: Position }
   | { kind: 'call'; name: string; args: Expr[]; star?: boolean; distinct?: boolean; at: Position }
   | { kind: 'cast'; arg: Expr; type: string; at: Position }
   | { kind: 'case'; subject?: Expr; whens: Array<[Expr, Expr]>; otherwise?: Expr; at: Position }

@@ -1,7 +1,7 @@
 import { dom, IonTypes } from 'ion-js';
 import type { Expr, PathStep, SelectStatement } from './ast.js';
 import { PartiqlSemanticError } from './errors.js';
-import { AGGREGATES, cast, scalarFunction } from './functions.js';
+import { AGGREGATES, IS_TYPES, cast, scalarFunction } from './functions.js';
 import type { Position } from './lexer.js';
 import {
   FALSE,
@@ -219,7 +219,10 @@ export function evaluate(expr: Expr, scope: Scope, context: EvalContext): Value 
     }
     case 'is': {
       const value = evaluate(expr.arg, scope, context);
-      const result = expr.test === 'MISSING' ? value === MISSING : isAbsent(value);
+      let result: boolean;
+      if (expr.test === 'MISSING') result = value === MISSING;
+      else if (expr.test === 'NULL') result = isAbsent(value);
+      else result = value !== MISSING && !value.isNull() && value.getType() === IS_TYPES[expr.test];
       return bool(result !== expr.negated);
     }
     case 'call':

@@ -1,4 +1,4 @@
-import { Decimal, dom, IonTypes, Timestamp, TimestampPrecision } from 'ion-js';
+import { Decimal, dom, IonTypes, Timestamp, TimestampPrecision, type IonType } from 'ion-js';
 import { PartiqlSemanticError } from './errors.js';
 import type { Position } from './lexer.js';
 import {
@@ -58,6 +58,25 @@ function propagate(args: Value[]): Value | undefined {
   if (args.some((arg) => arg !== MISSING && arg.isNull())) return NULL;
   return undefined;
 }
+
+/** The type names `IS <type>` takes, with the Ion type of each. */
+export const IS_TYPES: Record<string, IonType> = {
+  BOOL: IonTypes.BOOL,
+  BOOLEAN: IonTypes.BOOL,
+  INT: IonTypes.INT,
+  INTEGER: IonTypes.INT,
+  FLOAT: IonTypes.FLOAT,
+  DECIMAL: IonTypes.DECIMAL,
+  TIMESTAMP: IonTypes.TIMESTAMP,
+  SYMBOL: IonTypes.SYMBOL,
+  STRING: IonTypes.STRING,
+  VARCHAR: IonTypes.STRING,
+  BLOB: IonTypes.BLOB,
+  CLOB: IonTypes.CLOB,
+  LIST: IonTypes.LIST,
+  SEXP: IonTypes.SEXP,
+  STRUCT: IonTypes.STRUCT,
+};
 
 const DATE_PARTS = ['year', 'month', 'day', 'hour', 'minute', 'second'] as const;
 type DatePart = (typeof DATE_PARTS)[number];

@@ -189,12 +189,17 @@ export function tokenize(source: string): Token[] {
 
     const start = i;
     const at = position(start);
-    if (isIdentifierStart(c)) {
+    // PartiQL's `@o` names the variable `o` (an alias), never a field; an
+    // alias already comes before a field of the same name here.
+    const local = c === 64 && isIdentifierStart(source.charCodeAt(i + 1));
+    if (isIdentifierStart(c) || local) {
+      if (local) i++;
+      const wordStart = i;
       while (i < source.length && isIdentifierPart(source.charCodeAt(i))) i++;
-      const word = source.slice(start, i);
+      const word = source.slice(wordStart, i);
       const upper = word.toUpperCase();
       tokens.push(
-        KEYWORDS.has(upper)
+        KEYWORDS.has(upper) && !local
           ? { kind: 'keyword', text: upper, written: word, position: at }
           : { kind: 'identifier', text: word, position: at },
       );

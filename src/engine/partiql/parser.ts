@@ -14,6 +14,7 @@ import type {
   UpdateOp,
 } from './ast.js';
 import { PartiqlSyntaxError } from './errors.js';
+import { IS_TYPES } from './functions.js';
 import { tokenize, type Position, type Token } from './lexer.js';
 
 /** QLDB's limit on the length of a statement, in characters. */
@@ -263,6 +264,13 @@ class Parser {
   #fromDml(): Statement {
     const at = this.#expectKeyword('FROM').position;
     const target = this.#tableTarget();
+    if (this.#isPunctuation(',')) {
+      this.#unexpected(
+        'FROM in an update takes one table; a second source, such as a nested list, is not ' +
+          'supported. Change the nested value through its path instead, such as ' +
+          'SET o.items[0].qty = 5, or INSERT INTO o.items VALUE ...',
+      );
+    }
     const where = this.#acceptKeyword('WHERE') ? this.#expression() : undefined;
     const ops = this.#updateOps();
     return { kind: 'update', target, ops, where, at };
@@ -489,7 +497,18 @@ class Parser {
         return { kind: 'is', negated, arg: left, test: 'NULL', at: token.position };
       if (this.#acceptKeyword('MISSING'))
         return { kind: 'is', negated, arg: left, test: 'MISSING', at: token.position };
-      return this.#unexpected('expected NULL or MISSING after IS');
+      if (this.#token.kind === 'identifier') {
+        const type = this.#token;
+        const name = this.#typeName();
+        if (!(name in IS_TYPES)) {
+          throw new PartiqlSyntaxError(
+            `IS takes NULL, MISSING or a type (${Object.keys(IS_TYPES).join(', ')}), got ${type.text}`,
+            type.position,
+          );
+        }
+        return { kind: 'is', negated, arg: left, test: name, at: token.position };
+      }
+      return this.#unexpected('expected NULL, MISSING or a type such as INT after IS');
     }
     let negated = false;
     if (this.#isKeyword('NOT') && this.#peek().kind === 'keyword') {

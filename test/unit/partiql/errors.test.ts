@@ -106,6 +106,22 @@ describe('statement errors', () => {
     assert.match(badRequest.message, new RegExp(`line ${line}, column ${column}$`));
   });
 
+  test('an update FROM a nested list names the supported form', async () => {
+    const error = await db.run("FROM Item AS i, i.tags AS t WHERE t = 'x' SET i.sku = 'y'").then(
+      () => assert.fail('no error for an update over a nested list'),
+      (caught: unknown) => caught,
+    );
+    expectBadRequest(error, /FROM in an update takes one table; .* through its path instead/);
+  });
+
+  test('IS with a name that is not a type', async () => {
+    const error = await db.run('SELECT * FROM Item WHERE sku IS PRICE').then(
+      () => assert.fail('no error for IS PRICE'),
+      (caught: unknown) => caught,
+    );
+    expectBadRequest(error, /IS takes NULL, MISSING or a type \(BOOL, .*\), got PRICE/);
+  });
+
   test('Ion literal with two values', async () => {
     const error = await db.run('SELECT * FROM Item WHERE sku = `1 2`').then(
       () => assert.fail('no error for a literal of two values'),

@@ -149,6 +149,11 @@ describe('SELECT over a seeded ledger', () => {
                    {isbn: "978-2", t: "hash"} {isbn: "978-4", t: "query"}`,
       },
       {
+        name: 'range over a nested list through an @ variable',
+        statement: `SELECT VALUE t FROM Book AS b, @b.tags AS t WHERE @b.isbn = '978-1'`,
+        expected: `"ion" "intro"`,
+      },
+      {
         name: 'parameters in WHERE',
         statement: `SELECT VALUE b.title FROM Book AS b WHERE b.pages > ? AND b.author.country = ?`,
         parameters: [100, 'FR'],
@@ -445,6 +450,16 @@ describe('SELECT over a seeded ledger', () => {
       expr('CAST to STRUCT', "CAST({'a': 1} AS STRUCT)", '{a: 1}'),
       expr('CAST null', 'CAST(NULL AS INT)', 'null'),
       expr('arithmetic', '(7 + 3) * 2 - 8 / 4', '18'),
+      expr(
+        'IS INT',
+        '[1 IS INT, 1.0 IS INT, 1.0 IS DECIMAL, NULL IS INT, s.row IS NOT STRING]',
+        '[true, false, true, false, true]',
+      ),
+      expr(
+        'IS of containers and text',
+        "[{'a': 1} IS STRUCT, [1] IS LIST, 'x' IS STRING, `x` IS SYMBOL]",
+        '[true, true, true, true]',
+      ),
       expr('a number with an exponent is a decimal', '0.1e0 + 0.2', '0.3'),
       expr(
         'an exponent keeps every digit',
