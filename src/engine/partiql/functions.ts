@@ -129,7 +129,9 @@ const PART_PRECISION: Record<DatePart, TimestampPrecision> = {
  */
 function timestampFrom(ts: Timestamp, date: Date, atLeast: TimestampPrecision): dom.Value {
   const precision = Math.max(ts.getPrecision(), atLeast);
-  const offset = offsetOf(ts);
+  // A timestamp without a time has an unknown offset (-0 in ion-js), which
+  // one that gains a time keeps: it prints as -00:00.
+  const offset = ts.getLocalOffset();
   const local = new Date(date.getTime() + offset * 60_000);
   const parts: number[] = [local.getUTCFullYear()];
   if (precision >= TimestampPrecision.MONTH) parts.push(local.getUTCMonth() + 1);
@@ -154,11 +156,6 @@ function timestampFrom(ts: Timestamp, date: Date, atLeast: TimestampPrecision): 
   return new dom.Timestamp(new Timestamp(offset, year, month, day, hour, minute, seconds));
 }
 
-/** A timestamp without a time has no known offset; one that gains a time is in UTC. */
-function offsetOf(ts: Timestamp): number {
-  return ts.getPrecision() < TimestampPrecision.HOUR_AND_MINUTE ? 0 : ts.getLocalOffset();
-}
-
 const PART_MILLIS: Partial<Record<DatePart, number>> = {
   day: 86_400_000,
   hour: 3_600_000,
@@ -173,7 +170,7 @@ const PART_MILLIS: Partial<Record<DatePart, number>> = {
  * Returns the instant in whole seconds.
  */
 function addToTimestamp(ts: Timestamp, part: DatePart, amount: number): Date {
-  const offsetMs = offsetOf(ts) * 60_000;
+  const offsetMs = ts.getLocalOffset() * 60_000;
   // getDate() rounds the fraction of a second to milliseconds, up to a
   // whole second; take off the same rounded fraction.
   let millis = ts.getDate().getTime();

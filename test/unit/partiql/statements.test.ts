@@ -328,12 +328,12 @@ describe('SELECT over a seeded ledger', () => {
       expr(
         'DATE_ADD hour widens precision',
         'DATE_ADD(hour, 3, `2022-05-06T`)',
-        '2022-05-06T03:00Z',
+        '2022-05-06T03:00-00:00',
       ),
       expr(
         'DATE_ADD second widens a date',
         'DATE_ADD(second, 5, `2024-01-01T`)',
-        '2024-01-01T00:00:05Z',
+        '2024-01-01T00:00:05-00:00',
       ),
       expr(
         'DATE_ADD keeps the offset',
