@@ -286,7 +286,7 @@ function restRoutes(controlPlane: ControlPlaneService): RestRoute[] {
 export async function runServe(options: ServeOptions): Promise<void> {
   const running = await startVellum(options);
   const logger = running.server.logger;
-  process.stdout.write(usageText(running));
+  process.stderr.write(usageText(running));
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
