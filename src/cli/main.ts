@@ -228,7 +228,7 @@ stackCommand('outputs', "Print a deployed stack's outputs")
   });
 stackCommand(
   'remove',
-  'Remove a stack: delete its ledger and roles and schedule its keys for deletion with the shortest window',
+  "Remove a stack: delete its ledgers, aliases and roles, and schedule its keys for deletion after each key's PendingWindowInDays (7 days when it has none)",
 ).action(async (options: StackCommandOptions) => {
   process.exitCode = await runRemove(options);
 });

@@ -70,6 +70,11 @@ function stackParameters(
           (declared.length === 0 ? ', which has none' : `: ${declared.join(', ')}`),
       );
     }
+    if (key === 'Stage') {
+      throw new Error(
+        `--parameter ${pair}: the stage is the Stage parameter, and it also names the stack; use --stage`,
+      );
+    }
     given.set(key, pair.slice(equals + 1));
   }
   if (declared.includes('Stage') && !given.has('Stage')) given.set('Stage', options.stage);

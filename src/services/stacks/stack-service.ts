@@ -126,6 +126,20 @@ export class StackService {
     const body = params.TemplateBody;
     if (body === undefined) throw validation('TemplateBody is required; pass the stack file text');
     const template = parseTemplate(body);
+    // As CloudFormation does, a stack that names IAM roles needs the caller's
+    // acknowledgement that it may change permissions.
+    const capabilities = Object.entries(params)
+      .filter(([key]) => /^Capabilities\.member\.\d+$/.test(key))
+      .map(([, value]) => value);
+    if (
+      template.resources.some((resource) => resource.type === 'AWS::IAM::Role') &&
+      !capabilities.includes('CAPABILITY_NAMED_IAM')
+    ) {
+      throw new ServiceError(
+        'InsufficientCapabilitiesException',
+        'Requires capabilities : [CAPABILITY_NAMED_IAM]; pass --capabilities CAPABILITY_NAMED_IAM',
+      );
+    }
     const existing = await this.#load(name);
     const parameters = stackParameters(params, template, existing?.stack.parameters);
     if (this.#running.has(name) || existing?.stack.status.endsWith('_IN_PROGRESS')) {
@@ -219,10 +233,15 @@ export class StackService {
         if (replaced !== undefined && replaced.physicalId !== record.physicalId) {
           (stack.retired ??= []).push(replaced);
         }
+        // A retired resource that the template names again is taken back.
+        stack.retired = stack.retired?.filter(
+          (item) => item.type !== record.type || item.physicalId !== record.physicalId,
+        );
         stack.resources[resource.logicalId] = record;
         await this.#save(stack);
       };
-      await claim(await this.#apply(resource, properties, previous, context, claim));
+      const retired = stack.retired ?? [];
+      await claim(await this.#apply(resource, properties, previous, retired, context, claim));
     }
     const retired = [...(stack.retired ?? [])].sort(
       (a, b) => REMOVAL_ORDER.indexOf(a.type) - REMOVAL_ORDER.indexOf(b.type),
@@ -247,6 +266,7 @@ export class StackService {
     resource: TemplateResource,
     properties: Record<string, unknown>,
     previous: StackRecord['resources'][string] | undefined,
+    retired: ResourceRecord[],
     context: RequestContext,
     claim: (record: StackRecord['resources'][string]) => Promise<void>,
   ): Promise<StackRecord['resources'][string]> {
@@ -255,6 +275,8 @@ export class StackService {
     // the stack would delete it. CloudFormation also fails such a create.
     const rejectForeign = async (exists: boolean, name: string): Promise<void> => {
       if (!exists || previous?.physicalId === name) return;
+      // This stack's own, retired by an update that did not finish.
+      if (retired.some((item) => item.type === resource.type && item.physicalId === name)) return;
       const owner = await this.#ownerOf(resource.type, name);
       throw new ServiceError(
         'AlreadyExistsException',
@@ -357,6 +379,20 @@ export class StackService {
         // Without KeyPolicy, the key gets KMS's default policy, as in CloudFormation.
         const policy =
           properties.KeyPolicy === undefined ? undefined : JSON.stringify(properties.KeyPolicy);
+        // Checked before the key is made, so that a bad value makes nothing.
+        const rotation = bool('EnableKeyRotation', false);
+        const window = properties.PendingWindowInDays;
+        if (window !== undefined && !/^([7-9]|[12]\d|30)$/.test(String(window))) {
+          throw validation(
+            `Resource ${resource.logicalId} property PendingWindowInDays must be a whole number of days from 7 to 30, got ${JSON.stringify(window)}`,
+          );
+        }
+        const keyRecord = (id: string): ResourceRecord => ({
+          type: resource.type,
+          physicalId: id,
+          attributes: { Arn: `arn:aws:kms:${region}:${accountId}:key/${id}`, KeyId: id },
+          properties,
+        });
         let keyId = previous?.physicalId;
         if (keyId !== undefined) {
           const described = await kms
@@ -377,6 +413,8 @@ export class StackService {
             context,
           );
           keyId = String((created.KeyMetadata as Record<string, unknown>).KeyId);
+          // The stack's own from now on, so that a resumed deploy keeps it.
+          await claim(keyRecord(keyId));
         } else {
           if (policy !== undefined && changed('KeyPolicy')) {
             await kms.handle(
@@ -397,17 +435,12 @@ export class StackService {
         const rotatedBefore =
           previous?.physicalId === keyId &&
           (before.EnableKeyRotation === true || before.EnableKeyRotation === 'true');
-        if (bool('EnableKeyRotation', false)) {
+        if (rotation) {
           await kms.handle('EnableKeyRotation', { KeyId: keyId }, context);
         } else if (rotatedBefore) {
           await kms.handle('DisableKeyRotation', { KeyId: keyId }, context);
         }
-        return {
-          type: resource.type,
-          physicalId: keyId,
-          attributes: { Arn: `arn:aws:kms:${region}:${accountId}:key/${keyId}`, KeyId: keyId },
-          properties,
-        };
+        return keyRecord(keyId);
       }
       case 'AWS::KMS::Alias': {
         const aliasName = string('AliasName');
@@ -674,6 +707,11 @@ function stackParameters(
   for (let i = 1; params[`Parameters.member.${i}.ParameterKey`] !== undefined; i++) {
     const key = params[`Parameters.member.${i}.ParameterKey`]!;
     if (params[`Parameters.member.${i}.UsePreviousValue`] === 'true') {
+      if (params[`Parameters.member.${i}.ParameterValue`] !== undefined) {
+        throw validation(
+          `Invalid input for parameter key ${key}. Cannot specify usePreviousValue as true and non empty value for a parameter`,
+        );
+      }
       const value = previous?.[key];
       if (value === undefined) {
         throw validation(`Parameters: [${key}] has no previous value; give ParameterValue`);
@@ -687,7 +725,7 @@ function stackParameters(
   for (const [name, spec] of Object.entries(template.parameters)) {
     const value = given[name] ?? spec.default;
     if (value === undefined) throw validation(`Parameters: [${name}] must have values`);
-    if (spec.type === 'Number' && (value.trim() === '' || !Number.isFinite(Number(value)))) {
+    if (spec.type === 'Number' && !/^-?\d+(\.\d+)?$/.test(value)) {
       throw validation(`Parameter '${name}' must be a number, got '${value}'`);
     }
     if (spec.allowedValues !== undefined && !spec.allowedValues.includes(value)) {

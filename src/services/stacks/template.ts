@@ -63,6 +63,19 @@ const PROPERTIES: Record<string, { required: string[]; optional: string[] }> = {
 
 const INTRINSICS = 'Ref, Fn::GetAtt, Fn::Sub and Fn::Join';
 
+/** The top-level sections of a template Vellum reads. */
+const SECTIONS = [
+  'AWSTemplateFormatVersion',
+  'Description',
+  'Metadata',
+  'Parameters',
+  'Resources',
+  'Outputs',
+];
+
+/** The attributes a resource may have besides the two deletion policies set to Delete. */
+const RESOURCE_ATTRIBUTES = ['Type', 'Properties', 'DependsOn', 'Metadata'];
+
 const seqOf = (seq: YAMLSeq): unknown => seq.toJSON();
 const TAGS: Array<ScalarTag | CollectionTag> = [
   { tag: '!Ref', resolve: (value: string) => ({ Ref: value }) },
@@ -103,9 +116,9 @@ export function parseTemplate(text: string): Template {
     const problem = parsed.errors[0] ?? parsed.warnings[0];
     if (problem !== undefined) {
       const hint = /Unresolved tag/.test(problem.message)
-        ? `; the short forms Vellum reads are !Ref, !GetAtt, !Sub and !Join`
+        ? '; the short forms Vellum reads are !Ref, !GetAtt, !Sub and !Join'
         : '';
-      throw new Error(`${problem.message.split('\n')[0]}${hint}`);
+      throw new Error(`${problem.message.split('\n')[0]!.replace(/:$/, '')}${hint}`);
     }
     document = parsed.toJS({ maxAliasCount: 1000 });
   } catch (error) {
@@ -115,6 +128,13 @@ export function parseTemplate(text: string): Template {
     throw validation('Template format error: the template must be a YAML or JSON object');
   }
   const root = document as Record<string, unknown>;
+  for (const section of Object.keys(root)) {
+    if (!SECTIONS.includes(section)) {
+      throw validation(
+        `Template format error: the section ${section} is not supported; Vellum reads ${SECTIONS.join(', ')}`,
+      );
+    }
+  }
   const rawResources = root.Resources;
   if (
     typeof rawResources !== 'object' ||
@@ -151,6 +171,20 @@ export function parseTemplate(text: string): Template {
       throw validation(
         `Template format error: resource ${logicalId} has type ${JSON.stringify(type)}; supported types are ${RESOURCE_TYPES.join(', ')}`,
       );
+    }
+    for (const attribute of Object.keys(resource)) {
+      const value = resource[attribute];
+      const deleting =
+        (attribute === 'DeletionPolicy' || attribute === 'UpdateReplacePolicy') &&
+        value === 'Delete';
+      if (!RESOURCE_ATTRIBUTES.includes(attribute) && !deleting) {
+        throw validation(
+          `Template format error: resource ${logicalId} has ${attribute}` +
+            (typeof value === 'string' ? ` ${value}` : '') +
+            `, which Vellum does not support; a resource takes ${RESOURCE_ATTRIBUTES.join(', ')}, ` +
+            'and DeletionPolicy or UpdateReplacePolicy only as Delete',
+        );
+      }
     }
     const dependsOn =
       resource.DependsOn === undefined ? [] : [resource.DependsOn].flat().map(String);
@@ -244,6 +278,7 @@ function checkIntrinsics(value: unknown, where: string): void {
         if (typeof argument !== 'string') throw bad('Ref of something other than a name');
         return;
       case 'Fn::GetAtt':
+        if (typeof argument === 'string' && /^[A-Za-z0-9]+\.\w+$/.test(argument)) return;
         if (
           !Array.isArray(argument) ||
           argument.length !== 2 ||
@@ -278,6 +313,15 @@ function checkIntrinsics(value: unknown, where: string): void {
   walk(value);
 }
 
+/** The resource and attribute of `Fn::GetAtt`, from `[Resource, Attribute]` or `Resource.Attribute`. */
+function getAtt(argument: unknown): [string, string] {
+  if (typeof argument === 'string') {
+    const dot = argument.indexOf('.');
+    return [argument.slice(0, dot), argument.slice(dot + 1)];
+  }
+  return (argument as unknown[]).map(String) as [string, string];
+}
+
 /** Return the names a `Fn::Sub` string refers to, leaving out `${!Literal}` escapes. */
 function subNames(text: string): string[] {
   return [...text.matchAll(/\$\{([^}!][^}]*)\}/g)].map((match) => match[1]!);
@@ -292,7 +336,7 @@ export function references(value: unknown): string[] {
       const record = node as Record<string, unknown>;
       const sub = record['Fn::Sub'];
       if (typeof record.Ref === 'string') found.push(record.Ref);
-      else if (Array.isArray(record['Fn::GetAtt'])) found.push(String(record['Fn::GetAtt'][0]));
+      else if (record['Fn::GetAtt'] !== undefined) found.push(getAtt(record['Fn::GetAtt'])[0]);
       else if (typeof sub === 'string') {
         for (const name of subNames(sub)) found.push(name.split('.')[0]!);
       } else if (Array.isArray(sub)) {
@@ -323,8 +367,8 @@ export function resolve(value: unknown, context: ResolveContext): unknown {
   if (typeof value !== 'object' || value === null) return value;
   const record = value as Record<string, unknown>;
   if (typeof record.Ref === 'string') return lookup(record.Ref, context);
-  if (Array.isArray(record['Fn::GetAtt'])) {
-    const [id, name] = record['Fn::GetAtt'].map(String) as [string, string];
+  if (record['Fn::GetAtt'] !== undefined) {
+    const [id, name] = getAtt(record['Fn::GetAtt']);
     const resolved = context.attribute(id, name);
     if (resolved === undefined)
       throw validation(`Template error: resource ${id} has no attribute ${name}`);

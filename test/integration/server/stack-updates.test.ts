@@ -19,6 +19,7 @@ import {
   GetKeyRotationStatusCommand,
   KMSClient,
   ListAliasesCommand,
+  ListKeysCommand,
 } from '@aws-sdk/client-kms';
 import {
   DescribeLedgerCommand,
@@ -32,6 +33,7 @@ import {
 } from '../../helpers/vellum-instance.js';
 
 const ACCOUNT = '000000000000';
+const NAMED_IAM = ['CAPABILITY_NAMED_IAM' as const];
 
 describe('CloudFormation stacks: updates, intrinsic functions and template checks', () => {
   let vellum: VellumInstance;
@@ -144,7 +146,17 @@ describe('CloudFormation stacks: updates, intrinsic functions and template check
   }
 
   test('an update makes the server match the template, and removal leaves nothing', async () => {
-    await cfn.send(new CreateStackCommand({ StackName: 'shop', TemplateBody: shop(false) }));
+    await assert.rejects(
+      cfn.send(new CreateStackCommand({ StackName: 'shop', TemplateBody: shop(false) })),
+      /Requires capabilities : \[CAPABILITY_NAMED_IAM\]/,
+    );
+    await cfn.send(
+      new CreateStackCommand({
+        StackName: 'shop',
+        TemplateBody: shop(false),
+        Capabilities: NAMED_IAM,
+      }),
+    );
     assert.deepEqual(await settled('shop'), { status: 'CREATE_COMPLETE', reason: undefined });
     const created = await outputs('shop');
     const keyArn = created.Description!.replace(/^shop: /, '');
@@ -157,7 +169,13 @@ describe('CloudFormation stacks: updates, intrinsic functions and template check
     assert.equal(created.ReaderId, reader.RoleId);
     assert.match(reader.RoleId!, /^AROA/);
 
-    await cfn.send(new UpdateStackCommand({ StackName: 'shop', TemplateBody: shop(true) }));
+    await cfn.send(
+      new UpdateStackCommand({
+        StackName: 'shop',
+        TemplateBody: shop(true),
+        Capabilities: NAMED_IAM,
+      }),
+    );
     assert.deepEqual(await settled('shop'), { status: 'UPDATE_COMPLETE', reason: undefined });
 
     // Dropped resources are gone: the audit ledger and the alias.
@@ -233,13 +251,15 @@ describe('CloudFormation stacks: updates, intrinsic functions and template check
           Parameters: parameters,
         }),
       );
-    await assert.rejects(
-      create([
-        { ParameterKey: 'Text', ParameterValue: 'a' },
-        { ParameterKey: 'Size', ParameterValue: 'abc' },
-      ]),
-      /Parameter 'Size' must be a number, got 'abc'/,
-    );
+    for (const size of ['abc', '0x10', ' 8']) {
+      await assert.rejects(
+        create([
+          { ParameterKey: 'Text', ParameterValue: 'a' },
+          { ParameterKey: 'Size', ParameterValue: size },
+        ]),
+        new RegExp(`Parameter 'Size' must be a number, got '${size}'`),
+      );
+    }
     await assert.rejects(
       create([
         { ParameterKey: 'Text', ParameterValue: 'a' },
@@ -249,6 +269,16 @@ describe('CloudFormation stacks: updates, intrinsic functions and template check
     );
     await create([{ ParameterKey: 'Text', ParameterValue: 'first' }]);
     assert.equal((await settled('params')).status, 'CREATE_COMPLETE');
+    await assert.rejects(
+      cfn.send(
+        new UpdateStackCommand({
+          StackName: 'params',
+          TemplateBody: template,
+          Parameters: [{ ParameterKey: 'Text', UsePreviousValue: true, ParameterValue: 'x' }],
+        }),
+      ),
+      /Cannot specify usePreviousValue as true and non empty value/,
+    );
     await cfn.send(
       new UpdateStackCommand({
         StackName: 'params',
@@ -293,6 +323,21 @@ describe('CloudFormation stacks: updates, intrinsic functions and template check
         /Unresolved tag: !Select .*; the short forms Vellum reads are !Ref, !GetAtt, !Sub and !Join/,
       ],
       [
+        'a Conditions section',
+        JSON.stringify({
+          Conditions: { Prod: { 'Fn::Equals': ['a', 'b'] } },
+          Resources: { K: { Type: 'AWS::KMS::Key', Condition: 'Prod', Properties: {} } },
+        }),
+        /the section Conditions is not supported; Vellum reads AWSTemplateFormatVersion, Description, Metadata, Parameters, Resources, Outputs/,
+      ],
+      [
+        'a DeletionPolicy that keeps the resource',
+        JSON.stringify({
+          Resources: { K: { Type: 'AWS::KMS::Key', DeletionPolicy: 'Retain', Properties: {} } },
+        }),
+        /resource K has DeletionPolicy Retain, which Vellum does not support/,
+      ],
+      [
         'DependsOn naming a parameter',
         JSON.stringify({
           Parameters: { P: { Type: 'String', Default: 'x' } },
@@ -317,6 +362,69 @@ describe('CloudFormation stacks: updates, intrinsic functions and template check
         `${what} left a stack`,
       );
     }
+  });
+
+  test('a value found bad while deploying makes nothing, and a deploy resumes', async () => {
+    const keyCount = async () => (await kms.send(new ListKeysCommand({}))).Keys!.length;
+    const before = await keyCount();
+    const key = (properties: Record<string, unknown>) =>
+      JSON.stringify({
+        Parameters: { Rotate: { Type: 'String', Default: 'maybe' } },
+        Resources: { K: { Type: 'AWS::KMS::Key', Properties: properties } },
+      });
+    await cfn.send(
+      new CreateStackCommand({
+        StackName: 'badkey',
+        TemplateBody: key({ EnableKeyRotation: { Ref: 'Rotate' } }),
+      }),
+    );
+    const failed = await settled('badkey');
+    assert.equal(failed.status, 'CREATE_FAILED');
+    assert.match(failed.reason!, /property EnableKeyRotation must be true or false, got "maybe"/);
+    await cfn.send(
+      new UpdateStackCommand({
+        StackName: 'badkey',
+        TemplateBody: key({ PendingWindowInDays: 31 }),
+      }),
+    );
+    assert.match(
+      (await settled('badkey')).reason!,
+      /PendingWindowInDays must be a whole number of days from 7 to 30, got 31/,
+    );
+    assert.equal(await keyCount(), before, 'no key was made');
+    await cfn.send(
+      new UpdateStackCommand({
+        StackName: 'badkey',
+        TemplateBody: key({ PendingWindowInDays: 7 }),
+      }),
+    );
+    assert.equal((await settled('badkey')).status, 'UPDATE_COMPLETE');
+    assert.equal(await keyCount(), before + 1);
+  });
+
+  test('an update that failed to replace a ledger can be taken back', async () => {
+    const template = (name: string) =>
+      JSON.stringify({
+        Resources: {
+          L: {
+            Type: 'AWS::QLDB::Ledger',
+            Properties: { Name: name, PermissionsMode: 'ALLOW_ALL', DeletionProtection: true },
+          },
+        },
+      });
+    await cfn.send(new CreateStackCommand({ StackName: 'keep', TemplateBody: template('keep-a') }));
+    assert.equal((await settled('keep')).status, 'CREATE_COMPLETE');
+    // The old ledger cannot go while deletion protection is on.
+    await cfn.send(new UpdateStackCommand({ StackName: 'keep', TemplateBody: template('keep-b') }));
+    const failed = await settled('keep');
+    assert.equal(failed.status, 'UPDATE_FAILED');
+    assert.match(failed.reason!, /deletion protection/i);
+    // Naming the old ledger again takes it back; the new one is then retired.
+    await cfn.send(new UpdateStackCommand({ StackName: 'keep', TemplateBody: template('keep-a') }));
+    const back = await settled('keep');
+    assert.equal(back.status, 'UPDATE_FAILED', 'keep-b is protected too');
+    assert.match(back.reason!, /keep-b/);
+    await qldb.send(new DescribeLedgerCommand({ Name: 'keep-a' }));
   });
 
   test('YAML short forms: !Join, !GetAtt as a list, !Sub with variables', async () => {
