@@ -8,7 +8,8 @@ export type Expr =
   | { kind: 'missing'; at: Position }
   | { kind: 'parameter'; index: number; at: Position }
   /** A bare or quoted name: a variable, or a field of the FROM source. */
-  | { kind: 'name'; name: string; quoted: boolean; at: Position }
+  /** A name; `variable` when written `@name`, which must be an alias. */
+  | { kind: 'name'; name: string; quoted: boolean; variable?: boolean; at: Position }
   | { kind: 'path'; base: Expr; steps: PathStep[]; at: Position }
   | { kind: 'unary'; op: '-' | '+' | 'NOT'; arg: Expr; at: Position }
   | { kind: 'binary'; op: BinaryOp; left: Expr; right: Expr; at: Position }

@@ -145,6 +145,11 @@ export function evaluate(expr: Expr, scope: Scope, context: EvalContext): Value 
       // `shelf` is the document's field, not the table's alias.
       const exact = scope.variable(expr.name, true);
       if (exact !== undefined) return exact;
+      if (expr.variable === true) {
+        const alias = scope.variable(expr.name, false);
+        if (alias === undefined) fail(expr.at, `@${expr.name} names no alias of this query`);
+        return alias;
+      }
       const field = implicitField(scope, expr.name, true);
       if (field !== MISSING || expr.quoted) return field;
       const loose = scope.variable(expr.name, false);
@@ -522,7 +527,11 @@ export function hasAggregate(expr: Expr): boolean {
  * when there is none.
  */
 export function rowReferenceOutsideAggregates(expr: Expr): Expr | undefined {
-  return findNode(expr, (node) => (isAggregateCall(node) ? 'skip' : node.kind === 'name'));
+  return findNode(expr, (node) =>
+    isAggregateCall(node)
+      ? 'skip'
+      : node.kind === 'name' || (node.kind === 'path' && node.base.kind === 'name'),
+  );
 }
 
 function isAggregateCall(expr: Expr): boolean {

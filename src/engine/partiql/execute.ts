@@ -805,15 +805,23 @@ function projectionHasAggregate(query: SelectStatement): boolean {
   if (!exprs.some(hasAggregate)) return false;
   for (const expr of exprs) {
     const outside = rowReferenceOutsideAggregates(expr);
-    if (outside !== undefined && outside.kind === 'name') {
+    if (outside !== undefined) {
       fail(
         outside.at,
-        `${outside.name} is read outside an aggregate in a SELECT list with aggregates; ` +
+        `${nameOf(outside)} is read outside an aggregate in a SELECT list with aggregates; ` +
           'there is no GROUP BY, so use it inside an aggregate such as MAX, or query it separately',
       );
     }
   }
   return true;
+}
+
+/** Write a name or a path of field names as the statement spells it, such as `a.id`. */
+function nameOf(expr: Expr): string {
+  if (expr.kind === 'name') return expr.name;
+  if (expr.kind !== 'path') return 'a value';
+  const steps = expr.steps.map((step) => (step.kind === 'field' ? `.${step.name}` : '[...]'));
+  return `${nameOf(expr.base)}${steps.join('')}`;
 }
 
 function impliedName(expr: Expr, index: number): string {

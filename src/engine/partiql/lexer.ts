@@ -25,6 +25,8 @@ export interface Token {
   text: string;
   /** The keyword as written, used where a keyword is a field name (`t.Value`). */
   written?: string;
+  /** True for a name written `@name`, which names an alias and never a field. */
+  variable?: boolean;
   position: Position;
 }
 
@@ -201,7 +203,7 @@ export function tokenize(source: string): Token[] {
       tokens.push(
         KEYWORDS.has(upper) && !local
           ? { kind: 'keyword', text: upper, written: word, position: at }
-          : { kind: 'identifier', text: word, position: at },
+          : { kind: 'identifier', text: word, position: at, ...(local ? { variable: true } : {}) },
       );
       continue;
     }

@@ -670,7 +670,9 @@ class Parser {
       case 'identifier':
         this.#advance();
         if (this.#isPunctuation('(')) return this.#call(token);
-        return { kind: 'name', name: token.text, quoted: false, at };
+        return token.variable === true
+          ? { kind: 'name', name: token.text, quoted: false, variable: true, at }
+          : { kind: 'name', name: token.text, quoted: false, at };
       case 'keyword':
         return this.#keywordPrimary(token);
       case 'punctuation':

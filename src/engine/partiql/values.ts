@@ -292,16 +292,7 @@ export function arithmetic(op: string, a: dom.Value, b: dom.Value): dom.Value {
         if (q === 0n) throw new RangeError('Division by zero');
         if (!decimal) return integer(op === '/' ? p / q : p % q);
         if (op === '%') return fromNumeric({ exact: true, coefficient: p % q, exponent }, true);
-        // Decimal division keeps 34 significant digits, as IEEE decimal128 does.
-        const scale = 34n;
-        let quotient = (p * 10n ** scale) / q;
-        let scaled = -34;
-        // Drop the trailing zeros the fixed scale added, so 7 / 2 is 3.5.
-        while (scaled < 0 && quotient % 10n === 0n) {
-          quotient /= 10n;
-          scaled++;
-        }
-        return fromNumeric({ exact: true, coefficient: quotient, exponent: scaled }, true);
+        return divideDecimal(p, q);
       }
     }
   }
@@ -319,6 +310,45 @@ export function arithmetic(op: string, a: dom.Value, b: dom.Value): dom.Value {
     default:
       return float(p % q);
   }
+}
+
+/**
+ * Divide two decimal coefficients of one exponent, keeping 34 significant
+ * digits rounded half to even, as IEEE decimal128 (Java's DECIMAL128) does.
+ */
+function divideDecimal(p: bigint, q: bigint): dom.Value {
+  const negative = p < 0n !== q < 0n;
+  const a = p < 0n ? -p : p;
+  const b = q < 0n ? -q : q;
+  const digits = (n: bigint) => n.toString().length;
+  // Scale the dividend so that the quotient has at least 35 digits.
+  const shift = 36 - (digits(a) - digits(b));
+  const dividend = shift >= 0 ? a * 10n ** BigInt(shift) : a;
+  const divisor = shift >= 0 ? b : b * 10n ** BigInt(-shift);
+  let quotient = dividend / divisor;
+  const inexact = dividend % divisor !== 0n;
+  let exponent = -shift;
+  const excess = digits(quotient) - 34;
+  if (excess > 0) {
+    const unit = 10n ** BigInt(excess);
+    const dropped = quotient % unit;
+    quotient /= unit;
+    exponent += excess;
+    const half = unit / 2n;
+    if (dropped > half || (dropped === half && (inexact || quotient % 2n === 1n))) quotient++;
+    // Rounding 99...9 up gives one digit more.
+    if (digits(quotient) > 34) {
+      quotient /= 10n;
+      exponent++;
+    }
+  }
+  // Drop the trailing zeros the scaling added, so 7 / 2 is 3.5 and 6 / 2 is 3.
+  while (exponent < 0 && quotient !== 0n && quotient % 10n === 0n) {
+    quotient /= 10n;
+    exponent++;
+  }
+  if (quotient === 0n) exponent = 0;
+  return exactDecimal(negative ? -quotient : quotient, exponent);
 }
 
 export function negate(value: dom.Value): dom.Value {

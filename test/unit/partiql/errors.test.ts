@@ -114,6 +114,14 @@ describe('statement errors', () => {
     expectBadRequest(error, /FROM in an update takes one table; .* through its path instead/);
   });
 
+  test('an @ name that is no alias', async () => {
+    const error = await db.run('SELECT VALUE t FROM Item AS i, @x.tags AS t').then(
+      () => assert.fail('no error for @x'),
+      (caught: unknown) => caught,
+    );
+    expectBadRequest(error, /@x names no alias of this query/);
+  });
+
   test('IS with a name that is not a type', async () => {
     const error = await db.run('SELECT * FROM Item WHERE sku IS PRICE').then(
       () => assert.fail('no error for IS PRICE'),

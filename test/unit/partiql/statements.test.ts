@@ -548,7 +548,11 @@ describe('SELECT over a seeded ledger', () => {
       'SELECT b.title, COUNT(*) FROM Book AS b',
       "SELECT VALUE {'t': b.title, 'n': COUNT(*)} FROM Book AS b",
     ]) {
-      await rejects(db.run(statement), 'BadRequestException', /^b is read outside an aggregate/);
+      await rejects(
+        db.run(statement),
+        'BadRequestException',
+        /^b\.title is read outside an aggregate/,
+      );
     }
     const result = await db.run('SELECT COUNT(*) AS n, MAX(b.title) AS t, 1 AS one FROM Book AS b');
     assert.equal(result.values.length, 1);
