@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, realpathSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const LOCK_FILE = 'vellum.lock';
@@ -16,7 +16,8 @@ const lockedHere = new Set<string>();
  * both take it. The store's sequence check still keeps the journal intact.
  */
 export function lockDataDir(dataDir: string): () => void {
-  const path = join(dataDir, LOCK_FILE);
+  // One directory under any spelling: relative, absolute or through a link.
+  const path = join(realpathSync(dataDir), LOCK_FILE);
   if (lockedHere.has(path)) {
     throw new Error(
       `data directory ${dataDir} is already open in this process; close its Engine first`,

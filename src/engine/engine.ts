@@ -7,7 +7,7 @@ import { LedgerError } from './errors.js';
 import { newId } from './ids.js';
 import type { KeyProvider } from './keyring/key-provider.js';
 import { LedgerCipher, LedgerKeyring, MAX_KEY_GENERATION } from './keyring/ledger-cipher.js';
-import { loadOrCreateRootKey, RootKeyProvider } from './keyring/root-key-file.js';
+import { DATABASE_FILE, loadOrCreateRootKey, RootKeyProvider } from './keyring/root-key-file.js';
 import { Ledger } from './ledger/ledger.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { DEFAULT_TRANSACTION_TIMEOUT_MS } from './ledger/transaction.js';
@@ -24,7 +24,7 @@ import {
 } from './ledger/rekey.js';
 import { RekeyConflictError } from '../storage/store.js';
 
-export const DATABASE_FILE = 'vellum.db';
+export { DATABASE_FILE };
 
 /** QLDB's ledger name rule: 1 to 32 letters, digits and single inner hyphens, not all digits. */
 const LEDGER_NAME_PATTERN = /^(?!.*--)(?![0-9]+$)(?!-)(?!.*-$)[A-Za-z0-9-]{1,32}$/;
@@ -106,6 +106,7 @@ export class Engine {
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
+    checkOpenOptions(options);
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     const unlock = options.store === undefined ? lockDataDir(options.dataDir) : () => undefined;
     try {
@@ -151,6 +152,20 @@ export class Engine {
       throw new LedgerError(
         'InvalidParameterException',
         `Invalid ledger name ${JSON.stringify(name)}: use 1 to 32 letters, digits and hyphens, not all digits, with no leading, trailing or double hyphen`,
+      );
+    }
+    const mode = settings.permissionsMode;
+    if (mode !== undefined && mode !== 'ALLOW_ALL' && mode !== 'STANDARD') {
+      throw new LedgerError(
+        'InvalidParameterException',
+        `permissionsMode must be ALLOW_ALL or STANDARD, got ${JSON.stringify(mode)}`,
+      );
+    }
+    const protection = settings.deletionProtection;
+    if (protection !== undefined && typeof protection !== 'boolean') {
+      throw new LedgerError(
+        'InvalidParameterException',
+        `deletionProtection must be true or false, got ${JSON.stringify(protection)}`,
       );
     }
     const id = newId();
@@ -506,4 +521,22 @@ function describe(record: LedgerRecord): LedgerDescription {
     createdAt: record.createdAt,
     ...(JSON.parse(record.settings) as LedgerSettings),
   };
+}
+
+/** Refuse options `Engine.open` cannot use, naming the option, before anything is made. */
+function checkOpenOptions(options: EngineOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError("Engine.open takes an options object, such as { dataDir: './data' }");
+  }
+  if (typeof options.dataDir !== 'string' || options.dataDir === '') {
+    throw new TypeError(
+      `Engine.open needs dataDir, the data directory's path as a string, got ${JSON.stringify(options.dataDir) ?? 'undefined'}`,
+    );
+  }
+  const timeout = options.transactionTimeoutMs;
+  if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout > 0))) {
+    throw new TypeError(
+      `transactionTimeoutMs must be a positive number of milliseconds, got ${JSON.stringify(timeout)}`,
+    );
+  }
 }

@@ -28,4 +28,6 @@ export {
 export { openStore, type OpenStoreOptions } from '../storage/open-store.js';
 export { PostgresStore, type PostgresStoreOptions } from '../storage/postgres/postgres-store.js';
 export { SqliteStore, type SqliteStoreOptions } from '../storage/sqlite/sqlite-store.js';
-export type { Store } from '../storage/store.js';
+export { StoreClosedError, type Store } from '../storage/store.js';
+/** The engine's own ion-js, for Ion values it takes as its own (a second copy's are refused). */
+export * as ion from 'ion-js';

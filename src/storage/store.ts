@@ -449,7 +449,9 @@ export class LedgerExistsError extends Error {
 /** Raised by every method of a store after `close()`. */
 export class StoreClosedError extends Error {
   constructor() {
-    super('the store is closed; open the engine again to use its ledgers');
+    super(
+      'the store is closed: the Engine that opened it was closed; open a new Engine on the data directory to use its ledgers',
+    );
     this.name = 'StoreClosedError';
   }
 }

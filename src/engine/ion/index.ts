@@ -3,6 +3,8 @@ export { encodeIonBinary } from './ion-binary.js';
 export { encodeAndHash, encodeAndHashJs } from './ion-document.js';
 export {
   describeJsValue,
+  FOREIGN_ION_VALUE,
+  isForeignIonValue,
   isDocumentObject,
   JsValueError,
   JsValueLimitError,

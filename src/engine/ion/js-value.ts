@@ -215,7 +215,11 @@ class JsWalk {
       }
     } else if (value instanceof Timestamp) writer.timestamp(value);
     else if (value instanceof Decimal) writer.decimal(value);
-    else if (value instanceof Number) writeNumber(writer, value.valueOf());
+    // Before the boxed primitives: ion-js numbers and strings extend Number
+    // and String, and read as those they would lose their Ion type.
+    else if (isForeignIonValue(value)) {
+      throw new JsValueError(pathText(parent, key), FOREIGN_ION_VALUE);
+    } else if (value instanceof Number) writeNumber(writer, value.valueOf());
     else if (value instanceof String) writer.string(value.valueOf());
     else if (value instanceof Boolean) writer.bool(value.valueOf());
     else if (value instanceof BigInt) writer.int(value.valueOf() as bigint);
@@ -231,12 +235,20 @@ class JsWalk {
   }
 }
 
+/** Why a value of another copy of ion-js is refused, and the fix. */
+export const FOREIGN_ION_VALUE =
+  "is an ion-js value from another copy of ion-js than the engine uses: build Ion values with the engine's own, `import { ion } from 'vellum'`, or pass plain values";
+
+/** True for an ion-js value that another copy of ion-js made, which `instanceof` does not see. */
+export function isForeignIonValue(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || value instanceof dom.Value) return false;
+  const candidate = value as { getType?: unknown; getAnnotations?: unknown };
+  return typeof candidate.getType === 'function' && typeof candidate.getAnnotations === 'function';
+}
+
 /** Explain why an object that is not plain is not written as a struct. */
 function rejectedObject(value: object): string {
-  const candidate = value as { getType?: unknown; getAnnotations?: unknown };
-  if (typeof candidate.getType === 'function' && typeof candidate.getAnnotations === 'function') {
-    return 'is an ion-js value from another copy of ion-js than the engine uses: build it with the same ion-js, or pass plain values';
-  }
+  if (isForeignIonValue(value)) return FOREIGN_ION_VALUE;
   return `is ${describeJsValue(value)}, not a plain object, so its properties may not be its data: convert it to a plain object, an array or a Uint8Array`;
 }
 

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import type { KeyProvider } from './key-provider.js';
 
 export const ROOT_KEY_FILE = 'root.key';
+/** The SQLite database file of a data directory, next to its root key. */
+export const DATABASE_FILE = 'vellum.db';
 const KEY_LENGTH = 32;
 const IV_LENGTH = 12;
 const TAG_LENGTH = 16;
@@ -13,14 +15,25 @@ const WRAP_VERSION = 1;
  * Load the 256-bit root key from `<dataDir>/root.key`, creating it with mode
  * 0600 when it does not exist and `create` is true. A file that others can
  * read is rejected, since anyone who reads it can unwrap every ledger's data
- * key.
+ * key. A new key is never made next to an existing database, whose data
+ * only the original key opens.
  */
 export function loadOrCreateRootKey(dataDir: string, create = true): Uint8Array {
   const path = join(dataDir, ROOT_KEY_FILE);
-  if (!create && !existsSync(path)) {
-    throw new Error(
-      `root key file ${path} is missing; it is created with the database and must stay next to it`,
-    );
+  if (!existsSync(path)) {
+    if (!create) {
+      throw new Error(
+        `root key file ${path} is missing; it is created with the database and must stay next to it`,
+      );
+    }
+    const database = join(dataDir, DATABASE_FILE);
+    if (existsSync(database)) {
+      throw new Error(
+        `root key file ${path} is missing, but the database ${database} exists, and only its ` +
+          'original root key opens it. Restore root.key (mode 0600) from where you keep its copy; ' +
+          'no new key was made',
+      );
+    }
   }
   try {
     const fd = openSync(path, 'wx', 0o600);

@@ -1,5 +1,6 @@
 import {
   SequenceConflictError,
+  StoreClosedError,
   type BlockWrite,
   type IndexEntry,
   type JournalChanges,
@@ -317,8 +318,7 @@ export class Committer {
           else pending.resolve(emptyResult(transaction));
         }
       } catch (error) {
-        const failure =
-          error instanceof StorageUnavailableError ? error : new StorageUnavailableError(error);
+        const failure = storageFailure(error);
         for (const pending of pendings) pending.reject(failure);
       } finally {
         this.#resyncing = undefined;
@@ -336,8 +336,7 @@ export class Committer {
         await this.#catchUpNow(changes);
       } catch (error) {
         turns.end();
-        const failure =
-          error instanceof StorageUnavailableError ? error : new StorageUnavailableError(error);
+        const failure = storageFailure(error);
         for (const pending of [...this.#retry.splice(0), ...this.#queue.splice(0)]) {
           pending.reject(failure);
         }
@@ -440,8 +439,7 @@ export class Committer {
         this.#abandonPlanned();
         if (error instanceof SequenceConflictError) this.#resync();
       }
-      const failure =
-        error instanceof StorageUnavailableError ? error : new StorageUnavailableError(error);
+      const failure = storageFailure(error);
       for (const { pending } of batch.accepted) pending.reject(failure);
       return;
     }
@@ -494,8 +492,7 @@ export class Committer {
         // The store is unreachable: the waiting transactions fail like any
         // failed write, and the next batch finds out again whether it is behind.
         this.#behind = false;
-        const failure =
-          error instanceof StorageUnavailableError ? error : new StorageUnavailableError(error);
+        const failure = storageFailure(error);
         for (const pending of this.#retry.splice(0)) pending.reject(failure);
       } finally {
         this.#resyncing = undefined;
@@ -709,4 +706,14 @@ function removedEntries(transaction: Transaction): IndexEntry[] {
   const removed: IndexEntry[] = [];
   for (const write of transaction.writes.values()) removed.push(...write.replacedEntries);
   return removed;
+}
+
+/**
+ * The error a commit fails with when the store failed: a closed store as it
+ * is, since retrying cannot help, and anything else as a storage failure
+ * that a retry may get past.
+ */
+function storageFailure(error: unknown): Error {
+  if (error instanceof StorageUnavailableError || error instanceof StoreClosedError) return error;
+  return new StorageUnavailableError(error);
 }

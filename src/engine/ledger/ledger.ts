@@ -253,7 +253,8 @@ export class Ledger implements LedgerAccess {
 
   /**
    * Run `body` in a transaction and commit it, retrying from the start on an
-   * OCC conflict up to `retryLimit` more times, as the QLDB driver does.
+   * OCC conflict up to `retryLimit` more times (4 by default), after a random
+   * wait that grows with each attempt, as the QLDB driver does.
    */
   async run<T>(
     body: (transaction: Transaction) => Promise<T>,
@@ -270,6 +271,10 @@ export class Ledger implements LedgerAccess {
         transaction.abort();
         if (!(error instanceof OccConflictError) || attempt >= retryLimit) throw error;
       }
+      // Back off as the QLDB driver does: a random wait up to 10 ms, doubled
+      // with each attempt and capped at 5 s, so that colliding writers spread.
+      const ceiling = Math.min(5000, 10 * 2 ** attempt);
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
     }
   }
 

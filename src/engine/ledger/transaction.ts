@@ -15,6 +15,8 @@ import {
   ionHash,
   isDocumentObject,
   describeJsValue,
+  FOREIGN_ION_VALUE,
+  isForeignIonValue,
   IonBinaryWriter,
   JsValueLimitError,
   writeJsValue,
@@ -740,6 +742,9 @@ function encodeDocument(
     }
     const { binary, hash } = encodeAndHash(data);
     return { binary, hash, keys: indexes.map((index) => fieldOf(data, index.field)) };
+  }
+  if (isForeignIonValue(data)) {
+    throw new LedgerError('BadRequestException', `The document ${FOREIGN_ION_VALUE}`);
   }
   if (!isDocumentObject(data)) {
     throw new LedgerError(

@@ -1,4 +1,5 @@
-import { IonTypes, type dom } from 'ion-js';
+import { IonTypes, dom } from 'ion-js';
+import { FOREIGN_ION_VALUE, describeJsValue, isForeignIonValue } from '../ion/js-value.js';
 import type { Transaction } from '../ledger/transaction.js';
 import { PartiqlError } from './errors.js';
 import {
@@ -99,6 +100,14 @@ export async function executeStatement(
     );
   }
   parameters.forEach((parameter, i) => {
+    if (!((parameter as unknown) instanceof dom.Value)) {
+      throw new PartiqlError(
+        isForeignIonValue(parameter)
+          ? `Parameter ${i + 1} ${FOREIGN_ION_VALUE}`
+          : `Parameter ${i + 1} is ${describeJsValue(parameter)}, not an Ion value: wrap it, such as ion.dom.Value.from(value) with \`import { ion } from 'vellum'\``,
+        undefined,
+      );
+    }
     const known = options.parameterSizes?.[i];
     if (known === undefined && !mayBeLarge(parameter)) return;
     const size = known ?? parameterSize(parameter);

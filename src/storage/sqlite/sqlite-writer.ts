@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { SequenceConflictError, type BlockWrite } from '../store.js';
+import { SequenceConflictError, StoreClosedError, type BlockWrite } from '../store.js';
 import { encodeBlockWrites } from './block-write-codec.js';
 import type { AppendRequest, AppendResponse } from './sqlite-writer-thread.js';
 
@@ -9,6 +9,7 @@ export class SqliteWriter {
   readonly #pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   #nextId = 0;
   #failure: Error | undefined;
+  #closing = false;
 
   constructor(path: string) {
     this.#worker = startWorker(new URL('./sqlite-writer-thread.js', import.meta.url), { path });
@@ -17,8 +18,13 @@ export class SqliteWriter {
     this.#worker.on('message', (response: AppendResponse) => this.#settle(response));
     this.#worker.on('error', (error) => this.#failAll(error));
     this.#worker.on('exit', (code) => {
-      if (this.#pending.size > 0)
-        this.#failAll(new Error(`SQLite writer thread exited with code ${code}`));
+      if (this.#pending.size === 0) return;
+      // Appends sent after close() find the store closed, not a failure to retry.
+      this.#failAll(
+        this.#closing
+          ? new StoreClosedError()
+          : new Error(`SQLite writer thread exited with code ${code}`),
+      );
     });
   }
 
@@ -40,6 +46,7 @@ export class SqliteWriter {
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     const exited = new Promise((resolve) => this.#worker.once('exit', resolve));
     this.#worker.ref();
     this.#worker.postMessage('close');

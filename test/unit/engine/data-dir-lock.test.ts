@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Engine } from '../../../src/engine/index.js';
+import { existsSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { Engine, StoreClosedError } from '../../../src/engine/index.js';
 import { LOCK_FILE } from '../../../src/engine/data-dir-lock.js';
 import { tempDir } from '../../helpers/backends.js';
 
@@ -10,10 +10,20 @@ test('second engine on one directory fails', async () => {
   const dir = tempDir();
   const first = await Engine.open({ dataDir: dir.path });
   try {
-    await assert.rejects(
-      Engine.open({ dataDir: dir.path }),
-      /already open in this process; close its Engine first/,
-    );
+    // The same directory under other spellings: relative, and through a link.
+    const link = `${dir.path}-link`;
+    symlinkSync(dir.path, link);
+    try {
+      for (const spelling of [dir.path, relative(process.cwd(), dir.path), link]) {
+        await assert.rejects(
+          Engine.open({ dataDir: spelling }),
+          /already open in this process; close its Engine first/,
+          spelling,
+        );
+      }
+    } finally {
+      rmSync(link);
+    }
   } finally {
     await first.close();
   }
@@ -44,6 +54,64 @@ test('stale lock is taken over', async () => {
     writeFileSync(join(dir.path, LOCK_FILE), '2147483646');
     const engine = await Engine.open({ dataDir: dir.path });
     await engine.close();
+  } finally {
+    dir.remove();
+  }
+});
+
+test('Engine.open names a bad option before it makes anything', async () => {
+  const open = Engine.open as (options: unknown) => Promise<Engine>;
+  await assert.rejects(open(undefined), /Engine.open takes an options object/);
+  await assert.rejects(open({ datadir: './x' }), /Engine.open needs dataDir, .* got undefined/);
+  await assert.rejects(open({ dataDir: 42 }), /needs dataDir, .* got 42/);
+  await assert.rejects(open({ dataDir: '' }), /needs dataDir, .* got ""/);
+  const dir = tempDir();
+  try {
+    await assert.rejects(
+      open({ dataDir: dir.path, transactionTimeoutMs: 'fast' }),
+      /transactionTimeoutMs must be a positive number of milliseconds, got "fast"/,
+    );
+    const engine = await Engine.open({ dataDir: dir.path });
+    try {
+      await assert.rejects(
+        engine.createLedger('l2', { permissionsMode: 'NOPE' as 'STANDARD' }),
+        /permissionsMode must be ALLOW_ALL or STANDARD, got "NOPE"/,
+      );
+      assert.deepEqual(await engine.listLedgers(), []);
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    dir.remove();
+  }
+});
+
+test('work after close fails with StoreClosedError, not a storage failure to retry', async () => {
+  const dir = tempDir();
+  try {
+    const engine = await Engine.open({ dataDir: dir.path });
+    await engine.createLedger('closing');
+    const ledger = await engine.ledger('closing');
+    await ledger.run(async (tx) => {
+      tx.createTable('T');
+    });
+    const running = Array.from({ length: 5 }, (_, i) =>
+      ledger
+        .run((tx) => tx.insert('T', { i }))
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        ),
+    );
+    await engine.close();
+    for (const outcome of await Promise.all(running)) {
+      if (outcome !== undefined) assert.ok(outcome instanceof StoreClosedError, String(outcome));
+    }
+    await assert.rejects(
+      ledger.run((tx) => tx.insert('T', { i: 9 })),
+      StoreClosedError,
+    );
+    await assert.rejects(engine.ledger('closing'), StoreClosedError);
   } finally {
     dir.remove();
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LedgerCipher, PayloadIntegrityError } from '../../../src/engine/keyring/ledger-cipher.js';
@@ -9,6 +9,7 @@ import {
   RootKeyProvider,
   ROOT_KEY_FILE,
 } from '../../../src/engine/keyring/root-key-file.js';
+import { Engine } from '../../../src/engine/index.js';
 import { tempDir } from '../../helpers/backends.js';
 
 test('root key file is created 0600', () => {
@@ -29,6 +30,23 @@ test('readable root key file is rejected', () => {
     loadOrCreateRootKey(dir.path);
     chmodSync(join(dir.path, ROOT_KEY_FILE), 0o644);
     assert.throws(() => loadOrCreateRootKey(dir.path), /mode 644; run "chmod 600/);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('no new root key is made next to an existing database', async () => {
+  const dir = tempDir();
+  try {
+    const engine = await Engine.open({ dataDir: dir.path });
+    await engine.createLedger('kept');
+    await engine.close();
+    rmSync(join(dir.path, ROOT_KEY_FILE));
+    await assert.rejects(
+      Engine.open({ dataDir: dir.path }),
+      /root key file .*root\.key is missing, but the database .*vellum\.db exists, and only its original root key opens it\. Restore root\.key .* no new key was made/,
+    );
+    assert.equal(existsSync(join(dir.path, ROOT_KEY_FILE)), false);
   } finally {
     dir.remove();
   }
