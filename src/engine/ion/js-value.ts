@@ -235,7 +235,7 @@ class JsWalk {
   }
 }
 
-/** Why a value of another copy of ion-js is refused, and the fix. */
+/** The reason a value of another copy of ion-js is refused, with the fix. */
 export const FOREIGN_ION_VALUE =
   "is an ion-js value from another copy of ion-js than the engine uses: build Ion values with the engine's own, `import { ion } from 'vellum'`, or pass plain values";
 

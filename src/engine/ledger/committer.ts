@@ -709,9 +709,9 @@ function removedEntries(transaction: Transaction): IndexEntry[] {
 }
 
 /**
- * The error a commit fails with when the store failed: a closed store as it
- * is, since retrying cannot help, and anything else as a storage failure
- * that a retry may get past.
+ * Return the error a commit fails with when the store failed. A closed
+ * store's error stays as it is, since a retry cannot help; anything else
+ * becomes a storage failure that a retry may get past.
  */
 function storageFailure(error: unknown): Error {
   if (error instanceof StorageUnavailableError || error instanceof StoreClosedError) return error;
