@@ -76,9 +76,13 @@ export async function runVerify(options: {
       } catch (error) {
         // With its KMS key disabled or deleted, the journal cannot be read,
         // so its integrity is unknown rather than broken.
+        const message = messageOf(error);
+        // The root key's message names its fix; a KMS key's state needs one.
+        const fix = /root key file does not match/.test(message)
+          ? ''
+          : '; enable its KMS key (or cancel the key deletion)';
         process.stderr.write(
-          `vellum verify: ledger ${name} could not be checked: ${messageOf(error)}; ` +
-            'enable its KMS key (or cancel the key deletion) and run vellum verify again\n',
+          `vellum verify: ledger ${name} could not be checked: ${message}${fix}, and run vellum verify again\n`,
         );
         if (status === VERIFY_OK) status = VERIFY_UNUSABLE;
         continue;

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/backends.js';
@@ -103,6 +104,16 @@ test('verify needs the root key', () => {
     assert.equal(result.status, 2);
     assert.match(result.stderr, /root key file .* is missing/);
     assert.equal(existsSync(join(dir.path, 'root.key')), false, 'verify created a root key');
+
+    // Another root key: the message gives the fix for that, not a KMS one.
+    writeFileSync(join(dir.path, 'root.key'), randomBytes(32), { mode: 0o600 });
+    const mismatch = vellum('verify', '--data-dir', dir.path);
+    assert.equal(mismatch.status, 2);
+    assert.match(
+      mismatch.stderr,
+      /does not match this data directory; restore its original root\.key, and run vellum verify again/,
+    );
+    assert.doesNotMatch(mismatch.stderr, /KMS key/);
   } finally {
     dir.remove();
   }

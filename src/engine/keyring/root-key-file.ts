@@ -97,7 +97,7 @@ export class RootKeyProvider implements KeyProvider {
       ]);
     } catch {
       throw new Error(
-        `cannot unwrap the data key of ledger ${ledgerId}: the root key file does not match this data directory`,
+        `cannot unwrap the data key of ledger ${ledgerId}: the root key file does not match this data directory; restore its original root.key`,
       );
     }
   }
