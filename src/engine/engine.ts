@@ -7,7 +7,13 @@ import { LedgerError } from './errors.js';
 import { newId } from './ids.js';
 import type { KeyProvider } from './keyring/key-provider.js';
 import { LedgerCipher, LedgerKeyring, MAX_KEY_GENERATION } from './keyring/ledger-cipher.js';
-import { DATABASE_FILE, loadOrCreateRootKey, RootKeyProvider } from './keyring/root-key-file.js';
+import {
+  DATABASE_FILE,
+  isRootWrapped,
+  loadOrCreateRootKey,
+  ROOT_KEY_FILE,
+  RootKeyProvider,
+} from './keyring/root-key-file.js';
 import { Ledger } from './ledger/ledger.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { DEFAULT_TRANSACTION_TIMEOUT_MS } from './ledger/transaction.js';
@@ -129,10 +135,37 @@ export class Engine {
           throw new RangeError(`rekey option ${name} must be a positive number, got ${value}`);
         }
       }
-      return new Engine(store, keys, timeoutMs, unlock, rekey);
+      const engine = new Engine(store, keys, timeoutMs, unlock, rekey);
+      if (options.keyProvider === undefined) {
+        await engine.#checkRootKey(options.dataDir).catch(async (error: unknown) => {
+          await engine.close();
+          throw error;
+        });
+      }
+      return engine;
     } catch (error) {
       unlock();
       throw error;
+    }
+  }
+
+  /**
+   * Refuse a root key file that does not open the data keys it wrapped, so
+   * that a wrong key never gets ledgers of its own in the same database.
+   */
+  async #checkRootKey(dataDir: string): Promise<void> {
+    const record = (await this.#store.listLedgers()).find((ledger) =>
+      isRootWrapped(ledger.wrappedKey),
+    );
+    if (record === undefined) return;
+    try {
+      await this.#keys.unwrap(record.id, record.wrappedKey, record.name);
+    } catch {
+      throw new Error(
+        `root key file ${join(dataDir, ROOT_KEY_FILE)} does not open the data key of ledger ` +
+          `${record.name} in ${join(dataDir, DATABASE_FILE)}: it is not the key this database ` +
+          'was made with. Restore the original root.key of this data directory',
+      );
     }
   }
 
@@ -152,6 +185,20 @@ export class Engine {
       throw new LedgerError(
         'InvalidParameterException',
         `Invalid ledger name ${JSON.stringify(name)}: use 1 to 32 letters, digits and hyphens, not all digits, with no leading, trailing or double hyphen`,
+      );
+    }
+    if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) {
+      throw new LedgerError(
+        'InvalidParameterException',
+        `createLedger takes settings as an object, such as { permissionsMode: 'STANDARD' }, got ${JSON.stringify(settings)}`,
+      );
+    }
+    const settable = ['permissionsMode', 'deletionProtection', 'tags'];
+    const unknown = Object.keys(settings).find((key) => !settable.includes(key));
+    if (unknown !== undefined) {
+      throw new LedgerError(
+        'InvalidParameterException',
+        `createLedger has no setting ${unknown}; its settings are ${settable.join(', ')}`,
       );
     }
     const mode = settings.permissionsMode;
@@ -528,7 +575,21 @@ function checkOpenOptions(options: EngineOptions): void {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError("Engine.open takes an options object, such as { dataDir: './data' }");
   }
-  if (typeof options.dataDir !== 'string' || options.dataDir === '') {
+  const known = [
+    'dataDir',
+    'store',
+    'keyProvider',
+    'transactionTimeoutMs',
+    'createRootKey',
+    'rekey',
+  ];
+  const unknown = Object.keys(options).find((key) => !known.includes(key));
+  if (unknown !== undefined) {
+    throw new TypeError(
+      `Engine.open has no option ${unknown}; its options are ${known.join(', ')}`,
+    );
+  }
+  if (typeof options.dataDir !== 'string' || options.dataDir.trim() === '') {
     throw new TypeError(
       `Engine.open needs dataDir, the data directory's path as a string, got ${JSON.stringify(options.dataDir) ?? 'undefined'}`,
     );
@@ -536,7 +597,7 @@ function checkOpenOptions(options: EngineOptions): void {
   const timeout = options.transactionTimeoutMs;
   if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout > 0))) {
     throw new TypeError(
-      `transactionTimeoutMs must be a positive number of milliseconds, got ${JSON.stringify(timeout)}`,
+      `transactionTimeoutMs must be a positive number of milliseconds, got ${typeof timeout === 'number' ? timeout : JSON.stringify(timeout)}`,
     );
   }
 }

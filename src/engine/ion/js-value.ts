@@ -218,7 +218,7 @@ class JsWalk {
     // Before the boxed primitives: ion-js numbers and strings extend Number
     // and String, and read as those they would lose their Ion type.
     else if (isForeignIonValue(value)) {
-      throw new JsValueError(pathText(parent, key), FOREIGN_ION_VALUE);
+      throw new JsValueError(pathText(parent, key), `${FOREIGN_ION_VALUE}, or pass plain values`);
     } else if (value instanceof Number) writeNumber(writer, value.valueOf());
     else if (value instanceof String) writer.string(value.valueOf());
     else if (value instanceof Boolean) writer.bool(value.valueOf());
@@ -237,18 +237,25 @@ class JsWalk {
 
 /** The reason a value of another copy of ion-js is refused, with the fix. */
 export const FOREIGN_ION_VALUE =
-  "is an ion-js value from another copy of ion-js than the engine uses: build Ion values with the engine's own, `import { ion } from 'vellum'`, or pass plain values";
+  "is an ion-js value from another copy of ion-js than the engine uses: build Ion values with the engine's own, `import { ion } from 'vellum'`";
 
 /** True for an ion-js value that another copy of ion-js made, which `instanceof` does not see. */
 export function isForeignIonValue(value: unknown): boolean {
   if (typeof value !== 'object' || value === null || value instanceof dom.Value) return false;
-  const candidate = value as { getType?: unknown; getAnnotations?: unknown };
-  return typeof candidate.getType === 'function' && typeof candidate.getAnnotations === 'function';
+  if (value instanceof Decimal || value instanceof Timestamp) return false;
+  const has = (...names: string[]) =>
+    names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
+  // A dom value, or the Decimal and Timestamp classes of the other copy.
+  return (
+    has('getType', 'getAnnotations') ||
+    has('getCoefficient', 'getExponent') ||
+    has('getPrecision', 'getLocalOffset')
+  );
 }
 
 /** Explain why an object that is not plain is not written as a struct. */
 function rejectedObject(value: object): string {
-  if (isForeignIonValue(value)) return FOREIGN_ION_VALUE;
+  if (isForeignIonValue(value)) return `${FOREIGN_ION_VALUE}, or pass plain values`;
   return `is ${describeJsValue(value)}, not a plain object, so its properties may not be its data: convert it to a plain object, an array or a Uint8Array`;
 }
 

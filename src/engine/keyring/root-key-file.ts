@@ -23,7 +23,7 @@ export function loadOrCreateRootKey(dataDir: string, create = true): Uint8Array 
   if (!existsSync(path)) {
     if (!create) {
       throw new Error(
-        `root key file ${path} is missing; it is created with the database and must stay next to it`,
+        `root key file ${path} is missing; it is created with the database and must stay next to it: restore it from where you keep its copy`,
       );
     }
     const database = join(dataDir, DATABASE_FILE);
@@ -54,9 +54,16 @@ export function loadOrCreateRootKey(dataDir: string, create = true): Uint8Array 
   }
   const key = readFileSync(path);
   if (key.length !== KEY_LENGTH) {
-    throw new Error(`root key file ${path} must hold ${KEY_LENGTH} bytes, found ${key.length}`);
+    throw new Error(
+      `root key file ${path} must hold ${KEY_LENGTH} bytes, found ${key.length}: restore the original root.key of this data directory`,
+    );
   }
   return key;
+}
+
+/** True for a data key that the root key file wrapped directly, not a KMS. */
+export function isRootWrapped(wrapped: Uint8Array): boolean {
+  return wrapped.length === 1 + IV_LENGTH + KEY_LENGTH + TAG_LENGTH && wrapped[0] === WRAP_VERSION;
 }
 
 /** Wraps data keys with AES-256-GCM under the root key, bound to the ledger id. */

@@ -744,7 +744,10 @@ function encodeDocument(
     return { binary, hash, keys: indexes.map((index) => fieldOf(data, index.field)) };
   }
   if (isForeignIonValue(data)) {
-    throw new LedgerError('BadRequestException', `The document ${FOREIGN_ION_VALUE}`);
+    throw new LedgerError(
+      'BadRequestException',
+      `The document ${FOREIGN_ION_VALUE}, or pass a plain object`,
+    );
   }
   if (!isDocumentObject(data)) {
     throw new LedgerError(

@@ -103,7 +103,7 @@ export async function executeStatement(
     if (!((parameter as unknown) instanceof dom.Value)) {
       throw new PartiqlError(
         isForeignIonValue(parameter)
-          ? `Parameter ${i + 1} ${FOREIGN_ION_VALUE}`
+          ? `Parameter ${i + 1} ${FOREIGN_ION_VALUE}, such as ion.dom.Value.from(value)`
           : `Parameter ${i + 1} is ${describeJsValue(parameter)}, not an Ion value: wrap it, such as ion.dom.Value.from(value) with \`import { ion } from 'vellum'\``,
         undefined,
       );

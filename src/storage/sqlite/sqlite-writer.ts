@@ -57,7 +57,8 @@ export class SqliteWriter {
     const pending = this.#pending.get(response.id);
     if (pending === undefined) return;
     this.#pending.delete(response.id);
-    if (this.#pending.size === 0) this.#worker.unref();
+    // While close() waits for the thread to exit, the thread keeps the process alive.
+    if (this.#pending.size === 0 && !this.#closing) this.#worker.unref();
     if (response.ok) pending.resolve();
     else if (response.conflict !== undefined) {
       pending.reject(

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { existsSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -62,9 +63,21 @@ test('stale lock is taken over', async () => {
 test('Engine.open names a bad option before it makes anything', async () => {
   const open = Engine.open as (options: unknown) => Promise<Engine>;
   await assert.rejects(open(undefined), /Engine.open takes an options object/);
-  await assert.rejects(open({ datadir: './x' }), /Engine.open needs dataDir, .* got undefined/);
+  await assert.rejects(
+    open({ datadir: './x' }),
+    /Engine.open has no option datadir; its options are dataDir, store/,
+  );
   await assert.rejects(open({ dataDir: 42 }), /needs dataDir, .* got 42/);
   await assert.rejects(open({ dataDir: '' }), /needs dataDir, .* got ""/);
+  await assert.rejects(open({ dataDir: '  ' }), /needs dataDir, .* got "  "/);
+  await assert.rejects(
+    open({ dataDir: './x', transactionTimeout: 5 }),
+    /Engine.open has no option transactionTimeout; its options are dataDir, store/,
+  );
+  await assert.rejects(
+    open({ dataDir: './x', transactionTimeoutMs: NaN }),
+    /transactionTimeoutMs must be a positive number of milliseconds, got NaN/,
+  );
   const dir = tempDir();
   try {
     await assert.rejects(
@@ -77,6 +90,15 @@ test('Engine.open names a bad option before it makes anything', async () => {
         engine.createLedger('l2', { permissionsMode: 'NOPE' as 'STANDARD' }),
         /permissionsMode must be ALLOW_ALL or STANDARD, got "NOPE"/,
       );
+      const create = engine.createLedger.bind(engine) as (
+        name: string,
+        settings: unknown,
+      ) => Promise<unknown>;
+      await assert.rejects(
+        create('l3', { permissionMode: 'STANDARD' }),
+        /createLedger has no setting permissionMode; its settings are permissionsMode, deletionProtection, tags/,
+      );
+      await assert.rejects(create('l4', 'ALLOW_ALL'), /createLedger takes settings as an object/);
       assert.deepEqual(await engine.listLedgers(), []);
     } finally {
       await engine.close();
@@ -112,6 +134,37 @@ test('work after close fails with StoreClosedError, not a storage failure to ret
       StoreClosedError,
     );
     await assert.rejects(engine.ledger('closing'), StoreClosedError);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('close() with commits in flight returns before the process exits', () => {
+  const dir = tempDir();
+  try {
+    // Nothing but close() keeps this process alive once its commits end.
+    const script = join(dir.path, 'close.mts');
+    const engineUrl = new URL('../../../src/engine/index.ts', import.meta.url).href;
+    writeFileSync(
+      script,
+      [
+        `import { Engine } from ${JSON.stringify(engineUrl)};`,
+        `const engine = await Engine.open({ dataDir: ${JSON.stringify(join(dir.path, 'data'))} });`,
+        "await engine.createLedger('l');",
+        "const ledger = await engine.ledger('l');",
+        "await ledger.run(async (tx) => { tx.createTable('T'); });",
+        "for (let i = 0; i < 200; i++) ledger.run((tx) => tx.insert('T', { i })).catch(() => {});",
+        'await new Promise((resolve) => setTimeout(resolve, 5));',
+        'await engine.close();',
+        "console.log('closed');",
+      ].join('\n'),
+    );
+    const run = spawnSync(process.execPath, ['--import', 'tsx', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), 'closed');
   } finally {
     dir.remove();
   }

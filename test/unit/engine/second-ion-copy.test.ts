@@ -31,7 +31,15 @@ test('values of a second ion-js copy are refused, never stored changed', async (
         assert.match(error.message, /import \{ ion \} from 'vellum'/);
         return true;
       });
-    for (const value of [decimal, other.load('12.50')!, other.load('sym')!, other.load('a::5')!]) {
+    const values = [
+      decimal,
+      other.load('12.50')!,
+      other.load('sym')!,
+      other.load('a::5')!,
+      new other.Decimal('1.5'),
+      other.Timestamp.parse('2024-01-01T')!,
+    ];
+    for (const value of values) {
       await refused((tx) => tx.insert('T', { a: value }));
     }
     await refused((tx) => tx.insert('T', other.load('{a: 1}')!));

@@ -47,6 +47,16 @@ test('no new root key is made next to an existing database', async () => {
       /root key file .*root\.key is missing, but the database .*vellum\.db exists, and only its original root key opens it\. Restore root\.key .* no new key was made/,
     );
     assert.equal(existsSync(join(dir.path, ROOT_KEY_FILE)), false);
+
+    // Another key is refused before it can make ledgers of its own.
+    writeFileSync(join(dir.path, ROOT_KEY_FILE), randomBytes(32), { mode: 0o600 });
+    await assert.rejects(
+      Engine.open({ dataDir: dir.path }),
+      /root key file .*root\.key does not open the data key of ledger kept in .*vellum\.db: it is not the key this database was made with\. Restore the original root\.key/,
+    );
+    // The refused open left the directory unlocked.
+    rmSync(join(dir.path, ROOT_KEY_FILE));
+    await assert.rejects(Engine.open({ dataDir: dir.path }), /is missing, but the database/);
   } finally {
     dir.remove();
   }
