@@ -69,7 +69,7 @@ test('Engine.open names a bad option before it makes anything', async () => {
   );
   await assert.rejects(open({ dataDir: 42 }), /needs dataDir, .* got 42/);
   await assert.rejects(open({ dataDir: '' }), /needs dataDir, .* got ""/);
-  await assert.rejects(open({ dataDir: '  ' }), /needs dataDir, .* got "  "/);
+  await assert.rejects(open({ dataDir: '  ' }), /needs dataDir, .* got " {2}"/);
   await assert.rejects(
     open({ dataDir: './x', transactionTimeout: 5 }),
     /Engine.open has no option transactionTimeout; its options are dataDir, store/,
