@@ -215,23 +215,31 @@ class JsWalk {
       }
     } else if (value instanceof Timestamp) writer.timestamp(value);
     else if (value instanceof Decimal) writer.decimal(value);
+    // A plain boolean, not the type guard, keeps the type of `value` for the
+    // branches below, which a plain object never reaches.
+    else if (isDocumentObject(value) as boolean) {
+      writer.stepIn('struct');
+      const place: Place = { parent, key };
+      for (const [name, field] of Object.entries(value as DocumentObject)) {
+        this.fieldName(name, place);
+        this.value(field, place, name, depth + 1);
+      }
+      writer.stepOut();
+    }
     // Before the boxed primitives: ion-js numbers and strings extend Number
-    // and String, and read as those they would lose their Ion type.
+    // and String, so a value of another ion-js copy would lose its Ion type.
     else if (isForeignIonValue(value)) {
       throw new JsValueError(pathText(parent, key), `${FOREIGN_ION_VALUE}, or pass plain values`);
     } else if (value instanceof Number) writeNumber(writer, value.valueOf());
     else if (value instanceof String) writer.string(value.valueOf());
     else if (value instanceof Boolean) writer.bool(value.valueOf());
     else if (value instanceof BigInt) writer.int(value.valueOf() as bigint);
-    else if (isDocumentObject(value)) {
-      writer.stepIn('struct');
-      const place: Place = { parent, key };
-      for (const [name, field] of Object.entries(value)) {
-        this.fieldName(name, place);
-        this.value(field, place, name, depth + 1);
-      }
-      writer.stepOut();
-    } else throw new JsValueError(pathText(parent, key), rejectedObject(value));
+    else {
+      throw new JsValueError(
+        pathText(parent, key),
+        `is ${describeJsValue(value)}, not a plain object, so its properties may not be its data: convert it to a plain object, an array or a Uint8Array`,
+      );
+    }
   }
 }
 
@@ -243,20 +251,14 @@ export const FOREIGN_ION_VALUE =
 export function isForeignIonValue(value: unknown): boolean {
   if (typeof value !== 'object' || value === null || value instanceof dom.Value) return false;
   if (value instanceof Decimal || value instanceof Timestamp) return false;
-  const has = (...names: string[]) =>
-    names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
-  // A dom value, or the Decimal and Timestamp classes of the other copy.
+  const methods = value as Record<string, unknown>;
+  const has = (name: string) => typeof methods[name] === 'function';
+  // A dom value, or the Decimal or Timestamp class of the other copy.
   return (
-    has('getType', 'getAnnotations') ||
-    has('getCoefficient', 'getExponent') ||
-    has('getPrecision', 'getLocalOffset')
+    (has('getType') && has('getAnnotations')) ||
+    (has('getCoefficient') && has('getExponent')) ||
+    (has('getPrecision') && has('getLocalOffset'))
   );
-}
-
-/** Explain why an object that is not plain is not written as a struct. */
-function rejectedObject(value: object): string {
-  if (isForeignIonValue(value)) return `${FOREIGN_ION_VALUE}, or pass plain values`;
-  return `is ${describeJsValue(value)}, not a plain object, so its properties may not be its data: convert it to a plain object, an array or a Uint8Array`;
 }
 
 /** Wrap a writer's RangeError about a value in a `JsValueError` that names its path. */
