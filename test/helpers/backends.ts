@@ -151,3 +151,18 @@ export function tempDir(prefix = 'vellum-test-'): { path: string; remove: () => 
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
+
+/**
+ * Return the store as one of several servers sharing it sees it: marked as
+ * not the single writer, so services read it again where another server
+ * may have written.
+ */
+export function sharedStoreView(store: Store): Store {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      if (property === 'singleWriter') return false;
+      const value = Reflect.get(target, property, receiver) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}

@@ -17,7 +17,7 @@ import {
 import { SessionService } from '../../../src/services/qldb/session-service.js';
 import { StateConflictError } from '../../../src/storage/store.js';
 import { ServiceError, type Principal } from '../../../src/services/types.js';
-import { backends, tempDir } from '../../helpers/backends.js';
+import { backends, sharedStoreView, tempDir } from '../../helpers/backends.js';
 import { referenceKeyPolicy } from '../../helpers/reference-stack.js';
 import { ACCOUNT, REGION, kmsFixture } from './kms/kms-fixture.js';
 
@@ -383,9 +383,18 @@ function newKeyService(
   });
 }
 
-/** Open a key service, an engine and a control plane over the fixture's store. */
-async function openLedgerServices(env: Awaited<ReturnType<typeof kmsFixture>>, dataDir: string) {
-  const keys = newKeyService(env);
+/**
+ * Open a key service, an engine and a control plane over the fixture's store.
+ * `keyStore` is the store as the key service sees it, and `options` change
+ * the key service's settings.
+ */
+async function openLedgerServices(
+  env: Awaited<ReturnType<typeof kmsFixture>>,
+  dataDir: string,
+  keyStore = env.store(),
+  options: Partial<LedgerKeyServiceOptions> = {},
+) {
+  const keys = newKeyService(env, keyStore, options);
   const engine = await Engine.open({ dataDir, store: env.store(), keyProvider: keys.keyProvider });
   await keys.start(engine);
   const plane = new ControlPlaneService({ engine, accountId: ACCOUNT, region: REGION, keys });
@@ -700,32 +709,19 @@ test('key changes retire unneeded grants', async () => {
 test('servers sharing a store retire unneeded grants later', async () => {
   const env = await kmsFixture(backend);
   const dataDir = tempDir('vellum-shared-grants-');
-  // The store as two servers sharing it see it: every key decision reads it again.
-  const store = env.store();
-  const shared = new Proxy(store, {
-    get(target, property, receiver) {
-      if (property === 'singleWriter') return false;
-      const value = Reflect.get(target, property, receiver) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
+  // Two servers sharing a store: every key decision reads it again.
+  const shared = sharedStoreView(env.store());
   const delay = { grantRetirementDelayMs: 300 };
-  const keys = newKeyService(env, shared, delay);
+  const services = await openLedgerServices(env, dataDir.path, shared, delay);
+  const { keys, engine } = services;
   const other = newKeyService(env, shared, delay);
-  const engine = await Engine.open({ dataDir: dataDir.path, store, keyProvider: keys.keyProvider });
-  const { kms, root } = env;
-  const plane = new ControlPlaneService({ engine, accountId: ACCOUNT, region: REGION, keys });
   const call = (operation: string, body?: Record<string, unknown>) =>
-    plane
-      .routes()
-      .find((route) => route.operation === operation)!
-      .handle({ params: { name: 'ledger' }, query: {}, body }, root);
+    services.call(operation, 'ledger', body);
   const grantsOn = (keyId: string) => grantCount(env, keyId);
   const newKey = async () =>
-    (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;
+    (await env.kms.createKey({ Policy: policy(false) }, env.root)).KeyMetadata.KeyId;
   const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   try {
-    await keys.start(engine);
     await other.start(engine);
     const [a, b, c] = [await newKey(), await newKey(), await newKey()];
     await call('CreateLedger', { Name: 'ledger', PermissionsMode: 'ALLOW_ALL', KmsKey: a });
@@ -796,19 +792,10 @@ test('UpdateLedger gives up under contention', async () => {
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  const keys = newKeyService(env, contendedStore);
-  const engine = await Engine.open({
-    dataDir: dataDir.path,
-    store,
-    keyProvider: keys.keyProvider,
-  });
-  await keys.start(engine);
-  const plane = new ControlPlaneService({ engine, accountId: ACCOUNT, region: REGION, keys });
+  const services = await openLedgerServices(env, dataDir.path, contendedStore);
+  const { keys, engine } = services;
   const call = (operation: string, body?: Record<string, unknown>) =>
-    plane
-      .routes()
-      .find((route) => route.operation === operation)!
-      .handle({ params: { name: 'ledger' }, query: {}, body }, env.root);
+    services.call(operation, 'ledger', body);
   try {
     const { kms, root } = env;
     const keyId = (await kms.createKey({ Policy: policy(false) }, root)).KeyMetadata.KeyId;

@@ -1,21 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backends } from '../../../helpers/backends.js';
+import { backends, sharedStoreView } from '../../../helpers/backends.js';
 import { KmsService } from '../../../../src/services/kms/kms-service.js';
 import type { Principal } from '../../../../src/services/types.js';
-import type { Store } from '../../../../src/storage/store.js';
 import { ACCOUNT, DAY, identityContext, kmsFixture, rejectsWith } from './kms-fixture.js';
-
-/** The store as a server sharing it with others sees it: its cached records may be stale. */
-function shared(store: Store): Store {
-  return new Proxy(store, {
-    get(target, property, receiver) {
-      if (property === 'singleWriter') return false;
-      const value = Reflect.get(target, property, receiver) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}
 
 function user(name: string): Principal {
   return {
@@ -35,7 +23,7 @@ for (const backend of backends) {
       // The fixture's clock stands still, so the second server's cached
       // grant lists never expire by themselves here.
       const other = await KmsService.open({
-        store: shared(env.store()),
+        store: sharedStoreView(env.store()),
         identity: env.identity,
         dataDir: env.dir,
         now: env.now,
