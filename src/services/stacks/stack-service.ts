@@ -42,6 +42,10 @@ interface ResourceRecord {
 /** The order in which retired resources go: what uses a key or a role before them. */
 const REMOVAL_ORDER = ['AWS::QLDB::Ledger', 'AWS::KMS::Alias', 'AWS::IAM::Role', 'AWS::KMS::Key'];
 
+function byRemovalOrder(a: ResourceRecord, b: ResourceRecord): number {
+  return REMOVAL_ORDER.indexOf(a.type) - REMOVAL_ORDER.indexOf(b.type);
+}
+
 export interface StackServiceOptions {
   store: Store;
   iam: IamQueryService;
@@ -243,14 +247,7 @@ export class StackService {
       const retired = stack.retired ?? [];
       await claim(await this.#apply(resource, properties, previous, retired, context, claim));
     }
-    const retired = [...(stack.retired ?? [])].sort(
-      (a, b) => REMOVAL_ORDER.indexOf(a.type) - REMOVAL_ORDER.indexOf(b.type),
-    );
-    for (const record of retired) {
-      await this.#remove(record, context);
-      stack.retired = stack.retired!.filter((item) => item !== record);
-      await this.#save(stack);
-    }
+    await this.#removeRetired(stack, context);
     delete stack.retired;
     stack.outputs = template.outputs.map((output) => ({
       key: output.key,
@@ -609,20 +606,15 @@ export class StackService {
       try {
         // By type rather than by the stored template, which a newer Vellum
         // may no longer read: ledgers, aliases and roles before the keys.
-        const byType = (a: ResourceRecord, b: ResourceRecord) =>
-          REMOVAL_ORDER.indexOf(a.type) - REMOVAL_ORDER.indexOf(b.type);
-        for (const [logicalId, created] of Object.entries(stack.resources).sort(([, a], [, b]) =>
-          byType(a, b),
-        )) {
-          await this.#remove(created, context);
+        const created = Object.entries(stack.resources).sort(([, a], [, b]) =>
+          byRemovalOrder(a, b),
+        );
+        for (const [logicalId, record] of created) {
+          await this.#remove(record, context);
           delete stack.resources[logicalId];
           await this.#save(stack);
         }
-        for (const retired of [...(stack.retired ?? [])].sort(byType)) {
-          await this.#remove(retired, context);
-          stack.retired = stack.retired!.filter((item) => item !== retired);
-          await this.#save(stack);
-        }
+        await this.#removeRetired(stack, context);
         const record = await this.#options.store.getState(NAMESPACE, name);
         if (record !== undefined)
           await this.#options.store.deleteState(NAMESPACE, name, record.version);
@@ -633,6 +625,15 @@ export class StackService {
       }
     });
     return {};
+  }
+
+  /** Remove the stack's retired resources, saving the stack after each. */
+  async #removeRetired(stack: StackRecord, context: RequestContext): Promise<void> {
+    for (const record of [...(stack.retired ?? [])].sort(byRemovalOrder)) {
+      await this.#remove(record, context);
+      stack.retired = stack.retired!.filter((item) => item !== record);
+      await this.#save(stack);
+    }
   }
 
   async #remove(
