@@ -1,13 +1,12 @@
 import { IonTypes, dom } from 'ion-js';
 
 /**
- * Write an Ion value as JSON text without losing precision, following Ion's
- * rules for down-conversion to JSON: ints and decimals as JSON numbers with
- * every digit, timestamps as strings of their Ion text (precision and offset
- * kept), symbols as strings, blobs as base64 strings, clobs as strings of
- * their bytes, s-expressions as arrays, nulls of every type as null, and
- * nan and the infinities as null. A struct with a repeated field keeps the
- * last value.
+ * Write an Ion value as JSON text without losing precision, by Ion's rules
+ * for down-conversion to JSON. Ints and decimals become JSON numbers with
+ * every digit, and timestamps strings of their Ion text. Symbols become
+ * strings, blobs base64 strings, clobs strings of their bytes, and
+ * s-expressions arrays. Nulls of every type, nan and the infinities become
+ * null, and a struct with a repeated field keeps the last value.
  */
 export function ionToJson(value: dom.Value): string {
   if (value.isNull()) return 'null';

@@ -60,7 +60,7 @@ function stackParameters(
     const root = document.toJS() as { Parameters?: Record<string, unknown> } | null;
     declared = Object.keys(root?.Parameters ?? {});
   }
-  const given = new Map<string, string>();
+  const overrides = new Map<string, string>();
   for (const pair of options.parameter ?? []) {
     const equals = pair.indexOf('=');
     const key = pair.slice(0, equals);
@@ -75,12 +75,12 @@ function stackParameters(
         `--parameter ${pair}: the stage is the Stage parameter, and it also names the stack; use --stage`,
       );
     }
-    given.set(key, pair.slice(equals + 1));
+    overrides.set(key, pair.slice(equals + 1));
   }
-  if (declared.includes('Stage') && !given.has('Stage')) given.set('Stage', options.stage);
+  if (declared.includes('Stage') && !overrides.has('Stage')) overrides.set('Stage', options.stage);
   type Parameter = ReturnType<typeof stackParameters>[number];
   return declared.flatMap((key): Parameter[] => {
-    if (given.has(key)) return [{ ParameterKey: key, ParameterValue: given.get(key)! }];
+    if (overrides.has(key)) return [{ ParameterKey: key, ParameterValue: overrides.get(key)! }];
     return deployed.includes(key) ? [{ ParameterKey: key, UsePreviousValue: true }] : [];
   });
 }

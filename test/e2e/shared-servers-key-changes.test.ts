@@ -154,16 +154,19 @@ test('key changes alternating between two servers', { skip }, async () => {
           keys.map(async (key) => (await kms.send(new ListGrantsCommand({ KeyId: key }))).Grants!),
         );
       const deadline = Date.now() + 10_000;
-      let held = await grants();
-      while (held.some((list, i) => list.length !== (keys[i] === last ? 1 : 0))) {
+      let grantsByKey = await grants();
+      while (grantsByKey.some((list, i) => list.length !== (keys[i] === last ? 1 : 0))) {
         assert.ok(
           Date.now() < deadline,
-          `grants per key: ${held.map((list) => list.length).join(', ')}`,
+          `grants per key: ${grantsByKey.map((list) => list.length).join(', ')}`,
         );
         await new Promise((resolve) => setTimeout(resolve, 100));
-        held = await grants();
+        grantsByKey = await grants();
       }
-      assert.match(held[keys.indexOf(last)]![0]!.Name!, /^vellum-ledger-rotating-[0-9a-f]{8}$/);
+      assert.match(
+        grantsByKey[keys.indexOf(last)]![0]!.Name!,
+        /^vellum-ledger-rotating-[0-9a-f]{8}$/,
+      );
     } finally {
       writer.close();
     }

@@ -214,7 +214,7 @@ test('two servers ride out PostgreSQL restarts', { skip, timeout: 90_000 }, asyn
     const healthDuring: Array<{ status: number; body: Record<string, string> }> = [];
     await outage(async () => {
       await cluster.stop('immediate');
-      // A load balancer asking meanwhile is told to send no traffic.
+      // A load balancer that checks health meanwhile sees 503 and sends no traffic.
       for (const url of urls) healthDuring.push(await health(url));
       await sleep(1_000);
       await cluster.start();

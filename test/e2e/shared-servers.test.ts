@@ -212,7 +212,7 @@ test('operator mistakes with a shared store are refused with the fix', { skip },
   const database = await createDatabase();
   const dir = tempDir();
   const servers: ServeProcess[] = [];
-  const refusal = async (dataDir: string, ...extra: string[]) => {
+  const startError = async (dataDir: string, ...extra: string[]) => {
     const started = await startServe(dataDir, ...extra).then(
       (server) => {
         servers.push(server);
@@ -232,7 +232,7 @@ test('operator mistakes with a shared store are refused with the fix', { skip },
     // A new server without the root key the store's state is sealed under.
     const empty = join(dir.path, 'empty');
     assert.match(
-      await refusal(empty, '--store', database.url),
+      await startError(empty, '--store', database.url),
       /root key file .*empty\/root\.key is missing, and the store postgres:\/\/.* already holds state sealed under the root key of the servers that use it\. Copy root\.key from the data directory/,
     );
     assert.ok(!existsSync(join(empty, 'root.key')), 'no root key was made for the refused start');
@@ -242,19 +242,19 @@ test('operator mistakes with a shared store are refused with the fix', { skip },
     mkdirSync(stranger, { mode: 0o700 });
     writeFileSync(join(stranger, 'root.key'), randomBytes(32), { mode: 0o600 });
     assert.match(
-      await refusal(stranger, '--store', database.url),
+      await startError(stranger, '--store', database.url),
       /root key does not match .* copy root\.key from the data directory of a server that already uses it/,
     );
 
     // A second process on a data directory that a running server uses.
     assert.match(
-      await refusal(first, '--store', database.url),
+      await startError(first, '--store', database.url),
       /data directory .*first is in use by process \d+/,
     );
 
     // A store URL with a typo in its scheme.
     assert.match(
-      await refusal(join(dir.path, 'typo'), '--store', 'postgres:/vellum@127.0.0.1/vellum'),
+      await startError(join(dir.path, 'typo'), '--store', 'postgres:/vellum@127.0.0.1/vellum'),
       /store "postgres:\/vellum@127\.0\.0\.1\/vellum" is not a PostgreSQL URL: write it as postgres:\/\/USER@HOST:PORT\/DATABASE/,
     );
   } finally {

@@ -522,9 +522,8 @@ export function hasAggregate(expr: Expr): boolean {
 }
 
 /**
- * The first name that reads the current row outside every aggregate call,
- * such as `p.name` in `SELECT p.name, COUNT(*) FROM People p`; undefined
- * when there is none.
+ * Find the first name or path that reads the current row outside every
+ * aggregate call, such as `p.name` in `SELECT p.name, COUNT(*) FROM People p`.
  */
 export function rowReferenceOutsideAggregates(expr: Expr): Expr | undefined {
   return findNode(expr, (node) =>
@@ -539,8 +538,9 @@ function isAggregateCall(expr: Expr): boolean {
 }
 
 /**
- * The first node, parents before children and outside any subquery, that
- * `pick` answers true for; `'skip'` leaves out the node and its children.
+ * Find the first node, parents before children and outside any subquery,
+ * for which `pick` returns true. When `pick` returns `'skip'`, the node and
+ * its children are left out.
  */
 function findNode(expr: Expr, pick: (node: Expr) => boolean | 'skip'): Expr | undefined {
   const verdict = pick(expr);
@@ -553,7 +553,7 @@ function findNode(expr: Expr, pick: (node: Expr) => boolean | 'skip'): Expr | un
   return undefined;
 }
 
-/** The direct subexpressions of an expression, subqueries left out. */
+/** Return the direct subexpressions of an expression, leaving out subqueries. */
 function childrenOf(expr: Expr): Expr[] {
   switch (expr.kind) {
     case 'call':

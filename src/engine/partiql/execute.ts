@@ -790,9 +790,9 @@ function tableSourceOf(expr: Expr, scope: Scope): TableSource | undefined {
 }
 
 /**
- * True when the SELECT list aggregates. Without GROUP BY, every part of an
- * aggregating SELECT list reads the rows through aggregates only, as QLDB
- * requires; a name read outside them has no single row to come from.
+ * Return true when the SELECT list aggregates. Without GROUP BY, such a list
+ * may read the rows only through aggregates, because a name read outside
+ * them has no single row to come from; QLDB rejects it too.
  */
 function projectionHasAggregate(query: SelectStatement): boolean {
   const { projection } = query;

@@ -124,8 +124,8 @@ const PART_PRECISION: Record<DatePart, TimestampPrecision> = {
 /**
  * Build a timestamp for `date` with the original offset and precision,
  * widened to `atLeast`: adding a month to `2010T` gives `2010-02T`, and
- * adding an hour gives `2010-01-01T01:00Z`. `date` holds whole seconds; the
- * original's fraction of a second, at its full precision, is kept.
+ * adding an hour gives `2010-01-01T01:00-00:00`. `date` is in whole seconds, and
+ * the original's fraction of a second is kept at its full precision.
  */
 function timestampFrom(ts: Timestamp, date: Date, atLeast: TimestampPrecision): dom.Value {
   const precision = Math.max(ts.getPrecision(), atLeast);
@@ -269,7 +269,7 @@ function checkFormat(name: string, pattern: string, at: Position): void {
   }
 }
 
-/** An offset in minutes as `X`-style symbols write it: `+07`, `+0730`, `+07:30`, and `Z` for zero where `z` is set. */
+/** Write an offset in minutes as `x` and `X` symbols do: `+07`, `+0730`, `+07:30`, and `Z` for zero with `X`. */
 function offsetText(offset: number, symbol: string): string {
   if (offset === 0 && symbol.startsWith('X')) return 'Z';
   const sign = offset < 0 ? '-' : '+';
@@ -280,7 +280,7 @@ function offsetText(offset: number, symbol: string): string {
   return symbol.length === 2 ? `${sign}${hours}${minutes}` : `${sign}${hours}:${minutes}`;
 }
 
-/** The digits of a timestamp's fraction of a second, exactly as stored ('' for none). */
+/** Return the digits of a timestamp's fraction of a second, exactly as stored ('' for none). */
 function fractionDigits(ts: Timestamp): string {
   if (ts.getPrecision() < TimestampPrecision.SECONDS) return '';
   const seconds = ts.getSecondsDecimal();

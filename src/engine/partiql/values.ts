@@ -242,8 +242,8 @@ function fromNumeric(n: Numeric, preferDecimal: boolean): dom.Value {
 }
 
 /**
- * The decimal `coefficient × 10^exponent`. ion-js takes the sign of a bigint
- * coefficient from a separate argument and drops the coefficient's own.
+ * Build the decimal `coefficient × 10^exponent`. ion-js takes the sign of a
+ * bigint coefficient from a separate argument and drops the coefficient's own.
  */
 export function exactDecimal(coefficient: bigint, exponent: number): dom.Value {
   const negative = coefficient < 0n;
@@ -321,6 +321,7 @@ function divideDecimal(p: bigint, q: bigint): dom.Value {
   const a = p < 0n ? -p : p;
   const b = q < 0n ? -q : q;
   const digits = (n: bigint) => n.toString().length;
+
   // Scale the dividend so that the quotient has at least 35 digits.
   const shift = 36 - (digits(a) - digits(b));
   const dividend = shift >= 0 ? a * 10n ** BigInt(shift) : a;
@@ -328,6 +329,7 @@ function divideDecimal(p: bigint, q: bigint): dom.Value {
   let quotient = dividend / divisor;
   const inexact = dividend % divisor !== 0n;
   let exponent = -shift;
+
   const excess = digits(quotient) - 34;
   if (excess > 0) {
     const unit = 10n ** BigInt(excess);
@@ -342,6 +344,7 @@ function divideDecimal(p: bigint, q: bigint): dom.Value {
       exponent++;
     }
   }
+
   // Drop the trailing zeros the scaling added, so 7 / 2 is 3.5 and 6 / 2 is 3.
   while (exponent < 0 && quotient !== 0n && quotient % 10n === 0n) {
     quotient /= 10n;

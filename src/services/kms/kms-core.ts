@@ -383,8 +383,8 @@ export class KmsCore {
   // ---------------------------------------------------------------- grants
 
   /**
-   * The grants on a key. On a shared store the cached list may be up to a
-   * second old. `fresh` reads the stored list, which shows a grant that
+   * Return the grants on a key. On a shared store the cached list may be up
+   * to a second old. `fresh` reads the stored list, which shows a grant that
    * another server created or retired just now.
    */
   async grantsOf(keyId: string, fresh = false): Promise<GrantRecord[]> {

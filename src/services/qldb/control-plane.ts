@@ -662,32 +662,32 @@ function parseAddress(holder: unknown, name: string, strandId: string, lastBlock
       : undefined;
   const shape = `{"IonText": "{strandId: \\"${strandId}\\", sequenceNo: 0}"}`;
   if (typeof text !== 'string') throw invalid(name, `${name} must have the form ${shape}`);
-  const shown = text.length > 200 ? `${text.slice(0, 200)}...` : text;
+  const quoted = text.length > 200 ? `${text.slice(0, 200)}...` : text;
   let values: dom.Value[];
   try {
     values = loadAll(text);
   } catch (error) {
-    throw invalid(name, `${name} ${shown} is not valid Ion text: ${(error as Error).message}`);
+    throw invalid(name, `${name} ${quoted} is not valid Ion text: ${(error as Error).message}`);
   }
   const [value] = values;
   if (values.length !== 1 || value?.getType() !== IonTypes.STRUCT || value.isNull()) {
-    throw invalid(name, `${name} ${shown} must be one Ion struct of the form ${shape}`);
+    throw invalid(name, `${name} ${quoted} must be one Ion struct of the form ${shape}`);
   }
   const fields = value.fieldNames();
   const unknown = fields.find((field) => field !== 'strandId' && field !== 'sequenceNo');
   if (unknown !== undefined) {
     throw invalid(
       name,
-      `${name} ${shown} has a field ${unknown}; an address holds only strandId and sequenceNo`,
+      `${name} ${quoted} has a field ${unknown}; an address holds only strandId and sequenceNo`,
     );
   }
   const strand = value.get('strandId');
   const sequence = value.get('sequenceNo');
   if (strand?.getType() !== IonTypes.STRING || strand.isNull()) {
-    throw invalid(name, `${name} ${shown} must hold strandId as a string`);
+    throw invalid(name, `${name} ${quoted} must hold strandId as a string`);
   }
   if (sequence?.getType() !== IonTypes.INT || sequence.isNull() || sequence.bigIntValue()! < 0n) {
-    throw invalid(name, `${name} ${shown} must hold sequenceNo as a non-negative integer`);
+    throw invalid(name, `${name} ${quoted} must hold sequenceNo as a non-negative integer`);
   }
   if (strand.stringValue() !== strandId) {
     throw invalid(

@@ -313,7 +313,7 @@ function checkIntrinsics(value: unknown, where: string): void {
   walk(value);
 }
 
-/** The resource and attribute of `Fn::GetAtt`, from `[Resource, Attribute]` or `Resource.Attribute`. */
+/** Return the resource and attribute of `Fn::GetAtt`, from `[Resource, Attribute]` or `Resource.Attribute`. */
 function getAtt(argument: unknown): [string, string] {
   if (typeof argument === 'string') {
     const dot = argument.indexOf('.');

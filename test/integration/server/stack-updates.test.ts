@@ -267,6 +267,7 @@ describe('CloudFormation stacks: updates, intrinsic functions and template check
       ]),
       /Parameter 'Mode' must be one of AllowedValues \(ALLOW_ALL, STANDARD\), got 'NONE'/,
     );
+
     await create([{ ParameterKey: 'Text', ParameterValue: 'first' }]);
     assert.equal((await settled('params')).status, 'CREATE_COMPLETE');
     await assert.rejects(
@@ -290,6 +291,7 @@ describe('CloudFormation stacks: updates, intrinsic functions and template check
       }),
     );
     assert.equal((await settled('params')).status, 'UPDATE_COMPLETE');
+
     const [stack] = (await cfn.send(new DescribeStacksCommand({ StackName: 'params' }))).Stacks!;
     const values = Object.fromEntries(
       stack!.Parameters!.map((p) => [p.ParameterKey!, p.ParameterValue!]),
@@ -381,6 +383,7 @@ describe('CloudFormation stacks: updates, intrinsic functions and template check
     const failed = await settled('badkey');
     assert.equal(failed.status, 'CREATE_FAILED');
     assert.match(failed.reason!, /property EnableKeyRotation must be true or false, got "maybe"/);
+
     await cfn.send(
       new UpdateStackCommand({
         StackName: 'badkey',
@@ -392,6 +395,7 @@ describe('CloudFormation stacks: updates, intrinsic functions and template check
       /PendingWindowInDays must be a whole number of days from 7 to 30, got 31/,
     );
     assert.equal(await keyCount(), before, 'no key was made');
+
     await cfn.send(
       new UpdateStackCommand({
         StackName: 'badkey',

@@ -12,7 +12,7 @@ const other = (await import(
   pathToFileURL(resolve('node_modules/ion-js/dist/es6/es6/Ion.js')).href
 )) as typeof ion;
 
-test('values of a second ion-js copy are refused, never stored changed', async () => {
+test('values of a second ion-js copy are rejected, never stored changed', async () => {
   const decimal = other.load('12345678901234567890.123456789')!;
   assert.ok(!(decimal instanceof ion.dom.Value), 'the copy is a second one');
   assert.ok(decimal instanceof Number, 'its decimal reads as a Number');
@@ -24,7 +24,7 @@ test('values of a second ion-js copy are refused, never stored changed', async (
     await ledger.run(async (tx) => {
       tx.createTable('T');
     });
-    const refused = (body: Parameters<typeof ledger.run>[0]) =>
+    const rejected = (body: Parameters<typeof ledger.run>[0]) =>
       assert.rejects(ledger.run(body), (error: unknown) => {
         assert.ok(error instanceof LedgerError, String(error));
         assert.match(error.message, /from another copy of ion-js than the engine uses/);
@@ -40,10 +40,10 @@ test('values of a second ion-js copy are refused, never stored changed', async (
       other.Timestamp.parse('2024-01-01T')!,
     ];
     for (const value of values) {
-      await refused((tx) => tx.insert('T', { a: value }));
+      await rejected((tx) => tx.insert('T', { a: value }));
     }
-    await refused((tx) => tx.insert('T', other.load('{a: 1}')!));
-    await refused((tx) => executeStatement(tx, 'SELECT * FROM T WHERE a = ?', [other.load('1')!]));
+    await rejected((tx) => tx.insert('T', other.load('{a: 1}')!));
+    await rejected((tx) => executeStatement(tx, 'SELECT * FROM T WHERE a = ?', [other.load('1')!]));
     // The engine's own copy keeps every Ion type.
     await ledger.run((tx) => tx.insert('T', { a: ion.load('12.50')! }));
     const [stored] = await ledger.run((tx) => tx.scan('T'));

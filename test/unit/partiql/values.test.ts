@@ -4,12 +4,12 @@ import fc from 'fast-check';
 import { dom, load } from 'ion-js';
 import { arithmetic } from '../../../src/engine/partiql/values.js';
 
-/** An exact decimal as Ion text, `coefficient` times ten to `exponent`. */
+/** Write `coefficient` times ten to `exponent` as exact Ion decimal text. */
 function decimalText(coefficient: bigint, exponent: number): string {
   return `${coefficient}d${exponent}`;
 }
 
-/** The value of a decimal as a fraction `coefficient / 10^scale`, scaled to `scale`. */
+/** Return a decimal's value in units of 10^-scale, as a bigint. */
 function scaled(value: dom.Value, scale: number): bigint {
   const decimal = value.decimalValue()!;
   const coefficient = decimal.getCoefficient();
@@ -32,8 +32,10 @@ test('decimal arithmetic keeps the sign and the exact value', () => {
       const unit = 12;
       const xs = x.coefficient * 10n ** BigInt(x.exponent + unit);
       const ys = y.coefficient * 10n ** BigInt(y.exponent + unit);
-      const expected =
-        op === '+' ? xs + ys : op === '-' ? xs - ys : (xs * ys) / 10n ** BigInt(unit);
+      let expected: bigint;
+      if (op === '+') expected = xs + ys;
+      else if (op === '-') expected = xs - ys;
+      else expected = (xs * ys) / 10n ** BigInt(unit);
       assert.equal(scaled(result, unit), expected, `${a} ${op} ${b} gave ${String(result)}`);
     }),
   );

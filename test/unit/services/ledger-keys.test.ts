@@ -418,7 +418,7 @@ async function openLedgerServices(
 
 const ROOT_KEY = Buffer.alloc(32, 9);
 
-/** The number of grants on a key. */
+/** Count the grants on a key. */
 async function grantCount(env: Awaited<ReturnType<typeof kmsFixture>>, keyId: string) {
   const listed = await env.kms.invoke('ListGrants', { KeyId: keyId }, env.root);
   return (listed as { Grants: unknown[] }).Grants.length;

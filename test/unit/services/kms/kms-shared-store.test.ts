@@ -20,7 +20,7 @@ for (const backend of backends) {
     { skip: backend.skip },
     async () => {
       const env = await kmsFixture(backend);
-      // The fixture's clock stands still, so the second server's cached
+      // The fixture's clock does not move, so the second server's cached
       // grant lists never expire by themselves here.
       const other = await KmsService.open({
         store: sharedStoreView(env.store()),
