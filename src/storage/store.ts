@@ -92,7 +92,11 @@ export interface IndexEntryReplacement {
 /** Payloads sealed again under a new data key; see `Store.replaceSealed`. */
 export interface SealedReplacements {
   blocks?: Array<{ seq: number; body: Uint8Array }>;
-  revisions?: Array<{ docId: string; version: number; payload: Uint8Array }>;
+  /**
+   * Revisions, each replaced only while its stored payload is still `from`,
+   * so that a revision redacted meanwhile stays redacted.
+   */
+  revisions?: Array<{ docId: string; version: number; from: Uint8Array; payload: Uint8Array }>;
   /** Catalog objects, replaced only while their `blockSeq` is still the one given. */
   catalog?: Array<{ objectId: string; blockSeq: number; payload: Uint8Array }>;
 }
@@ -100,6 +104,14 @@ export interface SealedReplacements {
 export interface RevisionWrite extends StoredRevision {
   /** Index entries of the document's new state; they replace the old ones. */
   indexEntries: IndexEntry[];
+}
+
+/** The new payload of an earlier revision whose data a block redacts. */
+export interface RedactionWrite {
+  docId: string;
+  version: number;
+  /** Sealed like the revision's first payload, with the same columns bound. */
+  payload: Uint8Array;
 }
 
 export interface MerkleNode {
@@ -132,6 +144,12 @@ export interface BlockWrite extends StoredBlock {
    * kept so that `changesSince` can list every index key the block changed.
    */
   removedEntries?: IndexEntry[];
+  /**
+   * Earlier revisions whose data this block redacts: their payloads are
+   * replaced in the same storage transaction. Everything else of their rows
+   * stays as it is.
+   */
+  redactions?: RedactionWrite[];
 }
 
 /**
@@ -254,8 +272,10 @@ export interface Store {
   /**
    * Write payloads sealed again under another key, in one storage
    * transaction. The stored payloads must hold the same plaintext: blocks
-   * and revisions never change once written, so they are replaced as they
-   * are; a catalog object only while it is still at the given `blockSeq`.
+   * never change once written, so they are replaced as they are; a revision
+   * only while its payload is still the one read (a redaction may have
+   * replaced it); a catalog object only while it is still at the given
+   * `blockSeq`.
    */
   replaceSealed(ledgerId: string, replacements: SealedReplacements): Promise<void>;
   /**

@@ -1,8 +1,9 @@
 // Journal blocks: recomputing a block's hashes from its content, and its proof in a digest.
 // With H the Ion Hash 1.0 (SHA-256) of a value:
 //
-//   entriesHashList = [H(transactionInfo), listRoot(revision hashes)]
-//                     or [H(transactionInfo)] for a block without revisions
+//   entriesHashList = [H(transactionInfo), H(redactionInfo), listRoot(revision hashes)],
+//                     without H(redactionInfo) in a block that redacts nothing and without
+//                     the list root in a block without revisions
 //   entriesHash     = listRoot(entriesHashList)
 //   blockHash       = dot(entriesHash, previousBlockHash), with an empty previousBlockHash
 //                     in block 0
@@ -131,16 +132,25 @@ export function checkBlock(value: dom.Value, subject: string): VerifiedBlock {
   });
 
   const expectedList = [ionHash(transactionInfo.value, 'transactionInfo', context)];
-  if (revisionHashes.length > 0) expectedList.push(combineList(revisionHashes));
+  const entryNames = ['the hash of transactionInfo'];
+  const redactionInfo = block.optional('redactionInfo');
+  if (redactionInfo !== undefined) {
+    expectedList.push(ionHash(redactionInfo, 'redactionInfo', context));
+    entryNames.push('the hash of redactionInfo');
+  }
+  if (revisionHashes.length > 0) {
+    expectedList.push(combineList(revisionHashes));
+    entryNames.push('the list root of the revision hashes');
+  }
   if (entriesHashList.length !== expectedList.length) {
     throw new VerificationError(
       'ENTRIES_HASH_MISMATCH',
       `${context.subject}: expected ${expectedList.length} hashes in entriesHashList for ` +
-        `${revisionHashes.length} revisions, got ${entriesHashList.length}`,
+        `${revisionHashes.length} revisions${redactionInfo === undefined ? '' : ' and a redactionInfo'}, ` +
+        `got ${entriesHashList.length}`,
       { blockAddress },
     );
   }
-  const entryNames = ['the hash of transactionInfo', 'the list root of the revision hashes'];
   expectedList.forEach((expected, index) => {
     const stored = entriesHashList[index] as Uint8Array;
     if (!equalBytes(stored, expected)) {

@@ -16,6 +16,7 @@ const LEDGER_ARN = `arn:aws:qldb:us-east-1:${ACCOUNT}:ledger/standard`;
 describe('STANDARD permissions mode with the reference roles', () => {
   let vellum: VellumInstance;
   const drivers: Record<string, QldbDriver> = {};
+  let droppedTableId: string;
 
   before(async () => {
     vellum = await startVellumInstance();
@@ -32,6 +33,12 @@ describe('STANDARD permissions mode with the reference roles', () => {
       await txn.execute('CREATE TABLE Test');
       await txn.execute('CREATE INDEX ON Test (id)');
       await txn.execute('INSERT INTO Test ?', { id: 1 });
+    });
+    await admin.executeLambda((txn) => txn.execute("UPDATE Test SET secret = 'gone' WHERE id = 1"));
+    droppedTableId = await admin.executeLambda(async (txn) => {
+      await txn.execute('CREATE TABLE Dropped');
+      const result = await txn.execute('DROP TABLE Dropped');
+      return result.getResultList()[0]!.get('tableId')!.stringValue()!;
     });
     admin.close();
 
@@ -50,6 +57,7 @@ describe('STANDARD permissions mode with the reference roles', () => {
     for (const [role, action] of [
       ['create', 'qldb:PartiQLInsert'],
       ['get', 'qldb:PartiQLSelect'],
+      ['redact', ['qldb:PartiQLRedact', 'qldb:PartiQLHistoryFunction']],
     ] as const) {
       await iam.send(new CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: trust }));
       await iam.send(
@@ -128,4 +136,58 @@ describe('STANDARD permissions mode with the reference roles', () => {
     );
     assert.equal(count[0]!.get('n')!.numberValue(), 2);
   });
+
+  test('redacting a revision needs qldb:PartiQLRedact on its table', async () => {
+    const history = await drivers.redact!.executeLambda(async (txn) =>
+      (await txn.execute('SELECT * FROM history(Test) AS h WHERE h.data.id = 1')).getResultList(),
+    );
+    assert.equal(history.length, 2);
+    const first = history[0]!;
+    const args = [
+      first.get('blockAddress'),
+      await testTableId(),
+      first.get('metadata', 'id')!.stringValue(),
+    ];
+    await assert.rejects(
+      drivers.get!.executeLambda((txn) => txn.execute('EXEC redact_revision ?, ?, ?', ...args)),
+      (error: Error) =>
+        denied(error) && /qldb:PartiQLRedact on resource: .*\/table\/\w{22}$/.test(error.message),
+    );
+    const [result] = await drivers.redact!.executeLambda(async (txn) =>
+      (await txn.execute('EXEC redact_revision ?, ?, ?', ...args)).getResultList(),
+    );
+    assert.equal(result!.get('version')!.numberValue(), 0);
+    const after = await drivers.redact!.executeLambda(async (txn) =>
+      (await txn.execute('SELECT * FROM history(Test) AS h WHERE h.data.id = 1')).getResultList(),
+    );
+    assert.equal(after.length, 1, 'the redacted revision has no data left to match');
+  });
+
+  test('undropping a table needs qldb:PartiQLUndropTable on its id', async () => {
+    await assert.rejects(
+      drivers.get!.executeLambda((txn) => txn.execute(`UNDROP TABLE "${droppedTableId}"`)),
+      (error: Error) =>
+        denied(error) &&
+        error.message.endsWith(
+          `qldb:PartiQLUndropTable on resource: ${LEDGER_ARN}/table/${droppedTableId}`,
+        ),
+    );
+  });
+
+  async function testTableId(): Promise<string> {
+    const admin = new QldbDriver('standard', {
+      ...clientConfig(vellum.url, vellum.rootCredentials),
+      maxAttempts: undefined,
+    });
+    try {
+      return await admin.executeLambda(async (txn) => {
+        const rows = await txn.execute(
+          "SELECT VALUE tableId FROM information_schema.user_tables WHERE name = 'Test'",
+        );
+        return rows.getResultList()[0]!.stringValue()!;
+      });
+    } finally {
+      admin.close();
+    }
+  }
 });

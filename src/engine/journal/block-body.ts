@@ -1,4 +1,4 @@
-import type { TransactionInfo } from './journal-types.js';
+import type { RedactionInfo, TransactionInfo } from './journal-types.js';
 
 /**
  * The stored body of a block: its transaction info and entries hash list,
@@ -13,20 +13,31 @@ interface BodyJson {
   d: Array<[string, string, string, number[]]>;
   /** entriesHashList, base64 */
   e: string[];
+  /** redactionInfo: [strandId, sequenceNo, tableId, documentId, version] */
+  r?: [string, number, string, string, number];
 }
 
 export interface BlockBody {
   info: TransactionInfo;
   entriesHashList: Uint8Array[];
+  redaction?: RedactionInfo;
 }
 
-export function encodeBlockBody(info: TransactionInfo, entriesHashList: Uint8Array[]): Uint8Array {
+export function encodeBlockBody(
+  info: TransactionInfo,
+  entriesHashList: Uint8Array[],
+  redaction?: RedactionInfo,
+): Uint8Array {
   const body: BodyJson = {
     v: 1,
     s: info.statements.map((s) => [s.statement, s.startTime, base64(s.statementDigest)]),
     d: [...info.documents].map(([docId, d]) => [docId, d.tableName, d.tableId, d.statements]),
     e: entriesHashList.map(base64),
   };
+  if (redaction !== undefined) {
+    const { blockAddress, tableId, documentId, version } = redaction;
+    body.r = [blockAddress.strandId, blockAddress.sequenceNo, tableId, documentId, version];
+  }
   return Buffer.from(JSON.stringify(body), 'utf8');
 }
 
@@ -48,6 +59,16 @@ export function decodeBlockBody(bytes: Uint8Array): BlockBody {
       ),
     },
     entriesHashList: body.e.map((hash) => Buffer.from(hash, 'base64')),
+    ...(body.r === undefined
+      ? {}
+      : {
+          redaction: {
+            blockAddress: { strandId: body.r[0], sequenceNo: body.r[1] },
+            tableId: body.r[2],
+            documentId: body.r[3],
+            version: body.r[4],
+          },
+        }),
   };
 }
 

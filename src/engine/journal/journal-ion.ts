@@ -1,5 +1,10 @@
 import { dom, Timestamp, Decimal } from 'ion-js';
-import type { BlockAddress, RevisionMetadata, TransactionInfo } from './journal-types.js';
+import type {
+  BlockAddress,
+  RedactionInfo,
+  RevisionMetadata,
+  TransactionInfo,
+} from './journal-types.js';
 
 /**
  * Builders of the journal's Ion values. The hashes in the journal are Ion
@@ -58,5 +63,17 @@ export function transactionInfoToIon(info: TransactionInfo): dom.Value {
       statementDigest: new Uint8Array(statement.statementDigest),
     })),
     documents,
+  });
+}
+
+export function redactionInfoToIon(info: RedactionInfo): dom.Value {
+  return dom.Value.from({
+    blockAddress: {
+      strandId: info.blockAddress.strandId,
+      sequenceNo: info.blockAddress.sequenceNo,
+    },
+    tableId: info.tableId,
+    documentId: info.documentId,
+    version: info.version,
   });
 }

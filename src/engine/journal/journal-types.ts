@@ -35,3 +35,15 @@ export interface TransactionInfo {
   /** Keyed by document id, in the order the documents were first written. */
   documents: Map<string, DocumentInfo>;
 }
+
+/**
+ * The journal's record of a redaction, in the block of the transaction that
+ * asked for it: which revision lost its data.
+ */
+export interface RedactionInfo {
+  /** The block that holds the redacted revision. */
+  blockAddress: BlockAddress;
+  tableId: string;
+  documentId: string;
+  version: number;
+}

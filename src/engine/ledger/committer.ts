@@ -386,6 +386,7 @@ export class Committer {
           previousHash: hash,
           info: transaction.transactionInfo(),
           revisions: transaction.preparedRevisions(),
+          redaction: transaction.redaction,
           catalog:
             transaction.catalogChanges.size === 0
               ? []

@@ -3,12 +3,13 @@ import type { IndexEntry, Store, StoredBlock, StoredRevision } from '../../stora
 import { JournalIntegrityError, LedgerError, OccConflictError } from '../errors.js';
 import { merklePathOfList } from '../ion/index.js';
 import { decodeBlockBody } from '../journal/block-body.js';
-import { blockContext, revisionContext } from '../journal/block-builder.js';
+import { blockContext, redactedDataHash, revisionContext } from '../journal/block-builder.js';
 import { BlockTree } from '../journal/block-tree.js';
 import {
   blockAddressToIon,
   metadataToIon,
   timestampFromMillis,
+  redactionInfoToIon,
   transactionInfoToIon,
 } from '../journal/journal-ion.js';
 import type { BlockAddress } from '../journal/journal-types.js';
@@ -236,12 +237,15 @@ export class Ledger implements LedgerAccess {
   }
 
   #revision(stored: StoredRevision, plaintext: Uint8Array | undefined): Revision {
+    const dataHash = plaintext === undefined ? undefined : redactedDataHash(plaintext);
     return new Revision(
       stored.tableId,
       { id: stored.docId, version: stored.version, txTime: stored.txTime, txId: stored.txId },
       { strandId: this.id, sequenceNo: stored.blockSeq },
       stored.hash,
-      plaintext,
+      dataHash === undefined ? plaintext : undefined,
+      undefined,
+      dataHash,
     );
   }
 
@@ -504,6 +508,7 @@ export class Ledger implements LedgerAccess {
       entriesHashList: body.entriesHashList.map(bytes),
       transactionInfo: transactionInfoToIon(body.info),
     };
+    if (body.redaction !== undefined) fields.redactionInfo = redactionInfoToIon(body.redaction);
     if (revisions.length > 0) {
       fields.revisions = revisions.map((revision) => revisionToIon(this.toRevision(revision)));
     }
@@ -511,14 +516,18 @@ export class Ledger implements LedgerAccess {
   }
 }
 
-/** Build the journal form of a revision: `{blockAddress, hash, data, metadata}`, without data when deleted. */
+/**
+ * Build the journal form of a revision: `{blockAddress, hash, data, metadata}`,
+ * without data when deleted, and with `dataHash` in place of data when redacted.
+ */
 export function revisionToIon(revision: Revision): dom.Value {
   const fields: Record<string, unknown> = {
     blockAddress:
       revision.blockAddress === undefined ? null : blockAddressToIon(revision.blockAddress),
     hash: revision.hash === undefined ? null : bytes(revision.hash),
   };
-  if (revision.data !== undefined) fields.data = revision.data;
+  if (revision.dataHash !== undefined) fields.dataHash = bytes(revision.dataHash);
+  else if (revision.data !== undefined) fields.data = revision.data;
   fields.metadata = metadataToIon(revision.metadata);
   return dom.Value.from(fields);
 }

@@ -337,6 +337,7 @@ export class LedgerRekey {
             return {
               docId: revision.docId,
               version: revision.version,
+              from: revision.payload,
               payload: keyring.current.seal(plaintext, context),
             };
           }),

@@ -15,9 +15,11 @@ export class Revision {
     readonly metadata: RevisionMetadata,
     readonly blockAddress: BlockAddress | undefined,
     readonly hash: Uint8Array | undefined,
-    /** The document as Ion binary; undefined for a deletion. */
+    /** The document as Ion binary; undefined for a deletion or a redacted revision. */
     readonly dataBinary: Uint8Array | undefined,
     data?: dom.Value,
+    /** For a redacted revision, the Ion hash of the data it held; its data is gone. */
+    readonly dataHash?: Uint8Array,
   ) {
     if (data !== undefined) this.#data = data;
   }
@@ -31,14 +33,18 @@ export class Revision {
   }
 
   get deleted(): boolean {
-    return this.dataBinary === undefined;
+    return this.dataBinary === undefined && this.dataHash === undefined;
+  }
+
+  get redacted(): boolean {
+    return this.dataHash !== undefined;
   }
 
   get committed(): boolean {
     return this.blockAddress !== undefined;
   }
 
-  /** The document; undefined for a deletion. */
+  /** The document; undefined for a deletion or a redacted revision. */
   get data(): dom.Value | undefined {
     if (this.#data === null) {
       this.#data = this.dataBinary === undefined ? undefined : (load(this.dataBinary) ?? undefined);

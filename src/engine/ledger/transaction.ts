@@ -22,8 +22,14 @@ import {
   writeJsValue,
   type DocumentObject,
 } from '../ion/index.js';
-import type { PreparedRevision } from '../journal/block-builder.js';
-import type { BlockAddress, StatementInfo, TransactionInfo } from '../journal/journal-types.js';
+import type { PreparedRedaction, PreparedRevision } from '../journal/block-builder.js';
+import { hashMetadata } from '../journal/journal-hash.js';
+import type {
+  BlockAddress,
+  RedactionInfo,
+  StatementInfo,
+  TransactionInfo,
+} from '../journal/journal-types.js';
 import type { LedgerKeyring } from '../keyring/ledger-cipher.js';
 import {
   Catalog,
@@ -133,6 +139,8 @@ export class Transaction {
   readonly catalogChanges = new Map<string, CatalogObject>();
   readonly indexBuilds: Array<{ docId: string; entry: IndexEntry }> = [];
   readonly statements: StatementInfo[] = [];
+  /** The revision this transaction redacts; QLDB allows one per transaction. */
+  redaction: PreparedRedaction | undefined;
   #currentStatement = -1;
   #bytesWritten = 0;
   /** The running commit digest; computed on first use, since in-process callers may never need it. */
@@ -440,6 +448,117 @@ export class Transaction {
     return this.#ledger.tableHistory(table, start, end);
   }
 
+  /**
+   * Redact an inactive revision, as QLDB's `redact_revision` does. Once the
+   * transaction commits, the revision's data is gone for good, replaced by
+   * its Ion hash (`dataHash`). Its revision hash does not change, so its
+   * block and every proof still verify. The revision is named by its block
+   * address, its table id and its document id, and the committing block
+   * records the redaction in its `redactionInfo`.
+   */
+  async redactRevision(
+    blockAddress: BlockAddress,
+    tableId: string,
+    docId: string,
+  ): Promise<RedactionInfo> {
+    this.#assertOpen();
+    const ledgerId = this.#ledger.id;
+    if (this.redaction !== undefined) {
+      const { documentId, version } = this.redaction.info;
+      throw new LedgerError(
+        'BadRequestException',
+        `Transaction ${this.id} already redacts revision ${version} of document ${documentId}; ` +
+          'a transaction may redact one revision, so redact the next one in a new transaction',
+      );
+    }
+    if (blockAddress.strandId !== ledgerId) {
+      throw new LedgerError(
+        'BadRequestException',
+        `The block address names strand ${blockAddress.strandId}, but this ledger's strand is ${ledgerId}`,
+      );
+    }
+    const seq = blockAddress.sequenceNo;
+    const last = this.#ledger.durableSeq();
+    if (!Number.isSafeInteger(seq) || seq < 0 || seq > last) {
+      throw new LedgerError(
+        'BadRequestException',
+        `Block ${seq} does not exist in this ledger; its last block is ${last}`,
+      );
+    }
+    const table = this.#snapshot().get(tableId);
+    if (table === undefined || table.kind !== 'table') {
+      throw new LedgerError('BadRequestException', `No table with id ${tableId} exists`);
+    }
+    const store = this.#ledger.store;
+    const stored = isId(docId)
+      ? (await store.getBlockRevisions(ledgerId, seq)).find((row) => row.docId === docId)
+      : undefined;
+    if (stored === undefined) {
+      throw new LedgerError(
+        'BadRequestException',
+        `Block ${seq} holds no revision of document ${docId}; find the block address of the ` +
+          `revision with SELECT * FROM history(${table.name}) AS h WHERE h.metadata.id = '${docId}'`,
+      );
+    }
+    if (stored.tableId !== tableId) {
+      throw new LedgerError(
+        'BadRequestException',
+        `Revision ${stored.version} of document ${docId} belongs to table ${stored.tableId}, not ${tableId}`,
+      );
+    }
+    if (stored.deleted) {
+      throw new LedgerError(
+        'BadRequestException',
+        `Revision ${stored.version} of document ${docId} is its deletion and holds no data to redact`,
+      );
+    }
+    if (!this.reads.has(docId)) this.reads.set(docId, this.#ledger.durableSeq());
+    const current = await store.getDocument(ledgerId, docId);
+    if (current !== undefined && current.version === stored.version) {
+      throw new LedgerError(
+        'BadRequestException',
+        `Revision ${stored.version} of document ${docId} is its latest active revision, which ` +
+          'cannot be redacted; only revisions that a later update or delete replaced can be',
+      );
+    }
+    const revision = await this.#ledger.withCurrentKeys(async () =>
+      this.#ledger.toRevision(stored),
+    );
+    if (revision.redacted) {
+      throw new LedgerError(
+        'BadRequestException',
+        `Revision ${stored.version} of document ${docId} is already redacted`,
+      );
+    }
+    const dataHash = ionHash(revision.data!);
+    const metadataHash = hashMetadata(revision.metadata);
+    if (!Buffer.from(dot(metadataHash, dataHash)).equals(stored.hash)) {
+      throw new LedgerError(
+        'BadRequestException',
+        `Revision ${stored.version} of document ${docId} does not match its stored hash, so it ` +
+          'was not redacted; run vellum verify on the ledger',
+      );
+    }
+    const row = {
+      docId: stored.docId,
+      version: stored.version,
+      tableId: stored.tableId,
+      blockSeq: stored.blockSeq,
+      txTime: stored.txTime,
+      txId: stored.txId,
+      hash: stored.hash,
+      deleted: stored.deleted,
+    };
+    const info: RedactionInfo = {
+      blockAddress: { strandId: ledgerId, sequenceNo: seq },
+      tableId,
+      documentId: docId,
+      version: stored.version,
+    };
+    this.redaction = { info, revision: row, dataHash };
+    return info;
+  }
+
   // Completion.
 
   /**
@@ -508,6 +627,7 @@ export class Transaction {
       !this.#alwaysJournal &&
       this.writes.size === 0 &&
       this.catalogChanges.size === 0 &&
+      this.redaction === undefined &&
       this.statements.length === 0
     );
   }

@@ -98,4 +98,6 @@ export type Statement =
   | { kind: 'insert'; table: string; value: Expr; single: boolean; at: Position }
   | SelectStatement
   | { kind: 'update'; target: TableTarget; ops: UpdateOp[]; where?: Expr; at: Position }
-  | { kind: 'delete'; target: TableTarget; where?: Expr; at: Position };
+  | { kind: 'delete'; target: TableTarget; where?: Expr; at: Position }
+  /** `EXEC procedure arg, ...`: a stored procedure, `redact_revision` being the only one. */
+  | { kind: 'exec'; procedure: string; args: Expr[]; at: Position };

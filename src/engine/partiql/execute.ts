@@ -168,7 +168,70 @@ export class StatementRunner {
       case 'update':
       case 'delete':
         return this.#modify(statement);
+      case 'exec':
+        return [await this.#exec(statement)];
     }
+  }
+
+  /** `EXEC redact_revision <block address>, '<table id>', '<document id>'`. */
+  async #exec(statement: Extract<Statement, { kind: 'exec' }>): Promise<dom.Value> {
+    if (statement.procedure.toLowerCase() !== 'redact_revision') {
+      fail(
+        statement.at,
+        `Unknown stored procedure ${statement.procedure}; the one stored procedure is redact_revision`,
+      );
+    }
+    const [addressArg, tableArg, documentArg] = statement.args;
+    if (statement.args.length !== 3) {
+      fail(
+        statement.args[3]?.at ?? statement.at,
+        `redact_revision takes 3 arguments, got ${statement.args.length}: the block address of ` +
+          'the revision, its table id and its document id, as in EXEC redact_revision ' +
+          "`{strandId: \"<strandId>\", sequenceNo: 12}`, '<tableId>', '<documentId>'",
+      );
+    }
+    const address = evaluate(addressArg!, Scope.EMPTY, this.#context);
+    const struct = isStruct(address) ? (address as dom.Value) : undefined;
+    const strandId = struct?.get('strandId');
+    const sequenceNo = struct?.get('sequenceNo');
+    if (
+      strandId?.getType() !== IonTypes.STRING ||
+      strandId.isNull() ||
+      sequenceNo?.getType() !== IonTypes.INT ||
+      sequenceNo.isNull()
+    ) {
+      fail(
+        addressArg!.at,
+        `The first argument of redact_revision must be a block address, a struct such as ` +
+          `{strandId: "<strandId>", sequenceNo: 12}; got ${typeOf(address)}`,
+      );
+    }
+    const text = (expr: Expr, what: string): string => {
+      const value = evaluate(expr, Scope.EMPTY, this.#context);
+      if (value === MISSING || value.getType() !== IonTypes.STRING) {
+        fail(
+          expr.at,
+          `The ${what} argument of redact_revision must be a string, got ${typeOf(value)}`,
+        );
+      }
+      return value.stringValue()!;
+    };
+    const tableId = text(tableArg!, 'table id');
+    const documentId = text(documentArg!, 'document id');
+    const blockAddress = {
+      strandId: strandId.stringValue()!,
+      sequenceNo: Number(sequenceNo.bigIntValue()),
+    };
+    const info = await this.#engineCallAsync(statement.at, () =>
+      this.#tx.redactRevision(blockAddress, tableId, documentId),
+    );
+    this.#writeIOs += 1;
+    return dom.Value.from({
+      blockAddress: info.blockAddress,
+      tableId: info.tableId,
+      documentId: info.documentId,
+      version: info.version,
+    });
   }
 
   #requireTable(name: string, at: Position): string {

@@ -147,16 +147,12 @@ class Parser {
     else if (this.#isKeyword('CREATE')) statement = this.#create();
     else if (this.#isKeyword('DROP')) statement = this.#drop();
     else if (this.#isKeyword('UNDROP')) statement = this.#undrop();
-    else if (this.#isKeyword('EXEC')) {
-      throw new PartiqlSyntaxError(
-        'EXEC (stored procedures such as redact_revision) is not supported',
-        token.position,
-      );
-    } else if (this.#isKeyword('PIVOT')) {
+    else if (this.#isKeyword('EXEC')) statement = this.#exec();
+    else if (this.#isKeyword('PIVOT')) {
       throw new PartiqlSyntaxError('PIVOT is not supported', token.position);
     } else {
       throw new PartiqlSyntaxError(
-        `Unsupported PartiQL Statement: ${token.kind === 'end' ? 'the statement is empty' : `${describe(token)} does not start a statement`}; statements start with SELECT, INSERT, UPDATE, DELETE, FROM, CREATE, DROP or UNDROP`,
+        `Unsupported PartiQL Statement: ${token.kind === 'end' ? 'the statement is empty' : `${describe(token)} does not start a statement`}; statements start with SELECT, INSERT, UPDATE, DELETE, FROM, CREATE, DROP, UNDROP or EXEC`,
         token.position,
       );
     }
@@ -230,6 +226,17 @@ class Parser {
     }
     this.#advance();
     return { kind: 'undropTable', tableId: token.text, at };
+  }
+
+  #exec(): Statement {
+    const at = this.#expectKeyword('EXEC').position;
+    const procedure = this.#name('the name of a stored procedure, such as redact_revision');
+    const args: Expr[] = [];
+    if (this.#token.kind !== 'end' && !this.#isPunctuation(';')) {
+      do args.push(this.#expression());
+      while (this.#acceptPunctuation(','));
+    }
+    return { kind: 'exec', procedure: procedure.name, args, at };
   }
 
   #insert(): Statement {

@@ -331,7 +331,7 @@ export class SessionService implements JsonService {
     }
     const { values: parameters, sizes } = decodeParameters(body.Parameters);
     const parsed = this.#cache.get(statement);
-    await this.#authorizeStatement(session, transaction, parsed.statement, context);
+    await this.#authorizeStatement(session, transaction, parsed.statement, parameters, context);
 
     let result: StatementResult;
     try {
@@ -422,14 +422,16 @@ export class SessionService implements JsonService {
     session: Session,
     transaction: Transaction,
     statement: Parameters<typeof statementAccess>[0],
+    parameters: readonly dom.Value[],
     context: RequestContext,
   ): Promise<void> {
     if (this.#options.authorizer === undefined) return;
     if (!session.standardMode) return;
     const ledgerArn = this.#ledgerArn(session.ledgerName);
-    for (const access of statementAccess(statement)) {
+    for (const access of statementAccess(statement, parameters)) {
       let resource: string;
       if (access.catalog) resource = `${ledgerArn}/information_schema/user_tables`;
+      else if (access.tableId !== undefined) resource = `${ledgerArn}/table/${access.tableId}`;
       else if (access.table === '*' || access.table === undefined)
         resource = `${ledgerArn}/table/*`;
       else {

@@ -1,3 +1,4 @@
+import { IonTypes, type dom } from 'ion-js';
 import type { Expr, SelectStatement, Statement } from '../../engine/partiql/ast.js';
 
 /** One permission a statement needs in `STANDARD` mode: a `qldb:PartiQL*` action on a table. */
@@ -5,6 +6,8 @@ export interface StatementAccess {
   action: string;
   /** The table by name; `*` for statements that create one; undefined for the catalog view. */
   table: string | undefined;
+  /** The table by id, for statements that name it so (dropped tables included). */
+  tableId?: string;
   /** True for `information_schema.user_tables`. */
   catalog?: boolean;
 }
@@ -13,14 +16,17 @@ export interface StatementAccess {
  * List the `qldb:PartiQL*` actions a statement needs, with the tables they apply
  * to, as QLDB's `STANDARD` permissions mode checks them.
  */
-export function statementAccess(statement: Statement): StatementAccess[] {
+export function statementAccess(
+  statement: Statement,
+  parameters: readonly dom.Value[] = [],
+): StatementAccess[] {
   switch (statement.kind) {
     case 'createTable':
       return [{ action: 'qldb:PartiQLCreateTable', table: '*' }];
     case 'dropTable':
       return [{ action: 'qldb:PartiQLDropTable', table: statement.table }];
     case 'undropTable':
-      return [{ action: 'qldb:PartiQLUndropTable', table: statement.tableId }];
+      return [{ action: 'qldb:PartiQLUndropTable', table: undefined, tableId: statement.tableId }];
     case 'createIndex':
       return [{ action: 'qldb:PartiQLCreateIndex', table: statement.table }];
     case 'insert':
@@ -34,7 +40,34 @@ export function statementAccess(statement: Statement): StatementAccess[] {
       collectSelect(statement, found);
       return found;
     }
+    case 'exec': {
+      // redact_revision names the table by id, its second argument. Where
+      // that is not a string, the access asked for is every table's.
+      const tableId = stringArgument(statement.args[1], parameters);
+      return [
+        tableId === undefined
+          ? { action: 'qldb:PartiQLRedact', table: '*' }
+          : { action: 'qldb:PartiQLRedact', table: undefined, tableId },
+      ];
+    }
   }
+}
+
+/** The string a literal or a parameter argument gives; undefined for any other. */
+function stringArgument(
+  expr: Expr | undefined,
+  parameters: readonly dom.Value[],
+): string | undefined {
+  const value =
+    expr?.kind === 'literal'
+      ? expr.value
+      : expr?.kind === 'parameter'
+        ? parameters[expr.index]
+        : undefined;
+  if (value === undefined || value.getType() !== IonTypes.STRING || value.isNull()) {
+    return undefined;
+  }
+  return value.stringValue() ?? undefined;
 }
 
 function collectSelect(query: SelectStatement, into: StatementAccess[]): void {

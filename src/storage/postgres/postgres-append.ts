@@ -175,6 +175,23 @@ function writeRows(statement: Statement, blocks: BlockWrite[]): void {
     );
   }
 
+  // A redaction names a revision of an earlier call, never one of this
+  // statement, since its transaction read the revision as committed.
+  const redactions = blocks.flatMap((block) =>
+    (block.redactions ?? []).map((redaction) => ({ ...redaction, seq: block.seq })),
+  );
+  if (redactions.length > 0) {
+    statement.part(
+      'y',
+      `UPDATE revisions t SET payload = u.payload
+       FROM unnest(${p(redactions.map((r) => r.docId))}::text[], ${p(redactions.map((r) => r.version))}::integer[],
+         ${bytes(redactions.map((r) => r.payload))}, ${p(redactions.map((r) => r.seq))}::bigint[])
+         AS u (doc_id, version, payload, seq)
+       WHERE t.ledger = $1 AND t.doc_id = u.doc_id AND t.version = u.version AND t.block_seq < u.seq
+         AND ${CONTINUES}`,
+    );
+  }
+
   const nodes = blocks.flatMap((block) => block.merkleNodes.filter((node) => node.level > 0));
   if (nodes.length > 0) {
     statement.part(

@@ -376,8 +376,10 @@ export class PostgresStore implements Store {
          WHERE t.ledger = $1 AND t.seq = u.seq RETURNING 1),
        r AS (
          UPDATE revisions t SET payload = u.payload
-         FROM unnest($4::text[], $5::integer[], $6::bytea[]) AS u (doc_id, version, payload)
-         WHERE t.ledger = $1 AND t.doc_id = u.doc_id AND t.version = u.version RETURNING 1),
+         FROM unnest($4::text[], $5::integer[], $6::bytea[], $10::bytea[])
+           AS u (doc_id, version, payload, old_payload)
+         WHERE t.ledger = $1 AND t.doc_id = u.doc_id AND t.version = u.version
+           AND t.payload = u.old_payload RETURNING 1),
        c AS (
          UPDATE catalog t SET payload = u.payload
          FROM unnest($7::text[], $8::bigint[], $9::bytea[]) AS u (object_id, block_seq, payload)
@@ -393,6 +395,7 @@ export class PostgresStore implements Store {
         catalog.map((object) => object.objectId),
         catalog.map((object) => object.blockSeq),
         catalog.map((object) => Buffer.from(object.payload)),
+        revisions.map((revision) => Buffer.from(revision.from)),
       ],
     );
   }

@@ -58,6 +58,13 @@ export function encodeBlockWrites(blocks: BlockWrite[]): Uint8Array {
       writeEntries(writer, [add.entry]);
     }
     writeEntries(writer, block.removedEntries ?? []);
+    const redactions = block.redactions ?? [];
+    writer.uint(redactions.length);
+    for (const redaction of redactions) {
+      writer.string(redaction.docId);
+      writer.number(redaction.version);
+      writer.bytes(redaction.payload);
+    }
   }
   return writer.finish();
 }
@@ -114,6 +121,17 @@ export function decodeBlockWrites(bytes: Uint8Array): BlockWrite[] {
       block.indexAdds!.push({ docId, entry: readEntries(reader)[0]! });
     }
     block.removedEntries = readEntries(reader);
+    const redactions = reader.uint();
+    if (redactions > 0) {
+      block.redactions = [];
+      for (let r = redactions; r > 0; r--) {
+        block.redactions.push({
+          docId: reader.string(),
+          version: reader.number(),
+          payload: reader.bytes(),
+        });
+      }
+    }
     blocks.push(block);
   }
   if (!reader.done) throw new Error(`block write buffer has ${reader.remaining} trailing bytes`);

@@ -18,6 +18,31 @@ function prepared(db: Database.Database, sql: string): Database.Statement {
 }
 
 /**
+ * Run an append transaction immediately. When its blocks redact revisions,
+ * the freed bytes of the old payloads are overwritten (`secure_delete`), and
+ * the WAL is then copied into the database and truncated, so that no copy of
+ * a redacted payload stays in either file.
+ */
+export function runAppend(
+  db: Database.Database,
+  append: Database.Transaction<(ledger: number, blocks: BlockWrite[]) => void>,
+  ledger: number,
+  blocks: BlockWrite[],
+): void {
+  if (!blocks.some((block) => (block.redactions?.length ?? 0) > 0)) {
+    append.immediate(ledger, blocks);
+    return;
+  }
+  db.pragma('secure_delete = ON');
+  try {
+    append.immediate(ledger, blocks);
+  } finally {
+    db.pragma('secure_delete = OFF');
+  }
+  db.pragma('wal_checkpoint(TRUNCATE)');
+}
+
+/**
  * Write blocks and everything they change. The caller runs this inside one
  * SQLite transaction, so a `SequenceConflictError` or any failure leaves the
  * database as it was.
@@ -55,6 +80,9 @@ export function appendBlocks(db: Database.Database, ledger: number, blocks: Bloc
   );
   const insertRemoved = statement(
     'INSERT INTO removed_index_entries (ledger, block_seq, index_id, key_mac, key_gen) VALUES (?, ?, ?, ?, ?)',
+  );
+  const redact = statement(
+    'UPDATE revisions SET payload = ? WHERE ledger = ? AND doc_id = ? AND version = ? AND block_seq < ?',
   );
   const upsertCatalog = statement(
     `INSERT INTO catalog (ledger, object_id, kind, block_seq, payload) VALUES (?, ?, ?, ?, ?)
@@ -113,6 +141,9 @@ export function appendBlocks(db: Database.Database, ledger: number, blocks: Bloc
     }
     for (const entry of block.removedEntries ?? []) {
       insertRemoved.run(ledger, block.seq, entry.indexId, entry.keyMac, entry.generation ?? 0);
+    }
+    for (const redaction of block.redactions ?? []) {
+      redact.run(redaction.payload, ledger, redaction.docId, redaction.version, block.seq);
     }
     for (const object of block.catalog) {
       upsertCatalog.run(ledger, object.objectId, object.kind, object.blockSeq, object.payload);

@@ -36,7 +36,7 @@ import {
   type Row,
 } from '../rows.js';
 import { latestSchemaVersion, migrations } from './migrations.js';
-import { appendBlocks } from './sqlite-append.js';
+import { appendBlocks, runAppend } from './sqlite-append.js';
 import { openConnection } from './sqlite-connection.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
@@ -234,7 +234,7 @@ export class SqliteStore implements Store {
     const ledger = this.#ledgerNo(ledgerId);
     const blocks = this.#statement('UPDATE blocks SET body = ? WHERE ledger = ? AND seq = ?');
     const revisions = this.#statement(
-      'UPDATE revisions SET payload = ? WHERE ledger = ? AND doc_id = ? AND version = ?',
+      'UPDATE revisions SET payload = ? WHERE ledger = ? AND doc_id = ? AND version = ? AND payload = ?',
     );
     const catalog = this.#statement(
       'UPDATE catalog SET payload = ? WHERE ledger = ? AND object_id = ? AND block_seq = ?',
@@ -242,7 +242,7 @@ export class SqliteStore implements Store {
     const write = this.#db.transaction(() => {
       for (const block of replacements.blocks ?? []) blocks.run(block.body, ledger, block.seq);
       for (const revision of replacements.revisions ?? []) {
-        revisions.run(revision.payload, ledger, revision.docId, revision.version);
+        revisions.run(revision.payload, ledger, revision.docId, revision.version, revision.from);
       }
       for (const object of replacements.catalog ?? []) {
         catalog.run(object.payload, ledger, object.objectId, object.blockSeq);
@@ -346,7 +346,7 @@ export class SqliteStore implements Store {
     if (this.#writer !== undefined && !(blocks.length === 1 && this.#writer.idle)) {
       return this.#writer.append(ledger, blocks);
     }
-    this.#append.immediate(ledger, blocks);
+    runAppend(this.#db, this.#append, ledger, blocks);
   }
 
   async lockAppends(

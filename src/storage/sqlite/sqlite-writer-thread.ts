@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { BlockWrite } from '../store.js';
 import { SequenceConflictError } from '../store.js';
-import { appendBlocks } from './sqlite-append.js';
+import { appendBlocks, runAppend } from './sqlite-append.js';
 import { decodeBlockWrites } from './block-write-codec.js';
 import { openConnection } from './sqlite-connection.js';
 
@@ -34,7 +34,7 @@ parentPort!.on('message', (request: AppendRequest | 'close') => {
   try {
     // Immediate: take the write lock at the start, since a read snapshot
     // cannot be upgraded once the main connection wrote (a rekey does).
-    append.immediate(request.ledger, decodeBlockWrites(request.blocks));
+    runAppend(db, append, request.ledger, decodeBlockWrites(request.blocks));
     response = { id: request.id, ok: true };
   } catch (error) {
     response =

@@ -632,9 +632,10 @@ for (const backend of backends) {
         blockSeq: 0,
         payload: bytes(30),
       };
+      const first = [revision(doc, 0, 0), revision(doc, 1, 1)];
       await store.appendBlocks(id, [
-        block(0, [revision(doc, 0, 0)], { catalog: [table, index] }),
-        block(1, [revision(doc, 1, 1)]),
+        block(0, [first[0]!], { catalog: [table, index] }),
+        block(1, [first[1]!]),
       ]);
       // The index changes in block 2, after the replacement was prepared.
       const changed = { ...index, blockSeq: 2, payload: bytes(30) };
@@ -646,8 +647,8 @@ for (const backend of backends) {
       await store.replaceSealed(id, {
         blocks: [{ seq: 1, body }],
         revisions: [
-          { docId: doc, version: 0, payload: payloads[0]! },
-          { docId: doc, version: 1, payload: payloads[1]! },
+          { docId: doc, version: 0, from: first[0]!.payload, payload: payloads[0]! },
+          { docId: doc, version: 1, from: first[1]!.payload, payload: payloads[1]! },
         ],
         catalog: [
           { objectId: table.objectId, blockSeq: 0, payload: tablePayload },
@@ -683,6 +684,60 @@ for (const backend of backends) {
         Buffer.from(blockHashOf(1)),
       );
       await store.replaceSealed(id, {});
+      // A revision whose payload changed since it was read keeps the new one.
+      await store.replaceSealed(id, {
+        revisions: [{ docId: doc, version: 0, from: first[0]!.payload, payload: bytes(43) }],
+      });
+      assert.deepEqual(
+        Buffer.from((await store.getRevision(id, doc, 0))!.payload),
+        Buffer.from(payloads[0]!),
+      );
+    });
+
+    run('a block replaces the payloads of the revisions it redacts', async (store) => {
+      const id = await withLedger(store);
+      const doc = 'D'.repeat(22);
+      const other = 'E'.repeat(22);
+      const written = [revision(doc, 0, 0), revision(other, 0, 0), revision(doc, 1, 1)];
+      await store.appendBlocks(id, [block(0, [written[0]!, written[1]!]), block(1, [written[2]!])]);
+      const redacted = bytes(44);
+      await store.appendBlocks(id, [
+        block(2, [], { redactions: [{ docId: doc, version: 0, payload: redacted }] }),
+      ]);
+      const after = await store.getRevision(id, doc, 0);
+      assert.deepEqual(Buffer.from(after!.payload), Buffer.from(redacted));
+      // Everything else of the row, and every other row, stays.
+      for (const column of [
+        'docId',
+        'version',
+        'tableId',
+        'blockSeq',
+        'txTime',
+        'txId',
+        'deleted',
+      ] as const) {
+        assert.equal(after![column], written[0]![column], column);
+      }
+      assert.deepEqual(Buffer.from(after!.hash), Buffer.from(written[0]!.hash));
+      assert.deepEqual(
+        Buffer.from((await store.getRevision(id, other, 0))!.payload),
+        Buffer.from(written[1]!.payload),
+      );
+      assert.deepEqual(
+        Buffer.from((await store.getDocument(id, doc))!.payload),
+        Buffer.from(written[2]!.payload),
+      );
+      // A batch whose first block does not continue the journal redacts nothing.
+      await assert.rejects(
+        store.appendBlocks(id, [
+          block(2, [], { redactions: [{ docId: other, version: 0, payload: bytes(45) }] }),
+        ]),
+        SequenceConflictError,
+      );
+      assert.deepEqual(
+        Buffer.from((await store.getRevision(id, other, 0))!.payload),
+        Buffer.from(written[1]!.payload),
+      );
     });
 
     run('block revisions keep their order', async (store) => {
