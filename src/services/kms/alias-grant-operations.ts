@@ -309,20 +309,19 @@ export const createGrant: Operation = async (core, input, context) => {
   const conditionKeys = {
     'kms:GrantOperations': operations!,
     'kms:GranteePrincipal': grantee!,
+    // True when a service, such as the ledgers' QLDB, creates the grant for
+    // the caller, which the default key policy of the AWS console requires.
+    'kms:GrantIsForAWSResource': context.viaService === undefined ? 'false' : 'true',
     ...(retiring !== undefined ? { 'kms:RetiringPrincipal': retiring } : {}),
   };
   const constraintContext =
     constraintsValue?.EncryptionContextEquals ?? constraintsValue?.EncryptionContextSubset;
-  await core
-    .authorize(context, key, 'kms:CreateGrant', {
-      grantTokens,
-      extraConditionKeys: conditionKeys,
-      ...(constraintContext ? { encryptionContext: constraintContext } : {}),
-    })
-    .catch(async (error: unknown) => {
-      // A grant that allows CreateGrant may delegate its own operations only.
-      if (!(await delegatingGrantAllows(core, context, key, operations!))) throw error;
-    });
+  await core.authorize(context, key, 'kms:CreateGrant', {
+    grantTokens,
+    extraConditionKeys: conditionKeys,
+    ...(constraintContext ? { encryptionContext: constraintContext } : {}),
+    grantDecision: () => delegatingGrantAllows(core, context, key, operations!, constraintsValue),
+  });
   for (const [member, principal] of [
     ['GranteePrincipal', grantee!],
     ['RetiringPrincipal', retiring],
@@ -395,6 +394,7 @@ async function delegatingGrantAllows(
   context: RequestContext,
   key: KeyRecord,
   operations: string[],
+  constraints: GrantRecord['constraints'],
 ): Promise<boolean> {
   for (const grant of await core.grantsOf(key.keyId)) {
     if (
@@ -402,9 +402,39 @@ async function delegatingGrantAllows(
       !grant.operations.includes('CreateGrant')
     )
       continue;
-    if (operations.every((operation) => grant.operations.includes(operation))) return true;
+    if (
+      operations.every((operation) => grant.operations.includes(operation)) &&
+      atLeastAsStrict(constraints, grant.constraints)
+    ) {
+      return true;
+    }
   }
   return false;
+}
+
+/**
+ * True when every encryption context that `child` admits, `parent` admits
+ * too, so a grant created through a grant cannot widen it.
+ */
+function atLeastAsStrict(
+  child: GrantRecord['constraints'],
+  parent: GrantRecord['constraints'],
+): boolean {
+  if (parent === undefined) return true;
+  if (child === undefined) return false;
+  const contains = (outer: Record<string, string>, inner: Record<string, string>) =>
+    Object.entries(inner).every(([name, value]) => outer[name] === value);
+  if (parent.EncryptionContextEquals !== undefined) {
+    const equals = child.EncryptionContextEquals;
+    return (
+      equals !== undefined &&
+      contains(equals, parent.EncryptionContextEquals) &&
+      contains(parent.EncryptionContextEquals, equals)
+    );
+  }
+  const required = parent.EncryptionContextSubset ?? {};
+  const childRequired = child.EncryptionContextEquals ?? child.EncryptionContextSubset ?? {};
+  return contains(childRequired, required);
 }
 
 export const listGrants: Operation = async (core, input, context) => {

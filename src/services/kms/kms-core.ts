@@ -67,6 +67,12 @@ export interface AuthorizeOptions {
   /** Use the ciphertext access-denied message, as Decrypt and ReEncrypt do. */
   ciphertextDenial?: boolean;
   extraConditionKeys?: ConditionValues;
+  /**
+   * Decide whether a grant allows the request, in place of the grant check
+   * that `grantOperation` selects. It runs only after no explicit Deny was
+   * found, as every grant check does.
+   */
+  grantDecision?: () => Promise<boolean>;
 }
 
 export class KmsCore {
@@ -344,6 +350,7 @@ export class KmsCore {
     ) {
       return;
     }
+    if (options.grantDecision && (await options.grantDecision())) return;
     // When the key policy hands the decision to the account's IAM policies,
     // the missing allow is an identity policy's, and that is the fix.
     throw deny(keyVerdict.accountAllowed ? 'identity-only' : 'implicit');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { backends } from '../../../helpers/backends.js';
 import { referenceKeyPolicy } from '../../../helpers/reference-stack.js';
 import type { Principal } from '../../../../src/services/types.js';
-import { ACCOUNT, identityContext, kmsFixture, rejectsWith } from './kms-fixture.js';
+import { ACCOUNT, b64, identityContext, kmsFixture, rejectsWith } from './kms-fixture.js';
 
 const VIA_QLDB = 'qldb.eu-west-2.amazonaws.com';
 const ROLES = ['qldb-kms-create-record-role', 'qldb-kms-get-record-role'];
@@ -515,4 +515,138 @@ for (const backend of backends) {
       }
     },
   );
+}
+
+for (const backend of backends) {
+  test(`${backend.name}: grants made through a grant`, { skip: backend.skip }, async () => {
+    const env = await kmsFixture(backend);
+    try {
+      const { identity, kms, root } = env;
+      const user = async (name: string) => {
+        await identity.createUser(name);
+        return identityContext({
+          accountId: ACCOUNT,
+          arn: `arn:aws:iam::${ACCOUNT}:user/${name}`,
+          userId: `AIDA${name.toUpperCase()}`,
+          accessKeyId: `AKIA${name.toUpperCase()}`,
+        });
+      };
+      const bob = await user('bob');
+      const carol = await user('carol');
+      const bobArn = `arn:aws:iam::${ACCOUNT}:user/bob`;
+      const carolArn = `arn:aws:iam::${ACCOUNT}:user/carol`;
+      const key = (await kms.createKey({}, root)).KeyMetadata;
+      await kms.handle(
+        'CreateGrant',
+        {
+          KeyId: key.KeyId,
+          GranteePrincipal: bobArn,
+          Operations: ['Decrypt', 'CreateGrant'],
+          Constraints: { EncryptionContextSubset: { tenant: 'bob' } },
+        },
+        root,
+      );
+      const grant = (constraints?: Record<string, Record<string, string>>) =>
+        kms.handle(
+          'CreateGrant',
+          {
+            KeyId: key.KeyId,
+            GranteePrincipal: carolArn,
+            Operations: ['Decrypt'],
+            ...(constraints ? { Constraints: constraints } : {}),
+          },
+          bob,
+        );
+
+      // A sub-grant may not drop or loosen the constraints of bob's grant.
+      const looser: Array<Record<string, Record<string, string>> | undefined> = [
+        undefined,
+        { EncryptionContextSubset: { tenant: 'other' } },
+        { EncryptionContextEquals: { team: 'x' } },
+      ];
+      for (const loose of looser) {
+        await rejectsWith(grant(loose), 'AccessDeniedException', /kms:CreateGrant/);
+      }
+      // The same or stricter constraints are accepted.
+      await grant({ EncryptionContextSubset: { tenant: 'bob' } });
+      await grant({ EncryptionContextSubset: { tenant: 'bob', team: 'x' } });
+      await grant({ EncryptionContextEquals: { tenant: 'bob', team: 'x' } });
+      // Operations outside bob's grant stay out of reach.
+      await rejectsWith(
+        kms.handle(
+          'CreateGrant',
+          {
+            KeyId: key.KeyId,
+            GranteePrincipal: carolArn,
+            Operations: ['Encrypt'],
+            Constraints: { EncryptionContextSubset: { tenant: 'bob' } },
+          },
+          bob,
+        ),
+        'AccessDeniedException',
+      );
+      const { CiphertextBlob } = await kms.handle(
+        'Encrypt',
+        { KeyId: key.KeyId, Plaintext: b64('x'), EncryptionContext: { tenant: 'other' } },
+        root,
+      );
+      await rejectsWith(
+        kms.handle('Decrypt', { CiphertextBlob, EncryptionContext: { tenant: 'other' } }, carol),
+        'AccessDeniedException',
+      );
+
+      // The console's statement for key users lets a service create grants for carol.
+      const policy = JSON.parse(
+        (await kms.handle('GetKeyPolicy', { KeyId: key.KeyId }, root)).Policy as string,
+      ) as { Statement: unknown[] };
+      policy.Statement.push({
+        Effect: 'Allow',
+        Principal: { AWS: carolArn },
+        Action: ['kms:CreateGrant', 'kms:ListGrants', 'kms:RevokeGrant'],
+        Resource: '*',
+        Condition: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+      });
+      await kms.handle(
+        'PutKeyPolicy',
+        { KeyId: key.KeyId, PolicyName: 'default', Policy: JSON.stringify(policy) },
+        root,
+      );
+      const forLedger = {
+        KeyId: key.KeyId,
+        GranteePrincipal: 'qldb.amazonaws.com',
+        Operations: ['Decrypt'],
+      };
+      await rejectsWith(kms.handle('CreateGrant', forLedger, carol), 'AccessDeniedException');
+      const viaQldb = identityContext(
+        {
+          accountId: ACCOUNT,
+          arn: carolArn,
+          userId: 'AIDACAROL',
+          accessKeyId: 'AKIACAROL',
+        },
+        VIA_QLDB,
+      );
+      await kms.handle('CreateGrant', forLedger, viaQldb);
+
+      // An explicit Deny of CreateGrant wins over bob's grant.
+      policy.Statement.push({
+        Effect: 'Deny',
+        Principal: { AWS: bobArn },
+        Action: 'kms:CreateGrant',
+        Resource: '*',
+      });
+      await kms.handle(
+        'PutKeyPolicy',
+        { KeyId: key.KeyId, PolicyName: 'default', Policy: JSON.stringify(policy) },
+        root,
+      );
+      await rejectsWith(
+        grant({ EncryptionContextSubset: { tenant: 'bob' } }),
+        'AccessDeniedException',
+        /with an explicit deny/,
+      );
+    } finally {
+      await env.dispose();
+    }
+  });
 }
