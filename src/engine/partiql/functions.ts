@@ -124,14 +124,17 @@ const PART_PRECISION: Record<DatePart, TimestampPrecision> = {
 /**
  * Build a timestamp for `date` with the original offset and precision,
  * widened to `atLeast`: adding a month to `2010T` gives `2010-02T`, and
- * adding an hour gives `2010-01-01T01:00-00:00`. `date` is in whole seconds, and
+ * adding an hour gives `2010-01-01T01:00Z`. `date` is in whole seconds, and
  * the original's fraction of a second is kept at its full precision.
  */
 function timestampFrom(ts: Timestamp, date: Date, atLeast: TimestampPrecision): dom.Value {
   const precision = Math.max(ts.getPrecision(), atLeast);
-  // A timestamp without a time has an unknown offset (-0 in ion-js), which
-  // one that gains a time keeps: it prints as -00:00.
-  const offset = ts.getLocalOffset();
+  // A date has no offset, and QLDB reads it as midnight UTC: one that gains
+  // a time gets offset Z, as in DATE_ADD(hour, 1, `2017T`) = 2017-01-01T01:00Z.
+  const gainsTime =
+    ts.getPrecision() < TimestampPrecision.HOUR_AND_MINUTE &&
+    precision >= TimestampPrecision.HOUR_AND_MINUTE;
+  const offset = gainsTime ? 0 : ts.getLocalOffset();
   const local = new Date(date.getTime() + offset * 60_000);
   const parts: number[] = [local.getUTCFullYear()];
   if (precision >= TimestampPrecision.MONTH) parts.push(local.getUTCMonth() + 1);
@@ -554,6 +557,9 @@ const SCALARS: Record<string, ScalarFunction> = {
   NULLIF(args, at) {
     arity('NULLIF', args, 2, 2, at);
     const [a, b] = args as [Value, Value];
+    // QLDB documents NULLIF(missing, null) and NULLIF(missing, missing) as null:
+    // two absent values count as equal, and MISSING is not passed on.
+    if (isAbsent(a) && isAbsent(b)) return NULL;
     if (isAbsent(a) || isAbsent(b)) return a;
     return valuesEqual(a as dom.Value, b as dom.Value) ? NULL : a;
   },

@@ -325,15 +325,16 @@ describe('SELECT over a seeded ledger', () => {
         'DATE_ADD(day, 1, `2017-01-02T03:04:05.123456789Z`)',
         '2017-01-03T03:04:05.123456789Z',
       ),
+      expr('DATE_ADD hour to a year', 'DATE_ADD(hour, 1, `2017T`)', '2017-01-01T01:00Z'),
       expr(
         'DATE_ADD hour widens precision',
         'DATE_ADD(hour, 3, `2022-05-06T`)',
-        '2022-05-06T03:00-00:00',
+        '2022-05-06T03:00Z',
       ),
       expr(
         'DATE_ADD second widens a date',
         'DATE_ADD(second, 5, `2024-01-01T`)',
-        '2024-01-01T00:00:05-00:00',
+        '2024-01-01T00:00:05Z',
       ),
       expr(
         'DATE_ADD keeps the offset',
@@ -434,6 +435,8 @@ describe('SELECT over a seeded ledger', () => {
       expr('COALESCE all null', 'COALESCE(NULL, NULL)', 'null'),
       expr('NULLIF equal', 'NULLIF(1, 1)', 'null'),
       expr('NULLIF different', 'NULLIF(1, 2)', '1'),
+      expr('NULLIF missing and null', 'NULLIF(missing, null)', 'null'),
+      expr('NULLIF missing twice', 'NULLIF(missing, missing)', 'null'),
       expr('CAST string to INT', "CAST('12' AS INT)", '12'),
       expr('CAST decimal to INT', 'CAST(2.7 AS INT)', '2'),
       expr('CAST to INTEGER', "CAST('-3' AS INTEGER)", '-3'),
