@@ -307,8 +307,8 @@ export async function runServe(options: ServeOptions): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
 
 function usageText(running: RunningVellum): string {

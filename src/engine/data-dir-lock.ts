@@ -9,22 +9,26 @@ const lockedHere = new Set<string>();
 /**
  * Take the data directory for this process: one committer per ledger is
  * what keeps block sequence numbers gapless, so two processes must never
- * write one SQLite store. The lock file holds the owner's pid; a lock left by
- * a process that no longer runs (one killed with SIGKILL, say) is taken over.
+ * write one SQLite store. The lock file holds the owner's pid and the
+ * directory's real path. A lock left by a process that no longer runs (one
+ * killed with SIGKILL, say) is taken over, and so is one copied along with
+ * the directory, such as in a backup taken while its server ran.
  *
  * NOTE: two processes that find the same stale lock at the same moment can
  * both take it. The store's sequence check still keeps the journal intact.
  */
 export function lockDataDir(dataDir: string): () => void {
   // One directory under any spelling: relative, absolute or through a link.
-  const path = join(realpathSync(dataDir), LOCK_FILE);
+  const directory = realpathSync(dataDir);
+  const path = join(directory, LOCK_FILE);
   if (lockedHere.has(path)) {
     throw new Error(
       `data directory ${dataDir} is already open in this process; close its Engine first`,
     );
   }
-  const owner = readOwner(path);
-  if (owner !== undefined && owner !== process.pid && isRunning(owner)) {
+  const { pid: owner, directory: locked } = readLock(path);
+  const copied = locked !== undefined && locked !== directory;
+  if (owner !== undefined && owner !== process.pid && !copied && isRunning(owner)) {
     throw new Error(
       `data directory ${dataDir} is in use by process ${owner}; only one Vellum process may open it at a time`,
     );
@@ -32,24 +36,31 @@ export function lockDataDir(dataDir: string): () => void {
 
   const fd = openSync(path, 'w', 0o600);
   try {
-    writeSync(fd, String(process.pid));
+    writeSync(fd, `${process.pid}\n${directory}\n`);
   } finally {
     closeSync(fd);
   }
   lockedHere.add(path);
   return () => {
     lockedHere.delete(path);
-    if (readOwner(path) === process.pid) rmSync(path, { force: true });
+    if (readLock(path).pid === process.pid) rmSync(path, { force: true });
   };
 }
 
-function readOwner(path: string): number | undefined {
+/** Read a lock file: the owner's pid, and the directory it locked (absent in older lock files). */
+function readLock(path: string): { pid?: number; directory?: string } {
+  let text: string;
   try {
-    const pid = Number(readFileSync(path, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    text = readFileSync(path, 'utf8');
   } catch {
-    return undefined;
+    return {};
   }
+  const [first = '', second] = text.split('\n');
+  const pid = Number(first.trim());
+  return {
+    pid: Number.isInteger(pid) && pid > 0 ? pid : undefined,
+    directory: second === undefined || second === '' ? undefined : second,
+  };
 }
 
 function isRunning(pid: number): boolean {

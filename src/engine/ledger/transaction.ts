@@ -243,7 +243,7 @@ export class Transaction {
     if (this.#snapshot().activeTable(table.name) !== undefined) {
       throw new LedgerError(
         'BadRequestException',
-        `Cannot undrop table ${tableId}: an active table named ${table.name} exists; drop or rename it first`,
+        `Cannot undrop table ${tableId}: an active table named ${table.name} exists; drop that table first`,
       );
     }
     this.#assertTableQuotas(this.#snapshot().tables());

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Engine, StoreClosedError } from '../../../src/engine/index.js';
 import { LOCK_FILE } from '../../../src/engine/data-dir-lock.js';
@@ -165,6 +165,24 @@ test('close() with commits in flight returns before the process exits', () => {
     });
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout.trim(), 'closed');
+  } finally {
+    dir.remove();
+  }
+});
+
+test('lock copied with its directory is taken over', async () => {
+  const dir = tempDir();
+  try {
+    // A live process locked another directory, and the lock came along in a copy.
+    writeFileSync(join(dir.path, LOCK_FILE), `${process.ppid}\n/some/other/data-dir\n`);
+    const engine = await Engine.open({ dataDir: dir.path });
+    await engine.close();
+    // The same lock naming this very directory still refuses.
+    writeFileSync(join(dir.path, LOCK_FILE), `${process.ppid}\n${realpathSync(dir.path)}\n`);
+    await assert.rejects(
+      Engine.open({ dataDir: dir.path }),
+      new RegExp(`in use by process ${process.ppid}`),
+    );
   } finally {
     dir.remove();
   }
