@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Engine } from '../engine/index.js';
-import { lockDataDir } from '../engine/data-dir-lock.js';
+import { lockDataDir, makeDataDir } from '../engine/data-dir-lock.js';
 import { openStore, withoutPassword } from '../storage/open-store.js';
 import type { Store } from '../storage/store.js';
 import { ROOT_KEY_CHECK, hasRootKeyCheck } from '../services/secret-box.js';
@@ -90,7 +90,7 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
   const storeUrl = options.store ?? process.env.VELLUM_STORE;
   const removeOnFailure = storeUrl === undefined && !existsSync(dataDir);
   // The root key goes into the data directory, so make it first, private to its owner.
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  makeDataDir(dataDir);
   // With its own SQLite store the engine locks the data directory. Servers
   // that share a store each still need a directory of their own, for the
   // profile files that name this server's address.

@@ -1,10 +1,39 @@
-import { closeSync, openSync, readFileSync, realpathSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 export const LOCK_FILE = 'vellum.lock';
 
 /** Data directories locked by this process, since a lock file cannot tell two engines of one process apart. */
 const lockedHere = new Set<string>();
+
+/**
+ * Create the data directory when missing, private to its owner, turning
+ * the file system's error codes into a message that names the directory
+ * and the fix.
+ */
+export function makeDataDir(dataDir: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const isFile = code === 'EEXIST' || code === 'ENOTDIR';
+    throw new Error(
+      isFile
+        ? `data directory ${dataDir} is a file, or lies under one; choose a directory path`
+        : `cannot create data directory ${dataDir} (${code ?? String(error)}): make sure ` +
+            'its parent directory exists and is writable, or choose another path',
+      { cause: error },
+    );
+  }
+}
 
 /**
  * Take the data directory for this process: one committer per ledger is
@@ -34,7 +63,18 @@ export function lockDataDir(dataDir: string): () => void {
     );
   }
 
-  const fd = openSync(path, 'w', 0o600);
+  let fd: number;
+  try {
+    fd = openSync(path, 'w', 0o600);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') throw error;
+    throw new Error(
+      `data directory ${dataDir} is not writable (${code}): Vellum writes ${LOCK_FILE} and ` +
+        'its database there, so use a writable directory or a writable copy of it',
+      { cause: error },
+    );
+  }
   try {
     writeSync(fd, `${process.pid}\n${directory}\n`);
   } finally {

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LedgerExistsError, type LedgerRecord, type Store } from '../storage/store.js';
 import { SqliteStore } from '../storage/sqlite/sqlite-store.js';
@@ -15,7 +14,7 @@ import {
   RootKeyProvider,
 } from './keyring/root-key-file.js';
 import { Ledger } from './ledger/ledger.js';
-import { lockDataDir } from './data-dir-lock.js';
+import { lockDataDir, makeDataDir } from './data-dir-lock.js';
 import { DEFAULT_TRANSACTION_TIMEOUT_MS } from './ledger/transaction.js';
 import { mapStoreErrors } from './store-errors.js';
 import {
@@ -113,7 +112,7 @@ export class Engine {
 
   static async open(options: EngineOptions): Promise<Engine> {
     checkOpenOptions(options);
-    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    makeDataDir(options.dataDir);
     const unlock = options.store === undefined ? lockDataDir(options.dataDir) : () => undefined;
     try {
       const keys =

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { existsSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Engine, StoreClosedError } from '../../../src/engine/index.js';
 import { LOCK_FILE } from '../../../src/engine/data-dir-lock.js';
@@ -183,6 +183,32 @@ test('lock copied with its directory is taken over', async () => {
       Engine.open({ dataDir: dir.path }),
       new RegExp(`in use by process ${process.ppid}`),
     );
+  } finally {
+    dir.remove();
+  }
+});
+
+test('data directory errors name the directory and the fix', async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir.path, 'a-file');
+    writeFileSync(file, '');
+    for (const dataDir of [file, join(file, 'below')]) {
+      await assert.rejects(
+        Engine.open({ dataDir }),
+        new RegExp(`data directory ${dataDir} is a file, or lies under one; choose a directory`),
+      );
+    }
+    // Root may write anywhere, so only an unprivileged user sees these.
+    if (process.getuid?.() !== 0) {
+      const locked = join(dir.path, 'read-only');
+      mkdirSync(locked, { mode: 0o500 });
+      await assert.rejects(
+        Engine.open({ dataDir: join(locked, 'data') }),
+        /cannot create data directory .*\(EACCES\): make sure its parent directory exists and is writable/,
+      );
+      await assert.rejects(Engine.open({ dataDir: locked }), /is not writable \(EACCES\)/);
+    }
   } finally {
     dir.remove();
   }
