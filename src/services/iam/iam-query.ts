@@ -15,7 +15,7 @@
  * - ListRolePolicies, ListUserPolicies: `{ PolicyNames: string[], IsTruncated, Marker? }`
  * - CreateAccessKey: `{ AccessKey: { UserName, AccessKeyId, Status, SecretAccessKey, CreateDate } }`
  * - ListAccessKeys: `{ AccessKeyMetadata: [{ UserName, AccessKeyId, Status, CreateDate }], IsTruncated, Marker? }`
- * - DeleteUser, DeleteRole, PutUserPolicy, PutRolePolicy, UpdateAssumeRolePolicy, DeleteUserPolicy, DeleteRolePolicy, DeleteAccessKey: `{}`
+ * - DeleteUser, DeleteRole, PutUserPolicy, PutRolePolicy, UpdateAssumeRolePolicy, DeleteUserPolicy, DeleteRolePolicy, DeleteAccessKey, UpdateAccessKey: `{}`
  * - AssumeRole: `{ Credentials: { AccessKeyId, SecretAccessKey, SessionToken, Expiration }, AssumedRoleUser: { AssumedRoleId, Arn } }`
  * - GetCallerIdentity: `{ UserId, Account, Arn }`
  */
@@ -280,6 +280,17 @@ const IAM_ACTIONS: Record<string, ActionHandler> = {
     run: async (params, identity, caller) => {
       await identity.deleteAccessKey(
         checkRequired('accessKeyId', params.AccessKeyId),
+        params.UserName ?? callerUserName(identity, caller),
+      );
+      return {};
+    },
+  },
+  UpdateAccessKey: {
+    resource: byUser,
+    run: async (params, identity, caller) => {
+      await identity.updateAccessKey(
+        checkRequired('accessKeyId', params.AccessKeyId),
+        checkRequired('status', params.Status),
         params.UserName ?? callerUserName(identity, caller),
       );
       return {};

@@ -528,6 +528,32 @@ export class IdentityService implements CredentialResolver {
     this.#keyCache.delete(id);
   }
 
+  /**
+   * Set an access key `Active` or `Inactive`, as IAM's UpdateAccessKey does.
+   * Requests signed with an inactive key are rejected as an unknown key.
+   */
+  async updateAccessKey(accessKeyId: string, status: string, userName?: string): Promise<void> {
+    const id = checkAccessKeyId(accessKeyId);
+    if (status !== 'Active' && status !== 'Inactive') {
+      throw memberInvalid('status', status, 'satisfy enum value set: [Active, Inactive]');
+    }
+    const owner = userName === undefined ? undefined : (await this.getUser(userName)).name;
+    for (;;) {
+      const record = await this.#store.getState(NS.accessKey, id);
+      const key = record ? decode<StoredAccessKey>(record.value) : undefined;
+      if (!record || !key || key.userName?.toLowerCase() !== owner?.toLowerCase()) {
+        throw noSuchEntity(`The Access Key with id ${id} cannot be found.`);
+      }
+      try {
+        await this.#store.putState(NS.accessKey, id, encode({ ...key, status }), record.version);
+        break;
+      } catch (error) {
+        if (!(error instanceof StateConflictError)) throw error;
+      }
+    }
+    this.#keyCache.delete(id);
+  }
+
   async #writeAccessKey(
     credentials: Credentials,
     userName: string | undefined,

@@ -5,6 +5,8 @@ import {
   CreateRoleCommand,
   CreateUserCommand,
   DeleteAccessKeyCommand,
+  ListAccessKeysCommand,
+  UpdateAccessKeyCommand,
   GetRoleCommand,
   IAMClient,
   NoSuchEntityException,
@@ -154,6 +156,60 @@ describe('STS and IAM through the AWS SDK', () => {
       assert.equal(error.name, 'InvalidClientTokenId');
       return true;
     });
+  });
+
+  test('inactive access key is rejected until reactivated', async () => {
+    const iam = new IAMClient(clientConfig(vellum.url, root));
+    await iam.send(new CreateUserCommand({ UserName: 'paused' }));
+    const key = (await iam.send(new CreateAccessKeyCommand({ UserName: 'paused' }))).AccessKey!;
+    const sts = new STSClient(
+      clientConfig(vellum.url, {
+        accessKeyId: key.AccessKeyId!,
+        secretAccessKey: key.SecretAccessKey!,
+      }),
+    );
+    await sts.send(new GetCallerIdentityCommand({}));
+    const update = (Status: 'Active' | 'Inactive') =>
+      iam.send(
+        new UpdateAccessKeyCommand({ UserName: 'paused', AccessKeyId: key.AccessKeyId!, Status }),
+      );
+
+    await update('Inactive');
+    await assert.rejects(sts.send(new GetCallerIdentityCommand({})), (error: Error) => {
+      assert.equal(error.name, 'InvalidClientTokenId');
+      return true;
+    });
+    const listed = await iam.send(new ListAccessKeysCommand({ UserName: 'paused' }));
+    assert.equal(listed.AccessKeyMetadata![0]!.Status, 'Inactive');
+
+    await update('Active');
+    const identity = await sts.send(new GetCallerIdentityCommand({}));
+    assert.equal(identity.Arn, 'arn:aws:iam::000000000000:user/paused');
+
+    await assert.rejects(
+      iam.send(
+        new UpdateAccessKeyCommand({
+          UserName: 'paused',
+          AccessKeyId: key.AccessKeyId!,
+          Status: 'Paused' as 'Active',
+        }),
+      ),
+      (error: Error) => {
+        assert.equal(error.name, 'ValidationError');
+        assert.match(error.message, /Value 'Paused' at 'status'.*\[Active, Inactive\]/);
+        return true;
+      },
+    );
+    await assert.rejects(
+      iam.send(
+        new UpdateAccessKeyCommand({
+          UserName: 'paused',
+          AccessKeyId: 'AKIA0000000000000000',
+          Status: 'Inactive',
+        }),
+      ),
+      (error: unknown) => error instanceof NoSuchEntityException,
+    );
   });
 
   test('unknown query action names the supported ones', async () => {
