@@ -145,6 +145,43 @@ async function loadProcessor(file: string, processor: string | undefined): Promi
   return (await import(pathToFileURL(path).href)) as Processor;
 }
 
+/** Response times, kept in an HDR histogram with microsecond resolution. */
+export class ResponseTimes {
+  #histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+
+  record(milliseconds: number): void {
+    this.#histogram.recordValue(Math.max(1, Math.round(milliseconds * 1000)));
+  }
+
+  /** Summarize the times recorded so far, in milliseconds. */
+  summarize(): LoadSummary['responseTime'] {
+    const histogram = this.#histogram;
+    const min = histogram.minNonZeroValue;
+    const max = histogram.maxValue;
+    // The histogram reports a percentile as the top of its bucket and the
+    // mean from bucket midpoints. Both can lie above the largest recorded
+    // time, so they are clamped to the range of recorded times.
+    const clamp = (micros: number) => Math.min(max, Math.max(min, micros));
+    const ms = (micros: number) => Number((micros / 1000).toFixed(1));
+    return {
+      min: ms(min),
+      max: ms(max),
+      mean: ms(clamp(histogram.mean)),
+      median: ms(clamp(histogram.getValueAtPercentile(50))),
+      p95: ms(clamp(histogram.getValueAtPercentile(95))),
+      p99: ms(clamp(histogram.getValueAtPercentile(99))),
+    };
+  }
+
+  destroy(): void {
+    this.#histogram.destroy();
+  }
+}
+
 /** Run a script and resolve with its summary once every virtual user finished. */
 export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
   const script = readScript(options.file);
@@ -160,11 +197,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
     if (!options.quiet) process.stdout.write(`${line}\n`);
   };
 
-  const histogram = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 3_600_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
+  const responseTimes = new ResponseTimes();
   const summary: LoadSummary = {
     codes: {},
     errors: {},
@@ -249,7 +282,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
       });
       await response.body.dump();
       const elapsed = performance.now() - started;
-      histogram.recordValue(Math.max(1, Math.round(elapsed * 1000)));
+      responseTimes.record(elapsed);
       options.onResponse?.(elapsed, response.statusCode);
       summary.responses++;
       summary.codes[response.statusCode] = (summary.codes[response.statusCode] ?? 0) + 1;
@@ -318,18 +351,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
   }
 
   summary.durationSeconds = Number(((performance.now() - started) / 1000).toFixed(2));
-  const ms = (micros: number) => Number((micros / 1000).toFixed(1));
-  if (summary.responses > 0) {
-    summary.responseTime = {
-      min: ms(histogram.minNonZeroValue),
-      max: ms(histogram.maxValue),
-      mean: ms(histogram.mean),
-      median: ms(histogram.getValueAtPercentile(50)),
-      p95: ms(histogram.getValueAtPercentile(95)),
-      p99: ms(histogram.getValueAtPercentile(99)),
-    };
-  }
-  histogram.destroy();
+  if (summary.responses > 0) summary.responseTime = responseTimes.summarize();
+  responseTimes.destroy();
   if (options.output !== undefined)
     writeFileSync(options.output, `${JSON.stringify(summary, null, 2)}\n`);
   return summary;

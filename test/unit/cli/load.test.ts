@@ -1,16 +1,31 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatSummary, render, runLoad } from '../../../src/cli/load.js';
+import { formatSummary, render, ResponseTimes, runLoad } from '../../../src/cli/load.js';
 import { tempDir } from '../../helpers/backends.js';
 import { VELLUM_MAIN } from '../../helpers/serve-process.js';
 
 const scripts = fileURLToPath(new URL('../../../scripts/', import.meta.url));
+
+/** Listen on the first free port from 19550 to 19599 and return it. */
+async function listenInRange(server: Server): Promise<number> {
+  for (let port = 19550; port <= 19599; port++) {
+    const listening = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    server.removeAllListeners('error');
+    if (listening) return (server.address() as AddressInfo).port;
+  }
+  throw new Error(
+    'found no free port from 19550 to 19599. Stop a process that listens there and run again',
+  );
+}
 
 test('templates keep the type of a lone variable', () => {
   const vars = { id: 7, name: 'Ada' };
@@ -22,6 +37,27 @@ test('templates keep the type of a lone variable', () => {
       list: ['Ada'],
     },
   );
+});
+
+test('response time percentiles stay within min and max', () => {
+  const times = new ResponseTimes();
+  times.record(390.2);
+  const single = times.summarize();
+  times.destroy();
+  assert.equal(single.max, 390.2);
+  assert.equal(single.min, 390.2);
+  assert.equal(single.mean, 390.2);
+  assert.equal(single.median, 390.2);
+  assert.equal(single.p99, 390.2);
+
+  const spread = new ResponseTimes();
+  for (let ms = 100.1; ms < 110; ms += 0.2) spread.record(ms);
+  const summary = spread.summarize();
+  spread.destroy();
+  for (const name of ['mean', 'median', 'p95', 'p99'] as const) {
+    assert.ok(summary[name] <= summary.max, `${name} ${summary[name]} > max ${summary.max}`);
+    assert.ok(summary[name] >= summary.min, `${name} ${summary[name]} < min ${summary.min}`);
+  }
 });
 
 test('the reference scripts run against a record service stand-in', async () => {
@@ -40,8 +76,7 @@ test('the reference scripts run against a record service stand-in', async () => 
       response.end('"Success"');
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const target = `http://127.0.0.1:${(server.address() as AddressInfo).port}/dev`;
+  const target = `http://127.0.0.1:${await listenInRange(server)}/dev`;
   const dir = tempDir('vellum-load-');
   try {
     // The reference scripts with a shorter phase: 20 arrivals in 2 s.
