@@ -1,19 +1,17 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { writeFileSync } from 'node:fs';
 import * as hdr from 'hdr-histogram-js';
 import { Agent, request } from 'undici';
-import { parse as parseYaml } from 'yaml';
+import { loadScript, METHODS, phaseArrivals, type Step } from './load-script.js';
 
 /**
  * A runner for Artillery scripts of the kind the reference scenario uses:
  * `config.target`, `config.phases` (`duration` with `arrivalRate`, or
  * `arrivalCount`), `config.processor`, `config.variables`, and scenarios
- * whose flows hold `function`, `get`, `post`, `put`, `delete` (with `url`,
- * `json` and `headers`), `think` and `log` steps. Arrivals follow an open
- * model: each phase starts virtual users at its rate, whatever the
+ * whose flows contain `function`, `get`, `post`, `put`, `delete` (with `url`,
+ * `json` and `headers`), `think` and `log` steps. `loadScript` rejects a
+ * script that uses anything else before a request is sent. Arrivals follow
+ * an open model: each phase starts virtual users at its rate, whatever the
  * responses take. A template that is exactly one `{{ variable }}` keeps the
  * variable's type, so a number stays a number in JSON.
  */
@@ -65,46 +63,6 @@ export interface LoadSummary {
   stopped: boolean;
 }
 
-interface Step {
-  function?: string;
-  get?: RequestSpec;
-  post?: RequestSpec;
-  put?: RequestSpec;
-  delete?: RequestSpec;
-  log?: string;
-  think?: number;
-}
-
-interface RequestSpec {
-  url: string;
-  json?: unknown;
-  headers?: Record<string, string>;
-}
-
-interface Script {
-  config: {
-    target?: string;
-    phases?: Array<{
-      duration?: number;
-      arrivalRate?: number;
-      arrivalCount?: number;
-      name?: string;
-    }>;
-    processor?: string;
-    variables?: Record<string, unknown>;
-  };
-  scenarios: Array<{ name?: string; weight?: number; flow: Step[] }>;
-}
-
-type Processor = Record<
-  string,
-  (
-    context: { vars: Record<string, unknown> },
-    events: EventEmitter,
-    done: (error?: Error) => void,
-  ) => unknown
->;
-
 /** Render `{{ name }}` templates; a template that is one variable keeps its type. */
 export function render(value: unknown, vars: Record<string, unknown>): unknown {
   if (typeof value === 'string') {
@@ -119,30 +77,6 @@ export function render(value: unknown, vars: Record<string, unknown>): unknown {
     );
   }
   return value;
-}
-
-function readScript(file: string): Script {
-  const script = parseYaml(readFileSync(file, 'utf8')) as Script;
-  if (typeof script !== 'object' || script === null || !Array.isArray(script.scenarios)) {
-    throw new Error(`${file} is not an Artillery script: it needs config and scenarios`);
-  }
-  for (const [i, scenario] of script.scenarios.entries()) {
-    if (!Array.isArray(scenario.flow)) throw new Error(`${file}: scenario ${i + 1} has no flow`);
-  }
-  return script;
-}
-
-async function loadProcessor(file: string, processor: string | undefined): Promise<Processor> {
-  if (processor === undefined) return {};
-  const path = resolve(dirname(file), processor);
-  if (path.endsWith('.cjs') || path.endsWith('.js')) {
-    try {
-      return createRequire(pathToFileURL(path))(path) as Processor;
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'ERR_REQUIRE_ESM') throw error;
-    }
-  }
-  return (await import(pathToFileURL(path).href)) as Processor;
 }
 
 /** Response times, kept in an HDR histogram with microsecond resolution. */
@@ -182,16 +116,32 @@ export class ResponseTimes {
   }
 }
 
+/** Resolve a request's `url`: an absolute http:// or https:// URL is used as it is, and a path is appended to the target. */
+function requestUrl(target: string, url: string): string {
+  return /^https?:\/\//i.test(url) ? url : `${target}${url}`;
+}
+
+/** Build a virtual user's variables, taking one value, picked at random, from each list in `config.variables`. */
+function initialVariables(
+  variables: Record<string, unknown>,
+  target: string,
+): Record<string, unknown> {
+  const picked = Object.entries(variables).map(([name, value]) => [
+    name,
+    Array.isArray(value) ? value[Math.floor(Math.random() * value.length)] : value,
+  ]);
+  return { ...Object.fromEntries(picked), $target: target };
+}
+
 /** Run a script and resolve with its summary once every virtual user finished. */
 export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
-  const script = readScript(options.file);
+  const { script, processor } = await loadScript(options.file);
   const target = (options.target ?? script.config.target ?? '').replace(/\/$/, '');
   if (!/^https?:\/\//.test(target)) {
     throw new Error(
       `the target must be an http:// or https:// address; pass --target, got ${JSON.stringify(target)}`,
     );
   }
-  const processor = await loadProcessor(options.file, script.config.processor);
   const phases = script.config.phases ?? [{ duration: 1, arrivalCount: 1 }];
   const print = (line: string) => {
     if (!options.quiet) process.stdout.write(`${line}\n`);
@@ -237,11 +187,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
 
   const runStep = async (step: Step, context: { vars: Record<string, unknown> }) => {
     if (step.function !== undefined) {
-      const fn = processor[step.function];
-      if (typeof fn !== 'function')
-        throw new Error(`the processor has no function ${step.function}`);
+      // loadScript checked that the processor exports every function a flow names.
+      const fn = processor[step.function]!;
       await new Promise<void>((resolveStep, reject) => {
-        const result = fn(context, events, (error?: Error) =>
+        const result = fn(context, events, (error?: unknown) =>
           error ? reject(error) : resolveStep(),
         );
         if (result instanceof Promise) result.then(() => resolveStep(), reject);
@@ -256,12 +205,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
       await sleep(Number(step.think) * 1000);
       return;
     }
-    const method = (['get', 'post', 'put', 'delete'] as const).find(
-      (name) => step[name] !== undefined,
-    );
-    if (method === undefined) throw new Error(`unknown flow step ${JSON.stringify(step)}`);
+    const method = METHODS.find((name) => step[name] !== undefined)!;
     const spec = step[method]!;
-    const url = `${target}${String(render(spec.url, context.vars))}`;
+    const url = requestUrl(target, String(render(spec.url, context.vars)));
     const headers: Record<string, string> = {
       'user-agent': 'vellum load',
       ...(render(spec.headers ?? {}, context.vars) as Record<string, string>),
@@ -296,9 +242,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
 
   const virtualUser = async () => {
     summary.vusersCreated++;
-    const context = {
-      vars: { ...(script.config.variables ?? {}), $target: target } as Record<string, unknown>,
-    };
+    const context = { vars: initialVariables(script.config.variables ?? {}, target) };
     try {
       for (const step of pickScenario().flow) {
         if (signal?.aborted) return;
@@ -323,9 +267,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
   progress.unref();
   try {
     for (const [index, phase] of phases.entries()) {
-      const duration = (phase.duration ?? 1) * 1000;
-      const arrivals =
-        phase.arrivalCount ?? Math.round((phase.arrivalRate ?? 0) * (phase.duration ?? 1));
+      const duration = phase.duration * 1000;
+      const arrivals = phaseArrivals(phase);
       print(
         `phase ${index + 1}${phase.name ? ` (${phase.name})` : ''}: ${arrivals} virtual users over ${duration / 1000} s`,
       );

@@ -236,8 +236,26 @@ stackCommand(
 program
   .command('load')
   .description(
-    'Run an Artillery script (target, phases, processor functions, get/post/log flows) without Artillery, ' +
-      "then print a summary like Artillery's",
+    "Run an Artillery script without Artillery, then print a summary like Artillery's. " +
+      'The script is checked first: a key or template outside the subset below ends the run with exit code 1',
+  )
+  .addHelpText(
+    'after',
+    `
+Supported subset of the Artillery script format:
+  config.target              the base URL; --target overrides it
+  config.phases[]            duration (seconds, a number), then arrivalRate (virtual users
+                             a second) or arrivalCount (virtual users in the phase); name
+  config.processor           a CommonJS or ES module; flow functions get (context, events, done)
+  config.variables           values for templates; a list gives each virtual user one value
+                             picked at random
+  scenarios[]                flow, name, weight (scenarios are picked in proportion to weight)
+  flow steps                 function, get, post, put, delete, log, think (seconds)
+  request keys               url (a path after the target, or an absolute http(s) URL),
+                             json, headers
+  templates                  {{ name }} for a variable, {{ $target }} for the target
+
+A script that uses more of the format can still run with Artillery.`,
   )
   .argument('<file>', 'the script, such as scripts/create-record.yml')
   .option('--target <url>', "the address requests go to, instead of the script's config.target")

@@ -27,6 +27,118 @@ async function listenInRange(server: Server): Promise<number> {
   );
 }
 
+/** Run the vellum CLI without blocking, so a stand-in in this process can still respond. */
+async function runCli(
+  args: string[],
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', VELLUM_MAIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill(), 60_000);
+  const status = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  clearTimeout(timer);
+  return { status, stdout, stderr };
+}
+
+interface StandIn {
+  target: string;
+  received: Array<{ method: string; url: string; body: string }>;
+  close: () => void;
+}
+
+/** Start a service that records every request and responds with 200. */
+async function startStandIn(): Promise<StandIn> {
+  const received: StandIn['received'] = [];
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      received.push({ method: request.method!, url: request.url!, body });
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{}');
+    });
+  });
+  const port = await listenInRange(server);
+  return { target: `http://127.0.0.1:${port}`, received, close: () => server.close() };
+}
+
+test('load request to an absolute URL', async () => {
+  const standIn = await startStandIn();
+  const dir = tempDir('vellum-load-');
+  try {
+    const file = join(dir.path, 'absolute.yml');
+    writeFileSync(
+      file,
+      `config:\n  phases:\n    - duration: 1\n      arrivalCount: 2\nscenarios:\n` +
+        `  - flow:\n      - get:\n          url: '${standIn.target}/health'\n` +
+        `      - get:\n          url: '/record'\n`,
+    );
+    // No service listens at the target, so only the absolute URL reaches the stand-in.
+    const summary = await runLoad({ file, target: 'http://127.0.0.1:9/dev', quiet: true });
+    assert.deepEqual(
+      standIn.received.map((request) => request.url),
+      ['/health', '/health'],
+    );
+    assert.deepEqual(summary.codes, { '200': 2 });
+    assert.deepEqual(summary.errors, { ECONNREFUSED: 2 });
+  } finally {
+    standIn.close();
+    dir.remove();
+  }
+});
+
+test('load list variable picks one value', async () => {
+  const standIn = await startStandIn();
+  const dir = tempDir('vellum-load-');
+  try {
+    const file = join(dir.path, 'list.yml');
+    writeFileSync(
+      file,
+      `config:\n  phases:\n    - duration: 1\n      arrivalCount: 10\n  variables:\n    id: [1, 2]\n    name: Ada\n` +
+        `scenarios:\n  - flow:\n      - put:\n          url: '/record/{{ id }}'\n` +
+        `          headers:\n            x-name: '{{ name }}'\n          json:\n            id: '{{ id }}'\n`,
+    );
+    const summary = await runLoad({ file, target: standIn.target, quiet: true });
+    assert.deepEqual(summary.codes, { '200': 10 });
+    for (const request of standIn.received) {
+      assert.equal(request.method, 'PUT');
+      assert.match(request.url, /^\/record\/[12]$/);
+      const body = JSON.parse(request.body) as { id: unknown };
+      assert.ok(body.id === 1 || body.id === 2, `id ${JSON.stringify(body.id)}`);
+    }
+  } finally {
+    standIn.close();
+    dir.remove();
+  }
+});
+
+test('load rejects script before sending', async () => {
+  const standIn = await startStandIn();
+  const dir = tempDir('vellum-load-');
+  try {
+    const file = join(dir.path, 'ramp.yml');
+    writeFileSync(
+      file,
+      `config:\n  phases:\n    - duration: 1\n      arrivalRate: 2\n      rampTo: 5\n` +
+        `scenarios:\n  - flow:\n      - post:\n          url: '/record'\n          body: 'id=1'\n`,
+    );
+    const cli = await runCli(['load', file, '--target', standIn.target, '--quiet']);
+    assert.equal(cli.status, 1, cli.stderr);
+    assert.match(cli.stderr, /config\.phases\[0\]\.rampTo is not supported by vellum load/);
+    assert.match(cli.stderr, /scenarios\[0\]\.flow\[0\]\.post\.body is not supported/);
+    assert.match(cli.stderr, /can still run with Artillery/);
+    assert.equal(cli.stdout, '');
+    assert.deepEqual(standIn.received, []);
+  } finally {
+    standIn.close();
+    dir.remove();
+  }
+});
+
 test('templates keep the type of a lone variable', () => {
   const vars = { id: 7, name: 'Ada' };
   assert.deepEqual(
