@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import * as hdr from 'hdr-histogram-js';
 import { Agent, request } from 'undici';
-import { loadScript, METHODS, phaseArrivals, type Step } from './load-script.js';
+import { loadScript, METHODS, phaseArrivals, type Processor, type Step } from './load-script.js';
 
 /**
  * A runner for Artillery scripts of the kind the reference scenario uses:
@@ -42,6 +42,12 @@ export interface LoadSummary {
   codes: Record<string, number>;
   /** Requests that failed without a response, by error code. */
   errors: Record<string, number>;
+  /**
+   * Virtual users that the script itself stopped, by message: a processor
+   * function that threw or called `done(error)`, or a template variable that
+   * no step had set.
+   */
+  scriptErrors: Record<string, number>;
   requests: number;
   responses: number;
   vusersCreated: number;
@@ -63,20 +69,59 @@ export interface LoadSummary {
   stopped: boolean;
 }
 
-/** Render `{{ name }}` templates; a template that is one variable keeps its type. */
+/** An error in the script or its processor that stops a virtual user, counted by its message. */
+export class ScriptStepError extends Error {
+  override name = 'ScriptStepError';
+}
+
+/**
+ * Render `{{ name }}` templates in values and mapping keys. A template that
+ * is one variable keeps its type. Throws a `ScriptStepError` for a variable
+ * that is not set.
+ */
 export function render(value: unknown, vars: Record<string, unknown>): unknown {
   if (typeof value === 'string') {
-    const whole = /^\s*\{\{\s*([\w$.]+)\s*\}\}\s*$/.exec(value);
-    if (whole !== null) return vars[whole[1]!];
-    return value.replace(/\{\{\s*([\w$.]+)\s*\}\}/g, (_, name: string) => String(vars[name] ?? ''));
+    const whole = /^\s*\{\{\s*([A-Za-z_]\w*|\$target)\s*\}\}\s*$/.exec(value);
+    if (whole !== null) return variable(vars, whole[1]!);
+    return value.replace(/\{\{\s*([A-Za-z_]\w*|\$target)\s*\}\}/g, (_, name: string) =>
+      String(variable(vars, name)),
+    );
   }
   if (Array.isArray(value)) return value.map((item) => render(item, vars));
   if (typeof value === 'object' && value !== null) {
     return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [key, render(item, vars)]),
+      Object.entries(value).map(([key, item]) => [String(render(key, vars)), render(item, vars)]),
     );
   }
   return value;
+}
+
+function variable(vars: Record<string, unknown>, name: string): unknown {
+  const value = vars[name];
+  if (value === undefined) throw new ScriptStepError(`undefined variable ${name}`);
+  return value;
+}
+
+/** Call a processor function and wait until it calls `done` or its promise settles. */
+async function callProcessorFunction(
+  processor: Processor,
+  name: string,
+  context: { vars: Record<string, unknown> },
+  events: EventEmitter,
+): Promise<void> {
+  // loadScript checked that the processor exports every function a flow names.
+  const fn = processor[name]!;
+  try {
+    await new Promise<void>((resolveStep, reject) => {
+      const result = fn(context, events, (error?: unknown) =>
+        error ? reject(error) : resolveStep(),
+      );
+      if (result instanceof Promise) result.then(() => resolveStep(), reject);
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message || error.name : String(error);
+    throw new ScriptStepError(`${name}: ${message}`);
+  }
 }
 
 /** Response times, kept in an HDR histogram with microsecond resolution. */
@@ -151,6 +196,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
   const summary: LoadSummary = {
     codes: {},
     errors: {},
+    scriptErrors: {},
     requests: 0,
     responses: 0,
     vusersCreated: 0,
@@ -187,14 +233,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
 
   const runStep = async (step: Step, context: { vars: Record<string, unknown> }) => {
     if (step.function !== undefined) {
-      // loadScript checked that the processor exports every function a flow names.
-      const fn = processor[step.function]!;
-      await new Promise<void>((resolveStep, reject) => {
-        const result = fn(context, events, (error?: unknown) =>
-          error ? reject(error) : resolveStep(),
-        );
-        if (result instanceof Promise) result.then(() => resolveStep(), reject);
-      });
+      await callProcessorFunction(processor, step.function, context, events);
       return;
     }
     if (step.log !== undefined) {
@@ -249,8 +288,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
         await runStep(step, context);
       }
       summary.vusersCompleted++;
-    } catch {
+    } catch (error) {
       summary.vusersFailed++;
+      if (error instanceof ScriptStepError) {
+        summary.scriptErrors[error.message] = (summary.scriptErrors[error.message] ?? 0) + 1;
+      }
     }
   };
 
@@ -261,7 +303,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
     print(
       `progress at ${Math.round((performance.now() - started) / 1000)} s: ${summary.vusersCreated} virtual users, ` +
         `${summary.responses} responses ${JSON.stringify(summary.codes)}, ` +
-        `${Object.values(summary.errors).reduce((a, b) => a + b, 0)} errors ${JSON.stringify(summary.errors)}`,
+        `${Object.values(summary.errors).reduce((a, b) => a + b, 0)} errors ${JSON.stringify(summary.errors)}, ` +
+        `${Object.values(summary.scriptErrors).reduce((a, b) => a + b, 0)} script errors ${JSON.stringify(summary.scriptErrors)}`,
     );
   }, interval);
   progress.unref();
@@ -307,6 +350,9 @@ export function formatSummary(summary: LoadSummary): string {
   for (const [code, count] of Object.entries(summary.codes))
     lines.push([`http.codes.${code}`, count]);
   for (const [code, count] of Object.entries(summary.errors)) lines.push([`errors.${code}`, count]);
+  for (const [message, count] of Object.entries(summary.scriptErrors)) {
+    lines.push([`errors.${message}`, count]);
+  }
   lines.push(['http.requests', summary.requests], ['http.responses', summary.responses]);
   const rows = lines.map(([name, value]) => `${`${name}: `.padEnd(40, '.')} ${value}`);
   rows.push('http.response_time:');

@@ -255,7 +255,9 @@ Supported subset of the Artillery script format:
                              json, headers
   templates                  {{ name }} for a variable, {{ $target }} for the target
 
-A script that uses more of the format can still run with Artillery.`,
+A script that uses more of the format can still run with Artillery. A processor function
+that fails and a template variable that no step set count as errors.<message>, and the run
+then exits with code 1.`,
   )
   .argument('<file>', 'the script, such as scripts/create-record.yml')
   .option('--target <url>', "the address requests go to, instead of the script's config.target")
@@ -280,6 +282,15 @@ A script that uses more of the format can still run with Artillery.`,
         process.stderr.write(
           `vellum load: none of the ${summary.requests} requests got a response (${errors}); ` +
             'check that the service runs and that --target or config.target is its address\n',
+        );
+        process.exitCode = 1;
+      } else if (Object.keys(summary.scriptErrors).length > 0) {
+        const errors = Object.entries(summary.scriptErrors)
+          .map(([message, count]) => `${message} x${count}`)
+          .join(', ');
+        process.stderr.write(
+          `vellum load: virtual users stopped on errors in the script or its processor (${errors}); ` +
+            'fix the processor function or set the variable, then run again\n',
         );
         process.exitCode = 1;
       } else if (summary.stopped) process.exitCode = 130;

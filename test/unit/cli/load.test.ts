@@ -139,6 +139,70 @@ test('load rejects script before sending', async () => {
   }
 });
 
+test('processor failures counted as errors', async () => {
+  const standIn = await startStandIn();
+  const dir = tempDir('vellum-load-');
+  try {
+    writeFileSync(
+      join(dir.path, 'processor.cjs'),
+      [
+        'let calls = 0;',
+        'module.exports = {',
+        "  throwing() { throw new Error('no ids left'); },",
+        "  callingDone(context, events, done) { done(new Error('record store closed')); },",
+        "  rejecting: async () => { throw new Error('lookup failed'); },",
+        '  everyOther(context, events, done) {',
+        '    calls += 1;',
+        '    if (calls % 2 === 1) context.vars.id = calls;',
+        '    done();',
+        '  },',
+        '};',
+        '',
+      ].join('\n'),
+    );
+    const cases: Array<{ fn: string; error: string; count: number; requests: number }> = [
+      { fn: 'throwing', error: 'throwing: no ids left', count: 4, requests: 0 },
+      { fn: 'callingDone', error: 'callingDone: record store closed', count: 4, requests: 0 },
+      { fn: 'rejecting', error: 'rejecting: lookup failed', count: 4, requests: 0 },
+      { fn: 'everyOther', error: 'undefined variable id', count: 2, requests: 2 },
+    ];
+    for (const { fn, error, count, requests } of cases) {
+      const file = join(dir.path, `${fn}.yml`);
+      writeFileSync(
+        file,
+        `config:\n  processor: './processor.cjs'\n  phases:\n    - duration: 1\n      arrivalCount: 4\n` +
+          `scenarios:\n  - flow:\n      - function: ${fn}\n      - get:\n          url: '/record/{{ id }}'\n`,
+      );
+      const summary = await runLoad({ file, target: standIn.target, quiet: true });
+      assert.deepEqual(summary.scriptErrors, { [error]: count }, fn);
+      assert.equal(summary.vusersFailed, count, fn);
+      assert.equal(summary.requests, requests, fn);
+      assert.match(formatSummary(summary), new RegExp(`errors\\.${error}: \\.* ${count}`), fn);
+    }
+    assert.deepEqual(
+      standIn.received.map((request) => request.url),
+      ['/record/1', '/record/3'],
+    );
+
+    const cli = await runCli([
+      'load',
+      join(dir.path, 'callingDone.yml'),
+      '--target',
+      standIn.target,
+      '--quiet',
+    ]);
+    assert.equal(cli.status, 1, cli.stderr);
+    assert.match(cli.stdout, /errors\.callingDone: record store closed: \.* 4/);
+    assert.match(
+      cli.stderr,
+      /virtual users stopped on errors in the script or its processor \(callingDone: record store closed x4\)/,
+    );
+  } finally {
+    standIn.close();
+    dir.remove();
+  }
+});
+
 test('templates keep the type of a lone variable', () => {
   const vars = { id: 7, name: 'Ada' };
   assert.deepEqual(
