@@ -12,19 +12,10 @@ import { VELLUM_MAIN } from '../../helpers/serve-process.js';
 
 const scripts = fileURLToPath(new URL('../../../scripts/', import.meta.url));
 
-/** Listen on the first free port from 19550 to 19599 and return it. */
-async function listenInRange(server: Server): Promise<number> {
-  for (let port = 19550; port <= 19599; port++) {
-    const listening = await new Promise<boolean>((resolve) => {
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    server.removeAllListeners('error');
-    if (listening) return (server.address() as AddressInfo).port;
-  }
-  throw new Error(
-    'found no free port from 19550 to 19599. Stop a process that listens there and run again',
-  );
+/** Listen on a free loopback port and return it. */
+async function listenOnLoopback(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
 }
 
 /** Run the vellum CLI without blocking, so a stand-in in this process can still respond. */
@@ -62,7 +53,7 @@ async function startStandIn(): Promise<StandIn> {
       response.end('{}');
     });
   });
-  const port = await listenInRange(server);
+  const port = await listenOnLoopback(server);
   return { target: `http://127.0.0.1:${port}`, received, close: () => server.close() };
 }
 
@@ -252,7 +243,7 @@ test('the reference scripts run against a record service stand-in', async () => 
       response.end('"Success"');
     });
   });
-  const target = `http://127.0.0.1:${await listenInRange(server)}/dev`;
+  const target = `http://127.0.0.1:${await listenOnLoopback(server)}/dev`;
   const dir = tempDir('vellum-load-');
   try {
     // The reference scripts with a shorter phase: 20 arrivals in 2 s.
