@@ -15,10 +15,8 @@ export function ionToJson(value: dom.Value): string {
       return value.booleanValue() ? 'true' : 'false';
     case IonTypes.INT:
       return value.bigIntValue()!.toString();
-    case IonTypes.FLOAT: {
-      const n = value.numberValue()!;
-      return Number.isFinite(n) ? JSON.stringify(n) : 'null';
-    }
+    case IonTypes.FLOAT:
+      return floatJson(value.numberValue()!);
     case IonTypes.DECIMAL: {
       const decimal = value.decimalValue()!;
       return decimalJson(decimal.getCoefficient(), decimal.getExponent(), decimal.isNegative());
@@ -46,10 +44,21 @@ export function ionToJson(value: dom.Value): string {
   }
 }
 
-/** Write a decimal as a JSON number: plain digits unless that takes over 20 extra zeros. */
+/** Write a float as a JSON number that keeps the sign of zero. Nan and the infinities become null. */
+function floatJson(float: number): string {
+  if (!Number.isFinite(float)) return 'null';
+  return Object.is(float, -0) ? '-0' : JSON.stringify(float);
+}
+
+/**
+ * Write a decimal as a JSON number: plain digits unless that takes over 20
+ * extra zeros. A zero with a positive exponent is `0` or `-0`, since JSON
+ * numbers cannot start with more than one zero.
+ */
 function decimalJson(coefficient: bigint, exponent: number, negative: boolean): string {
   const sign = negative ? '-' : '';
   const digits = (coefficient < 0n ? -coefficient : coefficient).toString();
+  if (coefficient === 0n && exponent >= 0) return `${sign}0`;
   if (exponent >= 0)
     return exponent <= 20
       ? `${sign}${digits}${'0'.repeat(exponent)}`
