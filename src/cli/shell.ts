@@ -232,28 +232,41 @@ transaction and commits at once, unless one is open.
 
 /**
  * Split text into statements at `;`, ignoring semicolons inside 'strings',
- * "names", `Ion literals` and comments. Returns the complete statements
- * and the unfinished rest.
+ * "names", `Ion literals`, `--` line comments and block comments. Returns the
+ * complete statements and the unfinished rest.
  */
 export function splitStatements(text: string): { statements: string[]; rest: string } {
   const statements: string[] = [];
   let start = 0;
-  let quote: string | undefined;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quote !== undefined) {
-      if (ch === quote) quote = undefined;
+  let i = 0;
+  while (i < text.length) {
+    if (text[i] !== ';') {
+      i = skipToken(text, i);
       continue;
     }
-    if (ch === "'" || ch === '"' || ch === '`') quote = ch;
-    else if (ch === '-' && text[i + 1] === '-') {
-      const end = text.indexOf('\n', i);
-      i = end < 0 ? text.length : end;
-    } else if (ch === ';') {
-      const statement = text.slice(start, i).trim();
-      if (statement !== '') statements.push(statement);
-      start = i + 1;
-    }
+    const statement = text.slice(start, i).trim();
+    if (statement !== '') statements.push(statement);
+    start = i + 1;
+    i = start;
   }
   return { statements, rest: text.slice(start) };
+}
+
+/**
+ * Return the index just past the quoted text or comment that starts at
+ * `i`, or `i + 1` when none starts there. An unterminated one runs to the
+ * end of the text, so its statement stays unfinished.
+ */
+function skipToken(text: string, i: number): number {
+  const ch = text[i]!;
+  if (ch === "'" || ch === '"' || ch === '`') return indexAfter(text, ch, i + 1);
+  if (text.startsWith('--', i)) return indexAfter(text, '\n', i + 2);
+  if (text.startsWith('/*', i)) return indexAfter(text, '*/', i + 2);
+  return i + 1;
+}
+
+/** Return the index just past the first `close` at or after `from`, or the text's length. */
+function indexAfter(text: string, close: string, from: number): number {
+  const end = text.indexOf(close, from);
+  return end < 0 ? text.length : end + close.length;
 }
