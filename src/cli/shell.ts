@@ -145,6 +145,7 @@ export async function runShell(options: ShellOptions): Promise<number> {
 
   const interactive = options.execute === undefined && process.stdin.isTTY === true;
   let interrupted = false;
+  let exited = false;
   try {
     if (options.execute !== undefined) {
       const { statements, rest } = splitStatements(options.execute);
@@ -158,9 +159,10 @@ export async function runShell(options: ShellOptions): Promise<number> {
         terminal: interactive,
       });
       let buffer = '';
+      const pending = () => buffer.trim() !== '';
       // The prompt shows an open transaction, whose statements wait for commit.
       const prompt = () =>
-        buffer.trim() !== ''
+        pending()
           ? '...> '
           : explicit
             ? `${options.ledger} (transaction)> `
@@ -168,7 +170,7 @@ export async function runShell(options: ShellOptions): Promise<number> {
       // Ctrl-C throws away the line and any unfinished statement. With
       // nothing to throw away, it leaves the shell.
       lines.on('SIGINT', () => {
-        if (buffer.trim() === '' && lines.line === '') {
+        if (!pending() && lines.line === '') {
           interrupted = true;
           process.stdout.write('\n');
           lines.close();
@@ -186,31 +188,37 @@ export async function runShell(options: ShellOptions): Promise<number> {
       });
       if (interactive) lines.prompt();
       for await (const line of lines) {
-        if (buffer === '' && /^\s*(exit|quit)\s*;?\s*$/i.test(line)) break;
-        if (buffer === '' && /^\s*help\s*;?\s*$/i.test(line)) {
-          out(SHELL_HELP);
-          if (interactive) lines.prompt();
-          continue;
+        const command = buffer === '' ? shellCommand(line) : undefined;
+        if (command === 'exit') {
+          exited = true;
+          break;
         }
-        buffer += `${line}\n`;
-        const { statements, rest } = splitStatements(buffer);
-        buffer = rest;
-        await runText(statements);
+        if (command === 'help') out(SHELL_HELP);
+        else {
+          buffer += `${line}\n`;
+          const { statements, rest } = splitStatements(buffer);
+          buffer = rest;
+          await runText(statements);
+        }
         if (interactive) {
           lines.setPrompt(prompt());
           lines.prompt();
         }
       }
+      // Breaking out of the loop leaves the interface open, and its stdin keeps the process alive.
+      lines.close();
       // Piped input may end without a final `;`, so the rest runs. An
       // interrupted statement is dropped instead.
-      if (buffer.trim() !== '' && !interrupted) await runText([buffer]);
+      if (pending() && !interrupted) await runText([buffer]);
     }
     if (explicit) {
       await abort();
       err(
         interrupted
           ? 'the open transaction was aborted: Ctrl-C left the shell before commit'
-          : 'the open transaction was aborted: the input ended without commit',
+          : exited
+            ? 'the open transaction was aborted: exit left the shell before commit'
+            : 'the open transaction was aborted: the input ended without commit',
       );
       failed = true;
     }
@@ -219,6 +227,13 @@ export async function runShell(options: ShellOptions): Promise<number> {
     client.destroy();
   }
   return failed ? 1 : 0;
+}
+
+/** Return the shell command that a line of input is, or undefined for statement text. */
+function shellCommand(line: string): 'exit' | 'help' | undefined {
+  if (/^\s*(exit|quit)\s*;?\s*$/i.test(line)) return 'exit';
+  if (/^\s*help\s*;?\s*$/i.test(line)) return 'help';
+  return undefined;
 }
 
 const SHELL_HELP = `PartiQL statements end with ";" and may span lines; each runs in its own

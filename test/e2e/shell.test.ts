@@ -1,10 +1,15 @@
-import { test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { CreateLedgerCommand, QLDBClient } from '@aws-sdk/client-qldb';
 import { tempDir } from '../helpers/backends.js';
-import { VELLUM_MAIN, readProfile, startServe } from '../helpers/serve-process.js';
+import {
+  VELLUM_MAIN,
+  readProfile,
+  startServe,
+  type ServeProcess,
+} from '../helpers/serve-process.js';
 import { splitStatements } from '../../src/cli/shell.js';
 
 test('shell statements split at semicolons outside quotes', () => {
@@ -18,46 +23,66 @@ test('shell statements split at semicolons outside quotes', () => {
   assert.equal(rest.trim(), 'SELECT');
 });
 
-test('shell runs statements against vellum serve', async () => {
-  const dir = tempDir();
-  const serve = await startServe(dir.path);
-  try {
+describe('shell on vellum serve', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let serve: ServeProcess;
+
+  before(async () => {
+    dir = tempDir();
+    serve = await startServe(dir.path, '--port', '19510');
     const credentials = readProfile(dir.path);
     process.env.AWS_EC2_METADATA_DISABLED = 'true';
     await new QLDBClient({ endpoint: serve.url, region: 'us-east-1', credentials }).send(
       new CreateLedgerCommand({ Name: 'shell', PermissionsMode: 'ALLOW_ALL' }),
     );
-    const shell = (input: string, ...args: string[]) => {
-      const result = spawnSync(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          VELLUM_MAIN,
-          'shell',
-          '--ledger',
-          'shell',
-          '--endpoint',
-          serve.url,
-          ...args,
-        ],
-        {
-          input,
-          encoding: 'utf8',
-          timeout: 60_000,
-          env: {
-            ...process.env,
-            AWS_SHARED_CREDENTIALS_FILE: join(dir.path, 'credentials'),
-            AWS_CONFIG_FILE: join(dir.path, 'config'),
-            AWS_PROFILE: 'vellum',
-            AWS_ACCESS_KEY_ID: '',
-            AWS_SECRET_ACCESS_KEY: '',
-          },
-        },
-      );
-      return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-    };
+  });
 
+  after(async () => {
+    serve.child.kill('SIGTERM');
+    await serve.exited;
+    dir.remove();
+  });
+
+  const profileEnv = (): NodeJS.ProcessEnv => ({
+    ...process.env,
+    AWS_SHARED_CREDENTIALS_FILE: join(dir.path, 'credentials'),
+    AWS_CONFIG_FILE: join(dir.path, 'config'),
+    AWS_PROFILE: 'vellum',
+  });
+
+  /** Run `vellum shell` on the ledger with this stdin and these arguments. */
+  const shell = (input: string, ...args: string[]) => {
+    const result = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        VELLUM_MAIN,
+        'shell',
+        '--ledger',
+        'shell',
+        '--endpoint',
+        serve.url,
+        ...args,
+      ],
+      {
+        input,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...profileEnv(), AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' },
+      },
+    );
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  };
+
+  /** Start `vellum shell` on the ledger at a terminal. */
+  const terminal = () =>
+    new Terminal(
+      `${shQuote(process.execPath)} --import tsx ${shQuote(VELLUM_MAIN)} shell --ledger shell --endpoint ${serve.url}`,
+      profileEnv(),
+    );
+
+  test('shell runs statements against vellum serve', async () => {
     const setup = shell('', '-e', 'CREATE TABLE Test; CREATE INDEX ON Test (id);');
     assert.equal(setup.status, 0, setup.stderr);
     assert.match(setup.stdout, /tableId/);
@@ -92,15 +117,7 @@ test('shell runs statements against vellum serve', async () => {
 
     // At a terminal (util-linux `script` gives the shell one), Ctrl-C throws
     // away an unfinished statement, and at an empty prompt leaves the shell.
-    const tty = new Terminal(
-      `${shQuote(process.execPath)} --import tsx ${shQuote(VELLUM_MAIN)} shell --ledger shell --endpoint ${serve.url}`,
-      {
-        ...process.env,
-        AWS_SHARED_CREDENTIALS_FILE: join(dir.path, 'credentials'),
-        AWS_CONFIG_FILE: join(dir.path, 'config'),
-        AWS_PROFILE: 'vellum',
-      },
-    );
+    const tty = terminal();
     try {
       await tty.expect(/shell> $/);
       tty.type('help\r');
@@ -152,14 +169,23 @@ test('shell runs statements against vellum serve', async () => {
     assert.equal(noProfile.status, 1);
     assert.match(noProfile.stderr, /no AWS credentials for http:.*profile nope in .*credentials/);
 
-    const after = shell('', '-e', 'SELECT * FROM Test WHERE id = 77;');
-    assert.equal(after.status, 0, after.stderr);
-    assert.match(after.stdout, /0 documents/);
-  } finally {
-    serve.child.kill('SIGTERM');
-    await serve.exited;
-    dir.remove();
-  }
+    const untouched = shell('', '-e', 'SELECT * FROM Test WHERE id = 77;');
+    assert.equal(untouched.status, 0, untouched.stderr);
+    assert.match(untouched.stdout, /0 documents/);
+  });
+
+  test('shell exits at exit and quit', async () => {
+    for (const command of ['exit', 'quit', 'EXIT;']) {
+      const tty = terminal();
+      try {
+        await tty.expect(/shell> $/);
+        tty.type(`${command}\r`);
+        assert.equal(await tty.exitCode(), 0, `${command}: ${tty.output}`);
+      } finally {
+        tty.kill();
+      }
+    }
+  });
 });
 
 function shQuote(text: string): string {
@@ -205,6 +231,27 @@ class Terminal {
         this.#waiting = resolve;
         setTimeout(resolve, 200);
       });
+    }
+  }
+
+  /** Wait for the command to exit, for at most 10 s, and return its exit code. */
+  async exitCode(): Promise<number | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `timed out after 10 s waiting for the command to exit. The terminal showed ${JSON.stringify(this.output)}`,
+            ),
+          ),
+        10_000,
+      );
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
