@@ -188,7 +188,7 @@ export async function runShell(options: ShellOptions): Promise<number> {
       });
       if (interactive) lines.prompt();
       for await (const line of lines) {
-        const command = buffer === '' ? shellCommand(line) : undefined;
+        const command = pending() ? undefined : shellCommand(line);
         if (command === 'exit') {
           exited = true;
           break;

@@ -186,6 +186,32 @@ describe('shell on vellum serve', () => {
       }
     }
   });
+
+  test('shell reads commands after statements', async () => {
+    const setup = shell('', '-e', 'CREATE TABLE Commands;');
+    assert.equal(setup.status, 0, setup.stderr);
+
+    const piped = shell(
+      "SELECT COUNT(*) AS c FROM Commands;\nhelp\nexit\nSELECT 'after exit' FROM Commands;\n",
+    );
+    assert.equal(piped.status, 0, piped.stderr);
+    assert.match(piped.stdout, /c: 0/);
+    assert.match(piped.stdout, /start transaction; +open a transaction/);
+    assert.doesNotMatch(piped.stdout, /after exit/);
+
+    const tty = terminal();
+    try {
+      await tty.expect(/shell> $/);
+      tty.type('SELECT COUNT(*) AS c FROM Commands;\r');
+      await tty.expect(/1 document, .*\r?\nshell> $/s);
+      tty.type('help\r');
+      await tty.expect(/start transaction; +open a transaction.*\r?\nshell> $/s);
+      tty.type('quit\r');
+      assert.equal(await tty.exitCode(), 0, tty.output);
+    } finally {
+      tty.kill();
+    }
+  });
 });
 
 function shQuote(text: string): string {
