@@ -55,6 +55,8 @@ export async function runShell(options: ShellOptions): Promise<number> {
   let failed = false;
   const out = (text: string) => process.stdout.write(`${text}\n`);
   const err = (text: string) => process.stderr.write(`${text}\n`);
+  // In JSON, stdout carries only the results, one value a line, for JSON tools to read.
+  const note = options.format === 'json' ? err : out;
 
   const begin = async () => {
     const reply = await send({ StartTransaction: {} }, token);
@@ -81,7 +83,7 @@ export async function runShell(options: ShellOptions): Promise<number> {
       if (explicit) throw new Error('a transaction is already open; commit or abort it first');
       await begin();
       explicit = true;
-      out(`transaction ${transaction!.id} started`);
+      note(`transaction ${transaction!.id} started`);
       return;
     }
     if (command === 'commit' || command === 'abort') {
@@ -90,7 +92,7 @@ export async function runShell(options: ShellOptions): Promise<number> {
       explicit = false;
       if (command === 'commit') await commit();
       else await abort();
-      out(command === 'commit' ? 'committed' : 'aborted');
+      note(command === 'commit' ? 'committed' : 'aborted');
       return;
     }
     if (transaction === undefined) await begin();
@@ -128,7 +130,7 @@ export async function runShell(options: ShellOptions): Promise<number> {
     for (const value of values) {
       out(options.format === 'json' ? ionToJson(value) : dumpPrettyText(value));
     }
-    out(`${values.length} document${values.length === 1 ? '' : 's'}, ${reads} read IOs`);
+    note(`${counted(values.length, 'document')}, ${counted(reads, 'read IO')}`);
   };
 
   const runText = async (statements: string[]) => {
@@ -193,7 +195,7 @@ export async function runShell(options: ShellOptions): Promise<number> {
           exited = true;
           break;
         }
-        if (command === 'help') out(SHELL_HELP);
+        if (command === 'help') note(SHELL_HELP);
         else {
           buffer += `${line}\n`;
           const { statements, rest } = splitStatements(buffer);
@@ -227,6 +229,11 @@ export async function runShell(options: ShellOptions): Promise<number> {
     client.destroy();
   }
   return failed ? 1 : 0;
+}
+
+/** Write a count with its noun, such as `1 document` or `2 documents`. */
+function counted(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 /** Return the shell command that a line of input is, or undefined for statement text. */

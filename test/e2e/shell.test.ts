@@ -101,9 +101,9 @@ describe('shell on vellum serve', () => {
       'json',
     );
     assert.equal(session.status, 0, session.stderr);
-    assert.match(session.stdout, /committed/);
+    assert.match(session.stderr, /committed/);
     assert.match(session.stdout, /\{"name":"two"\}/);
-    assert.match(session.stdout, /1 document, 1 read IOs/);
+    assert.match(session.stderr, /1 document, 1 read IO\n/);
 
     const aborted = shell(
       "start transaction;\nINSERT INTO Test VALUE {'id': 3};\nabort;\nSELECT * FROM Test WHERE id = 3;",
@@ -211,6 +211,37 @@ describe('shell on vellum serve', () => {
     } finally {
       tty.kill();
     }
+  });
+
+  test('shell json output is only JSON', () => {
+    const setup = shell('', '-e', "CREATE TABLE Json; INSERT INTO Json VALUE {'id': 'a'};");
+    assert.equal(setup.status, 0, setup.stderr);
+
+    const json = shell(
+      [
+        'start transaction;',
+        "SELECT VALUE `[0d5, -0d2, 0.0d2, 5d3, -0d10]` FROM Json WHERE id = 'a';",
+        'SELECT id FROM Json;',
+        'commit;',
+        'help',
+      ].join('\n'),
+      '--format',
+      'json',
+    );
+    assert.equal(json.status, 0, json.stderr);
+    const values = json.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as unknown);
+    assert.deepEqual(values, [[0, -0, 0, 5000, -0], { id: 'a' }]);
+    assert.match(json.stderr, /transaction \w+ started/);
+    assert.match(json.stderr, /^1 document, 1 read IO$/m);
+    assert.match(json.stderr, /committed/);
+    assert.match(json.stderr, /start transaction; +open a transaction/);
+
+    const ion = shell('', '-e', 'SELECT id FROM Json;');
+    assert.equal(ion.status, 0, ion.stderr);
+    assert.match(ion.stdout, /^1 document, 1 read IO$/m);
   });
 });
 
