@@ -57,6 +57,10 @@ export async function runShell(options: ShellOptions): Promise<number> {
   const err = (text: string) => process.stderr.write(`${text}\n`);
   // In JSON, stdout carries only the results, one value a line, for JSON tools to read.
   const note = options.format === 'json' ? err : out;
+  const report = (error: unknown) => {
+    const { name, message } = error as Error;
+    err(`${name}: ${message}`);
+  };
 
   const begin = async () => {
     const reply = await send({ StartTransaction: {} }, token);
@@ -64,17 +68,46 @@ export async function runShell(options: ShellOptions): Promise<number> {
     transaction = { id, digest: hashString(id) };
   };
   const commit = async () => {
-    if (transaction === undefined) return;
-    const current = transaction;
-    transaction = undefined;
+    const current = transaction!;
     await send(
       { CommitTransaction: { TransactionId: current.id, CommitDigest: current.digest } },
       token,
     );
+    transaction = undefined;
   };
   const abort = async () => {
     transaction = undefined;
     await send({ AbortTransaction: {} }, token);
+  };
+
+  /** Return whether the server still has the session's transaction open: it then rejects a second one. */
+  const serverHasTransaction = async (): Promise<boolean> => {
+    try {
+      await send({ StartTransaction: {} }, token);
+    } catch (error) {
+      if ((error as Error).name === 'BadRequestException') return true;
+      throw error;
+    }
+    await send({ AbortTransaction: {} }, token);
+    return false;
+  };
+
+  /**
+   * After a failure inside `start transaction`, keep the transaction while the
+   * server has it open, as the QLDB driver does, and report whether it is still open.
+   */
+  const reportTransaction = async () => {
+    const id = transaction!.id;
+    if (await serverHasTransaction()) {
+      err(`transaction ${id} is still open: commit or abort it`);
+      return;
+    }
+    transaction = undefined;
+    explicit = false;
+    err(
+      `transaction ${id} was aborted by the server and none of its statements will commit. ` +
+        'Statements now run in their own transactions.',
+    );
   };
 
   const run = async (statement: string): Promise<void> => {
@@ -89,14 +122,23 @@ export async function runShell(options: ShellOptions): Promise<number> {
     if (command === 'commit' || command === 'abort') {
       if (!explicit)
         throw new Error(`no transaction is open; ${command} ends one begun with start transaction`);
+      if (command === 'abort') {
+        explicit = false;
+        await abort();
+        note('aborted');
+        return;
+      }
+      // A commit that fails keeps the transaction, which the server may still have open.
+      await commit();
       explicit = false;
-      if (command === 'commit') await commit();
-      else await abort();
-      note(command === 'commit' ? 'committed' : 'aborted');
+      note('committed');
       return;
     }
     if (transaction === undefined) await begin();
     const current = transaction!;
+    // Every statement sent counts in the commit digest, failed or not, as in the QLDB driver.
+    // NOTE: Vellum leaves out a statement it rejects before running, such as one that does not
+    // parse, so committing a transaction after such a statement fails with "Digests don't match".
     current.digest = dot(current.digest, hashString(statement));
     const values: dom.Value[] = [];
     let reads = 0;
@@ -120,11 +162,6 @@ export async function runShell(options: ShellOptions): Promise<number> {
       if (!explicit) await commit();
     } catch (error) {
       if (!explicit) await abort().catch(() => undefined);
-      else {
-        explicit = false;
-        await abort().catch(() => undefined);
-        err('the open transaction was aborted');
-      }
       throw error;
     }
     for (const value of values) {
@@ -139,8 +176,8 @@ export async function runShell(options: ShellOptions): Promise<number> {
         await run(statement);
       } catch (error) {
         failed = true;
-        const { name, message } = error as Error;
-        err(`${name}: ${message}`);
+        report(error);
+        if (explicit && transaction !== undefined) await reportTransaction().catch(report);
       }
     }
   };

@@ -243,6 +243,48 @@ describe('shell on vellum serve', () => {
     assert.equal(ion.status, 0, ion.stderr);
     assert.match(ion.stdout, /^1 document, 1 read IO$/m);
   });
+
+  test('shell keeps transactions after failed statements', () => {
+    const setup = shell(
+      '',
+      '-e',
+      "CREATE TABLE Txn; CREATE INDEX ON Txn (sku); INSERT INTO Txn << {'sku': 1, 'tags': [0, 0]}, {'sku': 2, 'tags': [0]} >>;",
+    );
+    assert.equal(setup.status, 0, setup.stderr);
+
+    // A statement that fails before it writes leaves the transaction open on the server.
+    const stillOpen = shell(
+      [
+        'start transaction;',
+        "INSERT INTO Txn VALUE {'sku': 10};",
+        "INSERT INTO Nope VALUE {'sku': 0};",
+        "INSERT INTO Txn VALUE {'sku': 11};",
+        'commit;',
+        'SELECT sku FROM Txn WHERE sku IN (10, 11);',
+      ].join('\n'),
+    );
+    assert.equal(stillOpen.status, 1);
+    assert.match(stillOpen.stderr, /No active table named 'Nope'/);
+    assert.match(stillOpen.stderr, /transaction \w+ is still open: commit or abort it/);
+    assert.doesNotMatch(stillOpen.stderr, /aborted/);
+    assert.match(stillOpen.stdout, /committed/);
+    assert.match(stillOpen.stdout, /2 documents/);
+
+    // One that fails after writing sku 1 (sku 2 has no tags[3]) makes the server abort it.
+    const serverAborted = shell(
+      [
+        'start transaction;',
+        "INSERT INTO Txn VALUE {'sku': 20};",
+        'UPDATE Txn AS t SET t.tags[CASE WHEN t.sku = 2 THEN 3 ELSE 1 END] = 0 WHERE t.sku IN (1, 2);',
+        'SELECT sku FROM Txn WHERE sku = 20;',
+      ].join('\n'),
+    );
+    assert.equal(serverAborted.status, 1);
+    assert.match(serverAborted.stderr, /past the end/);
+    assert.match(serverAborted.stderr, /transaction \w+ was aborted by the server/);
+    assert.doesNotMatch(serverAborted.stderr, /the input ended without commit/);
+    assert.match(serverAborted.stdout, /0 documents/);
+  });
 });
 
 function shQuote(text: string): string {
