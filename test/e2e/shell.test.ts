@@ -29,7 +29,7 @@ describe('shell on vellum serve', () => {
 
   before(async () => {
     dir = tempDir();
-    serve = await startServe(dir.path, '--port', '19510');
+    serve = await startServe(dir.path);
     const credentials = readProfile(dir.path);
     process.env.AWS_EC2_METADATA_DISABLED = 'true';
     await new QLDBClient({ endpoint: serve.url, region: 'us-east-1', credentials }).send(
