@@ -137,8 +137,6 @@ export async function runShell(options: ShellOptions): Promise<number> {
     if (transaction === undefined) await begin();
     const current = transaction!;
     // Every statement sent counts in the commit digest, failed or not, as in the QLDB driver.
-    // NOTE: Vellum leaves out a statement it rejects before running, such as one that does not
-    // parse, so committing a transaction after such a statement fails with "Digests don't match".
     current.digest = dot(current.digest, hashString(statement));
     const values: dom.Value[] = [];
     let reads = 0;

@@ -165,6 +165,31 @@ describe('official QLDB driver and SDK against vellum serve', () => {
     void dom;
   });
 
+  test('commits after a caught statement error', async () => {
+    await driver.executeLambda((txn) => txn.execute('CREATE TABLE Recovered'));
+    // The driver folds every statement it sends into its commit digest, failed or not.
+    const failures: string[] = [];
+    await driver.executeLambda(async (txn) => {
+      for (const bad of [
+        'SELEC * FROM Recovered',
+        'SELECT * FROM NoSuchTable',
+        'SELECT ? FROM Recovered',
+      ]) {
+        await txn.execute(bad).catch((error: Error) => failures.push(error.name));
+      }
+      await txn.execute('INSERT INTO Recovered ?', { kept: true });
+    });
+    assert.deepEqual(failures, [
+      'BadRequestException',
+      'BadRequestException',
+      'BadRequestException',
+    ]);
+    const rows = await driver.executeLambda(async (txn) =>
+      (await txn.execute('SELECT * FROM Recovered')).getResultList(),
+    );
+    assert.equal(rows.length, 1);
+  });
+
   test('control plane through @aws-sdk/client-qldb', async () => {
     const described = await qldb.send(new DescribeLedgerCommand({ Name: 'driver-test' }));
     assert.equal(described.State, 'ACTIVE');

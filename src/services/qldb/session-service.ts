@@ -330,11 +330,12 @@ export class SessionService implements JsonService {
       throw badRequest('Statement must be a non-empty string');
     }
     const { values: parameters, sizes } = decodeParameters(body.Parameters);
-    const parsed = this.#cache.get(statement);
-    await this.#authorizeStatement(session, transaction, parsed.statement, parameters, context);
+    const recorded = transaction.statements.length;
 
     let result: StatementResult;
     try {
+      const parsed = this.#cache.get(statement);
+      await this.#authorizeStatement(session, transaction, parsed.statement, parameters, context);
       result = await executeStatement(transaction, statement, parameters, {
         cache: this.#cache,
         parameterSizes: sizes,
@@ -342,6 +343,11 @@ export class SessionService implements JsonService {
     } catch (error) {
       // A statement that failed after writing leaves an aborted transaction; forget it.
       if (transaction.state !== 'open') session.transaction = undefined;
+      // The QLDB driver folds every statement it sends into its commit digest, so
+      // one refused before it ran (unparsable or denied, say) is recorded too.
+      else if (transaction.statements.length === recorded) {
+        transaction.recordStatement(statement, parameters);
+      }
       throw error;
     }
     const page = this.#page(session, transaction.id, result.ionBinaries());
