@@ -97,7 +97,15 @@ export type Statement =
   | { kind: 'createIndex'; table: string; field: string; unique: boolean; at: Position }
   | { kind: 'insert'; table: string; value: Expr; single: boolean; at: Position }
   | SelectStatement
-  | { kind: 'update'; target: TableTarget; ops: UpdateOp[]; where?: Expr; at: Position }
+  | {
+      kind: 'update';
+      target: TableTarget;
+      /** Collections nested in the table's documents, as in `FROM t AS a, a.items AS i`. */
+      nested?: FromSource[];
+      ops: UpdateOp[];
+      where?: Expr;
+      at: Position;
+    }
   | { kind: 'delete'; target: TableTarget; where?: Expr; at: Position }
   /** `EXEC procedure arg, ...`: a stored procedure, `redact_revision` being the only one. */
   | { kind: 'exec'; procedure: string; args: Expr[]; at: Position };

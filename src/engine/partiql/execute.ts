@@ -173,7 +173,7 @@ export class StatementRunner {
     }
   }
 
-  /** `EXEC redact_revision <block address>, '<table id>', '<document id>'`. */
+  /** Run `EXEC redact_revision <block address>, '<table id>', '<document id>'`. */
   async #exec(statement: Extract<Statement, { kind: 'exec' }>): Promise<dom.Value> {
     if (statement.procedure.toLowerCase() !== 'redact_revision') {
       fail(
@@ -309,6 +309,9 @@ export class StatementRunner {
   async #modify(
     statement: Extract<Statement, { kind: 'update' | 'delete' }>,
   ): Promise<dom.Value[]> {
+    if (statement.kind === 'update' && statement.nested !== undefined) {
+      return this.#modifyNested(statement, statement.nested);
+    }
     const { target } = statement;
     this.#requireTable(target.table, target.at);
     const alias = target.alias ?? target.table;
@@ -353,8 +356,84 @@ export class StatementRunner {
     return results;
   }
 
-  #applyOp(document: dom.Value, op: UpdateOp, alias: string, scope: Scope): dom.Value {
-    const steps = targetSteps(op.target, alias);
+  /**
+   * `FROM t AS a, a.items AS i WHERE ... SET i.qty = 0 | REMOVE i | INSERT
+   * INTO i.tags VALUE ...`: each row of the table and its nested collections
+   * that matches the condition changes its document at the path the nested
+   * aliases stand for. A document changed through several rows is written
+   * once, with the rows applied from the last element to the first, so that
+   * removing elements leaves the positions of the others in place.
+   */
+  async #modifyNested(
+    statement: Extract<Statement, { kind: 'update' }>,
+    nested: readonly FromSource[],
+  ): Promise<dom.Value[]> {
+    const { target } = statement;
+    this.#requireTable(target.table, target.at);
+    const alias = target.alias ?? target.table;
+    const paths = nestedPaths(alias, nested);
+    const clause: FromClause = {
+      sources: [
+        {
+          expr: { kind: 'name', name: target.table, quoted: true, at: target.at },
+          alias,
+          byAlias: target.byAlias,
+          at: target.at,
+        },
+        ...paths.map((path) => path.source),
+      ],
+      conditions: [],
+    };
+    const byDocument = new Map<string, Row[]>();
+    for (const row of await this.#fromRows(clause, statement.where, Scope.EMPTY)) {
+      const scope = new Scope(row.names, row.values, row.implicit);
+      if (statement.where !== undefined && !holds(statement.where, scope, this.#context)) continue;
+      const docId = (row.values[row.names.indexOf(BY_ID)] as dom.Value).stringValue()!;
+      const rows = byDocument.get(docId) ?? [];
+      rows.push(row);
+      byDocument.set(docId, rows);
+    }
+    const results: dom.Value[] = [];
+    for (const [docId, rows] of byDocument) {
+      const positioned = rows.map((row) => ({ row, positions: positionsOf(row, paths) }));
+      positioned.sort((a, b) => comparePositions(b.positions, a.positions));
+      let document = rows[0]!.values[0] as dom.Value;
+      for (const { row, positions } of positioned) {
+        const steps = nestedSteps(paths, positions);
+        for (const op of statement.ops) {
+          const opScope = new Scope(
+            [alias, ...row.names.slice(1)],
+            [document, ...row.values.slice(1)],
+            [document],
+          );
+          const base = op.target.kind === 'path' ? op.target.base : op.target;
+          const nestedAlias =
+            base.kind === 'name' ? findNested(paths, base.name, base.quoted) : undefined;
+          const rest = op.target.kind === 'path' ? op.target.steps : [];
+          document =
+            nestedAlias === undefined
+              ? this.#applyOp(document, op, alias, opScope)
+              : this.#applyOp(document, op, alias, opScope, [...steps.get(nestedAlias)!, ...rest]);
+        }
+      }
+      const written = document;
+      await this.#engineCallAsync(statement.at, () =>
+        this.#tx.update(target.table, docId, written),
+      );
+      this.#writeIOs++;
+      results.push(documentIdResult(docId));
+    }
+    return results;
+  }
+
+  #applyOp(
+    document: dom.Value,
+    op: UpdateOp,
+    alias: string,
+    scope: Scope,
+    resolved?: PathStep[],
+  ): dom.Value {
+    const steps = resolved ?? targetSteps(op.target, alias);
     // INSERT INTO the alias adds a top-level field (AT 'name'); SET needs a field to assign.
     if (steps.length === 0 && op.kind === 'set') {
       fail(op.target.at, 'SET must name a field of the document, as in SET t.field = value');
@@ -922,6 +1001,106 @@ type ResolvedStep =
   { kind: 'field'; name: string; exact: boolean } | { kind: 'index'; index: number };
 
 /** Return the path steps below the document that an update target names. */
+/** A nested collection of a FROM update: its source, with an AT alias to read positions. */
+interface NestedPath {
+  alias: string;
+  /** The alias of the table or nested collection it ranges over. */
+  parent: string;
+  steps: PathStep[];
+  source: FromSource;
+}
+
+/** Check the nested sources of a FROM update and name the position of each element. */
+function nestedPaths(tableAlias: string, nested: readonly FromSource[]): NestedPath[] {
+  const paths: NestedPath[] = [];
+  const known = [tableAlias];
+  nested.forEach((source, i) => {
+    const expr = source.expr;
+    const base = expr.kind === 'path' ? expr.base : undefined;
+    const alias = source.alias ?? defaultAlias(expr);
+    const parent =
+      base?.kind === 'name'
+        ? known.find((name) =>
+            base.quoted ? name === base.name : name.toLowerCase() === base.name.toLowerCase(),
+          )
+        : undefined;
+    if (expr.kind !== 'path' || parent === undefined || alias === undefined) {
+      fail(
+        source.at,
+        `A second source of a FROM update must be a collection nested in the table, named ` +
+          `from an earlier alias and given an alias of its own, as in ` +
+          `FROM <table> AS ${tableAlias}, @${tableAlias}.items AS item; ` +
+          'the documents of another table cannot be updated here',
+      );
+    }
+    if (expr.steps.some((step) => step.kind === 'wildcard')) {
+      fail(source.at, 'A nested collection of a FROM update cannot contain [*] or .*');
+    }
+    if (source.byAlias !== undefined) {
+      fail(source.at, 'BY names the document id of the table only, not of a nested collection');
+    }
+    known.push(alias);
+    paths.push({
+      alias,
+      parent,
+      steps: expr.steps,
+      source: { ...source, alias, atAlias: source.atAlias ?? `\u0000at${i}` },
+    });
+  });
+  return paths;
+}
+
+function findNested(
+  paths: readonly NestedPath[],
+  name: string,
+  quoted: boolean,
+): string | undefined {
+  return paths.find((path) =>
+    quoted ? path.alias === name : path.alias.toLowerCase() === name.toLowerCase(),
+  )?.alias;
+}
+
+/** Return the position of each nested element of a row in its list, undefined where it is no list element. */
+function positionsOf(row: Row, paths: readonly NestedPath[]): Array<number | undefined> {
+  return paths.map((path) => {
+    const value = row.values[row.names.lastIndexOf(path.source.atAlias!)];
+    return value === undefined || value === MISSING ? undefined : Number(value.numberValue());
+  });
+}
+
+function comparePositions(
+  a: ReadonlyArray<number | undefined>,
+  b: ReadonlyArray<number | undefined>,
+): number {
+  for (let i = 0; i < a.length; i++) {
+    const difference = (a[i] ?? -1) - (b[i] ?? -1);
+    if (difference !== 0) return difference;
+  }
+  return 0;
+}
+
+/** Build the path from the document to each nested alias's element in one row. */
+function nestedSteps(
+  paths: readonly NestedPath[],
+  positions: ReadonlyArray<number | undefined>,
+): Map<string, PathStep[]> {
+  const steps = new Map<string, PathStep[]>();
+  paths.forEach((path, i) => {
+    const position = positions[i];
+    const element: PathStep[] =
+      position === undefined
+        ? []
+        : [
+            {
+              kind: 'index',
+              expr: { kind: 'literal', value: integer(position), at: path.source.at },
+            },
+          ];
+    steps.set(path.alias, [...(steps.get(path.parent) ?? []), ...path.steps, ...element]);
+  });
+  return steps;
+}
+
 function targetSteps(target: Expr, alias: string): PathStep[] {
   const base = target.kind === 'path' ? target.base : target;
   const steps = target.kind === 'path' ? target.steps : [];

@@ -271,16 +271,12 @@ class Parser {
   #fromDml(): Statement {
     const at = this.#expectKeyword('FROM').position;
     const target = this.#tableTarget();
-    if (this.#isPunctuation(',')) {
-      this.#unexpected(
-        'FROM in an update takes one table; a second source, such as a nested list, is not ' +
-          'supported. Change the nested value through its path instead, such as ' +
-          'SET o.items[0].qty = 5, or INSERT INTO o.items VALUE ...',
-      );
-    }
+    const nested: FromSource[] = [];
+    while (this.#acceptPunctuation(',')) nested.push(this.#fromSource());
     const where = this.#acceptKeyword('WHERE') ? this.#expression() : undefined;
     const ops = this.#updateOps();
-    return { kind: 'update', target, ops, where, at };
+    if (nested.length === 0) return { kind: 'update', target, ops, where, at };
+    return { kind: 'update', target, nested, ops, where, at };
   }
 
   #updateOps(): UpdateOp[] {

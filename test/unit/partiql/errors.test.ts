@@ -106,12 +106,15 @@ describe('statement errors', () => {
     assert.match(badRequest.message, new RegExp(`line ${line}, column ${column}$`));
   });
 
-  test('an update FROM a nested list names the supported form', async () => {
-    const error = await db.run("FROM Item AS i, i.tags AS t WHERE t = 'x' SET i.sku = 'y'").then(
-      () => assert.fail('no error for an update over a nested list'),
+  test('an update FROM a second table names the supported form', async () => {
+    const error = await db.run("FROM Item AS i, Other AS o WHERE o.x = 1 SET i.sku = 'y'").then(
+      () => assert.fail('no error for an update over a second table'),
       (caught: unknown) => caught,
     );
-    expectBadRequest(error, /FROM in an update takes one table; .* through its path instead/);
+    expectBadRequest(
+      error,
+      /A second source of a FROM update must be a collection nested in the table, .* as in FROM <table> AS i, @i.items AS item; the documents of another table/,
+    );
   });
 
   test('an @ name that is no alias', async () => {
