@@ -23,6 +23,8 @@ export interface IndexDefinition {
    * Ion Hashes, so exact Ion values.
    */
   keys?: 'equality';
+  /** True once `DROP INDEX` removed it; lookups and writes no longer use it. */
+  dropped?: boolean;
 }
 
 export type CatalogObject = TableDefinition | IndexDefinition;
@@ -87,7 +89,7 @@ export class Catalog {
       const indexes = (this.#indexesByTable.get(object.tableId) ?? []).filter(
         (index) => index.indexId !== object.indexId,
       );
-      indexes.push(object);
+      if (object.dropped !== true) indexes.push(object);
       this.#indexesByTable.set(object.tableId, indexes);
     }
   }

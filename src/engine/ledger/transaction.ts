@@ -252,6 +252,35 @@ export class Transaction {
   }
 
   /**
+   * Drop one of a table's indexes, by id, as `DROP INDEX` does. Lookups on
+   * its field scan the table from then on. Its stored entries go as each
+   * document is next written.
+   */
+  dropIndex(tableName: string, indexId: string): string {
+    const table = this.#activeTable(tableName);
+    const index = this.#snapshot()
+      .indexesOf(table.tableId)
+      .find((candidate) => candidate.indexId === indexId);
+    if (index === undefined) {
+      const ids = this.#snapshot()
+        .indexesOf(table.tableId)
+        .map((candidate) => `${candidate.indexId} (${candidate.field})`);
+      throw new LedgerError(
+        'BadRequestException',
+        `Table ${tableName} has no index with id ${indexId}; ` +
+          (ids.length === 0 ? 'it has no indexes' : `its indexes are ${ids.join(', ')}`),
+      );
+    }
+    this.#changeCatalog({ ...index, dropped: true });
+    for (const write of this.writes.values()) {
+      write.indexEntries = write.indexEntries.filter((entry) => entry.indexId !== indexId);
+    }
+    const builds = this.indexBuilds.filter((build) => build.entry.indexId !== indexId);
+    this.indexBuilds.splice(0, this.indexBuilds.length, ...builds);
+    return table.tableId;
+  }
+
+  /**
    * Create an equality index on a top-level field and index the table's
    * current documents in the same transaction.
    */

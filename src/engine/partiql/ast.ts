@@ -95,6 +95,7 @@ export type Statement =
   | { kind: 'dropTable'; table: string; at: Position }
   | { kind: 'undropTable'; tableId: string; at: Position }
   | { kind: 'createIndex'; table: string; field: string; unique: boolean; at: Position }
+  | { kind: 'dropIndex'; table: string; indexId: string; at: Position }
   | { kind: 'insert'; table: string; value: Expr; single: boolean; at: Position }
   | SelectStatement
   | {

@@ -156,6 +156,12 @@ export class StatementRunner {
         return [
           tableIdResult(this.#engineCall(statement.at, () => tx.undropTable(statement.tableId))),
         ];
+      case 'dropIndex':
+        return [
+          tableIdResult(
+            this.#engineCall(statement.at, () => tx.dropIndex(statement.table, statement.indexId)),
+          ),
+        ];
       case 'createIndex': {
         const table = this.#requireTable(statement.table, statement.at);
         await this.#engineCallAsync(statement.at, () =>

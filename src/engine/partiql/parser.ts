@@ -210,11 +210,46 @@ class Parser {
 
   #drop(): Statement {
     const at = this.#expectKeyword('DROP').position;
-    if (this.#isKeyword('INDEX')) {
-      throw new PartiqlSyntaxError('DROP INDEX is not supported', this.#token.position);
-    }
+    if (this.#acceptKeyword('INDEX')) return this.#dropIndex(at);
     this.#expectKeyword('TABLE');
     return { kind: 'dropTable', table: this.#name('a table name').name, at };
+  }
+
+  /** `DROP INDEX "<indexId>" ON t WITH (purge = true)`, as QLDB writes it. */
+  #dropIndex(at: Position): Statement {
+    const id = this.#token;
+    if (id.kind !== 'quoted') {
+      this.#unexpected(
+        'expected the index id in double quotes, as in DROP INDEX "<indexId>" ON t WITH (purge = true)',
+      );
+    }
+    this.#advance();
+    this.#expectKeyword('ON');
+    const table = this.#name('a table name').name;
+    const withAt = this.#token.position;
+    let purge = false;
+    if (this.#acceptKeyword('WITH')) {
+      this.#expectPunctuation('(');
+      const option = this.#name('purge');
+      this.#expectPunctuation('=');
+      const value = this.#token;
+      if (option.name.toLowerCase() !== 'purge' || !this.#isKeyword('TRUE')) {
+        throw new PartiqlSyntaxError(
+          'DROP INDEX takes one option, WITH (purge = true)',
+          option.name.toLowerCase() === 'purge' ? value.position : option.at,
+        );
+      }
+      this.#advance();
+      this.#expectPunctuation(')');
+      purge = true;
+    }
+    if (!purge) {
+      throw new PartiqlSyntaxError(
+        'DROP INDEX needs WITH (purge = true), as in QLDB: DROP INDEX "<indexId>" ON t WITH (purge = true)',
+        withAt,
+      );
+    }
+    return { kind: 'dropIndex', table, indexId: id.text, at };
   }
 
   #undrop(): Statement {

@@ -29,6 +29,8 @@ export function statementAccess(
       return [{ action: 'qldb:PartiQLUndropTable', table: undefined, tableId: statement.tableId }];
     case 'createIndex':
       return [{ action: 'qldb:PartiQLCreateIndex', table: statement.table }];
+    case 'dropIndex':
+      return [{ action: 'qldb:PartiQLDropIndex', table: statement.table }];
     case 'insert':
       return [{ action: 'qldb:PartiQLInsert', table: statement.table }];
     case 'update':
