@@ -215,7 +215,7 @@ class Parser {
     return { kind: 'dropTable', table: this.#name('a table name').name, at };
   }
 
-  /** `DROP INDEX "<indexId>" ON t WITH (purge = true)`, as QLDB writes it. */
+  /** Parse `DROP INDEX "<indexId>" ON t WITH (purge = true)`, as QLDB writes it. */
   #dropIndex(at: Position): Statement {
     const id = this.#token;
     if (id.kind !== 'quoted') {
