@@ -164,6 +164,8 @@ export class StackService {
       throw validation('No updates are to be performed.');
     }
 
+    await this.#checkExports(name, template, parameters);
+
     const now = Date.now();
     const stack: StackRecord = existing?.stack ?? {
       name,
@@ -249,7 +251,7 @@ export class StackService {
     }
     await this.#removeRetired(stack, context);
     delete stack.retired;
-    stack.outputs = template.outputs.map((output) => ({
+    const outputs = template.outputs.map((output) => ({
       key: output.key,
       value: String(resolve(output.value, resolveContext)),
       ...(output.description === undefined ? {} : { description: output.description }),
@@ -257,6 +259,68 @@ export class StackService {
         ? {}
         : { exportName: String(resolve(output.exportName, resolveContext)) }),
     }));
+    // Export names that depend on resources are known only now.
+    const owners = await this.#exportOwners(stack.name);
+    for (const output of outputs) {
+      const owner = output.exportName === undefined ? undefined : owners.get(output.exportName);
+      if (owner !== undefined) throw exportTaken(output.exportName!, owner);
+    }
+    stack.outputs = outputs;
+  }
+
+  /**
+   * Reject export names that another stack exports, or that the template
+   * exports twice, before anything is made. Names that need a resource are
+   * checked again once the resources exist.
+   */
+  async #checkExports(
+    name: string,
+    template: Template,
+    parameters: Record<string, string>,
+  ): Promise<void> {
+    const context = {
+      parameters: {
+        ...parameters,
+        'AWS::AccountId': this.#options.accountId,
+        'AWS::Region': this.#options.region,
+        'AWS::StackName': name,
+        'AWS::Partition': 'aws',
+      },
+      ref: () => undefined,
+      attribute: () => undefined,
+    };
+    const owners = await this.#exportOwners(name);
+    const seen = new Set<string>();
+    for (const output of template.outputs) {
+      if (output.exportName === undefined) continue;
+      let exportName: string;
+      try {
+        exportName = String(resolve(output.exportName, context));
+      } catch {
+        continue;
+      }
+      if (seen.has(exportName)) {
+        throw validation(
+          `Template error: the outputs export the name ${exportName} twice; export names must be unique`,
+        );
+      }
+      seen.add(exportName);
+      const owner = owners.get(exportName);
+      if (owner !== undefined) throw exportTaken(exportName, owner);
+    }
+  }
+
+  /** Map each export name of the other stacks to the stack that exports it. */
+  async #exportOwners(except: string): Promise<Map<string, string>> {
+    const owners = new Map<string, string>();
+    for (const record of await this.#options.store.listState(NAMESPACE)) {
+      const other = JSON.parse(Buffer.from(record.value).toString('utf8')) as StackRecord;
+      if (other.name === except || other.status === 'DELETE_COMPLETE') continue;
+      for (const output of other.outputs) {
+        if (output.exportName !== undefined) owners.set(output.exportName, other.name);
+      }
+    }
+    return owners;
   }
 
   async #apply(
@@ -742,4 +806,12 @@ function stackParameters(
     }
   }
   return values;
+}
+
+/** CloudFormation's error for an export name that another stack already exports. */
+function exportTaken(exportName: string, owner: string): ServiceError {
+  return validation(
+    `Export with name ${exportName} is already exported by stack ${owner}; ` +
+      'choose another Export Name, such as one that starts with ${AWS::StackName}',
+  );
 }

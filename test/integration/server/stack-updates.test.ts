@@ -366,6 +366,111 @@ describe('CloudFormation stacks: updates, intrinsic functions and template check
     }
   });
 
+  test('an export name belongs to one stack', async () => {
+    const exporting = (exportName: unknown) =>
+      JSON.stringify({
+        Resources: { K: { Type: 'AWS::KMS::Key', Properties: {} } },
+        Outputs: { Id: { Value: { Ref: 'K' }, Export: { Name: exportName } } },
+      });
+    await cfn.send(
+      new CreateStackCommand({ StackName: 'exports-a', TemplateBody: exporting('shared-key') }),
+    );
+    assert.equal((await settled('exports-a')).status, 'CREATE_COMPLETE');
+    const keys = (await kms.send(new ListKeysCommand({}))).Keys!.length;
+
+    // A name known from the template alone is refused before anything is made.
+    await assert.rejects(
+      cfn.send(
+        new CreateStackCommand({ StackName: 'exports-b', TemplateBody: exporting('shared-key') }),
+      ),
+      /Export with name shared-key is already exported by stack exports-a/,
+    );
+    await assert.rejects(
+      cfn.send(new DescribeStacksCommand({ StackName: 'exports-b' })),
+      /does not exist/,
+    );
+    assert.equal((await kms.send(new ListKeysCommand({}))).Keys!.length, keys);
+
+    // A name that needs a resource fails the stack once the resource exists:
+    // a role's Ref is its name.
+    const byResource = JSON.stringify({
+      Resources: {
+        R: {
+          Type: 'AWS::IAM::Role',
+          Properties: {
+            RoleName: 'shared-key',
+            AssumeRolePolicyDocument: trust('lambda.amazonaws.com'),
+          },
+        },
+      },
+      Outputs: { Name: { Value: 'x', Export: { Name: { Ref: 'R' } } } },
+    });
+    await cfn.send(
+      new CreateStackCommand({
+        StackName: 'exports-c',
+        TemplateBody: byResource,
+        Capabilities: NAMED_IAM,
+      }),
+    );
+    const failed = await settled('exports-c');
+    assert.equal(failed.status, 'CREATE_FAILED');
+    assert.match(
+      failed.reason!,
+      /Export with name shared-key is already exported by stack exports-a/,
+    );
+    await cfn.send(new DeleteStackCommand({ StackName: 'exports-c' }));
+    await settled('exports-c').catch(() => undefined);
+    // A resource name another stack owns fails the stack, naming the owner.
+    const role = JSON.stringify({
+      Resources: {
+        R: {
+          Type: 'AWS::IAM::Role',
+          Properties: {
+            RoleName: 'owned-role',
+            AssumeRolePolicyDocument: trust('lambda.amazonaws.com'),
+          },
+        },
+      },
+    });
+    for (const name of ['owner', 'intruder']) {
+      await cfn.send(
+        new CreateStackCommand({ StackName: name, TemplateBody: role, Capabilities: NAMED_IAM }),
+      );
+      await settled(name);
+    }
+    assert.equal((await settled('owner')).status, 'CREATE_COMPLETE');
+    const intruder = await settled('intruder');
+    assert.equal(intruder.status, 'CREATE_FAILED');
+    assert.match(
+      intruder.reason!,
+      /already exists and belongs to stack owner; remove that stack first/,
+    );
+    for (const name of ['intruder', 'owner']) {
+      await cfn.send(new DeleteStackCommand({ StackName: name }));
+      await settled(name).catch(() => undefined);
+    }
+
+    const twice = JSON.stringify({
+      Resources: { K: { Type: 'AWS::KMS::Key', Properties: {} } },
+      Outputs: {
+        One: { Value: 'a', Export: { Name: 'twice' } },
+        Two: { Value: 'b', Export: { Name: 'twice' } },
+      },
+    });
+    await assert.rejects(
+      cfn.send(new CreateStackCommand({ StackName: 'exports-d', TemplateBody: twice })),
+      /export the name twice twice/,
+    );
+    // Once the owner is deleted, the name is free.
+    await cfn.send(new DeleteStackCommand({ StackName: 'exports-a' }));
+    await settled('exports-a').catch(() => undefined);
+    await cfn.send(
+      new CreateStackCommand({ StackName: 'exports-b', TemplateBody: exporting('shared-key') }),
+    );
+    assert.equal((await settled('exports-b')).status, 'CREATE_COMPLETE');
+    await cfn.send(new DeleteStackCommand({ StackName: 'exports-b' }));
+  });
+
   test('a value found bad while deploying makes nothing, and a deploy resumes', async () => {
     const keyCount = async () => (await kms.send(new ListKeysCommand({}))).Keys!.length;
     const before = await keyCount();
