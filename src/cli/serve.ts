@@ -149,6 +149,9 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
       region: options.region,
       authorizer,
       gate: ledgerKeys,
+      // Commands arrive only once the server below listens.
+      observe: (command, outcome, seconds) =>
+        server.metrics.observeCommand(command, outcome, seconds),
     });
     const controlPlane = new ControlPlaneService({
       engine,
@@ -175,6 +178,12 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
         unlockDataDir();
         logger.info({ dataDir }, 'engine and store closed');
       },
+    });
+    const guard = ledgerKeys;
+    const sessionService = sessions;
+    server.metrics.watch({
+      openSessions: () => sessionService.openSessions,
+      encryptionStatuses: () => guard.encryptionStatuses(),
     });
     server.registerJsonService({
       targetPrefix: 'TrentService',

@@ -190,6 +190,32 @@ describe('official QLDB driver and SDK against vellum serve', () => {
     assert.equal(rows.length, 1);
   });
 
+  test('metrics count commands by outcome, sessions and key status', async () => {
+    await driver.executeLambda((txn) => txn.execute('SELEC 1')).catch(() => undefined);
+    const text = await (await fetch(`${vellum.url}/metrics`)).text();
+    const sample = (pattern: string) => {
+      const line = text.split('\n').find((candidate) => candidate.startsWith(pattern));
+      assert.ok(line !== undefined, `no sample ${pattern}`);
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    assert.ok(sample('vellum_qldb_commands_total{command="CommitTransaction",outcome="ok"}') > 0);
+    assert.ok(
+      sample(
+        'vellum_qldb_commands_total{command="ExecuteStatement",outcome="BadRequestException"}',
+      ) > 0,
+    );
+    assert.ok(sample('vellum_qldb_command_duration_seconds_count{command="StartSession"}') > 0);
+    assert.ok(sample('vellum_qldb_sessions_open') >= 1, 'the driver keeps its session');
+    assert.equal(
+      sample('vellum_ledger_encryption_status{ledger="driver-test",status="ENABLED"}'),
+      1,
+    );
+    assert.equal(
+      sample('vellum_ledger_encryption_status{ledger="driver-test",status="KMS_KEY_INACCESSIBLE"}'),
+      0,
+    );
+  });
+
   test('control plane through @aws-sdk/client-qldb', async () => {
     const described = await qldb.send(new DescribeLedgerCommand({ Name: 'driver-test' }));
     assert.equal(described.State, 'ACTIVE');

@@ -572,6 +572,14 @@ export class LedgerKeyService implements LedgerGate {
     return description;
   }
 
+  /** List each ledger this server knows with its `EncryptionStatus`, for metrics. */
+  encryptionStatuses(): Array<{ ledger: string; status: string }> {
+    return [...this.#configs.values()].map((config) => ({
+      ledger: config.ledgerName,
+      status: config.status,
+    }));
+  }
+
   /** Return the key ARN that CreateLedger reports. */
   keyArnOf(ledgerName: string): string | undefined {
     return this.#configs.get(ledgerName)?.keyArn;

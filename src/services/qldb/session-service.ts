@@ -42,6 +42,8 @@ export interface SessionServiceOptions {
   gate?: LedgerGate;
   sessionLifetimeMs?: number;
   pageSize?: number;
+  /** Called after each command with `ok` or the error code returned, such as for metrics. */
+  observe?: (command: string, outcome: string, seconds: number) => void;
   /** For tests: the clock. */
   now?: () => number;
 }
@@ -148,12 +150,18 @@ export class SessionService implements JsonService {
     if (typeof body !== 'object' || Array.isArray(body)) {
       throw badRequest(`${command} must be a JSON object`);
     }
+    const observe = this.#options.observe;
     try {
       const result = await this.#run(command, body as Record<string, unknown>, input, context);
-      const timing = { ProcessingTimeMilliseconds: Math.round(performance.now() - started) };
+      const elapsed = performance.now() - started;
+      observe?.(command, 'ok', elapsed / 1000);
+      const timing = { ProcessingTimeMilliseconds: Math.round(elapsed) };
       return { [command]: { ...result, TimingInformation: timing } };
     } catch (error) {
-      throw sessionError(error);
+      const failure = sessionError(error);
+      const outcome = failure instanceof ServiceError ? failure.code : 'InternalFailure';
+      observe?.(command, outcome, (performance.now() - started) / 1000);
+      throw failure;
     }
   }
 
