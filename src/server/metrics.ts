@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** What a server reports about its ledgers, read at each scrape. */
+/** The sources of a server's session and ledger gauges, read at each scrape. */
 export interface LedgerGauges {
   /** QLDB sessions open now. */
   openSessions(): number;
@@ -12,11 +12,10 @@ const ENCRYPTION_STATUSES = ['ENABLED', 'UPDATING', 'KMS_KEY_INACCESSIBLE'];
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 /**
- * Prometheus metrics of one server: requests by service, operation and HTTP
- * status, and their latency by service and operation; QLDB session commands
- * by command and outcome; and, once `watch` is called, open sessions and
- * each ledger's encryption status. Each server has its own registry, so
- * several servers can live in one process.
+ * Prometheus metrics of one server. They count requests and QLDB session
+ * commands, with their latency, and once `watch` is called they report open
+ * sessions and each ledger's encryption status. Each server has its own
+ * registry, so several servers can live in one process.
  */
 export class ServerMetrics {
   readonly registry = new Registry();
