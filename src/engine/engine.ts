@@ -504,8 +504,17 @@ export class Engine {
     return ledger;
   }
 
+  /**
+   * Close the engine: stop rekeys, wait for the commits already submitted,
+   * then close the store. Any later use of the engine or its ledgers fails
+   * with `StoreClosedError`.
+   */
   async close(): Promise<void> {
     await Promise.allSettled([...this.#rekeys.values()].map((rekey) => rekey.stop()));
+    const ledgers = await Promise.allSettled([...this.#open.values()]);
+    await Promise.all(
+      ledgers.map((opened) => (opened.status === 'fulfilled' ? opened.value.close() : undefined)),
+    );
     this.#open.clear();
     try {
       await this.#store.close();

@@ -1,5 +1,11 @@
 import { dom } from 'ion-js';
-import type { IndexEntry, Store, StoredBlock, StoredRevision } from '../../storage/store.js';
+import {
+  StoreClosedError,
+  type IndexEntry,
+  type Store,
+  type StoredBlock,
+  type StoredRevision,
+} from '../../storage/store.js';
 import { JournalIntegrityError, LedgerError, OccConflictError } from '../errors.js';
 import { merklePathOfList } from '../ion/index.js';
 import { decodeBlockBody } from '../journal/block-body.js';
@@ -55,6 +61,9 @@ export class Ledger implements LedgerAccess {
   readonly #committer: Committer;
   readonly #readCache: ReadCache;
   readonly #tree: BlockTree;
+  /** Commits submitted and not yet settled, which `close` waits for. */
+  readonly #submitted = new Set<Promise<void>>();
+  #closed = false;
 
   private constructor(
     readonly name: string,
@@ -203,7 +212,36 @@ export class Ledger implements LedgerAccess {
   }
 
   submit(transaction: Transaction): Promise<CommitResult> {
-    return this.#committer.submit(transaction);
+    if (this.#closed) return Promise.reject(new StoreClosedError());
+    const result = this.#committer.submit(transaction);
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#submitted.add(settled);
+    void settled.then(() => this.#submitted.delete(settled));
+    return result;
+  }
+
+  /**
+   * Stop taking work and wait for the commits already submitted, so that
+   * closing the store does not cut them off. Transactions begun but not yet
+   * committing fail with `StoreClosedError` when they commit.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    // A commit that a store outage holds up is given up on after the
+    // transaction timeout; closing the store then fails it.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.transactionTimeoutMs);
+      timer.unref();
+    });
+    const drained = (async () => {
+      while (this.#submitted.size > 0) await Promise.all([...this.#submitted]);
+    })();
+    await Promise.race([drained, timeout]);
+    clearTimeout(timer);
   }
 
   async lookupCommitted(entries: IndexEntry[], markKey: string): Promise<Revision[]> {
@@ -252,6 +290,7 @@ export class Ledger implements LedgerAccess {
   // Transactions.
 
   begin(): Transaction {
+    if (this.#closed) throw new StoreClosedError();
     return new Transaction(this);
   }
 

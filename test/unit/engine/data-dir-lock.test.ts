@@ -139,6 +139,43 @@ test('work after close fails with StoreClosedError, not a storage failure to ret
   }
 });
 
+test('close() waits for submitted commits and refuses new work', async () => {
+  const dir = tempDir();
+  try {
+    const engine = await Engine.open({ dataDir: dir.path });
+    await engine.createLedger('draining');
+    const ledger = await engine.ledger('draining');
+    await ledger.run(async (tx) => {
+      tx.createTable('T');
+    });
+    const commits: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 20; i++) {
+      const tx = ledger.begin();
+      await tx.insert('T', { i });
+      commits.push(tx.commit());
+    }
+    const open = ledger.begin();
+    await open.insert('T', { i: 'late' });
+    await engine.close();
+    // Every commit submitted before close() landed.
+    await Promise.all(commits);
+    assert.throws(() => ledger.begin(), StoreClosedError);
+    await assert.rejects(open.commit(), StoreClosedError);
+
+    const reopened = await Engine.open({ dataDir: dir.path });
+    try {
+      const count = await (
+        await reopened.ledger('draining')
+      ).run(async (tx) => (await tx.scan('T')).length);
+      assert.equal(count, 20);
+    } finally {
+      await reopened.close();
+    }
+  } finally {
+    dir.remove();
+  }
+});
+
 test('close() with commits in flight returns before the process exits', () => {
   const dir = tempDir();
   try {
