@@ -58,6 +58,18 @@ program
       'of the AWS profile or environment; it must not have the stage, its ledger, alias or roles yet',
   )
   .option('--region <region>', "with --endpoint, the server's region (default: the profile region)")
+  .option(
+    '--port <port>',
+    'TCP port of the embedded server on 127.0.0.1; 0 picks a free port',
+    parsePort,
+    0,
+  )
+  .option(
+    '--service-port <port>',
+    'TCP port of the record service on 127.0.0.1; 0 picks a free port',
+    parsePort,
+    0,
+  )
   .addOption(
     new Option(
       '--key-check-interval <duration>',
@@ -102,6 +114,8 @@ program
         stage: string;
         endpoint?: string;
         region?: string;
+        port: number;
+        servicePort: number;
         keyCheckInterval: number;
         waitTimeout: number;
         progressInterval: number;
@@ -118,6 +132,10 @@ program
           ['engineOnly', '--engine-only runs without a server'],
           ['dataDir', 'the server at --endpoint keeps its data in its own --data-dir'],
           [
+            'port',
+            'the server at --endpoint listens on its own port; --service-port still applies',
+          ],
+          [
             'keyCheckInterval',
             "the server at --endpoint checks keys at its own interval (vellum serve --key-check-interval); the demo's waits follow it",
           ],
@@ -131,6 +149,12 @@ program
         throw new Error('--region goes with --endpoint; the embedded server serves us-east-1');
       }
       if (options.engineOnly) {
+        const serverOption = ['port', 'servicePort'].find(setOnCommandLine);
+        if (serverOption !== undefined) {
+          throw new Error(
+            `--${serverOption === 'port' ? 'port' : 'service-port'} does not go with --engine-only: it starts no server and no record service`,
+          );
+        }
         await runDemo({
           dataDir: options.dataDir,
           records: options.records,

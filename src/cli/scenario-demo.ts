@@ -49,12 +49,20 @@ export interface ScenarioDemoOptions {
   waitTimeout?: number;
   /** Milliseconds between progress lines when standard error is not a terminal; 5 s by default. */
   progressInterval?: number;
+  /** The embedded server's port on 127.0.0.1; 0, the default, picks a free one. */
+  port?: number;
+  /** The record service's port on 127.0.0.1; 0, the default, picks a free one. */
+  servicePort?: number;
 }
 
 const ACCOUNT = '000000000000';
 const REGION = 'us-east-1';
 const ROLES = { create: 'qldb-kms-create-record-role', get: 'qldb-kms-get-record-role' };
 const DEFAULT_WAIT_MS = 120_000;
+/** Milliseconds between the DescribeLedger polls that draw the report's status bands. */
+const STATUS_POLL_MS = 50;
+const GRANT_ACCESS = /does not have grant access/;
+const ACCESS_DENIED = /AccessDeniedException/;
 
 /** The report's data: every request, the key events and the status periods. */
 class Timeline {
@@ -71,14 +79,17 @@ class Timeline {
     this.events.push({ t: this.now(), label });
   }
 
+  /** Record a status that a DescribeLedger poll returned just now. */
   status(status: string): void {
     const last = this.periods.at(-1);
     const t = this.now();
-    if (last !== undefined && last.status === status) last.end = t;
-    else {
-      if (last !== undefined) last.end = t;
-      this.periods.push({ start: t, end: t, status });
-    }
+    if (last !== undefined) last.end = t;
+    if (last !== undefined && last.status === status) last.lastSeen = t;
+    else this.periods.push({ start: t, end: t, lastSeen: t, status });
+  }
+
+  samplesOf(phase: string): RequestSample[] {
+    return this.samples.filter((sample) => sample.phase === phase);
   }
 }
 
@@ -88,6 +99,8 @@ interface PhaseResult {
   succeeded: number;
   failed: number;
   firstError: string;
+  /** The error of each failed request, in the order they ended. */
+  errors: string[];
   /** Response times in milliseconds. */
   latencies: number[];
   /** Median and p99 response time in milliseconds, when the load runner measured them. */
@@ -95,7 +108,15 @@ interface PhaseResult {
 }
 
 function emptyResult(phase: string): PhaseResult {
-  return { phase, requests: 0, succeeded: 0, failed: 0, firstError: '', latencies: [] };
+  return {
+    phase,
+    requests: 0,
+    succeeded: 0,
+    failed: 0,
+    firstError: '',
+    errors: [],
+    latencies: [],
+  };
 }
 
 function percentiles(result: PhaseResult): [string, string] {
@@ -107,6 +128,84 @@ function percentiles(result: PhaseResult): [string, string] {
   const at = (fraction: number) =>
     sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))]!.toFixed(1);
   return [at(0.5), at(0.99)];
+}
+
+/** A phase's verdict: what was checked, and what was seen instead when the check failed. */
+export interface Verdict {
+  passed: boolean;
+  expectation: string;
+  problems: string[];
+}
+
+function buildVerdict(expectation: string, problems: string[]): Verdict {
+  return { passed: problems.length === 0, expectation, problems };
+}
+
+/** The outcome counts and error messages of a phase, which the verdicts check. */
+export type PhaseCounts = Pick<PhaseResult, 'requests' | 'succeeded' | 'failed' | 'errors'>;
+
+export function expectAllSucceeded(result: PhaseCounts): Verdict {
+  const problems = result.failed === 0 ? [] : [`${result.failed} of ${result.requests} failed`];
+  return buildVerdict('every request succeeded', problems);
+}
+
+/** Count the errors that do not match `pattern`, and describe the first of them. */
+function unexpectedErrors(errors: string[], pattern: RegExp, expectedError: string): string[] {
+  const other = errors.filter((error) => !pattern.test(error));
+  if (other.length === 0) return [];
+  return [
+    `${other.length} failed with another error than ${expectedError}, the first with: ${other[0]}`,
+  ];
+}
+
+/**
+ * Judge the phase in which the ledger's key is disabled under load. Reads
+ * go on until the server's key check for the caller or the key guard finds
+ * the key disabled. That takes up to about one key check interval, so the
+ * moment reads begin to fail is not checked. What is checked holds on a
+ * loaded machine: reads that ended before DisableKey was sent succeeded,
+ * at least one read failed, every failure carried QLDB's grant-access
+ * message, and no read that started after DescribeLedger returned
+ * `KMS_KEY_INACCESSIBLE` succeeded. `samples` are the phase's requests,
+ * `disabledAt` and `inaccessibleAt` seconds on the same clock.
+ */
+export function judgeKeyDisabled(
+  result: PhaseCounts,
+  samples: RequestSample[],
+  disabledAt: number,
+  inaccessibleAt: number,
+): Verdict {
+  const problems: string[] = [];
+  const failedBefore = samples.filter((sample) => !sample.ok && sample.t < disabledAt).length;
+  if (failedBefore > 0) problems.push(`${failedBefore} failed before DisableKey was sent`);
+  if (result.failed === 0) problems.push('no read failed');
+  problems.push(...unexpectedErrors(result.errors, GRANT_ACCESS, 'the grant-access message'));
+  const succeededAfter = samples.filter(
+    (sample) => sample.ok && sample.t - sample.ms / 1000 > inaccessibleAt,
+  ).length;
+  if (succeededAfter > 0) {
+    problems.push(
+      `${succeededAfter} started after DescribeLedger returned KMS_KEY_INACCESSIBLE and succeeded`,
+    );
+  }
+  return buildVerdict(
+    'reads that ended before DisableKey succeeded; at least one read failed, every failure had the ' +
+      'grant-access message, and every read that started after DescribeLedger returned KMS_KEY_INACCESSIBLE failed',
+    problems,
+  );
+}
+
+export function expectAllDenied(result: PhaseCounts): Verdict {
+  const problems = result.succeeded === 0 ? [] : [`${result.succeeded} succeeded`];
+  if (result.requests === 0) problems.push('no read was sent');
+  problems.push(...unexpectedErrors(result.errors, ACCESS_DENIED, 'AccessDeniedException'));
+  return buildVerdict('every read failed with AccessDeniedException', problems);
+}
+
+/** Format a verdict as a terminal line, such as `PASS 1. create records: every request succeeded`. */
+export function formatVerdict(phase: string, result: Verdict): string {
+  const seen = result.passed ? '' : `; instead ${result.problems.join('; ')}`;
+  return `${result.passed ? 'PASS' : 'FAIL'} ${phase}: ${result.expectation}${seen}`;
 }
 
 type Clients = Awaited<ReturnType<typeof loadClients>>;
@@ -230,7 +329,7 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
     const started = await withProgress(
       'starting the record service',
       () => '',
-      () => startRecordService(target, options.stage),
+      () => startRecordService(target, options.stage, options.servicePort ?? 0),
       run.progress,
     );
     service = started.child;
@@ -259,7 +358,7 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
           timeline.status(status.EncryptionStatus);
           lastStatus = describe(status);
         }
-        await sleep(200);
+        await sleep(STATUS_POLL_MS);
       }
     })();
     /**
@@ -335,17 +434,18 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
     );
 
     // Scenario 3: disable the key; reads go on until the guard notices, then fail, then recover.
-    let noticedAfter = 0;
+    let disabledAt = 0;
+    let inaccessibleAt = 0;
     results.push(
       await readsWhile('3. key disabled', async (live) => {
         timeline.event('disable key');
-        const disabledAt = performance.now();
+        disabledAt = timeline.now();
         await clients.kms.send(new sdk.kms.DisableKeyCommand({ KeyId: stack.keys.delete }));
         await waitForLedger(
           'KMS_KEY_INACCESSIBLE',
           (status) => status?.EncryptionStatus === 'KMS_KEY_INACCESSIBLE',
         );
-        noticedAfter = performance.now() - disabledAt;
+        inaccessibleAt = timeline.now();
         // Go on reading until the callers have seen the refusal, so that the
         // phase shows it; a missing refusal shows in the verdict.
         const failedBefore = live.failed;
@@ -359,7 +459,7 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
     print(
       `4. key disabled: the ledger is ${inaccessible?.EncryptionStatus} since ` +
         `${inaccessible?.InaccessibleKmsKeyDateTime?.toISOString()} ` +
-        `(the key guard noticed ${formatElapsed(noticedAfter)} after DisableKey)`,
+        `(${describeKeyDisabled(timeline.samplesOf('3. key disabled'), disabledAt, inaccessibleAt)})`,
     );
     timeline.event('enable key');
     await clients.kms.send(new sdk.kms.EnableKeyCommand({ KeyId: stack.keys.delete }));
@@ -390,35 +490,34 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
     );
     results.push(await load(run, '4. no-access key', ids.slice(0, 100), read, options.concurrency));
 
-    print('');
-    print(
-      'phase                          requests  succeeded  failed  p50 ms  p99 ms  first error',
-    );
-    for (const result of results) {
-      const [p50, p99] = percentiles(result);
-      print(
-        `${result.phase.padEnd(30)} ${String(result.requests).padStart(8)}  ${String(result.succeeded).padStart(9)}  ${String(result.failed).padStart(6)}  ${p50.padStart(6)}  ${p99.padStart(6)}  ${result.firstError}`,
-      );
-    }
     polling = false;
     await poller;
     const verdicts = [
-      results[0]!.failed === 0,
-      results[1]!.failed === 0,
-      results[2]!.failed === 0,
-      results[3]!.failed === 0,
-      results[4]!.failed > 0 && /grant access/.test(results[4]!.firstError),
-      results[5]!.failed === 0,
-      results[6]!.succeeded === 0 && /AccessDeniedException/.test(results[6]!.firstError),
+      expectAllSucceeded(results[0]!),
+      expectAllSucceeded(results[1]!),
+      expectAllSucceeded(results[2]!),
+      expectAllSucceeded(results[3]!),
+      judgeKeyDisabled(
+        results[4]!,
+        timeline.samplesOf(results[4]!.phase),
+        disabledAt,
+        inaccessibleAt,
+      ),
+      expectAllSucceeded(results[5]!),
+      expectAllDenied(results[6]!),
     ];
-    const expected = verdicts.every(Boolean);
+    print('');
+    printPhaseTable(print, results, verdicts);
+    const expected = verdicts.every((phaseVerdict) => phaseVerdict.passed);
     const reportPath = resolve(options.report ?? 'vellum-report.html');
     await writeDemoReport(reportPath, {
       samples: timeline.samples,
       events: timeline.events,
       periods: timeline.periods,
+      pollInterval: STATUS_POLL_MS,
       rows: results.map((result, i) => {
         const [p50, p99] = percentiles(result);
+        const { passed, expectation, problems } = verdicts[i]!;
         return {
           phase: result.phase,
           requests: result.requests,
@@ -426,7 +525,8 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
           failed: result.failed,
           p50,
           p99,
-          verdict: verdicts[i] ? 'as expected' : 'NOT as expected',
+          passed,
+          expectation: passed ? expectation : `${expectation}; instead ${problems.join('; ')}`,
           firstError: result.firstError,
         };
       }),
@@ -443,7 +543,7 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
     print(
       expected
         ? `${ending} Demo finished: every phase behaved as the reference scenario expects.`
-        : `${ending} Demo finished, but a phase did not behave as expected; see the table.`,
+        : `${ending} Demo finished, but a phase did not behave as expected; see the FAIL lines above.`,
     );
     return expected;
   } finally {
@@ -452,6 +552,52 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * Print the phase table, with a PASS or FAIL column, then one line per phase
+ * with the expectation its verdict checked.
+ */
+function printPhaseTable(
+  print: (line: string) => void,
+  results: PhaseResult[],
+  verdicts: Verdict[],
+): void {
+  print(
+    'phase                          requests  succeeded  failed  p50 ms  p99 ms  verdict  first error',
+  );
+  results.forEach((result, i) => {
+    const [p50, p99] = percentiles(result);
+    const mark = verdicts[i]!.passed ? 'PASS' : 'FAIL';
+    print(
+      `${result.phase.padEnd(30)} ${String(result.requests).padStart(8)}  ${String(result.succeeded).padStart(9)}  ${String(result.failed).padStart(6)}  ${p50.padStart(6)}  ${p99.padStart(6)}  ${mark.padEnd(7)}  ${result.firstError}`,
+    );
+  });
+  print('');
+  results.forEach((result, i) => print(formatVerdict(result.phase, verdicts[i]!)));
+}
+
+/**
+ * Say how long after DisableKey DescribeLedger returned `KMS_KEY_INACCESSIBLE`,
+ * the first read failed and the last read to succeed ended.
+ */
+function describeKeyDisabled(
+  samples: RequestSample[],
+  disabledAt: number,
+  inaccessibleAt: number,
+): string {
+  const after = (t: number) => formatElapsed((t - disabledAt) * 1000);
+  const firstFailure = samples.find((sample) => !sample.ok);
+  const lastSuccess = samples.filter((sample) => sample.ok && sample.t >= disabledAt).at(-1);
+  return [
+    `DescribeLedger returned it ${after(inaccessibleAt)} after DisableKey`,
+    firstFailure === undefined
+      ? 'no read failed'
+      : `the first read failed ${after(firstFailure.t)} after it`,
+    lastSuccess === undefined
+      ? 'no read succeeded after it'
+      : `the last read to succeed ended ${after(lastSuccess.t)} after it`,
+  ].join('; ');
 }
 
 function checkStage(stage: string): void {
@@ -492,7 +638,7 @@ async function startEmbedded(options: ScenarioDemoOptions): Promise<Target> {
   };
   const vellum = await startVellum({
     host: '127.0.0.1',
-    port: 0,
+    port: options.port ?? 0,
     dataDir,
     accountId: ACCOUNT,
     region: REGION,
@@ -747,6 +893,7 @@ async function scriptPhase(
     failed: summary.requests - succeeded,
     firstError:
       failures.length > 0 ? `HTTP ${failures.map(([code, n]) => `${code} x${n}`).join(', ')}` : '',
+    errors: [],
     latencies: [],
     measured: { p50: summary.responseTime.median, p99: summary.responseTime.p99 },
   };
@@ -889,10 +1036,14 @@ async function removeStage(
   );
 }
 
-/** Start the example record service as its own process, as a user would run it. */
+/**
+ * Start the example record service as its own process, as a user would run
+ * it, on 127.0.0.1 at `port`, or on a free port when it is 0.
+ */
 async function startRecordService(
   target: Target,
   stage: string,
+  port: number,
 ): Promise<{ child: ChildProcess; url: string }> {
   const root = findRepositoryRoot();
   const main = join(root, 'examples', 'record-service', 'src', 'main.ts');
@@ -916,7 +1067,7 @@ async function startRecordService(
       STAGE: stage,
       CREATE_ROLE_ARN: `arn:aws:iam::${target.account}:role/${ROLES.create}`,
       GET_ROLE_ARN: `arn:aws:iam::${target.account}:role/${ROLES.get}`,
-      PORT: '0',
+      PORT: String(port),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -928,11 +1079,20 @@ async function startRecordService(
       const match = /on (http:\/\/\S+)/.exec(line);
       if (match !== null) resolveUrl(match[1]!);
     });
-    child.once('exit', (code) =>
-      reject(
-        new Error(`the record service exited with code ${code} before it listened:\n${errors}`),
-      ),
-    );
+    child.once('exit', (code) => {
+      if (port !== 0 && errors.includes('EADDRINUSE')) {
+        reject(
+          new Error(
+            `port ${port} on 127.0.0.1 is already in use, so the record service cannot listen there; ` +
+              'stop the process using it or pass another --service-port (0 picks a free port)',
+          ),
+        );
+      } else {
+        reject(
+          new Error(`the record service exited with code ${code} before it listened:\n${errors}`),
+        );
+      }
+    });
   });
   return { child, url };
 }
@@ -995,12 +1155,12 @@ async function readAll(
         await response.arrayBuffer();
       } else {
         result.failed++;
-        if (result.firstError === '') {
-          result.firstError =
-            response instanceof Response
-              ? `${response.status} ${problemText(await response.text())}`
-              : response.message;
-        }
+        const error =
+          response instanceof Response
+            ? `${response.status} ${problemText(await response.text())}`
+            : response.message;
+        result.errors.push(error);
+        if (result.firstError === '') result.firstError = error;
       }
     }
   };

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/backends.js';
@@ -15,6 +16,16 @@ function vellum(...args: string[]): { status: number | null; stdout: string; std
     timeout: 120_000,
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Return a loopback port that was free a moment ago. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 test('demo runs and verify passes', () => {
@@ -125,9 +136,10 @@ test('demo rejects a bad count', () => {
   assert.match(result.stderr, /expected a positive integer, got "many"/);
 });
 
-test('demo runs the reference scenario end to end', () => {
+test('demo runs the reference scenario end to end', async () => {
   const dir = tempDir();
   const report = join(dir.path, 'report.html');
+  const [port, servicePort] = [await freePort(), await freePort()];
   const demo = vellum(
     'demo',
     '--records',
@@ -136,16 +148,82 @@ test('demo runs the reference scenario end to end', () => {
     '300ms',
     '--report',
     report,
+    '--port',
+    String(port),
+    '--service-port',
+    String(servicePort),
   );
   assert.equal(demo.status, 0, demo.stdout + demo.stderr);
-  assert.match(demo.stdout, /1\. create records +60 +60 +0/);
-  assert.match(demo.stdout, /2\. update-ledger --kms-key +\d+ +\d+ +0/);
-  assert.match(demo.stdout, /3\. key disabled .*does not have grant access/);
-  assert.match(demo.stdout, /4\. no-access key +\d+ +0 +\d+ .* 500 .*AccessDeniedException/);
+  assert.match(demo.stdout, new RegExp(`against http://127\\.0\\.0\\.1:${port} `));
+  assert.match(demo.stdout, new RegExp(`record service on http://127\\.0\\.0\\.1:${servicePort}/`));
+  assert.match(demo.stdout, /1\. create records +60 +60 +0 .* PASS/);
+  assert.match(demo.stdout, /2\. update-ledger --kms-key +\d+ +\d+ +0 .* PASS/);
+  assert.match(demo.stdout, /3\. key disabled .* PASS .*does not have grant access/);
+  assert.match(demo.stdout, /4\. no-access key +\d+ +0 +\d+ .* PASS +500 .*AccessDeniedException/);
+  assert.match(demo.stdout, /DescribeLedger returned it \d+\.\d s after DisableKey/);
+  const verdicts = demo.stdout.split('\n').filter((line) => /^(PASS|FAIL) /.test(line));
+  assert.deepEqual(
+    verdicts.map((line) => line.replace(/:.*/, '')),
+    [
+      'PASS 1. create records',
+      'PASS 1. read records',
+      'PASS 2. alias re-pointed',
+      'PASS 2. update-ledger --kms-key',
+      'PASS 3. key disabled',
+      'PASS 3. key enabled again',
+      'PASS 4. no-access key',
+    ],
+  );
+  assert.match(
+    demo.stdout,
+    /^PASS 3\. key disabled: reads that ended before DisableKey succeeded; .*every read that started after DescribeLedger returned KMS_KEY_INACCESSIBLE failed$/m,
+  );
+  assert.match(
+    demo.stdout,
+    /^PASS 4\. no-access key: every read failed with AccessDeniedException$/m,
+  );
   assert.match(demo.stdout, /every phase behaved as the reference scenario expects/);
   const html = readFileSync(report, 'utf8');
   assert.match(html, /<svg/);
-  assert.match(html, /disable key/);
-  assert.match(html, /as expected/);
+  assert.match(html, /<li>[\d.]+ s: disable key<\/li>/);
+  assert.match(html, /KMS_KEY_INACCESSIBLE: observed by DescribeLedger at [\d.]+ s/);
+  assert.match(html, /<td class="pass">PASS<\/td>/);
+  assert.doesNotMatch(html, /FAIL/);
   dir.remove();
+});
+
+test('demo names a port in use', async () => {
+  const occupier = createServer();
+  await new Promise<void>((resolve) => occupier.listen(0, '127.0.0.1', resolve));
+  const { port } = occupier.address() as AddressInfo;
+  try {
+    const server = vellum('demo', '--records', '5', '--port', String(port));
+    assert.equal(server.status, 1, server.stdout + server.stderr);
+    assert.match(
+      server.stderr,
+      new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use; .*pass another --port`),
+    );
+
+    const service = vellum('demo', '--records', '5', '--service-port', String(port));
+    assert.equal(service.status, 1, service.stdout + service.stderr);
+    assert.match(
+      service.stderr,
+      new RegExp(
+        `port ${port} on 127\\.0\\.0\\.1 is already in use, so the record service cannot listen there; .*--service-port`,
+      ),
+    );
+    assert.match(service.stderr, /removing stack qldb-kms-demo after the failure/);
+  } finally {
+    occupier.close();
+  }
+});
+
+test('demo rejects ports without a server', () => {
+  const engineOnly = vellum('demo', '--engine-only', '--port', '19600');
+  assert.equal(engineOnly.status, 1);
+  assert.match(engineOnly.stderr, /--port does not go with --engine-only/);
+
+  const badPort = vellum('demo', '--service-port', '70000');
+  assert.notEqual(badPort.status, 0);
+  assert.match(badPort.stderr, /expected a TCP port from 0 to 65535, got "70000"/);
 });
