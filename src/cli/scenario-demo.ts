@@ -564,13 +564,13 @@ function printPhaseTable(
   verdicts: Verdict[],
 ): void {
   print(
-    'phase                          requests  succeeded  failed  p50 ms  p99 ms  verdict  first error',
+    'phase                          requests  succeeded  failed    p50 ms    p99 ms  verdict  first error',
   );
   results.forEach((result, i) => {
     const [p50, p99] = percentiles(result);
     const mark = verdicts[i]!.passed ? 'PASS' : 'FAIL';
     print(
-      `${result.phase.padEnd(30)} ${String(result.requests).padStart(8)}  ${String(result.succeeded).padStart(9)}  ${String(result.failed).padStart(6)}  ${p50.padStart(6)}  ${p99.padStart(6)}  ${mark.padEnd(7)}  ${result.firstError}`,
+      `${result.phase.padEnd(30)} ${String(result.requests).padStart(8)}  ${String(result.succeeded).padStart(9)}  ${String(result.failed).padStart(6)}  ${p50.padStart(8)}  ${p99.padStart(8)}  ${mark.padEnd(7)}  ${result.firstError}`,
     );
   });
   print('');
