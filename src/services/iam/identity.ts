@@ -45,6 +45,7 @@ import {
 } from './policy.js';
 import type { ConditionValues } from './policy-conditions.js';
 import { evaluatePolicies } from './policy-evaluation.js';
+import { withPrincipalIds, type PrincipalIds } from './principal-ids.js';
 
 /** The namespace of the identity service's own records, such as its root key check. */
 export const IDENTITY_META_NAMESPACE = 'iam.meta';
@@ -81,6 +82,12 @@ export interface RoleRecord {
   createdAt: number;
   /** The trust policy, byte for byte as given. */
   trustPolicy: string;
+  /**
+   * The unique ids of the users and roles the trust policy names, recorded
+   * when it was stored. Absent when it names none, and on roles stored
+   * before ids were recorded, whose trust policies match by ARN.
+   */
+  trustPrincipalIds?: PrincipalIds;
   description?: string;
   /** Maximum session duration AssumeRole may issue, in seconds (3600 to 43200). */
   maxSessionDuration: number;
@@ -293,7 +300,7 @@ export class IdentityService implements CredentialResolver {
   }): Promise<RoleRecord> {
     const name = checkRoleName(input.roleName);
     const path = checkPath(input.path);
-    const trustPolicy = await this.#checkTrustPolicy(
+    const trust = await this.#checkTrustPolicy(
       'assumeRolePolicyDocument',
       input.assumeRolePolicyDocument,
     );
@@ -323,9 +330,10 @@ export class IdentityService implements CredentialResolver {
       path,
       arn: `arn:aws:iam::${this.accountId}:role${path}${name}`,
       createdAt: this.#now(),
-      trustPolicy,
+      trustPolicy: trust.text,
       maxSessionDuration,
     };
+    if (trust.ids !== undefined) role.trustPrincipalIds = trust.ids;
     if (input.description !== undefined) role.description = input.description;
     try {
       await this.#store.putState(NS.role, name.toLowerCase(), encode(role), 0);
@@ -338,33 +346,35 @@ export class IdentityService implements CredentialResolver {
     return role;
   }
 
-  /** Check a trust policy: a valid document that names only principals that exist, as IAM requires. */
-  async #checkTrustPolicy(member: string, document: string): Promise<string> {
-    const trustPolicy = checkPolicyDocument(member, document);
-    const trust = this.#parseOrReject(trustPolicy, 'trust');
-    for (const statement of trust.statements) {
-      for (const entry of [
-        ...(statement.principal?.aws ?? []),
-        ...(statement.notPrincipal?.aws ?? []),
-      ]) {
-        if (!(await this.principalExists(entry))) {
-          throw malformedPolicy(
-            `Invalid principal in policy: "AWS":"${entry}"; name an existing user or role, or the account root.`,
-          );
-        }
-      }
-    }
-    return trustPolicy;
+  /**
+   * Check a trust policy: a valid document that names only principals that
+   * exist, as IAM requires. Returns the text with the ids of the users and
+   * roles it names.
+   */
+  async #checkTrustPolicy(
+    member: string,
+    document: string,
+  ): Promise<{ text: string; ids: PrincipalIds | undefined }> {
+    const text = checkPolicyDocument(member, document);
+    const trust = this.#parseOrReject(text, 'trust');
+    const ids = await this.principalIds(trust, (entry) =>
+      malformedPolicy(
+        `Invalid principal in policy: "AWS":"${entry}"; name an existing user or role, or the account root.`,
+      ),
+    );
+    return { text, ids };
   }
 
   /** Replace a role's trust policy, as IAM's UpdateAssumeRolePolicy does. */
   async updateAssumeRolePolicy(roleName: string, document: string): Promise<void> {
     const name = checkRoleName(roleName);
-    const trustPolicy = await this.#checkTrustPolicy('policyDocument', document);
+    const trust = await this.#checkTrustPolicy('policyDocument', document);
     for (;;) {
       const record = await this.#store.getState(NS.role, name.toLowerCase());
       if (!record) throw noSuchEntity(`The role with name ${name} cannot be found.`);
-      const role = { ...decode<RoleRecord>(record.value), trustPolicy };
+      const role: RoleRecord = { ...decode<RoleRecord>(record.value), trustPolicy: trust.text };
+      if (trust.ids === undefined) delete role.trustPrincipalIds;
+      else role.trustPrincipalIds = trust.ids;
       try {
         await this.#store.putState(NS.role, name.toLowerCase(), encode(role), record.version);
         return;
@@ -728,7 +738,10 @@ export class IdentityService implements CredentialResolver {
   }
 
   async #checkTrust(caller: Principal, role: RoleRecord): Promise<void> {
-    const trust = this.#parseCached(role.trustPolicy, 'trust');
+    const trust = withPrincipalIds(
+      this.#parseCached(role.trustPolicy, 'trust'),
+      role.trustPrincipalIds,
+    );
     const request = { principal: caller, action: 'sts:AssumeRole', resource: role.arn };
     const verdict = evaluatePolicies([trust], request, 'trust');
     if (verdict.denied) throw accessDenied(caller.arn, 'sts:AssumeRole', role.arn);
@@ -822,28 +835,66 @@ export class IdentityService implements CredentialResolver {
    * and count as existing.
    */
   async principalExists(entry: string): Promise<boolean> {
-    if (entry === '*' || /^\d{12}$/.test(entry)) return true;
+    return (await this.#resolvePrincipal(entry)) !== 'none';
+  }
+
+  /**
+   * Check the AWS principals a key or trust policy names and collect the
+   * unique ids of this account's users and roles among them, to store with
+   * the policy. For an entry that names nothing, the error from `reject`
+   * is raised. Returns undefined when the policy names no user or role.
+   */
+  async principalIds(
+    document: PolicyDocument,
+    reject: (entry: string) => Error,
+  ): Promise<PrincipalIds | undefined> {
+    let ids: Record<string, string> | undefined;
+    for (const statement of document.statements) {
+      for (const entry of [
+        ...(statement.principal?.aws ?? []),
+        ...(statement.notPrincipal?.aws ?? []),
+      ]) {
+        const resolved = await this.#resolvePrincipal(entry);
+        if (resolved === 'none') throw reject(entry);
+        if (resolved !== 'exists') (ids ??= {})[entry] = resolved.id;
+      }
+    }
+    return ids;
+  }
+
+  /**
+   * Resolve an AWS principal entry to the id of the user or role of this
+   * account that it names. Other entries that name something resolve to
+   * `exists`: this account, its root, a session of one of its roles, and
+   * anything of another account, which cannot be checked. An entry that
+   * names nothing resolves to `none`.
+   */
+  async #resolvePrincipal(entry: string): Promise<{ id: string } | 'exists' | 'none'> {
+    if (entry === '*' || /^\d{12}$/.test(entry)) return 'exists';
     const match = /^arn:aws:(iam|sts)::(\d{12}):(.*)$/.exec(entry);
-    if (!match) return false;
-    if (match[2] !== this.accountId) return true;
+    if (!match) return 'none';
+    if (match[2] !== this.accountId) return 'exists';
 
     const resource = match[3]!;
-    if (resource === 'root') return true;
+    if (resource === 'root') return 'exists';
     const user = /^user\/(?:.*\/)?([^/]+)$/.exec(resource);
     if (user && match[1] === 'iam') {
       const record = await this.#store.getState(NS.user, user[1]!.toLowerCase());
-      return record !== undefined && decode<UserRecord>(record.value).arn === entry;
+      const found = record ? decode<UserRecord>(record.value) : undefined;
+      return found?.arn === entry ? { id: found.id } : 'none';
     }
     const role = /^role\/(?:.*\/)?([^/]+)$/.exec(resource);
     if (role && match[1] === 'iam') {
       const record = await this.#store.getState(NS.role, role[1]!.toLowerCase());
-      return record !== undefined && decode<RoleRecord>(record.value).arn === entry;
+      const found = record ? decode<RoleRecord>(record.value) : undefined;
+      return found?.arn === entry ? { id: found.id } : 'none';
     }
     const session = /^assumed-role\/([^/]+)\/[^/]+$/.exec(resource);
     if (session && match[1] === 'sts') {
-      return (await this.#store.getState(NS.role, session[1]!.toLowerCase())) !== undefined;
+      const record = await this.#store.getState(NS.role, session[1]!.toLowerCase());
+      return record ? 'exists' : 'none';
     }
-    return false;
+    return 'none';
   }
 
   #parseOrReject(text: string, kind: 'identity' | 'trust'): PolicyDocument {

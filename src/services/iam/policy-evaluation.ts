@@ -7,6 +7,7 @@
 import type { Principal } from '../types.js';
 import type { PolicyDocument, PolicyStatement, PrincipalSet } from './policy.js';
 import { conditionsHold, type ConditionValues } from './policy-conditions.js';
+import { callerUniqueId } from './principal-ids.js';
 import { matchesWildcard } from './wildcard.js';
 
 export interface AuthorizationRequest {
@@ -61,7 +62,9 @@ export function evaluatePolicies(
   for (const policy of policies) {
     for (const statement of policy.statements) {
       const match =
-        kind === 'identity' ? 'direct' : statementPrincipalMatch(statement, request.principal);
+        kind === 'identity'
+          ? 'direct'
+          : statementPrincipalMatch(statement, request.principal, policy.principalIds);
       if (match === 'none') continue;
       if (!actionMatches(statement, request.action)) continue;
       if (!resourceMatches(statement, request.resource, kind === 'trust')) continue;
@@ -81,16 +84,28 @@ export function evaluatePolicies(
   return verdict;
 }
 
-function statementPrincipalMatch(statement: PolicyStatement, principal: Principal): PrincipalMatch {
-  if (statement.principal) return principalMatch(statement.principal, principal);
+function statementPrincipalMatch(
+  statement: PolicyStatement,
+  principal: Principal,
+  ids: ReadonlyMap<string, string> | undefined,
+): PrincipalMatch {
+  if (statement.principal) return principalMatch(statement.principal, principal, ids);
   if (statement.notPrincipal) {
-    return principalMatch(statement.notPrincipal, principal) === 'none' ? 'direct' : 'none';
+    return principalMatch(statement.notPrincipal, principal, ids) === 'none' ? 'direct' : 'none';
   }
   return 'none';
 }
 
-/** Match a principal against a principal set: by name, through its account, or not at all. */
-export function principalMatch(set: PrincipalSet, principal: Principal): PrincipalMatch {
+/**
+ * Match a principal against a principal set: by name, through its account,
+ * or not at all. A user or role ARN with an id in `ids` names only the
+ * principal with that unique id.
+ */
+export function principalMatch(
+  set: PrincipalSet,
+  principal: Principal,
+  ids?: ReadonlyMap<string, string>,
+): PrincipalMatch {
   if (set.any) return 'direct';
 
   let result: PrincipalMatch = 'none';
@@ -101,7 +116,8 @@ export function principalMatch(set: PrincipalSet, principal: Principal): Princip
       if (principal.arn === `arn:aws:iam::${account}:root`) return 'direct';
       result = 'account';
     } else if (entry === principal.arn || entry === principal.roleArn) {
-      return 'direct';
+      const id = ids?.get(entry);
+      if (id === undefined || id === callerUniqueId(principal)) return 'direct';
     }
   }
   if (set.service.includes(principal.arn)) return 'direct';

@@ -35,6 +35,11 @@ export interface PolicyDocument {
   version?: string;
   id?: string;
   statements: PolicyStatement[];
+  /**
+   * The unique ids recorded for the users and roles a key or trust policy
+   * names, by ARN (see `principal-ids.ts`). Parsing leaves it unset.
+   */
+  principalIds?: ReadonlyMap<string, string>;
 }
 
 /**

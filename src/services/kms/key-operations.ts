@@ -2,6 +2,7 @@
  * Key management operations: creation, description, listing, enabling,
  * deletion scheduling, key policies, tags and rotation.
  */
+import type { PrincipalIds } from '../iam/principal-ids.js';
 import type { RequestContext } from '../types.js';
 import type { Operation } from './crypto-operations.js';
 import {
@@ -118,7 +119,8 @@ function sortedBy<T>(items: T[], identify: (item: T) => string): boolean {
 /**
  * Check a key policy before it is attached: its size, its grammar, that
  * every AWS principal it names exists, and (unless bypassed) that it still
- * lets the caller change the policy later.
+ * lets the caller change the policy later. Returns the unique ids of the
+ * users and roles it names, to store with it.
  */
 async function checkNewPolicy(
   core: KmsCore,
@@ -126,29 +128,23 @@ async function checkNewPolicy(
   policy: string,
   bypassLockoutCheck: boolean,
   key: KeyRecord,
-): Promise<void> {
+): Promise<PrincipalIds | undefined> {
   if (Buffer.byteLength(policy, 'utf8') > MAX_POLICY_BYTES) {
     throw limitExceeded(
       `The key policy is ${Buffer.byteLength(policy, 'utf8')} bytes; a key policy may hold at most ${MAX_POLICY_BYTES} bytes.`,
     );
   }
   const parsed = core.parseKeyPolicy(policy);
-  for (const statement of parsed.statements) {
-    for (const entry of [
-      ...(statement.principal?.aws ?? []),
-      ...(statement.notPrincipal?.aws ?? []),
-    ]) {
-      if (!(await core.identity.principalExists(entry))) {
-        throw malformedPolicy(
-          `Policy contains a statement with one or more invalid principals: ${entry} does not exist.`,
-        );
-      }
-    }
-  }
-  if (bypassLockoutCheck) return;
+  const principalIds = await core.identity.principalIds(parsed, (entry) =>
+    malformedPolicy(
+      `Policy contains a statement with one or more invalid principals: ${entry} does not exist.`,
+    ),
+  );
+  if (bypassLockoutCheck) return principalIds;
 
   try {
-    await core.authorize(context, { ...key, policy }, 'kms:PutKeyPolicy');
+    await core.authorize(context, withPolicy(key, policy, principalIds), 'kms:PutKeyPolicy');
+    return principalIds;
   } catch {
     // As in AWS, a statement without Action or Resource is accepted but has
     // no effect. It is the likely cause here, so the message names it.
@@ -169,6 +165,22 @@ async function checkNewPolicy(
           : ` Note: ${inert.join('; ')}, so it has no effect; add "Resource": "*" and the actions.`),
     );
   }
+}
+
+/** Copy a key record with another policy and that policy's principal ids. */
+function withPolicy(
+  key: KeyRecord,
+  policy: string,
+  principalIds: PrincipalIds | undefined,
+): KeyRecord {
+  const copy: KeyRecord = { ...key, policy };
+  setPrincipalIds(copy, principalIds);
+  return copy;
+}
+
+function setPrincipalIds(key: KeyRecord, principalIds: PrincipalIds | undefined): void {
+  if (principalIds === undefined) delete key.principalIds;
+  else key.principalIds = principalIds;
 }
 
 function readTags(input: InputReader, required: boolean): Tag[] | undefined {
@@ -288,7 +300,9 @@ export const createKey: Operation = async (core, input, context) => {
     onDemandRotations: 0,
     materials: [core.newMaterial(keyId, 1)],
   };
-  if (policyText !== undefined) await checkNewPolicy(core, context, policyText, bypass, key);
+  if (policyText !== undefined) {
+    setPrincipalIds(key, await checkNewPolicy(core, context, policyText, bypass, key));
+  }
   await core.createKeyRecord(key);
   core.logger.info({ keyId, requestId: context.requestId }, 'KMS key created');
   return { KeyMetadata: keyMetadata(key) };
@@ -418,9 +432,10 @@ export const putKeyPolicy: Operation = async (core, input, context) => {
   readPolicyName(input);
   const key = await core.resolveKey(keyId, context, { aliases: false });
   await core.authorize(context, key, 'kms:PutKeyPolicy');
-  await checkNewPolicy(core, context, policy!, bypass, key);
+  const principalIds = await checkNewPolicy(core, context, policy!, bypass, key);
   await core.updateKey(key.keyId, (current) => {
     current.policy = policy!;
+    setPrincipalIds(current, principalIds);
   });
   core.logger.info({ keyId: key.keyId, requestId: context.requestId }, 'KMS key policy replaced');
   return {};

@@ -5,6 +5,8 @@
  * the keys Vellum owns (see owned-keys.ts). Key material is sealed under
  * the root key; times are epoch milliseconds.
  */
+import type { PrincipalIds } from '../iam/principal-ids.js';
+
 export const NS = {
   key: 'kms.key',
   alias: 'kms.alias',
@@ -44,6 +46,12 @@ export interface KeyRecord {
   pendingWindowDays?: number;
   /** The key policy, byte for byte as given. */
   policy: string;
+  /**
+   * The unique ids of the users and roles the key policy names, recorded
+   * when it was stored. Absent when it names none, and on keys stored
+   * before ids were recorded, whose policies match by ARN.
+   */
+  principalIds?: PrincipalIds;
   tags: Tag[];
   rotation: { enabled: boolean; periodDays: number; nextRotationAt?: number };
   onDemandRotations: number;

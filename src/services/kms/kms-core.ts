@@ -16,6 +16,7 @@ import {
 } from '../iam/policy.js';
 import type { ConditionValues } from '../iam/policy-conditions.js';
 import { evaluatePolicies } from '../iam/policy-evaluation.js';
+import { withPrincipalIds } from '../iam/principal-ids.js';
 import type { SecretBox } from '../secret-box.js';
 import type { RequestContext } from '../types.js';
 import {
@@ -307,6 +308,11 @@ export class KmsCore {
     return parsed;
   }
 
+  /** Return the key's parsed policy with the principal ids recorded for it, ready for evaluation. */
+  keyPolicy(key: Pick<KeyRecord, 'policy' | 'principalIds'>): PolicyDocument {
+    return withPrincipalIds(this.parseKeyPolicy(key.policy), key.principalIds);
+  }
+
   /**
    * Authorize a request on a key the way KMS does. An explicit Deny in the
    * key policy or the caller's identity policies wins. Otherwise one of
@@ -334,7 +340,7 @@ export class KmsCore {
         : accessDenied(principal.arn, action, resource, reason);
 
     if (options.grantTokens) this.checkGrantTokens(options.grantTokens);
-    const keyVerdict = evaluatePolicies([this.parseKeyPolicy(key.policy)], request, 'resource');
+    const keyVerdict = evaluatePolicies([this.keyPolicy(key)], request, 'resource');
     if (keyVerdict.denied) throw deny('resource-deny');
     const identityPolicies =
       principal.accountId === this.accountId ? await this.identity.identityPolicies(principal) : [];

@@ -40,7 +40,14 @@ export async function loadSeedFile(core: KmsCore, path: string, region: string):
       );
     }
   });
-  for (const entry of entries) await seedKey(core, entry, region);
+  for (const [index, entry] of entries.entries()) {
+    const unknownPrincipal = (principal: string) =>
+      new SeedFileError(
+        path,
+        `keys[${index}].policy names ${principal}, which does not exist; create it before the key is seeded`,
+      );
+    await seedKey(core, entry, region, unknownPrincipal);
+  }
 }
 
 /** Parse and check a seed document; exported for tests. */
@@ -125,12 +132,25 @@ export function parseSeed(path: string, text: string): SeedKey[] {
   });
 }
 
-async function seedKey(core: KmsCore, seed: SeedKey, region: string): Promise<void> {
+/**
+ * Create a seed entry's key and aliases. Like PutKeyPolicy, the policy
+ * records the ids of the users and roles it names. For a principal that
+ * does not exist, the error from `unknownPrincipal` is raised.
+ */
+async function seedKey(
+  core: KmsCore,
+  seed: SeedKey,
+  region: string,
+  unknownPrincipal: (entry: string) => Error,
+): Promise<void> {
   if (seed.keyId !== undefined && (await core.getKey(seed.keyId))) return;
   if (seed.keyId === undefined && (await core.getAlias(region, seed.aliases[0]!))) return;
 
   const policy = seed.policy ?? defaultKeyPolicy(core.accountId);
-  core.parseKeyPolicy(policy);
+  const principalIds = await core.identity.principalIds(
+    core.parseKeyPolicy(policy),
+    unknownPrincipal,
+  );
   const keyId = seed.keyId ?? core.newKeyId();
   const now = core.now();
   const key: KeyRecord = {
@@ -152,6 +172,7 @@ async function seedKey(core: KmsCore, seed: SeedKey, region: string): Promise<vo
     onDemandRotations: 0,
     materials: [core.newMaterial(keyId, 1)],
   };
+  if (principalIds !== undefined) key.principalIds = principalIds;
   await core.createKeyRecord(key);
   for (const aliasName of seed.aliases) {
     if (await core.getAlias(region, aliasName)) continue;

@@ -33,6 +33,7 @@ function policy(withRole: boolean): string {
   });
 }
 
+/** A session of the role; its user id takes the role's id once the role exists. */
 const rolePrincipal: Principal = {
   accountId: ACCOUNT,
   arn: `arn:aws:sts::${ACCOUNT}:assumed-role/${ROLE}/fn`,
@@ -115,7 +116,8 @@ test('customer managed key: follow, disable, enable, change, deny', async () => 
         },
       ],
     });
-    await identity.createRole({ roleName: ROLE, assumeRolePolicyDocument: trust });
+    const role = await identity.createRole({ roleName: ROLE, assumeRolePolicyDocument: trust });
+    rolePrincipal.userId = `${role.id}:fn`;
     const keyIds: Record<string, string> = {};
     for (const [name, withRole] of [
       ['main', true],

@@ -428,6 +428,88 @@ for (const backend of backends) {
     },
   );
 
+  test(`${backend.name}: trust policy binds principal ids`, { skip: backend.skip }, async () => {
+    const env = await setup();
+    try {
+      let identity = env.identity;
+      const root = identity.rootPrincipal('AKIAROOT');
+      const daveArn = `arn:aws:iam::${ACCOUNT}:user/dave`;
+      const ciArn = `arn:aws:iam::${ACCOUNT}:role/ci`;
+      const deployArn = `arn:aws:iam::${ACCOUNT}:role/deploy`;
+      const signIn = async (name: string) => {
+        await identity.createUser(name);
+        const { accessKeyId } = await identity.createAccessKey(name);
+        return (await identity.lookupAccessKey(accessKeyId))!.principal;
+      };
+      const removeUser = async (name: string) => {
+        for (const key of await identity.listAccessKeys(name)) {
+          await identity.deleteAccessKey(key.accessKeyId, name);
+        }
+        await identity.deleteUser(name);
+      };
+      const ciSession = async () => {
+        const session = await identity.assumeRole(root, {
+          roleArn: ciArn,
+          roleSessionName: 'ci',
+        });
+        return (await identity.lookupAccessKey(session.accessKeyId))!.principal;
+      };
+      const assumeDeploy = (caller: Principal) =>
+        identity.assumeRole(caller, { roleArn: deployArn, roleSessionName: 'deploy' });
+      const deployTrust = JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          { Effect: 'Allow', Principal: { AWS: [daveArn, ciArn] }, Action: 'sts:AssumeRole' },
+        ],
+      });
+
+      let dave = await signIn('dave');
+      await identity.createRole({
+        roleName: 'ci',
+        assumeRolePolicyDocument: trustPolicy(ACCOUNT),
+      });
+      let ci = await ciSession();
+      await identity.createRole({ roleName: 'deploy', assumeRolePolicyDocument: deployTrust });
+      await assumeDeploy(dave);
+      await assumeDeploy(ci);
+
+      // A user or role created again under a deleted one's name is someone else.
+      await removeUser('dave');
+      dave = await signIn('dave');
+      await rejects(assumeDeploy(dave), 'AccessDenied', 403, /user\/dave is not authorized/);
+      await identity.deleteRole('ci');
+      await identity.createRole({
+        roleName: 'ci',
+        assumeRolePolicyDocument: trustPolicy(ACCOUNT),
+      });
+      ci = await ciSession();
+      await rejects(assumeDeploy(ci), 'AccessDenied', 403, /assumed-role\/ci\/ci is not/);
+
+      // Storing the trust policy again names the principals that hold the names now.
+      await identity.updateAssumeRolePolicy('deploy', deployTrust);
+      await assumeDeploy(dave);
+      await assumeDeploy(ci);
+
+      // A role stored before ids were recorded matches by ARN.
+      const record = (await env.store().getState('iam.role', 'deploy'))!;
+      const legacy = JSON.parse(Buffer.from(record.value).toString('utf8')) as Record<
+        string,
+        unknown
+      >;
+      assert.ok(legacy.trustPrincipalIds, 'the ids are stored with the role');
+      delete legacy.trustPrincipalIds;
+      await env
+        .store()
+        .putState('iam.role', 'deploy', Buffer.from(JSON.stringify(legacy)), record.version);
+      identity = await env.reopen();
+      await removeUser('dave');
+      dave = await signIn('dave');
+      await assumeDeploy(dave);
+    } finally {
+      await env.dispose();
+    }
+  });
+
   test(`${backend.name}: IAM query actions and permissions`, { skip: backend.skip }, async () => {
     const env = await setup();
     try {

@@ -9,6 +9,7 @@ import {
   TRUST_POLICY,
 } from '../../../../src/services/iam/policy.js';
 import { evaluatePolicies } from '../../../../src/services/iam/policy-evaluation.js';
+import { withPrincipalIds } from '../../../../src/services/iam/principal-ids.js';
 import type { Principal } from '../../../../src/services/types.js';
 
 const ACCOUNT = '111122223333';
@@ -291,6 +292,61 @@ test('principals match by ARN, role and account', () => {
       'resource',
     ).allowed,
     true,
+  );
+});
+
+test('principal ids bind users and roles only', () => {
+  const roleArn = `arn:aws:iam::${ACCOUNT}:role/reader`;
+  const policy = withPrincipalIds(
+    keyPolicy([
+      { Effect: 'Allow', Principal: { AWS: alice.arn }, Action: 'kms:Encrypt', Resource: '*' },
+      { Effect: 'Allow', Principal: { AWS: roleArn }, Action: 'kms:Decrypt', Resource: '*' },
+      { Effect: 'Allow', Principal: { AWS: session.arn }, Action: 'kms:Sign', Resource: '*' },
+      { Effect: 'Allow', Principal: '*', Action: 'kms:Verify', Resource: '*' },
+      {
+        Effect: 'Allow',
+        Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+        Action: 'kms:DescribeKey',
+        Resource: '*',
+      },
+      {
+        Effect: 'Allow',
+        Principal: '*',
+        Action: 'kms:GetKeyPolicy',
+        Resource: '*',
+        Condition: { ArnEquals: { 'aws:PrincipalArn': alice.arn } },
+      },
+    ]),
+    { [alice.arn]: 'AIDAALICE', [roleArn]: 'AROAREADER' },
+  );
+  const run = (principal: Principal, action: string) =>
+    evaluatePolicies([policy], { principal, action, resource: '*' }, 'resource');
+  const newAlice: Principal = { ...alice, userId: 'AIDANEWALICE' };
+  const newSession: Principal = { ...session, userId: 'AROANEWREADER:s1' };
+
+  assert.equal(run(alice, 'kms:Encrypt').allowed, true, 'the user the id was recorded for');
+  assert.equal(run(newAlice, 'kms:Encrypt').allowed, false, 'a new user of the same name');
+  assert.equal(run(session, 'kms:Decrypt').allowed, true, 'a session of the recorded role');
+  assert.equal(run(newSession, 'kms:Decrypt').allowed, false, 'a session of a new role');
+  assert.equal(run(newSession, 'kms:Sign').allowed, true, 'session ARNs still match by ARN');
+  assert.equal(run(newAlice, 'kms:Verify').allowed, true, '"*" still matches');
+  assert.equal(run(newAlice, 'kms:DescribeKey').accountAllowed, true, 'the account still matches');
+  assert.equal(run(newAlice, 'kms:GetKeyPolicy').allowed, true, 'aws:PrincipalArn is a string');
+
+  const unbound = keyPolicy({
+    Effect: 'Allow',
+    Principal: { AWS: alice.arn },
+    Action: 'kms:Encrypt',
+    Resource: '*',
+  });
+  assert.equal(
+    evaluatePolicies(
+      [unbound],
+      { principal: newAlice, action: 'kms:Encrypt', resource: '*' },
+      'resource',
+    ).allowed,
+    true,
+    'a policy without recorded ids matches by ARN',
   );
 });
 

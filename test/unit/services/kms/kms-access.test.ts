@@ -35,7 +35,10 @@ for (const backend of backends) {
       });
       const roleSessions: Principal[] = [];
       for (const role of ROLES) {
-        await identity.createRole({ roleName: role, assumeRolePolicyDocument: trust });
+        const { id } = await identity.createRole({
+          roleName: role,
+          assumeRolePolicyDocument: trust,
+        });
         await identity.putRolePolicy(
           role,
           'qldb',
@@ -48,15 +51,14 @@ for (const backend of backends) {
           accountId: ACCOUNT,
           arn: `arn:aws:sts::${ACCOUNT}:assumed-role/${role}/fn`,
           roleArn: `arn:aws:iam::${ACCOUNT}:role/${role}`,
-          userId: `AROA${role}:fn`,
+          userId: `${id}:fn`,
           accessKeyId: 'ASIA',
         });
       }
-      await identity.createUser('developer');
       const developer: Principal = {
         accountId: ACCOUNT,
         arn: `arn:aws:iam::${ACCOUNT}:user/developer`,
-        userId: 'AIDADEV',
+        userId: (await identity.createUser('developer')).id,
         accessKeyId: 'AKIADEV',
       };
       const outsider: Principal = {
@@ -523,11 +525,11 @@ for (const backend of backends) {
     try {
       const { identity, kms, root } = env;
       const user = async (name: string) => {
-        await identity.createUser(name);
+        const { id } = await identity.createUser(name);
         return identityContext({
           accountId: ACCOUNT,
           arn: `arn:aws:iam::${ACCOUNT}:user/${name}`,
-          userId: `AIDA${name.toUpperCase()}`,
+          userId: id,
           accessKeyId: `AKIA${name.toUpperCase()}`,
         });
       };
@@ -617,15 +619,7 @@ for (const backend of backends) {
         Operations: ['Decrypt'],
       };
       await rejectsWith(kms.handle('CreateGrant', forLedger, carol), 'AccessDeniedException');
-      const viaQldb = identityContext(
-        {
-          accountId: ACCOUNT,
-          arn: carolArn,
-          userId: 'AIDACAROL',
-          accessKeyId: 'AKIACAROL',
-        },
-        VIA_QLDB,
-      );
+      const viaQldb = identityContext(carol.principal, VIA_QLDB);
       await kms.handle('CreateGrant', forLedger, viaQldb);
 
       // An explicit Deny of CreateGrant wins over bob's grant.
@@ -645,6 +639,124 @@ for (const backend of backends) {
         'AccessDeniedException',
         /with an explicit deny/,
       );
+    } finally {
+      await env.dispose();
+    }
+  });
+}
+
+for (const backend of backends) {
+  test(`${backend.name}: key policy binds principal ids`, { skip: backend.skip }, async () => {
+    const env = await kmsFixture(backend);
+    try {
+      const { root } = env;
+      const daveArn = `arn:aws:iam::${ACCOUNT}:user/dave`;
+      const appArn = `arn:aws:iam::${ACCOUNT}:role/app`;
+      const signIn = async (name: string) => {
+        await env.identity.createUser(name);
+        const { accessKeyId } = await env.identity.createAccessKey(name);
+        return identityContext((await env.identity.lookupAccessKey(accessKeyId))!.principal);
+      };
+      const removeUser = async (name: string) => {
+        for (const key of await env.identity.listAccessKeys(name)) {
+          await env.identity.deleteAccessKey(key.accessKeyId, name);
+        }
+        await env.identity.deleteUser(name);
+      };
+      const createApp = () =>
+        env.identity.createRole({
+          roleName: 'app',
+          assumeRolePolicyDocument: JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Effect: 'Allow',
+                Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+                Action: 'sts:AssumeRole',
+              },
+            ],
+          }),
+        });
+      const appSession = async () => {
+        const session = await env.identity.assumeRole(root.principal, {
+          roleArn: appArn,
+          roleSessionName: 'job',
+        });
+        return identityContext(
+          (await env.identity.lookupAccessKey(session.accessKeyId))!.principal,
+        );
+      };
+
+      let dave = await signIn('dave');
+      const erin = await signIn('erin');
+      await createApp();
+      let app = await appSession();
+      const policy = JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+            Action: 'kms:*',
+            Resource: '*',
+          },
+          {
+            Effect: 'Allow',
+            Principal: { AWS: [daveArn, `arn:aws:iam::${ACCOUNT}:user/erin`, appArn] },
+            Action: 'kms:Encrypt',
+            Resource: '*',
+          },
+        ],
+      });
+      const keyId = (await env.kms.createKey({ Policy: policy }, root)).KeyMetadata.KeyId;
+      const encrypt = (context: ReturnType<typeof identityContext>) =>
+        env.kms.handle('Encrypt', { KeyId: keyId, Plaintext: b64('x') }, context);
+      const denied = (context: ReturnType<typeof identityContext>) =>
+        rejectsWith(
+          encrypt(context),
+          'AccessDeniedException',
+          `User: ${context.principal.arn} is not authorized to perform: kms:Encrypt on resource: arn:aws:kms:eu-west-2:${ACCOUNT}:key/${keyId} because no identity-based policy allows the kms:Encrypt action`,
+        );
+      await encrypt(dave);
+      await encrypt(erin);
+      await encrypt(app);
+
+      // A user created again under a deleted user's name is someone else.
+      await removeUser('dave');
+      dave = await signIn('dave');
+      await denied(dave);
+      await encrypt(erin);
+      await env.restart();
+      await denied(dave);
+      await encrypt(erin);
+
+      // So is a session of a role created again under a deleted role's name.
+      await env.identity.deleteRole('app');
+      await createApp();
+      app = await appSession();
+      await denied(app);
+
+      // Storing the policy again names the principals that hold the names now.
+      await env.kms.handle('PutKeyPolicy', { KeyId: keyId, Policy: policy }, root);
+      await encrypt(dave);
+      await encrypt(erin);
+      await encrypt(app);
+
+      // A key stored before ids were recorded matches by ARN.
+      const record = (await env.store().getState('kms.key', keyId))!;
+      const legacy = JSON.parse(Buffer.from(record.value).toString('utf8')) as Record<
+        string,
+        unknown
+      >;
+      assert.ok(legacy.principalIds, 'the ids are stored with the key');
+      delete legacy.principalIds;
+      await env
+        .store()
+        .putState('kms.key', keyId, Buffer.from(JSON.stringify(legacy)), record.version);
+      await env.restart();
+      await removeUser('dave');
+      dave = await signIn('dave');
+      await encrypt(dave);
     } finally {
       await env.dispose();
     }

@@ -519,4 +519,55 @@ for (const backend of backends) {
       await env.dispose();
     }
   });
+
+  test(
+    `${backend.name}: seeded key policy binds principal ids`,
+    { skip: backend.skip },
+    async () => {
+      const env = await kmsFixture(backend);
+      try {
+        const seed = join(env.dir, 'kms-seed.yaml');
+        const daveArn = `arn:aws:iam::${ACCOUNT}:user/dave`;
+        writeFileSync(
+          seed,
+          [
+            'keys:',
+            '  - alias: alias/dave',
+            '    policy:',
+            '      Version: "2012-10-17"',
+            '      Statement:',
+            `        - { Effect: Allow, Principal: { AWS: "arn:aws:iam::${ACCOUNT}:root" }, Action: "kms:*", Resource: "*" }`,
+            `        - { Effect: Allow, Principal: { AWS: "${daveArn}" }, Action: "kms:Encrypt", Resource: "*" }`,
+          ].join('\n'),
+        );
+        const open = () =>
+          KmsService.open({
+            store: env.store(),
+            identity: env.identity,
+            dataDir: env.dir,
+            scheduleInterval: 0,
+            seedFile: seed,
+            seedRegion: REGION,
+          });
+        await assert.rejects(
+          open(),
+          new RegExp(`keys\\[0\\]\\.policy names ${daveArn}, which does not exist`),
+        );
+
+        const dave = await env.identity.createUser('dave');
+        const kms = await open();
+        kms.close();
+        const keyId = String(
+          (await kms.describeKey({ KeyId: 'alias/dave' }, env.root)).KeyMetadata.KeyId,
+        );
+        const record = (await env.store().getState('kms.key', keyId))!;
+        const key = JSON.parse(Buffer.from(record.value).toString('utf8')) as {
+          principalIds?: Record<string, string>;
+        };
+        assert.deepEqual(key.principalIds, { [daveArn]: dave.id });
+      } finally {
+        await env.dispose();
+      }
+    },
+  );
 }
