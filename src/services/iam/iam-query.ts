@@ -145,13 +145,18 @@ const IAM_ACTIONS: Record<string, ActionHandler> = {
   },
   GetRole: {
     resource: byRole,
-    run: async (params, identity) => ({
-      Role: roleShape(await identity.getRole(checkRequired('roleName', params.RoleName))),
-    }),
+    run: async (params, identity) => {
+      const role = await identity.getRole(checkRequired('roleName', params.RoleName));
+      return { Role: roleShape(await roleAsShown(identity, role)) };
+    },
   },
   ListRoles: {
     resource: (_params, identity) => roleArn(identity, undefined),
-    run: async (params, identity) => page(params, await identity.listRoles(), 'Roles', roleShape),
+    run: async (params, identity) => {
+      const roles = await identity.listRoles();
+      const displayed = await Promise.all(roles.map((role) => roleAsShown(identity, role)));
+      return page(params, displayed, 'Roles', roleShape);
+    },
   },
   DeleteRole: {
     resource: byRole,
@@ -316,6 +321,12 @@ function userShape(user: UserRecord): Result {
     Arn: user.arn,
     CreateDate: new Date(user.createdAt).toISOString(),
   };
+}
+
+/** Return a copy of a role with its trust policy as GetRole shows it, deleted principals as their ids. */
+async function roleAsShown(identity: IdentityService, role: RoleRecord): Promise<RoleRecord> {
+  const trustPolicy = await identity.showPolicy(role.trustPolicy, role.trustPrincipalIds);
+  return { ...role, trustPolicy };
 }
 
 function roleShape(role: RoleRecord): Result {

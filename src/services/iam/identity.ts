@@ -45,7 +45,7 @@ import {
 } from './policy.js';
 import type { ConditionValues } from './policy-conditions.js';
 import { evaluatePolicies } from './policy-evaluation.js';
-import { withPrincipalIds, type PrincipalIds } from './principal-ids.js';
+import { showDeletedPrincipals, withPrincipalIds, type PrincipalIds } from './principal-ids.js';
 
 /** The namespace of the identity service's own records, such as its root key check. */
 export const IDENTITY_META_NAMESPACE = 'iam.meta';
@@ -860,6 +860,20 @@ export class IdentityService implements CredentialResolver {
       }
     }
     return ids;
+  }
+
+  /**
+   * Show a stored key or trust policy as AWS does: a user or role that it
+   * names and that was deleted since (even if created again under a new id)
+   * appears as the unique id recorded for it.
+   */
+  async showPolicy(text: string, ids: PrincipalIds | undefined): Promise<string> {
+    const deleted = new Map<string, string>();
+    for (const [entry, id] of Object.entries(ids ?? {})) {
+      const resolved = await this.#resolvePrincipal(entry);
+      if (typeof resolved !== 'object' || resolved.id !== id) deleted.set(entry, id);
+    }
+    return showDeletedPrincipals(text, deleted);
   }
 
   /**

@@ -10,7 +10,7 @@
  * matches by ARN.
  */
 import type { Principal } from '../types.js';
-import type { PolicyDocument } from './policy.js';
+import { isObject, type PolicyDocument } from './policy.js';
 
 /** Principal ARN to unique id, as stored beside a policy's text. */
 export type PrincipalIds = Readonly<Record<string, string>>;
@@ -49,4 +49,36 @@ export function callerUniqueId(principal: Principal): string {
   if (principal.roleArn === undefined) return principal.userId;
   const colon = principal.userId.indexOf(':');
   return colon < 0 ? principal.userId : principal.userId.slice(0, colon);
+}
+
+/**
+ * Show a stored policy the way AWS does once principals it names were
+ * deleted: each `AWS` principal entry in `deleted` is replaced by its
+ * recorded id. The text is returned unchanged when `deleted` is empty, and
+ * otherwise written out again as compact JSON.
+ *
+ * @example showDeletedPrincipals('{"Statement":{"Principal":{"AWS":"arn:aws:iam::111122223333:user/dave"}}}', new Map([['arn:aws:iam::111122223333:user/dave', 'AIDAEXAMPLE']]))
+ *   // => '{"Statement":{"Principal":{"AWS":"AIDAEXAMPLE"}}}'
+ */
+export function showDeletedPrincipals(text: string, deleted: ReadonlyMap<string, string>): string {
+  if (deleted.size === 0) return text;
+  const document = JSON.parse(text) as unknown;
+  if (!isObject(document)) return text;
+
+  const statements = Array.isArray(document.Statement) ? document.Statement : [document.Statement];
+  for (const statement of statements) {
+    if (!isObject(statement)) continue;
+    for (const field of ['Principal', 'NotPrincipal']) {
+      const principal = statement[field];
+      if (!isObject(principal)) continue;
+      const entries = principal.AWS;
+      if (typeof entries === 'string') principal.AWS = deleted.get(entries) ?? entries;
+      else if (Array.isArray(entries)) {
+        principal.AWS = entries.map((entry: unknown) =>
+          typeof entry === 'string' ? (deleted.get(entry) ?? entry) : entry,
+        );
+      }
+    }
+  }
+  return JSON.stringify(document);
 }

@@ -422,7 +422,8 @@ export const getKeyPolicy: Operation = async (core, input, context) => {
   readPolicyName(input);
   const key = await core.resolveKey(keyId, context, { aliases: false });
   await core.authorize(context, key, 'kms:GetKeyPolicy');
-  return { Policy: key.policy, PolicyName: 'default' };
+  const policy = await core.identity.showPolicy(key.policy, key.principalIds);
+  return { Policy: policy, PolicyName: 'default' };
 };
 
 export const putKeyPolicy: Operation = async (core, input, context) => {

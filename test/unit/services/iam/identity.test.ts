@@ -474,9 +474,11 @@ for (const backend of backends) {
       await assumeDeploy(ci);
 
       // A user or role created again under a deleted one's name is someone else.
+      const oldDaveId = dave.userId;
       await removeUser('dave');
       dave = await signIn('dave');
       await rejects(assumeDeploy(dave), 'AccessDenied', 403, /user\/dave is not authorized/);
+      const oldCiId = (await identity.getRole('ci')).id;
       await identity.deleteRole('ci');
       await identity.createRole({
         roleName: 'ci',
@@ -485,10 +487,27 @@ for (const backend of backends) {
       ci = await ciSession();
       await rejects(assumeDeploy(ci), 'AccessDenied', 403, /assumed-role\/ci\/ci is not/);
 
+      // GetRole shows deleted principals as their recorded ids.
+      const iam = new IamQueryService(identity);
+      const role = (await iam.handle('GetRole', { RoleName: 'deploy' }, context(root)))
+        .Role as Record<string, string>;
+      const returned = JSON.parse(decodeURIComponent(role.AssumeRolePolicyDocument!)) as {
+        Statement: Array<{ Principal: { AWS: string[] } }>;
+      };
+      assert.deepEqual(returned.Statement[0]!.Principal.AWS, [oldDaveId, oldCiId]);
+
       // Storing the trust policy again names the principals that hold the names now.
       await identity.updateAssumeRolePolicy('deploy', deployTrust);
       await assumeDeploy(dave);
       await assumeDeploy(ci);
+      const listed = (await iam.handle('ListRoles', {}, context(root))).Roles as Array<
+        Record<string, string>
+      >;
+      assert.equal(
+        decodeURIComponent(listed.find((r) => r.RoleName === 'deploy')!.AssumeRolePolicyDocument!),
+        deployTrust,
+        'a trust policy whose principals all exist is shown as stored',
+      );
 
       // A role stored before ids were recorded matches by ARN.
       const record = (await env.store().getState('iam.role', 'deploy'))!;

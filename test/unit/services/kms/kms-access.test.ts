@@ -722,6 +722,7 @@ for (const backend of backends) {
       await encrypt(app);
 
       // A user created again under a deleted user's name is someone else.
+      const oldDaveId = dave.principal.userId;
       await removeUser('dave');
       dave = await signIn('dave');
       await denied(dave);
@@ -731,16 +732,32 @@ for (const backend of backends) {
       await encrypt(erin);
 
       // So is a session of a role created again under a deleted role's name.
+      const oldAppId = (await env.identity.getRole('app')).id;
       await env.identity.deleteRole('app');
       await createApp();
       app = await appSession();
       await denied(app);
+
+      // GetKeyPolicy shows deleted principals as their recorded ids.
+      const returned = JSON.parse(
+        String((await env.kms.handle('GetKeyPolicy', { KeyId: keyId }, root)).Policy),
+      ) as { Statement: Array<{ Principal: { AWS: string | string[] } }> };
+      assert.deepEqual(returned.Statement[1]!.Principal.AWS, [
+        oldDaveId,
+        `arn:aws:iam::${ACCOUNT}:user/erin`,
+        oldAppId,
+      ]);
 
       // Storing the policy again names the principals that hold the names now.
       await env.kms.handle('PutKeyPolicy', { KeyId: keyId, Policy: policy }, root);
       await encrypt(dave);
       await encrypt(erin);
       await encrypt(app);
+      assert.equal(
+        (await env.kms.handle('GetKeyPolicy', { KeyId: keyId }, root)).Policy,
+        policy,
+        'a policy whose principals all exist is shown as stored',
+      );
 
       // A key stored before ids were recorded matches by ARN.
       const record = (await env.store().getState('kms.key', keyId))!;
