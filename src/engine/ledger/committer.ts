@@ -670,6 +670,13 @@ export class Committer {
     }
     for (const build of transaction.indexBuilds) markIndex(build.entry);
     if (transaction.catalogChanges.size > 0) this.#catalogMark = seq;
+    // A redaction read the document to check its revision, so a second
+    // redaction of it that read the document before this one conflicts.
+    // NOTE: on a shared store another process's redaction leaves no mark
+    // here, so two servers may both record one; the data is redacted once.
+    if (transaction.redaction !== undefined) {
+      this.#documentMarks.set(transaction.redaction.info.documentId, seq);
+    }
   }
 
   /**

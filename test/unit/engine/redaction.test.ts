@@ -248,6 +248,29 @@ describe('redacting revisions', () => {
     );
   });
 
+  test('two concurrent redactions of one revision: one commits', async () => {
+    const { tableId, docId } = await person();
+    const address = (await historyOf(docId))[0]!.get('blockAddress')!;
+    const first = ledger.begin();
+    const second = ledger.begin();
+    for (const tx of [first, second]) {
+      await executeStatement(tx, 'EXEC redact_revision ?, ?, ?', [
+        address,
+        toIon(tableId),
+        toIon(docId),
+      ]);
+    }
+    const outcomes = await Promise.allSettled([first.commit(), second.commit()]);
+    assert.deepEqual(
+      outcomes.map((outcome) => outcome.status),
+      ['fulfilled', 'rejected'],
+    );
+    assert.equal(
+      ((outcomes[1] as PromiseRejectedResult).reason as Error).name,
+      'OccConflictException',
+    );
+  });
+
   test('a redaction during a rekey stays redacted', async () => {
     const { tableId, docId } = await person();
     for (let i = 0; i < 40; i++) await run('INSERT INTO People ?', { pid: 100 + i });
