@@ -1,4 +1,4 @@
-import { dom, IonTypes } from 'ion-js';
+import { dom, dumpText, IonTypes } from 'ion-js';
 import { LedgerError } from '../errors.js';
 import { encodeIonBinary } from '../ion/ion-binary.js';
 import { revisionToIon } from '../ledger/ledger.js';
@@ -401,28 +401,7 @@ export class StatementRunner {
     }
     const results: dom.Value[] = [];
     for (const [docId, rows] of byDocument) {
-      const positioned = rows.map((row) => ({ row, positions: positionsOf(row, paths) }));
-      positioned.sort((a, b) => comparePositions(b.positions, a.positions));
-      let document = rows[0]!.values[0] as dom.Value;
-      for (const { row, positions } of positioned) {
-        const steps = nestedSteps(paths, positions);
-        for (const op of statement.ops) {
-          const opScope = new Scope(
-            [alias, ...row.names.slice(1)],
-            [document, ...row.values.slice(1)],
-            [document],
-          );
-          const base = op.target.kind === 'path' ? op.target.base : op.target;
-          const nestedAlias =
-            base.kind === 'name' ? findNested(paths, base.name, base.quoted) : undefined;
-          const rest = op.target.kind === 'path' ? op.target.steps : [];
-          document =
-            nestedAlias === undefined
-              ? this.#applyOp(document, op, alias, opScope)
-              : this.#applyOp(document, op, alias, opScope, [...steps.get(nestedAlias)!, ...rest]);
-        }
-      }
-      const written = document;
+      const written = this.#applyNested(rows, statement.ops, alias, paths);
       await this.#engineCallAsync(statement.at, () =>
         this.#tx.update(target.table, docId, written),
       );
@@ -430,6 +409,63 @@ export class StatementRunner {
       results.push(documentIdResult(docId));
     }
     return results;
+  }
+
+  /**
+   * Apply the operations of a nested FROM update to one document, once per
+   * distinct change: rows that name the same element change it once, with
+   * values read from the first such row as it was before the statement, and
+   * an INSERT INTO adds each distinct value once.
+   * SET and INSERT INTO go first, in row order; REMOVE goes last, deepest
+   * and highest position first, so each removal leaves the others' paths.
+   */
+  #applyNested(
+    rows: readonly Row[],
+    ops: readonly UpdateOp[],
+    alias: string,
+    paths: readonly NestedPath[],
+  ): dom.Value {
+    const changes: Array<{ op: UpdateOp; steps: PathStep[]; scope: Scope; path: ResolvedStep[] }> =
+      [];
+    const seen = new Set<string>();
+    for (const row of rows) {
+      const steps = nestedSteps(paths, positionsOf(row, paths));
+      const scope = new Scope(row.names, row.values, row.implicit);
+      ops.forEach((op, index) => {
+        const base = op.target.kind === 'path' ? op.target.base : op.target;
+        const nested = base.kind === 'name' ? findNested(paths, base.name, base.quoted) : undefined;
+        const rest = op.target.kind === 'path' ? op.target.steps : [];
+        const target =
+          nested === undefined ? targetSteps(op.target, alias) : [...steps.get(nested)!, ...rest];
+        const path = resolveSteps(target, scope, this.#context, op.target.at);
+        const where = path.map((step) =>
+          step.kind === 'field' ? `.${step.name}` : `[${step.index}]`,
+        );
+        // A SET takes its first row's value; an INSERT INTO inserts each distinct value.
+        let key = `${index} ${where.join('')}`;
+        if (op.kind === 'remove') key = `remove ${where.join('')}`;
+        if (op.kind === 'insertInto') {
+          for (const part of [op.value, op.key]) {
+            const evaluated = part === undefined ? MISSING : evaluate(part, scope, this.#context);
+            key += ` ${evaluated === MISSING ? '' : dumpText(evaluated)}`;
+          }
+        }
+        if (seen.has(key)) return;
+        seen.add(key);
+        changes.push({ op, steps: target, scope, path });
+      });
+    }
+    let document = rows[0]!.values[0] as dom.Value;
+    for (const change of changes) {
+      if (change.op.kind === 'remove') continue;
+      document = this.#applyOp(document, change.op, alias, change.scope, change.steps);
+    }
+    const removals = changes.filter((change) => change.op.kind === 'remove');
+    removals.sort((a, b) => compareResolved(b.path, a.path));
+    for (const removal of removals) {
+      document = this.#applyOp(document, removal.op, alias, removal.scope, removal.steps);
+    }
+    return document;
   }
 
   #applyOp(
@@ -1006,7 +1042,6 @@ function withPosition(error: unknown, at: Position): unknown {
 type ResolvedStep =
   { kind: 'field'; name: string; exact: boolean } | { kind: 'index'; index: number };
 
-/** Return the path steps below the document that an update target names. */
 /** A nested collection of a FROM update: its source, with an AT alias to read positions. */
 interface NestedPath {
   alias: string;
@@ -1074,15 +1109,18 @@ function positionsOf(row: Row, paths: readonly NestedPath[]): Array<number | und
   });
 }
 
-function comparePositions(
-  a: ReadonlyArray<number | undefined>,
-  b: ReadonlyArray<number | undefined>,
-): number {
-  for (let i = 0; i < a.length; i++) {
-    const difference = (a[i] ?? -1) - (b[i] ?? -1);
-    if (difference !== 0) return difference;
+/** Order paths by their steps; a path sorts after its own prefix. */
+function compareResolved(a: readonly ResolvedStep[], b: readonly ResolvedStep[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.kind === 'index' && y.kind === 'index') {
+      if (x.index !== y.index) return x.index - y.index;
+    } else if (x.kind === 'field' && y.kind === 'field') {
+      if (x.name !== y.name) return x.name < y.name ? -1 : 1;
+    } else return x.kind === 'index' ? 1 : -1;
   }
-  return 0;
+  return a.length - b.length;
 }
 
 /** Build the path from the document to each nested alias's element in one row. */
@@ -1107,6 +1145,7 @@ function nestedSteps(
   return steps;
 }
 
+/** Return the path steps below the document that an update target names. */
 function targetSteps(target: Expr, alias: string): PathStep[] {
   const base = target.kind === 'path' ? target.base : target;
   const steps = target.kind === 'path' ? target.steps : [];

@@ -85,6 +85,49 @@ describe('FROM updates with nested collections', () => {
     assert.equal(await owners('F'), text('[{id: 9}]'));
   });
 
+  test('an element matched by several rows changes once', async () => {
+    await fixture.run('CREATE TABLE Multi');
+    const itemsOf = async (k: number) => {
+      const [value] = (await fixture.run('SELECT VALUE t.items FROM Multi AS t WHERE t.k = ?', k))
+        .values as dom.Value[];
+      return canonicalText(value!);
+    };
+    const insert = (k: number, rest: string) =>
+      fixture.run('INSERT INTO Multi ?', `ion:{k: ${k}, ${rest}}`);
+    await insert(1, 'items: [{sku: "A"}, {sku: "B"}, {sku: "C"}], tags: ["x", "y"]');
+    await fixture.run(
+      "FROM Multi AS t, @t.items AS e, @t.tags AS g WHERE t.k = 1 AND e.sku = 'B' REMOVE e",
+    );
+    assert.equal(await itemsOf(1), text('[{sku: "A"}, {sku: "C"}]'));
+
+    await insert(2, 'items: [{sku: "A"}, {sku: "B"}, {sku: "C"}, {sku: "D"}]');
+    await fixture.run(
+      "FROM Multi AS t, @t.items AS e, @t.items AS f WHERE t.k = 2 AND e.sku = 'A' AND f.sku <> 'D' REMOVE e",
+    );
+    assert.equal(await itemsOf(2), text('[{sku: "B"}, {sku: "C"}, {sku: "D"}]'));
+
+    await insert(
+      3,
+      'items: [], orders: [{n: 1, lines: [{s: "a"}, {s: "a"}]}, {n: 2, lines: [{s: "b"}]}, {n: 3, lines: []}]',
+    );
+    await fixture.run(
+      "FROM Multi AS t, @t.orders AS o, @o.lines AS l WHERE t.k = 3 AND l.s = 'a' REMOVE o",
+    );
+    const [orders] = (await fixture.run('SELECT VALUE t.orders FROM Multi AS t WHERE t.k = 3'))
+      .values as dom.Value[];
+    assert.equal(canonicalText(orders!), text('[{n: 2, lines: [{s: "b"}]}, {n: 3, lines: []}]'));
+
+    await insert(4, 'items: [{sku: "C"}], tags: ["x", "y"]');
+    await fixture.run(
+      "FROM Multi AS t, @t.items AS e, @t.tags AS g WHERE t.k = 4 AND e.sku = 'C' INSERT INTO t.items VALUE {'sku': 'dup'}",
+    );
+    assert.equal(await itemsOf(4), text('[{sku: "C"}, {sku: "dup"}]'));
+    await fixture.run(
+      'FROM Multi AS t, @t.items AS e, @t.tags AS g WHERE t.k = 4 INSERT INTO t.items VALUE g',
+    );
+    assert.equal(await itemsOf(4), text('[{sku: "C"}, {sku: "dup"}, "x", "y"]'));
+  });
+
   test('a second table, or an unnamed collection, is refused', async () => {
     await fixture.run('CREATE TABLE People');
     for (const statement of [
