@@ -190,6 +190,26 @@ describe('official QLDB driver and SDK against vellum serve', () => {
     assert.equal(rows.length, 1);
   });
 
+  test('names the cause after a statement failed part way', async () => {
+    await driver.executeLambda(async (txn) => {
+      await txn.execute('CREATE TABLE Partial');
+      await txn.execute('INSERT INTO Partial << {k: 1, sub: []}, {k: 2}, {k: 3, sub: []} >>');
+    });
+    await assert.rejects(
+      driver.executeLambda(async (txn) => {
+        await txn
+          .execute('FROM Partial AS t WHERE t.k > 0 INSERT INTO t.sub VALUE 1')
+          .catch(() => undefined);
+        await txn.execute("INSERT INTO Partial VALUE {'k': 4}");
+      }),
+      /was aborted when one of its statements failed after writing, so that no statement lands half-applied; start a new transaction/,
+    );
+    const count = await driver.executeLambda(async (txn) =>
+      (await txn.execute('SELECT VALUE COUNT(*) FROM Partial')).getResultList(),
+    );
+    assert.equal(count[0]!.numberValue(), 3);
+  });
+
   test('metrics count commands by outcome, sessions and key status', async () => {
     await driver.executeLambda((txn) => txn.execute('SELEC 1')).catch(() => undefined);
     const text = await (await fetch(`${vellum.url}/metrics`)).text();

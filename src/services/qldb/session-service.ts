@@ -55,6 +55,8 @@ interface Session {
   principalArn: string;
   startedAt: number;
   transaction: Transaction | undefined;
+  /** The id of a transaction that a failed statement aborted, to name the cause later. */
+  failedTransaction?: string;
   /** The ledger's permissions mode, read when the open transaction started. */
   standardMode: boolean;
   pages: Map<string, { transactionId: string; values: Uint8Array[] }>;
@@ -311,6 +313,12 @@ export class SessionService implements JsonService {
     }
     const transaction = session.transaction;
     if (transaction === undefined || transaction.id !== transactionId) {
+      if (session.failedTransaction === transactionId) {
+        throw badRequest(
+          `Transaction ${transactionId} was aborted when one of its statements failed after ` +
+            'writing, so that no statement lands half-applied; start a new transaction',
+        );
+      }
       throw badRequest(`Transaction ${transactionId} is not the open transaction of this session`);
     }
     if (transaction.expired) {
@@ -350,7 +358,10 @@ export class SessionService implements JsonService {
       });
     } catch (error) {
       // A statement that failed after writing leaves an aborted transaction; forget it.
-      if (transaction.state !== 'open') session.transaction = undefined;
+      if (transaction.state !== 'open') {
+        session.transaction = undefined;
+        session.failedTransaction = transaction.id;
+      }
       // The QLDB driver folds every statement it sends into its commit digest, so
       // one refused before it ran (unparsable or denied, say) is recorded too.
       else if (transaction.statements.length === recorded) {
