@@ -62,7 +62,7 @@ export class Ledger implements LedgerAccess {
   readonly #readCache: ReadCache;
   readonly #tree: BlockTree;
   /** Commits submitted and not yet settled, which `close` waits for. */
-  readonly #submitted = new Set<Promise<void>>();
+  #submitted = 0;
   #closed = false;
 
   private constructor(
@@ -214,14 +214,14 @@ export class Ledger implements LedgerAccess {
   submit(transaction: Transaction): Promise<CommitResult> {
     if (this.#closed) return Promise.reject(new StoreClosedError());
     const result = this.#committer.submit(transaction);
-    const settled = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#submitted.add(settled);
-    void settled.then(() => this.#submitted.delete(settled));
+    this.#submitted += 1;
+    result.then(this.#settled, this.#settled);
     return result;
   }
+
+  readonly #settled = (): void => {
+    this.#submitted -= 1;
+  };
 
   /**
    * Stop taking work and wait for the commits already submitted, so that
@@ -238,7 +238,7 @@ export class Ledger implements LedgerAccess {
       timer.unref();
     });
     const drained = (async () => {
-      while (this.#submitted.size > 0) await Promise.all([...this.#submitted]);
+      while (this.#submitted > 0) await new Promise((resolve) => setTimeout(resolve, 2));
     })();
     await Promise.race([drained, timeout]);
     clearTimeout(timer);
