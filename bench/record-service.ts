@@ -90,13 +90,14 @@ function startProcess(
   });
   let output = '';
   return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      output += `${line}\n`;
-      const match = ready.exec(line);
-      if (match !== null) resolve({ child, match: match[1]! });
-    });
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    // vellum serve prints its banner on standard error, the service on standard output.
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        output += `${line}\n`;
+        const match = ready.exec(line);
+        if (match !== null) resolve({ child, match: match[1]! });
+      });
+    }
     child.once('exit', (code) =>
       reject(new Error(`${args[0]} exited with code ${code} before it was ready:\n${output}`)),
     );

@@ -39,18 +39,25 @@ export function profileFlags(): string[] {
   return dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`];
 }
 
-/** Start a TypeScript program with tsx and resolve with the first loopback URL it prints. */
+/**
+ * Start a TypeScript program with tsx and resolve with the first loopback
+ * URL it prints on standard output or standard error (where `vellum serve`
+ * prints its banner). Its standard error is passed through.
+ */
 export function startChild(args: string[]): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [...profileFlags(), '--import', 'tsx', ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  child.stderr!.pipe(process.stderr);
   return new Promise((resolve, reject) => {
     let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    const read = (chunk: Buffer) => {
       output += chunk.toString();
       const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
       if (url !== undefined) resolve({ child, url });
-    });
+    };
+    child.stdout!.on('data', read);
+    child.stderr!.on('data', read);
     child.once('exit', (code) => reject(new Error(`child exited with ${code}: ${output}`)));
   });
 }
