@@ -191,10 +191,19 @@ describe('official QLDB driver and SDK against vellum serve', () => {
   });
 
   test('names the cause after a statement failed part way', async () => {
-    await driver.executeLambda(async (txn) => {
+    const ids = await driver.executeLambda(async (txn) => {
       await txn.execute('CREATE TABLE Partial');
-      await txn.execute('INSERT INTO Partial << {k: 1, sub: []}, {k: 2}, {k: 3, sub: []} >>');
+      const inserted = await txn.execute(
+        "INSERT INTO Partial << {'k': 1, 'sub': []}, {'k': 2, 'sub': []}, {'k': 3, 'sub': []} >>",
+      );
+      return inserted.getResultList().map((row) => row.get('documentId')!.stringValue()!);
     });
+    // Documents are updated in id order: the last one lacks the list, so the
+    // statement writes the others before it fails.
+    const last = [...ids].sort().at(-1)!;
+    await driver.executeLambda((txn) =>
+      txn.execute('UPDATE Partial AS t BY id SET t.sub = MISSING WHERE id = ?', last),
+    );
     await assert.rejects(
       driver.executeLambda(async (txn) => {
         await txn
