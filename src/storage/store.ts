@@ -271,11 +271,11 @@ export interface Store {
   finishRekey(name: string, generation: number): Promise<void>;
   /**
    * Write payloads sealed again under another key, in one storage
-   * transaction. The stored payloads must hold the same plaintext: blocks
-   * never change once written, so they are replaced as they are; a revision
-   * only while its payload is still the one read (a redaction may have
-   * replaced it); a catalog object only while it is still at the given
-   * `blockSeq`.
+   * transaction. The stored payloads must hold the same plaintext. Blocks
+   * never change once written, so they are replaced as they are. A revision
+   * is replaced only while its payload is still `from`, because a redaction
+   * may have replaced it. A catalog object is replaced only while it is
+   * still at the given `blockSeq`.
    */
   replaceSealed(ledgerId: string, replacements: SealedReplacements): Promise<void>;
   /**

@@ -145,7 +145,7 @@ export function revisionContext(revision: Omit<StoredRevision, 'payload'>): stri
 const REDACTED_MARKER = Uint8Array.of(0x00, 0x52, 0x44, 0x01);
 const HASH_LENGTH = 32;
 
-/** The plaintext that replaces a revision's data when it is redacted. */
+/** Build the plaintext that replaces a revision's data when it is redacted. */
 export function redactedPlaintext(dataHash: Uint8Array): Uint8Array {
   const plaintext = new Uint8Array(REDACTED_MARKER.length + HASH_LENGTH);
   plaintext.set(REDACTED_MARKER);
@@ -153,7 +153,7 @@ export function redactedPlaintext(dataHash: Uint8Array): Uint8Array {
   return plaintext;
 }
 
-/** The data hash kept by a redacted revision's plaintext; undefined for any other plaintext. */
+/** Return the data hash that a redacted revision's plaintext keeps, or undefined for any other plaintext. */
 export function redactedDataHash(plaintext: Uint8Array): Uint8Array | undefined {
   if (plaintext.length !== REDACTED_MARKER.length + HASH_LENGTH) return undefined;
   for (let i = 0; i < REDACTED_MARKER.length; i++) {

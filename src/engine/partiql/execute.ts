@@ -11,6 +11,7 @@ import type {
   PathStep,
   SelectStatement,
   Statement,
+  TableTarget,
   UpdateOp,
 } from './ast.js';
 import { PartiqlError, PartiqlSemanticError } from './errors.js';
@@ -319,21 +320,9 @@ export class StatementRunner {
       return this.#modifyNested(statement, statement.nested);
     }
     const { target } = statement;
-    this.#requireTable(target.table, target.at);
     const alias = target.alias ?? target.table;
-    const source: FromSource = {
-      expr: { kind: 'name', name: target.table, quoted: true, at: target.at },
-      alias,
-      byAlias: target.byAlias,
-      at: target.at,
-    };
-    const clause: FromClause = { sources: [source], conditions: [] };
-    const rows = await this.#fromRows(clause, statement.where, Scope.EMPTY);
     const results: dom.Value[] = [];
-    for (const row of rows) {
-      const scope = new Scope(row.names, row.values, row.implicit);
-      if (statement.where !== undefined && !holds(statement.where, scope, this.#context)) continue;
-      const docId = (row.values[row.names.indexOf(BY_ID)] as dom.Value).stringValue()!;
+    for (const { row, docId } of await this.#targetRows(target, [], statement.where)) {
       // REMOVE of the alias itself removes the whole document, as DELETE does.
       const removesDocument =
         statement.kind === 'update' &&
@@ -363,38 +352,48 @@ export class StatementRunner {
   }
 
   /**
-   * `FROM t AS a, a.items AS i WHERE ... SET i.qty = 0 | REMOVE i | INSERT
-   * INTO i.tags VALUE ...`: each row of the table and its nested collections
-   * that matches the condition changes its document at the path the nested
-   * aliases stand for. A document changed through several rows is written
-   * once, with the rows applied from the last element to the first, so that
-   * removing elements leaves the positions of the others in place.
+   * Read the rows of a DML statement's table, joined with its nested
+   * sources, that meet the condition, each with its document id.
+   */
+  async #targetRows(
+    target: TableTarget,
+    nested: readonly FromSource[],
+    where: Expr | undefined,
+  ): Promise<Array<{ row: Row; docId: string }>> {
+    this.#requireTable(target.table, target.at);
+    const table: FromSource = {
+      expr: { kind: 'name', name: target.table, quoted: true, at: target.at },
+      alias: target.alias ?? target.table,
+      byAlias: target.byAlias,
+      at: target.at,
+    };
+    const clause: FromClause = { sources: [table, ...nested], conditions: [] };
+    const matching: Array<{ row: Row; docId: string }> = [];
+    for (const row of await this.#fromRows(clause, where, Scope.EMPTY)) {
+      const scope = new Scope(row.names, row.values, row.implicit);
+      if (where !== undefined && !holds(where, scope, this.#context)) continue;
+      const docId = (row.values[row.names.indexOf(BY_ID)] as dom.Value).stringValue()!;
+      matching.push({ row, docId });
+    }
+    return matching;
+  }
+
+  /**
+   * Run a FROM update over nested collections, such as `FROM t AS a,
+   * a.items AS i WHERE ... REMOVE i`. Each matching row changes its document
+   * at the path its nested aliases are bound to, and a document is written
+   * once, however many rows match it.
    */
   async #modifyNested(
     statement: Extract<Statement, { kind: 'update' }>,
     nested: readonly FromSource[],
   ): Promise<dom.Value[]> {
     const { target } = statement;
-    this.#requireTable(target.table, target.at);
     const alias = target.alias ?? target.table;
     const paths = nestedPaths(alias, nested);
-    const clause: FromClause = {
-      sources: [
-        {
-          expr: { kind: 'name', name: target.table, quoted: true, at: target.at },
-          alias,
-          byAlias: target.byAlias,
-          at: target.at,
-        },
-        ...paths.map((path) => path.source),
-      ],
-      conditions: [],
-    };
+    const sources = paths.map((path) => path.source);
     const byDocument = new Map<string, Row[]>();
-    for (const row of await this.#fromRows(clause, statement.where, Scope.EMPTY)) {
-      const scope = new Scope(row.names, row.values, row.implicit);
-      if (statement.where !== undefined && !holds(statement.where, scope, this.#context)) continue;
-      const docId = (row.values[row.names.indexOf(BY_ID)] as dom.Value).stringValue()!;
+    for (const { row, docId } of await this.#targetRows(target, sources, statement.where)) {
       const rows = byDocument.get(docId) ?? [];
       rows.push(row);
       byDocument.set(docId, rows);
@@ -413,9 +412,9 @@ export class StatementRunner {
 
   /**
    * Apply the operations of a nested FROM update to one document, once per
-   * distinct change: rows that name the same element change it once, with
-   * values read from the first such row as it was before the statement, and
-   * an INSERT INTO adds each distinct value once.
+   * distinct change. Rows that name the same element change it once, with
+   * values read from the first such row as it was before the statement. An
+   * INSERT INTO adds each distinct value once.
    * SET and INSERT INTO go first, in row order; REMOVE goes last, deepest
    * and highest position first, so each removal leaves the others' paths.
    */
@@ -441,7 +440,7 @@ export class StatementRunner {
         const where = path.map((step) =>
           step.kind === 'field' ? `.${step.name}` : `[${step.index}]`,
         );
-        // A SET takes its first row's value; an INSERT INTO inserts each distinct value.
+        // A SET takes its first row's value, and an INSERT INTO inserts each distinct value.
         let key = `${index} ${where.join('')}`;
         if (op.kind === 'remove') key = `remove ${where.join('')}`;
         if (op.kind === 'insertInto') {
@@ -1042,7 +1041,7 @@ function withPosition(error: unknown, at: Position): unknown {
 type ResolvedStep =
   { kind: 'field'; name: string; exact: boolean } | { kind: 'index'; index: number };
 
-/** A nested collection of a FROM update: its source, with an AT alias to read positions. */
+/** A nested collection of a FROM update, with the AT alias that reads element positions. */
 interface NestedPath {
   alias: string;
   /** The alias of the table or nested collection it ranges over. */
@@ -1109,7 +1108,7 @@ function positionsOf(row: Row, paths: readonly NestedPath[]): Array<number | und
   });
 }
 
-/** Order paths by their steps; a path sorts after its own prefix. */
+/** Compare paths step by step, so that a path sorts after its own prefix. */
 function compareResolved(a: readonly ResolvedStep[], b: readonly ResolvedStep[]): number {
   for (let i = 0; i < Math.min(a.length, b.length); i++) {
     const x = a[i]!;

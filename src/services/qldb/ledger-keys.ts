@@ -572,7 +572,7 @@ export class LedgerKeyService implements LedgerGate {
     return description;
   }
 
-  /** List each ledger this server knows with its `EncryptionStatus`, for metrics. */
+  /** List each ledger this server tracks with its `EncryptionStatus`, for metrics. */
   encryptionStatuses(): Array<{ ledger: string; status: string }> {
     return [...this.#configs.values()].map((config) => ({
       ledger: config.ledgerName,

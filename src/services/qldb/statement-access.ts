@@ -55,7 +55,7 @@ export function statementAccess(
   }
 }
 
-/** The string a literal or a parameter argument gives; undefined for any other. */
+/** Return the string that a literal or parameter argument gives, or undefined for any other argument. */
 function stringArgument(
   expr: Expr | undefined,
   parameters: readonly dom.Value[],
