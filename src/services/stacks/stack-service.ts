@@ -208,14 +208,7 @@ export class StackService {
 
   async #provision(stack: StackRecord, template: Template, context: RequestContext): Promise<void> {
     const resolveContext = {
-      parameters: {
-        ...stack.parameters,
-        'AWS::AccountId': this.#options.accountId,
-        'AWS::Region': this.#options.region,
-        'AWS::StackName': stack.name,
-        'AWS::StackId': stack.id,
-        'AWS::Partition': 'aws',
-      },
+      parameters: { ...stack.parameters, ...this.#pseudoParameters(stack.name, stack.id) },
       ref: (id: string) => stack.resources[id]?.physicalId,
       attribute: (id: string, attribute: string) => stack.resources[id]?.attributes[attribute],
     };
@@ -279,13 +272,7 @@ export class StackService {
     parameters: Record<string, string>,
   ): Promise<void> {
     const context = {
-      parameters: {
-        ...parameters,
-        'AWS::AccountId': this.#options.accountId,
-        'AWS::Region': this.#options.region,
-        'AWS::StackName': name,
-        'AWS::Partition': 'aws',
-      },
+      parameters: { ...parameters, ...this.#pseudoParameters(name) },
       ref: () => undefined,
       attribute: () => undefined,
     };
@@ -308,6 +295,17 @@ export class StackService {
       const owner = owners.get(exportName);
       if (owner !== undefined) throw exportTaken(exportName, owner);
     }
+  }
+
+  /** Return CloudFormation's pseudo parameters of a stack; its id once it has one. */
+  #pseudoParameters(name: string, id?: string): Record<string, string> {
+    return {
+      'AWS::AccountId': this.#options.accountId,
+      'AWS::Region': this.#options.region,
+      'AWS::StackName': name,
+      ...(id === undefined ? {} : { 'AWS::StackId': id }),
+      'AWS::Partition': 'aws',
+    };
   }
 
   /** Map each export name of the other stacks to the stack that exports it. */
