@@ -68,7 +68,7 @@ const STATUS_COLORS: Record<string, string> = {
 
 /**
  * Return a row for each label so that labels on one row are at least
- * `minGap` apart: each label, in time order, takes the lowest row whose last
+ * `minGap` apart. Each label, in time order, takes the lowest row whose last
  * label is far enough behind it. For example, times [0, 0.1, 5] with a gap
  * of 1 give rows [0, 1, 0].
  */

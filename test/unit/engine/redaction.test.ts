@@ -24,7 +24,7 @@ describe('redacting revisions', () => {
   const values = async (text: string, ...parameters: unknown[]) =>
     (await run(text, ...parameters)).values as dom.Value[];
 
-  /** A document with three revisions: the secret, its correction, and a later change. */
+  /** Create a document with three revisions: the secret, its correction, and a later change. */
   async function person(): Promise<{ tableId: string; docId: string }> {
     const [created] = await values('CREATE TABLE People');
     await run('CREATE INDEX ON People (pid)');
@@ -55,7 +55,7 @@ describe('redacting revisions', () => {
     dir.remove();
   });
 
-  test('replaces the data of an inactive revision by its hash, and the journal still verifies', async () => {
+  test('redaction keeps hashes and proofs', async () => {
     const { tableId, docId } = await person();
     const before = await historyOf(docId);
     assert.equal(before.length, 3);
@@ -123,7 +123,7 @@ describe('redacting revisions', () => {
     const summary = await verifyLedger(ledger);
     assert.equal(summary.blocks, tipAddress.sequenceNo + 1);
 
-    // The sealed data is gone from the database files, not only from answers.
+    // The sealed data is gone from the database files, not only from query results.
     const files = () =>
       Buffer.concat(
         ['vellum.db', 'vellum.db-wal']
@@ -138,7 +138,7 @@ describe('redacting revisions', () => {
     assert.equal((await historyOf(docId))[0]!.get('data'), null, 'redacted after a restart');
   });
 
-  test('the revisions of a deleted document can be redacted, its deletion cannot', async () => {
+  test('deleted document: revisions, not deletion', async () => {
     const { tableId, docId } = await person();
     await run('DELETE FROM People WHERE pid = 1');
     const history = await historyOf(docId);
@@ -152,7 +152,7 @@ describe('redacting revisions', () => {
     );
   });
 
-  test('refuses what QLDB refuses, and writes nothing', async () => {
+  test('invalid redactions write nothing', async () => {
     const { tableId, docId } = await person();
     const history = await historyOf(docId);
     const address = (i: number) => history[i]!.get('blockAddress')!;
@@ -206,7 +206,7 @@ describe('redacting revisions', () => {
     );
   });
 
-  test('one revision per transaction, and never twice', async () => {
+  test('one redaction per transaction and revision', async () => {
     const { tableId, docId } = await person();
     const history = await historyOf(docId);
     const address = (i: number) => history[i]!.get('blockAddress')!;
@@ -229,16 +229,19 @@ describe('redacting revisions', () => {
       /already redacts revision 0 of document \w+; a transaction may redact one revision/,
     );
     assert.ok((await historyOf(docId))[0]!.get('data'), 'the failed transaction redacted nothing');
+
     await run('EXEC redact_revision ?, ?, ?', address(0), tableId, docId);
     await assert.rejects(
       run('EXEC redact_revision ?, ?, ?', address(0), tableId, docId),
       /Revision 0 of document \w+ is already redacted/,
     );
+
     // Literal arguments, as QLDB's documentation writes them, work too.
     const seq = address(1).get('sequenceNo')!.numberValue();
     await run(
       `EXEC redact_revision \`{strandId: "${ledger.id}", sequenceNo: ${seq}}\`, '${tableId}', '${docId}'`,
     );
+
     const after = await historyOf(docId);
     assert.equal(after[0]!.get('data'), null);
     assert.equal(after[1]!.get('data'), null);
@@ -248,7 +251,7 @@ describe('redacting revisions', () => {
     );
   });
 
-  test('two concurrent redactions of one revision: one commits', async () => {
+  test('concurrent redactions: one commits', async () => {
     const { tableId, docId } = await person();
     const address = (await historyOf(docId))[0]!.get('blockAddress')!;
     const first = ledger.begin();
