@@ -387,7 +387,10 @@ function like(expr: Extract<Expr, { kind: 'like' }>, scope: Scope, context: Eval
   }
   let escapeChar: string | undefined;
   if (escape !== undefined) {
-    const text = (escape as dom.Value).stringValue() ?? '';
+    if (!isText(escape as dom.Value)) {
+      fail(expr.at, `LIKE ESCAPE takes a one-character string, got ${typeOf(escape)}`);
+    }
+    const text = (escape as dom.Value).stringValue()!;
     if ([...text].length !== 1) fail(expr.at, `LIKE ESCAPE takes one character, got '${text}'`);
     escapeChar = text;
   }

@@ -63,6 +63,21 @@ describe('statement errors', () => {
       ['CREATE INDEX without parentheses', 'CREATE INDEX ON Item ¦sku', /'\('/],
       ['invalid Ion literal', 'SELECT * FROM Item\nWHERE sku = ¦`[1, 2`', /Ion/],
       ['failing cast', "SELECT VALUE\n\t¦CAST('x' AS INT) FROM Item", /cast/i],
+      [
+        'LIKE ESCAPE given a struct',
+        "SELECT * FROM Item AS i\nWHERE 'x' ¦LIKE 'a%' ESCAPE i",
+        /LIKE ESCAPE takes a one-character string, got struct/,
+      ],
+      [
+        'LIKE ESCAPE given two characters',
+        "SELECT * FROM Item WHERE 'x' ¦LIKE 'a%' ESCAPE '!!'",
+        /LIKE ESCAPE takes one character, got '!!'/,
+      ],
+      [
+        'LIKE on a number',
+        "SELECT * FROM Item WHERE sku ¦LIKE '1%'",
+        /LIKE compares strings, got int/,
+      ],
       ['comment before the fault', '-- find items\nSELECT * FROM Item WHERE ¦)', /'\)'/],
       [
         'keyword as a field name',
