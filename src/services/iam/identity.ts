@@ -829,13 +829,14 @@ export class IdentityService implements CredentialResolver {
   }
 
   /**
-   * True when an AWS principal entry of a resource policy names something
-   * that exists: this account, its root, one of its users or roles, or a
-   * session of one of its roles. Entries of other accounts cannot be checked
-   * and count as existing.
+   * Look up what an AWS principal entry names: `none` when nothing, the
+   * unique id when it is a user or role of this account, and `exists` for
+   * anything else that exists (this account, its root, a session of one of
+   * its roles). Entries of other accounts cannot be checked and count as
+   * existing.
    */
-  async principalExists(entry: string): Promise<boolean> {
-    return (await this.#resolvePrincipal(entry)) !== 'none';
+  async principalId(entry: string): Promise<{ id: string } | 'exists' | 'none'> {
+    return this.#resolvePrincipal(entry);
   }
 
   /**

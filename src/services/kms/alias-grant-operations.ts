@@ -255,24 +255,39 @@ function sameGrant(a: GrantRecord, b: Omit<GrantRecord, 'grantId' | 'createdAt'>
       a.retiringPrincipal,
       [...a.operations].sort(),
       a.constraints ?? null,
+      a.principalIds ?? null,
     ]) ===
     JSON.stringify([
       b.granteePrincipal,
       b.retiringPrincipal,
       [...b.operations].sort(),
       b.constraints ?? null,
+      b.principalIds ?? null,
     ])
   );
 }
 
 /**
- * Return true when a grant's grantee or retiring principal exists, as KMS
- * requires: a service principal, or a principal the identity service finds.
- * Principals of other accounts cannot be checked, so they count as found.
+ * Check that a grant's grantee or retiring principal exists, as KMS requires:
+ * a service principal, or a principal the identity service finds. Principals
+ * of other accounts cannot be checked, so they count as found. Return the
+ * unique id of a user or role of this account, for the grant to record.
  */
-async function grantPrincipalExists(core: KmsCore, principal: string): Promise<boolean> {
-  if (/^[a-z0-9][a-z0-9.-]*\.amazonaws\.com(\.cn)?$/.test(principal)) return true;
-  return core.identity.principalExists(principal);
+async function grantPrincipalId(
+  core: KmsCore,
+  member: string,
+  principal: string,
+): Promise<string | undefined> {
+  if (/^[a-z0-9][a-z0-9.-]*\.amazonaws\.com(\.cn)?$/.test(principal)) return undefined;
+  const found = await core.identity.principalId(principal);
+  if (found === 'none') {
+    throw kmsError(
+      'InvalidArnException',
+      `${member} ${principal} is not a principal KMS can find: name an existing IAM user or role, ` +
+        'an account, or a service principal such as qldb.amazonaws.com.',
+    );
+  }
+  return found === 'exists' ? undefined : found.id;
 }
 
 export const createGrant: Operation = async (core, input, context) => {
@@ -322,17 +337,14 @@ export const createGrant: Operation = async (core, input, context) => {
     ...(constraintContext ? { encryptionContext: constraintContext } : {}),
     grantDecision: () => delegatingGrantAllows(core, context, key, operations!, constraintsValue),
   });
+  const principalIds: Record<string, string> = {};
   for (const [member, principal] of [
     ['GranteePrincipal', grantee!],
     ['RetiringPrincipal', retiring],
   ] as const) {
-    if (principal !== undefined && !(await grantPrincipalExists(core, principal))) {
-      throw kmsError(
-        'InvalidArnException',
-        `${member} ${principal} is not a principal KMS can find: name an existing IAM user or role, ` +
-          'an account, or a service principal such as qldb.amazonaws.com.',
-      );
-    }
+    if (principal === undefined) continue;
+    const id = await grantPrincipalId(core, member, principal);
+    if (id !== undefined) principalIds[principal] = id;
   }
   core.requireEnabled(key);
   if (isDryRun) throw dryRun();
@@ -346,6 +358,7 @@ export const createGrant: Operation = async (core, input, context) => {
   if (name !== undefined) candidate.name = name;
   if (retiring !== undefined) candidate.retiringPrincipal = retiring;
   if (constraintsValue) candidate.constraints = constraintsValue;
+  if (Object.keys(principalIds).length > 0) candidate.principalIds = principalIds;
 
   if (name !== undefined) {
     const existing = (await core.grantsOf(key.keyId)).find(
@@ -398,7 +411,7 @@ async function delegatingGrantAllows(
 ): Promise<boolean> {
   for (const grant of await core.grantsOf(key.keyId)) {
     if (
-      !principalNamedBy(grant.granteePrincipal, context) ||
+      !principalNamedBy(grant.granteePrincipal, context, grant.principalIds) ||
       !grant.operations.includes('CreateGrant')
     )
       continue;
@@ -515,8 +528,9 @@ export const retireGrant: Operation = async (core, input, context) => {
 
   const principal = context.principal;
   const mayRetire =
-    (grant.retiringPrincipal !== undefined && principalNamedBy(grant.retiringPrincipal, context)) ||
-    (principalNamedBy(grant.granteePrincipal, context) &&
+    (grant.retiringPrincipal !== undefined &&
+      principalNamedBy(grant.retiringPrincipal, context, grant.principalIds)) ||
+    (principalNamedBy(grant.granteePrincipal, context, grant.principalIds) &&
       grant.operations.includes('RetireGrant')) ||
     core.identity.isRoot(principal);
   if (!mayRetire) throw accessDenied(principal.arn, 'kms:RetireGrant', keyArn(key), 'implicit');

@@ -74,6 +74,12 @@ export interface GrantRecord {
   createdAt: number;
   granteePrincipal: string;
   retiringPrincipal?: string;
+  /**
+   * The unique ids of the grantee and retiring principals when they are
+   * users or roles of this account, so that a principal deleted and created
+   * again under the same name does not inherit the grant.
+   */
+  principalIds?: PrincipalIds;
   issuingAccount: string;
   operations: string[];
   constraints?: {

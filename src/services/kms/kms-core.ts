@@ -16,7 +16,7 @@ import {
 } from '../iam/policy.js';
 import type { ConditionValues } from '../iam/policy-conditions.js';
 import { evaluatePolicies } from '../iam/policy-evaluation.js';
-import { withPrincipalIds } from '../iam/principal-ids.js';
+import { callerUniqueId, withPrincipalIds, type PrincipalIds } from '../iam/principal-ids.js';
 import type { SecretBox } from '../secret-box.js';
 import type { RequestContext } from '../types.js';
 import {
@@ -436,7 +436,7 @@ export class KmsCore {
     const allows = (grants: GrantRecord[]) =>
       grants.some(
         (grant) =>
-          principalNamedBy(grant.granteePrincipal, context) &&
+          principalNamedBy(grant.granteePrincipal, context, grant.principalIds) &&
           grant.operations.includes(operation) &&
           constraintsHold(grant, operation, encryptionContext),
       );
@@ -581,9 +581,20 @@ export function materialPurpose(keyId: string, version: number): string {
 }
 
 /** True when a grantee or retiring principal entry names the caller by its ARN or, for a role session, its role's ARN. */
-export function principalNamedBy(entry: string, context: RequestContext): boolean {
+/**
+ * True when a grant's principal entry names the caller: its ARN or, for a
+ * role session, its role's ARN. When the grant recorded the unique id of the
+ * principal it named, the caller must also have that id.
+ */
+export function principalNamedBy(
+  entry: string,
+  context: RequestContext,
+  ids: PrincipalIds | undefined,
+): boolean {
   const principal = context.principal;
-  return entry === principal.arn || entry === principal.roleArn;
+  if (entry !== principal.arn && entry !== principal.roleArn) return false;
+  const id = ids?.[entry];
+  return id === undefined || id === callerUniqueId(principal);
 }
 
 function constraintsHold(

@@ -392,41 +392,40 @@ for (const backend of backends) {
     },
   );
 
-  test(
-    `${backend.name}: principalExists and identity policies`,
-    { skip: backend.skip },
-    async () => {
-      const env = await setup();
-      try {
-        const { identity } = env;
-        await identity.createUser('alice');
-        await identity.createRole({
-          roleName: 'reader',
-          assumeRolePolicyDocument: trustPolicy(ACCOUNT),
-        });
-        assert.equal(await identity.principalExists(`arn:aws:iam::${ACCOUNT}:root`), true);
-        assert.equal(await identity.principalExists(`arn:aws:iam::${ACCOUNT}:user/alice`), true);
-        assert.equal(await identity.principalExists(`arn:aws:iam::${ACCOUNT}:role/reader`), true);
-        assert.equal(await identity.principalExists(`arn:aws:iam::${ACCOUNT}:role/writer`), false);
-        assert.equal(
-          await identity.principalExists(`arn:aws:sts::${ACCOUNT}:assumed-role/reader/s`),
-          true,
-        );
-        assert.equal(await identity.principalExists('arn:aws:iam::999988887777:role/any'), true);
-        assert.equal(await identity.principalExists('nonsense'), false);
+  test(`${backend.name}: principalId and identity policies`, { skip: backend.skip }, async () => {
+    const env = await setup();
+    try {
+      const { identity } = env;
+      const alice = await identity.createUser('alice');
+      await identity.createRole({
+        roleName: 'reader',
+        assumeRolePolicyDocument: trustPolicy(ACCOUNT),
+      });
+      assert.deepEqual(await identity.principalId(`arn:aws:iam::${ACCOUNT}:root`), 'exists');
+      assert.deepEqual(await identity.principalId(`arn:aws:iam::${ACCOUNT}:user/alice`), {
+        id: alice.id,
+      });
+      const reader = await identity.principalId(`arn:aws:iam::${ACCOUNT}:role/reader`);
+      assert.match(typeof reader === 'object' ? reader.id : '', /^AROA/);
+      assert.equal(await identity.principalId(`arn:aws:iam::${ACCOUNT}:role/writer`), 'none');
+      assert.equal(
+        await identity.principalId(`arn:aws:sts::${ACCOUNT}:assumed-role/reader/s`),
+        'exists',
+      );
+      assert.equal(await identity.principalId('arn:aws:iam::999988887777:role/any'), 'exists');
+      assert.equal(await identity.principalId('nonsense'), 'none');
 
-        const root = identity.rootPrincipal();
-        assert.deepEqual(await identity.identityPolicies(root), []);
-        assert.equal(
-          await identity.authorize(root, 'iam:DeleteUser', '*'),
-          true,
-          'root is always allowed',
-        );
-      } finally {
-        await env.dispose();
-      }
-    },
-  );
+      const root = identity.rootPrincipal();
+      assert.deepEqual(await identity.identityPolicies(root), []);
+      assert.equal(
+        await identity.authorize(root, 'iam:DeleteUser', '*'),
+        true,
+        'root is always allowed',
+      );
+    } finally {
+      await env.dispose();
+    }
+  });
 
   test(`${backend.name}: trust policy binds principal ids`, { skip: backend.skip }, async () => {
     const env = await setup();

@@ -292,18 +292,16 @@ for (const backend of backends) {
     const env = await kmsFixture(backend);
     try {
       const { kms, root, identity } = env;
-      await identity.createUser('app');
-      await identity.createUser('ops');
       const app: Principal = {
         accountId: ACCOUNT,
         arn: `arn:aws:iam::${ACCOUNT}:user/app`,
-        userId: 'AIDAAPP',
+        userId: (await identity.createUser('app')).id,
         accessKeyId: 'AKIAAPP',
       };
       const ops: Principal = {
         accountId: ACCOUNT,
         arn: `arn:aws:iam::${ACCOUNT}:user/ops`,
-        userId: 'AIDAOPS',
+        userId: (await identity.createUser('ops')).id,
         accessKeyId: 'AKIAOPS',
       };
       const key = (await kms.createKey({}, root)).KeyMetadata;
@@ -645,6 +643,43 @@ for (const backend of backends) {
   });
 }
 
+/** Sign in users and sessions of role `app` that can be deleted and created again. */
+function principals(env: Awaited<ReturnType<typeof kmsFixture>>) {
+  const signIn = async (name: string) => {
+    await env.identity.createUser(name);
+    const { accessKeyId } = await env.identity.createAccessKey(name);
+    return identityContext((await env.identity.lookupAccessKey(accessKeyId))!.principal);
+  };
+  const removeUser = async (name: string) => {
+    for (const key of await env.identity.listAccessKeys(name)) {
+      await env.identity.deleteAccessKey(key.accessKeyId, name);
+    }
+    await env.identity.deleteUser(name);
+  };
+  const createApp = () =>
+    env.identity.createRole({
+      roleName: 'app',
+      assumeRolePolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
+            Action: 'sts:AssumeRole',
+          },
+        ],
+      }),
+    });
+  const appSession = async () => {
+    const session = await env.identity.assumeRole(env.root.principal, {
+      roleArn: `arn:aws:iam::${ACCOUNT}:role/app`,
+      roleSessionName: 'job',
+    });
+    return identityContext((await env.identity.lookupAccessKey(session.accessKeyId))!.principal);
+  };
+  return { signIn, removeUser, createApp, appSession };
+}
+
 for (const backend of backends) {
   test(`${backend.name}: key policy binds principal ids`, { skip: backend.skip }, async () => {
     const env = await kmsFixture(backend);
@@ -652,40 +687,7 @@ for (const backend of backends) {
       const { root } = env;
       const daveArn = `arn:aws:iam::${ACCOUNT}:user/dave`;
       const appArn = `arn:aws:iam::${ACCOUNT}:role/app`;
-      const signIn = async (name: string) => {
-        await env.identity.createUser(name);
-        const { accessKeyId } = await env.identity.createAccessKey(name);
-        return identityContext((await env.identity.lookupAccessKey(accessKeyId))!.principal);
-      };
-      const removeUser = async (name: string) => {
-        for (const key of await env.identity.listAccessKeys(name)) {
-          await env.identity.deleteAccessKey(key.accessKeyId, name);
-        }
-        await env.identity.deleteUser(name);
-      };
-      const createApp = () =>
-        env.identity.createRole({
-          roleName: 'app',
-          assumeRolePolicyDocument: JSON.stringify({
-            Version: '2012-10-17',
-            Statement: [
-              {
-                Effect: 'Allow',
-                Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` },
-                Action: 'sts:AssumeRole',
-              },
-            ],
-          }),
-        });
-      const appSession = async () => {
-        const session = await env.identity.assumeRole(root.principal, {
-          roleArn: appArn,
-          roleSessionName: 'job',
-        });
-        return identityContext(
-          (await env.identity.lookupAccessKey(session.accessKeyId))!.principal,
-        );
-      };
+      const { signIn, removeUser, createApp, appSession } = principals(env);
 
       let dave = await signIn('dave');
       const erin = await signIn('erin');
@@ -774,6 +776,80 @@ for (const backend of backends) {
       await removeUser('dave');
       dave = await signIn('dave');
       await encrypt(dave);
+    } finally {
+      await env.dispose();
+    }
+  });
+}
+
+for (const backend of backends) {
+  test(`${backend.name}: grants bind principal ids`, { skip: backend.skip }, async () => {
+    const env = await kmsFixture(backend);
+    try {
+      const { root } = env;
+      const { signIn, removeUser, createApp, appSession } = principals(env);
+      let dave = await signIn('dave');
+      await createApp();
+      let app = await appSession();
+      const keyId = (await env.kms.createKey({}, root)).KeyMetadata.KeyId;
+      const daveArn = `arn:aws:iam::${ACCOUNT}:user/dave`;
+      const appArn = `arn:aws:iam::${ACCOUNT}:role/app`;
+      const grant = (grantee: string, retiring?: string) =>
+        env.kms.handle(
+          'CreateGrant',
+          {
+            KeyId: keyId,
+            GranteePrincipal: grantee,
+            Operations: ['Encrypt', 'RetireGrant'],
+            ...(retiring ? { RetiringPrincipal: retiring } : {}),
+          },
+          root,
+        );
+      const encrypt = (context: ReturnType<typeof identityContext>) =>
+        env.kms.handle('Encrypt', { KeyId: keyId, Plaintext: b64('x') }, context);
+      const denied = (context: ReturnType<typeof identityContext>) =>
+        rejectsWith(encrypt(context), 'AccessDeniedException', /kms:Encrypt/);
+      const retire = (grantId: unknown, context: ReturnType<typeof identityContext>) =>
+        env.kms.handle('RetireGrant', { KeyId: keyId, GrantId: grantId }, context);
+
+      const toDave = await grant(daveArn, appArn);
+      const toApp = await grant(appArn);
+      await encrypt(dave);
+      await encrypt(app);
+
+      // A user or role created again under a deleted one's name does not
+      // inherit its grants, neither to use the key nor to retire them.
+      await removeUser('dave');
+      dave = await signIn('dave');
+      await denied(dave);
+      await env.identity.deleteRole('app');
+      await createApp();
+      app = await appSession();
+      await denied(app);
+      await env.restart();
+      await denied(dave);
+      await rejectsWith(retire(toDave.GrantId, app), 'AccessDeniedException', /kms:RetireGrant/);
+      await rejectsWith(retire(toApp.GrantId, app), 'AccessDeniedException', /kms:RetireGrant/);
+
+      // ListGrants still names the principals by ARN, as they were given.
+      const listed = (await env.kms.handle('ListGrants', { KeyId: keyId }, root)).Grants as Array<
+        Record<string, unknown>
+      >;
+      assert.deepEqual(listed.map((entry) => entry.GranteePrincipal).sort(), [appArn, daveArn]);
+
+      // A grant made again, under the same name, reaches the new principals.
+      const named = { KeyId: keyId, GranteePrincipal: daveArn, Operations: ['Encrypt'] };
+      await env.kms.handle('CreateGrant', { ...named, Name: 'n' }, root);
+      await encrypt(dave);
+      await removeUser('dave');
+      dave = await signIn('dave');
+      const again = await env.kms.handle('CreateGrant', { ...named, Name: 'n' }, root);
+      assert.ok(
+        !listed.some((entry) => entry.GrantId === again.GrantId),
+        'a grant for the new dave is a new grant',
+      );
+      await encrypt(dave);
+      await retire(toApp.GrantId, root);
     } finally {
       await env.dispose();
     }

@@ -5,11 +5,11 @@ import { KmsService } from '../../../../src/services/kms/kms-service.js';
 import type { Principal } from '../../../../src/services/types.js';
 import { ACCOUNT, DAY, identityContext, kmsFixture, rejectsWith } from './kms-fixture.js';
 
-function user(name: string): Principal {
+function user(name: string, userId: string): Principal {
   return {
     accountId: ACCOUNT,
     arn: `arn:aws:iam::${ACCOUNT}:user/${name}`,
-    userId: `AIDA${name.toUpperCase()}`,
+    userId,
     accessKeyId: `AKIA${name.toUpperCase()}`,
   };
 }
@@ -32,9 +32,8 @@ for (const backend of backends) {
       });
       try {
         const { kms, root, identity } = env;
-        await identity.createUser('app');
-        await identity.createUser('ops');
-        const [app, ops] = [user('app'), user('ops')];
+        const app = user('app', (await identity.createUser('app')).id);
+        const ops = user('ops', (await identity.createUser('ops')).id);
         const key = (await kms.createKey({}, root)).KeyMetadata;
         const encrypt = () =>
           other.encrypt({ KeyId: key.KeyId, Plaintext: Buffer.from('x') }, identityContext(app));
