@@ -381,6 +381,9 @@ export class Transaction {
     const version = pending !== undefined ? pending.version : current.version + 1;
     const replaced =
       pending !== undefined ? pending.replacedEntries : this.#entriesOf(table, current.data);
+    // A deletion lists the statement that made it, as an update does.
+    const statements = new Set(pending?.statements);
+    if (this.#currentStatement >= 0) statements.add(this.#currentStatement);
     this.#addWrite({
       table,
       docId,
@@ -389,7 +392,7 @@ export class Transaction {
       dataHash: undefined,
       indexEntries: [],
       replacedEntries: replaced,
-      statements: new Set(pending?.statements),
+      statements,
     });
     return version;
   }

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dom, dumpText, loadAll } from 'ion-js';
-import { LedgerError } from '../../../src/engine/index.js';
+import { LedgerError, executeStatement } from '../../../src/engine/index.js';
 import {
   expectedTexts,
   ion,
@@ -1108,6 +1108,37 @@ describe('UPDATE, FROM and DELETE', () => {
     assert.deepEqual(versions, [0, 1]);
     const last = history.values.find((value) => value.get('v')!.numberValue() === 1)!;
     assert.equal(last.get('data'), null, 'the deletion revision carries no data');
+  });
+
+  test("journal lists each document's statements", async () => {
+    /** Read the statement numbers that the block of a document's last revision lists for it. */
+    const lastStatementsOf = async (id: string): Promise<Array<number | null>> => {
+      const last = (await db.ledger.documentHistory(id)).at(-1)!;
+      const { block } = await db.ledger.getBlock(last.blockAddress!.sequenceNo);
+      const statements = block.get('transactionInfo', 'documents', id, 'statements') as dom.Value;
+      return statements.elements().map((value) => value.numberValue());
+    };
+    const updatedCar = await newCar();
+    const deletedCar = await newCar();
+    await db.ledger.run(async (tx) => {
+      await executeStatement(tx, 'UPDATE Car SET color = ? WHERE vin = ?', [
+        ion('"red"'),
+        ion(JSON.stringify(updatedCar.vin)),
+      ]);
+      await executeStatement(tx, 'UPDATE Car SET color = ? WHERE vin = ?', [
+        ion('"blue"'),
+        ion(JSON.stringify(deletedCar.vin)),
+      ]);
+      await executeStatement(tx, 'DELETE FROM Car WHERE vin = ?', [
+        ion(JSON.stringify(deletedCar.vin)),
+      ]);
+    });
+    assert.deepEqual(await lastStatementsOf(updatedCar.id), [0]);
+    assert.deepEqual(await lastStatementsOf(deletedCar.id), [1, 2]);
+
+    const soloCar = await newCar();
+    await db.run('DELETE FROM Car WHERE vin = ?', soloCar.vin);
+    assert.deepEqual(await lastStatementsOf(soloCar.id), [0]);
   });
 
   test('DELETE BY document id', async () => {
