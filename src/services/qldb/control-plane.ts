@@ -156,6 +156,23 @@ export class ControlPlaneService {
     }
   }
 
+  /**
+   * Reject a journal read as a session read is rejected: while the ledger's
+   * KMS key is inaccessible, or when the caller may not use the ledger's
+   * customer managed key to decrypt.
+   */
+  async #checkKey(name: string, principal: Principal): Promise<void> {
+    try {
+      await this.#options.keys?.check?.(name, principal);
+    } catch (error) {
+      // The REST protocol sends an access error with status 403.
+      if (error instanceof ServiceError && error.code === 'AccessDeniedException') {
+        throw qldbError(error.code, error.message);
+      }
+      throw error;
+    }
+  }
+
   #name(request: RestRequest): string {
     const name = request.params.name ?? '';
     if (!LEDGER_NAME_PATTERN.test(name)) {
@@ -419,6 +436,7 @@ export class ControlPlaneService {
     const name = this.#name(request);
     await this.#authorize(context.principal, 'qldb:GetDigest', this.ledgerArn(name));
     await this.#describe(name);
+    await this.#checkKey(name, context.principal);
     const ledger = await this.#engine.ledger(name);
     const digest = await ledger.digest();
     return {
@@ -433,6 +451,7 @@ export class ControlPlaneService {
     const name = this.#name(request);
     await this.#authorize(context.principal, 'qldb:GetBlock', this.ledgerArn(name));
     await this.#describe(name);
+    await this.#checkKey(name, context.principal);
     const ledger = await this.#engine.ledger(name);
     const body = request.body ?? {};
     const address = parseAddress(body.BlockAddress, 'BlockAddress', ledger.id, ledger.tipSeq);
@@ -457,6 +476,7 @@ export class ControlPlaneService {
     const name = this.#name(request);
     await this.#authorize(context.principal, 'qldb:GetRevision', this.ledgerArn(name));
     await this.#describe(name);
+    await this.#checkKey(name, context.principal);
     const ledger = await this.#engine.ledger(name);
     const body = request.body ?? {};
     const address = parseAddress(body.BlockAddress, 'BlockAddress', ledger.id, ledger.tipSeq);
