@@ -667,7 +667,6 @@ function validateTags(value: unknown, name: string): Record<string, string> {
   return tags;
 }
 
-/** Read `{IonText: "{strandId: \"...\", sequenceNo: N}"}` into a sequence number of this ledger. */
 /**
  * Read a block address, `{"IonText": "{strandId: \"...\", sequenceNo: N}"}`,
  * as QLDB's committed views and GetDigest give it. The Ion text must hold
@@ -700,6 +699,15 @@ function parseAddress(holder: unknown, name: string, strandId: string, lastBlock
       name,
       `${name} ${quoted} has a field ${unknown}; an address holds only strandId and sequenceNo`,
     );
+  }
+  // Ion allows repeated field names, but an address with two sequence numbers names no one block.
+  for (const [field, values] of value.allFields()) {
+    if (values.length > 1) {
+      throw invalid(
+        name,
+        `${name} ${quoted} has ${field} ${values.length} times; give strandId and sequenceNo once each`,
+      );
+    }
   }
   const strand = value.get('strandId');
   const sequence = value.get('sequenceNo');

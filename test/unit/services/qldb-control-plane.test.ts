@@ -192,6 +192,8 @@ describe('QLDB control plane', () => {
       [`{${strand}, sequenceNo: -1}`, /sequenceNo as a non-negative integer/],
       [`{strandId: 5, sequenceNo: 1}`, /strandId as a string/],
       [`{${strand}, sequenceNo: 1, extra: 2}`, /has a field extra/],
+      [`{${strand}, sequenceNo: 1, sequenceNo: 2}`, /has sequenceNo 2 times/],
+      [`{strandId: "other", ${strand}, sequenceNo: 1}`, /has strandId 2 times/],
       [
         `{${strand}, sequenceNo: 99999999999999999999999}`,
         /sequenceNo 99999999999999999999999 is past the ledger's last block, \d+$/,
