@@ -1,4 +1,13 @@
-import { existsSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DATABASE_FILE, Engine } from '../engine/engine.js';
 import { loadOrCreateRootKey } from '../engine/keyring/root-key-file.js';
@@ -38,6 +47,34 @@ export async function runVerify(options: {
     );
   }
 
+  // SQLite needs to write its lock and WAL index beside the database, so the
+  // database of a read-only directory is verified from a private copy.
+  let copy: string | undefined;
+  if (storeUrl === undefined && !writable(options.dataDir)) {
+    try {
+      copy = copyDatabase(options.dataDir);
+    } catch (error) {
+      return fail(messageOf(error), VERIFY_UNUSABLE);
+    }
+    process.stderr.write(
+      `vellum verify: ${options.dataDir} is read-only; verifying a copy of its database in ${copy}\n`,
+    );
+  }
+  try {
+    return await verifyEngine(options, storeUrl, where, copy ?? options.dataDir, fail);
+  } finally {
+    if (copy !== undefined) rmSync(copy, { recursive: true, force: true });
+  }
+}
+
+/** Open the engine on `dataDir`, with the root key of `options.dataDir`, and verify its ledgers. */
+async function verifyEngine(
+  options: { ledger?: string; dataDir: string },
+  storeUrl: string | undefined,
+  where: string,
+  dataDir: string,
+  fail: (message: string, code: number) => number,
+): Promise<number> {
   // Data keys under a KMS key, the Vellum-owned one included, open through the
   // data directory's KMS, which needs the engine's store.
   let engine: Engine | undefined;
@@ -51,7 +88,7 @@ export async function runVerify(options: {
     // A shared store is read while its servers run; only a SQLite store locks the directory.
     store = storeUrl === undefined ? undefined : await openStore(storeUrl);
     engine = await Engine.open({
-      dataDir: options.dataDir,
+      dataDir,
       keyProvider,
       createRootKey: false,
       store,
@@ -106,6 +143,48 @@ export async function runVerify(options: {
     keyProvider.close();
     await engine.close();
   }
+}
+
+/** Return true when the directory and its database may be written. */
+function writable(dataDir: string): boolean {
+  try {
+    accessSync(dataDir, constants.W_OK);
+    accessSync(join(dataDir, DATABASE_FILE), constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Copy the database of `dataDir`, with its write-ahead log when there is one,
+ * into a new private directory under the system's temporary directory, and
+ * return that directory. Fails when either file changed during the copy.
+ */
+function copyDatabase(dataDir: string): string {
+  const files = [DATABASE_FILE, `${DATABASE_FILE}-wal`].filter((file) =>
+    existsSync(join(dataDir, file)),
+  );
+  const stamp = () =>
+    files.map((file) => {
+      const stats = statSync(join(dataDir, file));
+      return `${file}:${stats.size}:${stats.mtimeMs}`;
+    });
+  const copy = mkdtempSync(join(tmpdir(), 'vellum-verify-'));
+  try {
+    const before = stamp().join();
+    for (const file of files) copyFileSync(join(dataDir, file), join(copy, file));
+    if (stamp().join() !== before) {
+      throw new Error(
+        `the database in ${dataDir} changed while it was copied: a process is writing it. ` +
+          "Stop that server, or verify a backup taken with SQLite's .backup",
+      );
+    }
+  } catch (error) {
+    rmSync(copy, { recursive: true, force: true });
+    throw error;
+  }
+  return copy;
 }
 
 function messageOf(error: unknown): string {

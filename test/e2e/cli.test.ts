@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -127,6 +127,77 @@ test('verify needs the root key', () => {
     assert.doesNotMatch(mismatch.stderr, /KMS key/);
   } finally {
     dir.remove();
+  }
+});
+
+/**
+ * Run `vellum verify` on `dir` mounted read-only in a mount namespace of its
+ * own, or return undefined where this system cannot make such a mount.
+ */
+function verifyReadOnly(
+  dir: string,
+  env: NodeJS.ProcessEnv,
+): { status: number | null; stdout: string; stderr: string } | undefined {
+  // Outside root, a user namespace gives the right to mount.
+  const namespace = process.getuid?.() === 0 ? ['-m'] : ['-r', '-m'];
+  const mountReadOnly = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1"';
+  const probe = spawnSync(
+    'unshare',
+    [...namespace, 'sh', '-c', `${mountReadOnly} && ! touch "$1/probe" 2>/dev/null`, 'sh', dir],
+    { encoding: 'utf8' },
+  );
+  if (probe.status !== 0) return undefined;
+  const result = spawnSync(
+    'unshare',
+    [
+      ...namespace,
+      'sh',
+      '-c',
+      `${mountReadOnly} && shift && exec "$@"`,
+      'sh',
+      dir,
+      process.execPath,
+      '--import',
+      'tsx',
+      main,
+      'verify',
+      '--data-dir',
+      dir,
+    ],
+    { encoding: 'utf8', timeout: 120_000, env },
+  );
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+test('verify reads a read-only data directory', (t) => {
+  const dir = tempDir();
+  const scratch = tempDir();
+  try {
+    assert.equal(
+      vellum('demo', '--engine-only', '--records', '5', '--data-dir', dir.path).status,
+      0,
+    );
+    const before = readdirSync(dir.path).sort();
+    const database = readFileSync(join(dir.path, 'vellum.db'));
+    const result = verifyReadOnly(dir.path, { ...process.env, TMPDIR: scratch.path });
+    if (result === undefined) {
+      t.skip('this system cannot mount a directory read-only in a private mount namespace');
+      return;
+    }
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /blocks and \d+ block-tree nodes verified/);
+    assert.match(result.stderr, /is read-only; verifying a copy of its database in /);
+
+    // Nothing was written beside the database, and the copy is gone.
+    assert.deepEqual(readdirSync(dir.path).sort(), before);
+    assert.ok(readFileSync(join(dir.path, 'vellum.db')).equals(database));
+    assert.deepEqual(
+      readdirSync(scratch.path).filter((name) => name.startsWith('vellum-verify-')),
+      [],
+    );
+  } finally {
+    dir.remove();
+    scratch.remove();
   }
 });
 
