@@ -41,8 +41,11 @@ export interface LedgerKeys {
   changeKey(ledgerName: string, kmsKey: string, caller: RequestContext): Promise<void>;
   encryptionDescription(ledgerName: string): Promise<Record<string, unknown> | undefined>;
   keyArnOf(ledgerName: string): string | undefined;
-  /** Throw the error to send when the ledger's key may not be used by this principal now. */
-  check?(ledgerName: string, principal: Principal): Promise<void>;
+  /**
+   * Throw the error to send when the ledger's key cannot be used now, or,
+   * given a principal, may not be used by that principal.
+   */
+  check?(ledgerName: string, principal?: Principal): Promise<void>;
 }
 
 const LEDGER_NAME_PATTERN = /^(?!.*--)(?![0-9]+$)(?!-)(?!.*-$)[A-Za-z0-9-]{1,32}$/;
@@ -158,10 +161,10 @@ export class ControlPlaneService {
 
   /**
    * Reject a journal read as a session read is rejected: while the ledger's
-   * KMS key is inaccessible, or when the caller may not use the ledger's
-   * customer managed key to decrypt.
+   * KMS key is inaccessible, or, given the caller, when the caller may not use
+   * the ledger's customer managed key to decrypt.
    */
-  async #checkKey(name: string, principal: Principal): Promise<void> {
+  async #checkKey(name: string, principal?: Principal): Promise<void> {
     try {
       await this.#options.keys?.check?.(name, principal);
     } catch (error) {
@@ -436,7 +439,8 @@ export class ControlPlaneService {
     const name = this.#name(request);
     await this.#authorize(context.principal, 'qldb:GetDigest', this.ledgerArn(name));
     await this.#describe(name);
-    await this.#checkKey(name, context.principal);
+    // A digest holds no document data, so it needs no kms:Decrypt of the caller.
+    await this.#checkKey(name);
     const ledger = await this.#engine.ledger(name);
     const digest = await ledger.digest();
     return {

@@ -1083,14 +1083,14 @@ export class LedgerKeyService implements LedgerGate {
    * that may not `kms:Decrypt` with the ledger's customer managed key. A
    * caller's permission is checked again after each guard interval.
    */
-  async check(ledgerName: string, principal: Principal): Promise<void> {
+  async check(ledgerName: string, principal?: Principal): Promise<void> {
     const config = this.#configs.get(ledgerName);
     if (config === undefined) return;
     if (config.status === 'KMS_KEY_INACCESSIBLE') {
       throw new ServiceError('BadRequestException', NO_GRANT_MESSAGE);
     }
     const keyArn = config.keyArn;
-    if (keyArn === undefined) return;
+    if (keyArn === undefined || principal === undefined) return;
     const cacheKey = `${principal.arn}\n${keyArn}`;
     const cached = this.#callers.get(cacheKey);
     if (cached !== undefined && Date.now() - cached.at < this.#options.checkIntervalMs) {
