@@ -740,7 +740,7 @@ export function cast(value: Value, type: string, at: Position): Value {
       else if (source === IonTypes.BOOL) written = String(value.booleanValue());
       else if (source === IonTypes.INT) written = value.bigIntValue()!.toString();
       else if (source === IonTypes.DECIMAL) written = value.decimalValue()!.toString();
-      else if (source === IonTypes.FLOAT) written = String(value.numberValue());
+      else if (source === IonTypes.FLOAT) written = floatText(value.numberValue()!);
       else if (source === IonTypes.TIMESTAMP) written = value.timestampValue()!.toString();
       else return failCast();
       return type === 'SYMBOL' ? new dom.Symbol(written) : new dom.String(written);
@@ -781,8 +781,42 @@ export function cast(value: Value, type: string, at: Position): Value {
   }
 }
 
+/**
+ * Format a float as QLDB's CAST does, which documents CAST(`1e0` AS string)
+ * as "1.0": the form of Java's `Double.toString`. That is the shortest
+ * digits that read back as the same float, written plain from 0.001 up to
+ * 10^7 with at least one digit after the point (`1.0`, `1234567.0`), and
+ * otherwise with an exponent after `E` (`1.0E7`, `1.0E-4`).
+ */
+export function floatText(n: number): string {
+  if (Number.isNaN(n)) return 'NaN';
+  if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity';
+  if (n === 0) return Object.is(n, -0) ? '-0.0' : '0.0';
+  const sign = n < 0 ? '-' : '';
+  const magnitude = Math.abs(n);
+  let [mantissa, exponentText] = magnitude.toExponential().split('e') as [string, string];
+  // Java writes at least two digits, so where one digit is the shortest it
+  // takes the two-digit decimal nearest the float when that reads back the
+  // same: 5e-324 is written 4.9E-324.
+  if (!mantissa.includes('.')) {
+    const twoDigits = magnitude.toExponential(1);
+    if (Number(twoDigits) === magnitude) {
+      [mantissa, exponentText] = twoDigits.split('e') as [string, string];
+    }
+  }
+  const digits = mantissa.replace('.', '').replace(/(?<=.)0+$/, '');
+  const exponent = Number(exponentText);
+  if (magnitude >= 1e-3 && magnitude < 1e7) {
+    if (exponent < 0) return `${sign}0.${'0'.repeat(-exponent - 1)}${digits}`;
+    const whole = digits.slice(0, exponent + 1).padEnd(exponent + 1, '0');
+    return `${sign}${whole}.${digits.slice(exponent + 1) || '0'}`;
+  }
+  return `${sign}${digits[0]}.${digits.slice(1) || '0'}E${exponent}`;
+}
+
 function describeValue(value: dom.Value): string {
   if (isText(value)) return `'${value.stringValue()}'`;
+  if (value.getType() === IonTypes.FLOAT) return floatText(value.numberValue()!);
   if (isNumber(value)) return String(toNumber(value));
   return '';
 }

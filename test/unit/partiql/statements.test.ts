@@ -444,6 +444,30 @@ describe('SELECT over a seeded ledger', () => {
       expr('CAST to DECIMAL', "CAST('1.5' AS DECIMAL)", '1.5'),
       expr('CAST to STRING', 'CAST(3 AS STRING)', '"3"'),
       expr('CAST to VARCHAR', 'CAST(true AS VARCHAR)', '"true"'),
+      // QLDB writes a float as Java's Double.toString does: CAST(`1e0` AS STRING) is "1.0".
+      expr(
+        'CAST floats to STRING',
+        '[CAST(`1e0` AS STRING), CAST(`1.5e0` AS STRING), CAST(`-0.25e0` AS STRING), ' +
+          'CAST(`0.001e0` AS STRING), CAST(`1234567e0` AS STRING), CAST(`1e7` AS STRING), ' +
+          'CAST(`1e-4` AS STRING), CAST(`1.23456789125e8` AS STRING), CAST(`5e-324` AS STRING)]',
+        '["1.0", "1.5", "-0.25", "0.001", "1234567.0", "1.0E7", "1.0E-4", "1.23456789125E8", "4.9E-324"]',
+      ),
+      expr(
+        'CAST special floats to STRING',
+        '[CAST(`nan` AS STRING), CAST(`+inf` AS STRING), CAST(`-inf` AS STRING), CAST(`-0e0` AS STRING)]',
+        '["NaN", "Infinity", "-Infinity", "-0.0"]',
+      ),
+      expr('CAST float to SYMBOL', 'CAST(`1e0` AS SYMBOL)', "'1.0'"),
+      expr(
+        'CAST decimal to STRING',
+        '[CAST(`1d0` AS STRING), CAST(1.50 AS STRING)]',
+        '["1", "1.50"]',
+      ),
+      expr(
+        'a float written as a string reads back the same',
+        '[CAST(CAST(`0.1e0` AS STRING) AS FLOAT), CAST(CAST(`1e10` AS STRING) AS FLOAT)]',
+        '[0.1e0, 1e10]',
+      ),
       expr('CAST to SYMBOL', "CAST('x' AS SYMBOL)", 'x'),
       expr('CAST to BOOL', 'CAST(1 AS BOOL)', 'true'),
       expr('CAST string to BOOLEAN', "CAST('false' AS BOOLEAN)", 'false'),
