@@ -652,13 +652,55 @@ export function scalarFunction(name: string): ScalarFunction | undefined {
 
 // CAST.
 
+/** The type names CAST takes. */
+const CAST_TYPES = [
+  'NULL',
+  'MISSING',
+  'BOOL',
+  'BOOLEAN',
+  'INT',
+  'INTEGER',
+  'INT4',
+  'INT8',
+  'BIGINT',
+  'SMALLINT',
+  'FLOAT',
+  'REAL',
+  'DOUBLE',
+  'DECIMAL',
+  'NUMERIC',
+  'TIMESTAMP',
+  'STRING',
+  'VARCHAR',
+  'CHAR',
+  'TEXT',
+  'SYMBOL',
+  'BLOB',
+  'CLOB',
+  'LIST',
+  'SEXP',
+  'BAG',
+  'STRUCT',
+  'TUPLE',
+];
+
 export function cast(value: Value, type: string, at: Position): Value {
+  if (!CAST_TYPES.includes(type)) {
+    fail(at, `Unknown type ${type} in CAST; use one of ${CAST_TYPES.join(', ')}`);
+  }
+  const described = (): string =>
+    value === MISSING ? 'missing' : [typeOf(value), describeValue(value)].join(' ').trim();
+  // As QLDB documents: null and missing cast to NULL and to MISSING, and no other value does.
+  if (type === 'NULL' || type === 'MISSING') {
+    if (!isAbsent(value)) {
+      fail(at, `Cannot cast ${described()} to ${type}; only null and missing cast to ${type}`);
+    }
+    return type === 'NULL' ? NULL : MISSING;
+  }
   if (value === MISSING) return MISSING;
-  if (type === 'NULL') return NULL;
   if (value.isNull()) return NULL;
   const source = value.getType();
-  const failCast = (): never =>
-    fail(at, `Cannot cast ${[typeOf(value), describeValue(value)].join(' ').trim()} to ${type}`);
+  const failCast = (): never => fail(at, `Cannot cast ${described()} to ${type}`);
   switch (type) {
     case 'INT':
     case 'INTEGER':
@@ -696,9 +738,11 @@ export function cast(value: Value, type: string, at: Position): Value {
       if (source === IonTypes.BOOL) return float(value.booleanValue() ? 1 : 0);
       if (isNumber(value)) return float(toNumber(value));
       if (isText(value)) {
-        const n = Number(value.stringValue()!.trim());
-        if (value.stringValue()!.trim() === '' || Number.isNaN(n)) failCast();
-        return float(n);
+        // Decimal digits with an optional exponent, or NaN and Infinity, as
+        // Java reads a double; JavaScript's hexadecimal and binary forms are not numbers here.
+        const written = value.stringValue()!.trim();
+        if (!/^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|NaN|Infinity)$/.test(written)) failCast();
+        return float(Number(written));
       }
       return failCast();
     }
@@ -723,11 +767,8 @@ export function cast(value: Value, type: string, at: Position): Value {
     case 'BOOLEAN': {
       if (source === IonTypes.BOOL) return value;
       if (isNumber(value)) return toNumber(value) === 0 ? FALSE : TRUE;
-      if (isText(value)) {
-        const written = value.stringValue()!.trim().toLowerCase();
-        if (written === 'true') return TRUE;
-        if (written === 'false') return FALSE;
-      }
+      // QLDB documents CAST('a' AS boolean) as false: text is true only when it reads true, in any case.
+      if (isText(value)) return value.stringValue()!.trim().toLowerCase() === 'true' ? TRUE : FALSE;
       return failCast();
     }
     case 'STRING':
@@ -774,8 +815,6 @@ export function cast(value: Value, type: string, at: Position): Value {
         return type === 'BLOB' ? new dom.Blob(bytes) : new dom.Clob(bytes);
       }
       return failCast();
-    case 'MISSING':
-      return MISSING;
     default:
       return fail(at, `Unknown type ${type} in CAST`);
   }
@@ -816,7 +855,17 @@ export function floatText(n: number): string {
 
 function describeValue(value: dom.Value): string {
   if (isText(value)) return `'${value.stringValue()}'`;
-  if (value.getType() === IonTypes.FLOAT) return floatText(value.numberValue()!);
-  if (isNumber(value)) return String(toNumber(value));
+  switch (value.getType()) {
+    case IonTypes.FLOAT:
+      return floatText(value.numberValue()!);
+    case IonTypes.INT:
+      return value.bigIntValue()!.toString();
+    case IonTypes.DECIMAL:
+      return value.decimalValue()!.toString();
+    case IonTypes.BOOL:
+      return String(value.booleanValue());
+    case IonTypes.TIMESTAMP:
+      return value.timestampValue()!.toString();
+  }
   return '';
 }

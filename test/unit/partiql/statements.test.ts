@@ -476,6 +476,23 @@ describe('SELECT over a seeded ledger', () => {
       expr('CAST to SEXP', 'CAST([1, 2] AS SEXP)', '(1 2)'),
       expr('CAST to STRUCT', "CAST({'a': 1} AS STRUCT)", '{a: 1}'),
       expr('CAST null', 'CAST(NULL AS INT)', 'null'),
+      expr(
+        'CAST null and missing to NULL and MISSING',
+        '[CAST(null AS NULL), CAST(missing AS NULL), CAST(null AS MISSING) IS MISSING, ' +
+          'CAST(missing AS MISSING) IS MISSING, CAST(missing AS BOOLEAN) IS MISSING]',
+        '[null, null, true, true, true]',
+      ),
+      expr(
+        'CAST text to BOOLEAN',
+        "[CAST('a' AS BOOLEAN), CAST('TRUE' AS BOOLEAN), CAST(`'true'` AS BOOLEAN), CAST('' AS BOOLEAN)]",
+        '[false, true, true, false]',
+      ),
+      expr(
+        'CAST text to FLOAT',
+        "[CAST('12' AS FLOAT), CAST(' -1.5e3 ' AS FLOAT), CAST('.5' AS FLOAT), CAST('Infinity' AS FLOAT)]",
+        '[12e0, -1500e0, 0.5e0, +inf]',
+      ),
+      expr('CAST NaN text to FLOAT', "CAST('NaN' AS FLOAT)", 'nan'),
       expr('arithmetic', '(7 + 3) * 2 - 8 / 4', '18'),
       expr(
         'IS INT',
@@ -528,6 +545,9 @@ describe('SELECT over a seeded ledger', () => {
       ['list to STRUCT', 'CAST([1] AS STRUCT)'],
       ['string to TIMESTAMP', "CAST('not a time' AS TIMESTAMP)"],
       ['string to DECIMAL', "CAST('1.2.3' AS DECIMAL)"],
+      ['hexadecimal string to FLOAT', "CAST('0x10' AS FLOAT)"],
+      ['binary string to FLOAT', "CAST('0b11' AS FLOAT)"],
+      ['empty string to FLOAT', "CAST('' AS FLOAT)"],
     ] as const) {
       test(`CAST ${name} fails`, async () => {
         await rejects(
@@ -536,6 +556,32 @@ describe('SELECT over a seeded ledger', () => {
           /^Cannot cast \S+( '[^']*'| [\d.]+)? to [A-Z]+; Errors at: line 1, column \d+$/,
         );
       });
+    }
+  });
+
+  test('CAST of a value to NULL or MISSING fails', async () => {
+    for (const [expression, message] of [
+      ['CAST(true AS NULL)', /^Cannot cast bool true to NULL; only null and missing cast to NULL;/],
+      [
+        'CAST(1 AS MISSING)',
+        /^Cannot cast int 1 to MISSING; only null and missing cast to MISSING;/,
+      ],
+    ] as const) {
+      await rejects(
+        db.run(`SELECT VALUE ${expression} FROM Shelf AS s WHERE s.row = 1`),
+        'BadRequestException',
+        message,
+      );
+    }
+  });
+
+  test('CAST to an unknown type lists the types', async () => {
+    for (const value of ['1', 'missing']) {
+      await rejects(
+        db.run(`SELECT VALUE CAST(${value} AS FOO) FROM Shelf AS s WHERE s.row = 1`),
+        'BadRequestException',
+        /^Unknown type FOO in CAST; use one of NULL, MISSING, BOOL, BOOLEAN, INT, /,
+      );
     }
   });
 
