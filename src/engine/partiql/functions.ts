@@ -228,8 +228,9 @@ function dateDiff(part: DatePart, from: Date, to: Date): number {
 }
 
 // TO_STRING and TO_TIMESTAMP formats: the common subset of the patterns QLDB documents.
-// A token is a run of one letter, or text in single quotes.
-const FORMAT_TOKEN = /([A-Za-z])\1*|'[^']*'/g;
+// A token is a run of one letter, or text in single quotes, where two
+// single quotes stand for one, as in 'o''clock'.
+const FORMAT_TOKEN = /([A-Za-z])\1*|'(?:[^']|'')*'/g;
 const FORMAT_SYMBOLS = [
   'yyyy',
   'yy',
@@ -253,10 +254,19 @@ const FORMAT_SYMBOLS = [
   'X',
   'XX',
   'XXX',
+  'XXXX',
+  'XXXXX',
   'x',
   'xx',
   'xxx',
+  'xxxx',
+  'xxxxx',
 ];
+
+/** Return the text of a quoted format token: 'T' is T, and '' is one single quote. */
+function quotedText(token: string): string {
+  return token === "''" ? "'" : token.slice(1, -1).replace(/''/g, "'");
+}
 
 /** Refuse a format with a letter symbol outside the supported ones, rather than print it. */
 function checkFormat(name: string, pattern: string, at: Position): void {
@@ -272,7 +282,12 @@ function checkFormat(name: string, pattern: string, at: Position): void {
   }
 }
 
-/** Write an offset in minutes as `x` and `X` symbols do: `+07`, `+0730`, `+07:30`, and `Z` for zero with `X`. */
+/**
+ * Write an offset in minutes as the `x` and `X` symbols do: `+07` or `+0730`
+ * for one letter, `+0730` for two or four, `+07:30` for three or five, and
+ * `Z` for zero with `X`. Four and five letters add seconds in Java's
+ * patterns, which an Ion offset never has.
+ */
 function offsetText(offset: number, symbol: string): string {
   if (offset === 0 && symbol.startsWith('X')) return 'Z';
   const sign = offset < 0 ? '-' : '+';
@@ -280,7 +295,7 @@ function offsetText(offset: number, symbol: string): string {
   const minutes = String(Math.abs(offset) % 60).padStart(2, '0');
   if (symbol.length === 1)
     return minutes === '00' ? `${sign}${hours}` : `${sign}${hours}${minutes}`;
-  return symbol.length === 2 ? `${sign}${hours}${minutes}` : `${sign}${hours}:${minutes}`;
+  return symbol.length % 2 === 0 ? `${sign}${hours}${minutes}` : `${sign}${hours}:${minutes}`;
 }
 
 /** Return the digits of a timestamp's fraction of a second, exactly as stored ('' for none). */
@@ -364,9 +379,13 @@ function formatTimestamp(ts: Timestamp, pattern: string): string {
       case 'x':
       case 'xx':
       case 'xxx':
+      case 'XXXX':
+      case 'XXXXX':
+      case 'xxxx':
+      case 'xxxxx':
         return offsetText(offset, token);
       default:
-        return token.slice(1, -1);
+        return quotedText(token);
     }
   });
 }
@@ -414,7 +433,7 @@ function parseTimestamp(input: string, pattern: string | undefined, at: Position
     else if (/^[Hhma]/.test(t)) reaches(TimestampPrecision.HOUR_AND_MINUTE);
     else if (/^[sS]/.test(t)) reaches(TimestampPrecision.SECONDS);
     if (t.startsWith("'")) {
-      take(new RegExp(`^${t.slice(1, -1).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+      take(new RegExp(`^${quotedText(t).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     } else if (t === 'yyyy') parts.year = Number(take(/^\d{4}/));
     else if (t === 'y') parts.year = Number(take(/^\d{1,4}/));
     else if (t === 'yy') {

@@ -401,6 +401,25 @@ describe('SELECT over a seeded ledger', () => {
       ),
       expr('TO_STRING single y', "TO_STRING(`2024-03-09T`, 'd/M/y')", '"9/3/2024"'),
       expr(
+        'TO_STRING four and five X',
+        "[TO_STRING(`1969-07-20T20:18+08:00`, 'y-MM-dd''T''H:m:ssXXXX'), " +
+          "TO_STRING(`1969-07-20T20:18+08:00`, 'y-MM-dd''T''H:m:ssXXXXX'), " +
+          "TO_STRING(`1969-07-20T20:18Z`, 'XXXX XXXXX xxxx xxxxx')]",
+        '["1969-07-20T20:18:00+0800", "1969-07-20T20:18:00+08:00", "Z Z +0000 +00:00"]',
+      ),
+      expr(
+        'TO_STRING quote in quoted text',
+        "[TO_STRING(`1969-07-20T20:18Z`, 'h ''o''''clock'''), TO_STRING(`1969-07-20T`, 'y''''')]",
+        `["8 o'clock", "1969'"]`,
+      ),
+      expr(
+        'TO_TIMESTAMP four and five X',
+        "[TO_TIMESTAMP('1969-07-20T20:18:00+0800', 'y-MM-dd''T''H:m:ssXXXX'), " +
+          "TO_TIMESTAMP('1969-07-20T20:18:00+08:00', 'y-MM-dd''T''H:m:ssXXXXX'), " +
+          "TO_TIMESTAMP('8 o''clock', 'H ''o''''clock''')]",
+        '[1969-07-20T20:18:00+08:00, 1969-07-20T20:18:00+08:00, 1970-01-01T08:00Z]',
+      ),
+      expr(
         'TO_TIMESTAMP Ion text',
         "TO_TIMESTAMP('2024-05-06T07:08:09+02:00')",
         '2024-05-06T07:08:09+02:00',
