@@ -618,8 +618,8 @@ const SCALARS: Record<string, ScalarFunction> = {
   },
   EXTRACT(args, at) {
     const part = datePart('EXTRACT', args[0]!, at, EXTRACT_PARTS);
-    const absent = propagate(args.slice(1));
-    if (absent !== undefined) return absent;
+    // QLDB documents EXTRACT from null or missing as null.
+    if (isAbsent(args[1]!)) return NULL;
     const ts = timestamp('EXTRACT', args[1] as dom.Value, at);
     // The offset's parts keep its sign: -05:30 gives -5 and -30.
     if (part === 'timezone_hour') return integer(Math.trunc(ts.getLocalOffset() / 60));

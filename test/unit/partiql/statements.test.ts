@@ -436,6 +436,11 @@ describe('SELECT over a seeded ledger', () => {
         '-30',
       ),
       expr('TO_TIMESTAMP year only', "TO_TIMESTAMP('1999', 'y')", '1999T'),
+      expr(
+        'EXTRACT from null and missing',
+        '[EXTRACT(YEAR FROM null), EXTRACT(HOUR FROM missing), EXTRACT(DAY FROM s.nothing)]',
+        '[null, null, null]',
+      ),
       expr('TO_TIMESTAMP two-digit year 70', "TO_TIMESTAMP('70-03', 'yy-MM')", '1970-03T'),
       expr('TO_TIMESTAMP two-digit year 69', "TO_TIMESTAMP('69-03', 'yy-MM')", '2069-03T'),
       expr(
