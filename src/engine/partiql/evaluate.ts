@@ -511,9 +511,12 @@ function aggregate(expr: Extract<Expr, { kind: 'call' }>, context: EvalContext):
         sum = arithmetic('+', sum, value);
       }
       if (expr.name === 'SUM') return sum;
-      // AVG of integers is a decimal, as in SQL, so 1 and 2 average to 1.5.
+      // QLDB documents AVG as returning a decimal, of floats too: 1 and 2
+      // average to 1.5, and 1.5e0 and 2 to 1.75. A sum that is no finite
+      // number has no decimal, so it stays a float.
       const divisor = integer(values.length);
-      const dividend = sum.getType() === IonTypes.INT ? cast(sum, 'DECIMAL', expr.at) : sum;
+      const finite = sum.getType() !== IonTypes.FLOAT || Number.isFinite(sum.numberValue());
+      const dividend = finite ? cast(sum, 'DECIMAL', expr.at) : sum;
       return arithmetic('/', dividend as dom.Value, divisor);
     }
   }

@@ -694,6 +694,16 @@ describe('SELECT over a seeded ledger', () => {
         expected: '{s: -3.75, a: -1.875}',
       },
       {
+        name: 'AVG of floats is a decimal',
+        statement: 'SELECT VALUE AVG(x) FROM << `1.5e0`, 2, null, `0.25e0` >> AS x',
+        expected: '1.25',
+      },
+      {
+        name: 'AVG of an infinite float',
+        statement: 'SELECT VALUE AVG(x) FROM << `+inf`, 1 >> AS x',
+        expected: '+inf',
+      },
+      {
         name: 'aggregate with WHERE',
         statement: "SELECT VALUE SUM(b.pages) FROM Book AS b WHERE b.author.country = 'FR'",
         expected: '208',
