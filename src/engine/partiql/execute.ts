@@ -791,13 +791,25 @@ export class StatementRunner {
       }));
     }
     if (table.kind === 'history') {
-      const start = this.#historyBound(table.start, scope, 'start');
-      const end = this.#historyBound(table.end, scope, 'end');
-      if (end !== undefined && end > Date.now()) {
-        fail(table.end!.at, 'The end time of history() must not be in the future');
+      const startBound = this.#historyBound(table.start, scope, 'start');
+      const endBound = this.#historyBound(table.end, scope, 'end');
+      const start = startBound?.millis;
+      const end = endBound?.millis;
+      const now = Date.now();
+      if (endBound !== undefined && endBound.millis > now) {
+        fail(
+          table.end!.at,
+          `The end time of history() must not be in the future, got ${endBound.text}`,
+        );
       }
-      if (start !== undefined && end !== undefined && start > end) {
-        fail(table.start!.at, 'The start time of history() is after its end time');
+      // Without an end time the window ends now, so a start in the future is after it too.
+      if (startBound !== undefined && startBound.millis > (endBound?.millis ?? now)) {
+        fail(
+          table.start!.at,
+          endBound === undefined
+            ? `The start time of history() must not be in the future, got ${startBound.text}`
+            : `The start time of history() ${startBound.text} is after its end time ${endBound.text}`,
+        );
       }
       const revisions = await this.#engineCallAsync(source.at, () =>
         tx.history(table.table, start, end),
@@ -860,13 +872,18 @@ export class StatementRunner {
     });
   }
 
-  #historyBound(expr: Expr | undefined, scope: Scope, what: string): number | undefined {
+  #historyBound(
+    expr: Expr | undefined,
+    scope: Scope,
+    what: string,
+  ): { millis: number; text: string } | undefined {
     if (expr === undefined) return undefined;
     const value = evaluate(expr, scope, this.#context);
     if (value === MISSING || value.isNull() || value.getType() !== IonTypes.TIMESTAMP) {
       fail(expr.at, `The ${what} time of history() must be an Ion timestamp, got ${typeOf(value)}`);
     }
-    return value.timestampValue()!.getDate().getTime();
+    const timestamp = value.timestampValue()!;
+    return { millis: timestamp.getDate().getTime(), text: timestamp.toString() };
   }
 }
 

@@ -1316,7 +1316,21 @@ describe('UPDATE, FROM and DELETE', () => {
     await rejects(
       db.run('SELECT * FROM history(Car, `2000T`, `2999T`) AS h'),
       'BadRequestException',
-      /future/,
+      /future, got 2999T;/,
+    );
+  });
+
+  test('history start in the future fails', async () => {
+    // Without an end time the window ends now, and the start may not be after the end.
+    await rejects(
+      db.run('SELECT * FROM history(Car, `2999T`) AS h'),
+      'BadRequestException',
+      /^The start time of history\(\) must not be in the future, got 2999T;/,
+    );
+    await rejects(
+      db.run('SELECT * FROM history(Car, `2001T`, `2000T`) AS h'),
+      'BadRequestException',
+      /^The start time of history\(\) 2001T is after its end time 2000T;/,
     );
   });
 
