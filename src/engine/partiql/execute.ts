@@ -1260,7 +1260,9 @@ function setAt(
         : node === MISSING
           ? new dom.Struct([])
           : undefined;
-      if (struct === undefined) fail(at, `Cannot set field '${current.name}' in a ${typeOf(node)}`);
+      if (struct === undefined) {
+        fail(at, `Cannot set field '${current.name}' in a value of type ${typeOf(node)}`);
+      }
       const name = fieldNameIn(struct, current);
       return replaceField(struct, name, write(getField(struct, name, true), depth + 1));
     }

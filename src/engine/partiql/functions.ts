@@ -31,7 +31,8 @@ function fail(at: Position, message: string): never {
 function arity(name: string, args: Value[], min: number, max: number, at: Position): void {
   if (args.length < min || args.length > max) {
     const expected = min === max ? `${min}` : `${min} to ${max}`;
-    fail(at, `${name} takes ${expected} arguments, got ${args.length}`);
+    const noun = max === 1 ? 'argument' : 'arguments';
+    fail(at, `${name} takes ${expected} ${noun}, got ${args.length}`);
   }
 }
 

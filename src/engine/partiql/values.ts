@@ -17,8 +17,11 @@ export function bool(value: boolean | null): dom.Value {
   return value ? TRUE : FALSE;
 }
 
+/** Return the Ion type name of a value for messages: `int`, `null.struct` for a typed null, `missing`. */
 export function typeOf(value: Value): string {
-  return value === MISSING ? 'missing' : value.getType().name;
+  if (value === MISSING) return 'missing';
+  const name = value.getType().name;
+  return value.isNull() && name !== 'null' ? `null.${name}` : name;
 }
 
 /** NULL of any type, or MISSING. */

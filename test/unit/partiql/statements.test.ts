@@ -609,6 +609,19 @@ describe('SELECT over a seeded ledger', () => {
     }
   });
 
+  test('a wrong argument count names the count', async () => {
+    await rejects(
+      db.run("SELECT VALUE UPPER('a', 'b') FROM Shelf AS s WHERE s.row = 1"),
+      'BadRequestException',
+      /^UPPER takes 1 argument, got 2;/,
+    );
+    await rejects(
+      db.run("SELECT VALUE SUBSTRING('a') FROM Shelf AS s WHERE s.row = 1"),
+      'BadRequestException',
+      /^SUBSTRING takes 2 to 3 arguments, got 1;/,
+    );
+  });
+
   test('format symbols that are not supported are refused', async () => {
     for (const [call, symbol] of [
       ["TO_STRING(`2021-01-02T`, 'EEEE, MMMM d')", 'EEEE'],
@@ -963,6 +976,14 @@ describe('INSERT forms', () => {
     await rejects(db.run('INSERT INTO Pet VALUE 7'), 'BadRequestException', /struct/);
   });
 
+  test('INSERT of a null struct names it', async () => {
+    await rejects(
+      db.run('INSERT INTO Pet ?', 'ion:null.struct'),
+      'BadRequestException',
+      /^INSERT INTO Pet takes a struct, or a bag or list of structs; got null\.struct;/,
+    );
+  });
+
   test('BY binds the document id', async () => {
     const [id] = documentIds((await db.run(`INSERT INTO Pet VALUE {'name': 'Byte'}`)).values, 1);
     const found = await db.run(`SELECT pid FROM Pet AS p BY pid WHERE p.name = 'Byte'`);
@@ -1078,6 +1099,15 @@ describe('UPDATE, FROM and DELETE', () => {
     const car = await newCar();
     await db.run(`UPDATE Car AS c SET c.tags[1] = 'B' WHERE c.vin = ?`, car.vin);
     assert.match((await carText(car.vin))[0]!, /"tags":\["a","B","c"\]/);
+  });
+
+  test('UPDATE into a scalar names its type', async () => {
+    const car = await newCar();
+    await rejects(
+      db.run(`UPDATE Car AS c SET c.tags[0].x = 1 WHERE c.vin = ?`, car.vin),
+      'BadRequestException',
+      /^Cannot set field 'x' in a value of type string;/,
+    );
   });
 
   test('UPDATE several assignments', async () => {
