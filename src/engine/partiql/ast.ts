@@ -38,6 +38,8 @@ export type PathStep =
 /** One source in a FROM clause, with the variables it binds. */
 export interface FromSource {
   expr: Expr;
+  /** `UNPIVOT expr`: range over the fields of a struct, binding each value and, with AT, its name. */
+  unpivot?: boolean;
   alias?: string;
   atAlias?: string;
   byAlias?: string;

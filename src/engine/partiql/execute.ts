@@ -520,7 +520,7 @@ export class StatementRunner {
       return undefined;
     }
     const source = from.sources[0]!;
-    const table = tableSourceOf(source.expr, Scope.EMPTY);
+    const table = source.unpivot ? undefined : tableSourceOf(source.expr, Scope.EMPTY);
     if (table?.kind !== 'user' || table.committed) return undefined;
     const definition = this.#tx.findTable(table.table);
     if (definition === undefined) return undefined;
@@ -607,10 +607,10 @@ export class StatementRunner {
       const next: Row[] = [];
       for (const row of rows) {
         const scope = new Scope(row.names, row.values, row.implicit, outer);
-        if (tableSourceOf(source.expr, scope) !== undefined) {
+        if (!source.unpivot && tableSourceOf(source.expr, scope) !== undefined) {
           fail(source.at, 'A subquery can range over values such as lists, not over tables');
         }
-        for (const item of valueItems(evaluate(source.expr, scope, this.#context))) {
+        for (const item of sourceItems(source, evaluate(source.expr, scope, this.#context))) {
           next.push(bindItem(row, source, item.value, item.at));
         }
       }
@@ -744,9 +744,9 @@ export class StatementRunner {
       const next: Row[] = [];
       for (const row of rows) {
         const scope = new Scope(row.names, row.values, row.implicit, outer);
-        const table = tableSourceOf(source.expr, scope);
+        const table = source.unpivot ? undefined : tableSourceOf(source.expr, scope);
         if (table === undefined) {
-          for (const item of valueItems(evaluate(source.expr, scope, this.#context))) {
+          for (const item of sourceItems(source, evaluate(source.expr, scope, this.#context))) {
             next.push(bindItem(row, source, item.value, item.at));
           }
           continue;
@@ -942,6 +942,25 @@ function defaultAlias(expr: Expr): string | undefined {
   return undefined;
 }
 
+/** Return the items a value source binds: the elements of a collection, or the fields of an UNPIVOT. */
+function sourceItems(source: FromSource, value: Value): Array<{ value: Value; at?: Value }> {
+  return source.unpivot ? unpivotItems(value) : valueItems(value);
+}
+
+/**
+ * Return the fields of a struct as UNPIVOT binds them, each value with its
+ * name as the AT variable. PartiQL reads any other value as a struct with
+ * the one field `_1`, and missing as no fields.
+ */
+function unpivotItems(value: Value): Array<{ value: Value; at?: Value }> {
+  if (value === MISSING) return [];
+  if (!isStruct(value)) return [{ value, at: new dom.String('_1') }];
+  return allFields(value as dom.Value).map(([name, item]) => ({
+    value: item,
+    at: new dom.String(name),
+  }));
+}
+
 function valueItems(value: Value): Array<{ value: Value; at?: Value }> {
   if (value === MISSING || value.isNull()) return [];
   const type = value.getType();
@@ -1092,6 +1111,9 @@ function nestedPaths(tableAlias: string, nested: readonly FromSource[]): NestedP
     }
     if (expr.steps.some((step) => step.kind === 'wildcard')) {
       fail(source.at, 'A nested collection of a FROM update cannot contain [*] or .*');
+    }
+    if (source.unpivot) {
+      fail(source.at, 'UNPIVOT cannot be a source of a FROM update; name a nested list instead');
     }
     if (source.byAlias !== undefined) {
       fail(source.at, 'BY names the document id of the table only, not of a nested collection');

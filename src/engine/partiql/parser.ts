@@ -453,8 +453,9 @@ class Parser {
 
   #fromSource(): FromSource {
     const at = this.#token.position;
+    const unpivot = this.#acceptKeyword('UNPIVOT');
     const expr = this.#expression();
-    const source: FromSource = { expr, at };
+    const source: FromSource = unpivot ? { expr, at, unpivot } : { expr, at };
     if (this.#acceptKeyword('AS') || this.#isName()) source.alias = this.#name('an alias').name;
     if (this.#acceptKeyword('AT')) source.atAlias = this.#name('an AT alias').name;
     if (this.#acceptKeyword('BY')) source.byAlias = this.#name('a document id alias').name;

@@ -134,6 +134,7 @@ describe('FROM updates with nested collections', () => {
       'FROM Cars AS c, People AS p SET p.x = 1',
       'FROM Cars AS c, x.Owners AS o SET o.x = 1',
       'FROM Cars AS c, c.Owners[*] AS o SET o.x = 1',
+      'FROM Cars AS c, UNPIVOT c.Owners AS o SET o.x = 1',
     ]) {
       await assert.rejects(fixture.run(statement), /FROM update|nested collection/, statement);
     }

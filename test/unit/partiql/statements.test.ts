@@ -154,6 +154,27 @@ describe('SELECT over a seeded ledger', () => {
         expected: `"ion" "intro"`,
       },
       {
+        name: 'UNPIVOT a nested struct',
+        statement: `SELECT k, v FROM Book AS b, UNPIVOT b.author AS v AT k WHERE b.isbn = '978-1'`,
+        expected: `{k: "name", v: "Ada"} {k: "country", v: "FR"}`,
+      },
+      {
+        name: 'UNPIVOT a struct literal and a scalar',
+        statement: `SELECT VALUE [k, v] FROM UNPIVOT {'a': 1, 'b': [2]} AS v AT k, UNPIVOT 3 AS w`,
+        expected: `["a", 1] ["b", [2]]`,
+      },
+      {
+        name: 'UNPIVOT a scalar as one field',
+        statement: `SELECT k, v FROM UNPIVOT 3 AS v AT k`,
+        expected: `{k: "_1", v: 3}`,
+      },
+      {
+        name: 'UNPIVOT in a subquery',
+        statement: `SELECT VALUE (SELECT VALUE k FROM UNPIVOT b.author AS v AT k)
+                    FROM Book AS b WHERE b.isbn = '978-2'`,
+        expected: `["name", "country"]`,
+      },
+      {
         name: 'parameters in WHERE',
         statement: `SELECT VALUE b.title FROM Book AS b WHERE b.pages > ? AND b.author.country = ?`,
         parameters: [100, 'FR'],
