@@ -19,6 +19,7 @@ import {
   negate,
   orderValues,
   toNumber,
+  describeValue,
   typeOf,
   valueKey,
   valuesEqual,
@@ -191,7 +192,7 @@ export function evaluate(expr: Expr, scope: Scope, context: EvalContext): Value 
       }
       if (isAbsent(arg)) return arg === MISSING ? MISSING : NULL;
       if (!isNumber(arg as dom.Value))
-        fail(expr.at, `Unary ${expr.op} expects a number, got ${typeOf(arg)}`);
+        fail(expr.at, `Unary ${expr.op} expects a number, got ${describeValue(arg)}`);
       return expr.op === '-' ? negate(arg as dom.Value) : arg;
     }
     case 'binary':
@@ -360,12 +361,15 @@ function binary(
     }
     case '||':
       if (!isText(left) || !isText(right)) {
-        fail(expr.at, `|| joins strings, got ${typeOf(left)} and ${typeOf(right)}`);
+        fail(expr.at, `|| joins strings, got ${describeValue(left)} and ${describeValue(right)}`);
       }
       return new dom.String(left.stringValue()! + right.stringValue()!);
     default: {
       if (!isNumber(left) || !isNumber(right)) {
-        fail(expr.at, `${expr.op} expects numbers, got ${typeOf(left)} and ${typeOf(right)}`);
+        fail(
+          expr.at,
+          `${expr.op} expects numbers, got ${describeValue(left)} and ${describeValue(right)}`,
+        );
       }
       try {
         return arithmetic(expr.op, left, right);
@@ -383,7 +387,10 @@ function like(expr: Extract<Expr, { kind: 'like' }>, scope: Scope, context: Eval
   if (isAbsent(value) || isAbsent(pattern) || (escape !== undefined && isAbsent(escape)))
     return NULL;
   if (!isText(value as dom.Value) || !isText(pattern as dom.Value)) {
-    fail(expr.at, `LIKE compares strings, got ${typeOf(value)} and ${typeOf(pattern)}`);
+    fail(
+      expr.at,
+      `LIKE compares strings, got ${describeValue(value)} and ${describeValue(pattern)}`,
+    );
   }
   let escapeChar: string | undefined;
   if (escape !== undefined) {
@@ -507,7 +514,8 @@ function aggregate(expr: Extract<Expr, { kind: 'call' }>, context: EvalContext):
       if (values.length === 0) return NULL;
       let sum: dom.Value = integer(0);
       for (const value of values) {
-        if (!isNumber(value)) fail(expr.at, `${expr.name} expects numbers, got ${typeOf(value)}`);
+        if (!isNumber(value))
+          fail(expr.at, `${expr.name} expects numbers, got ${describeValue(value)}`);
         sum = arithmetic('+', sum, value);
       }
       if (expr.name === 'SUM') return sum;

@@ -32,6 +32,7 @@ import {
   integer,
   isAbsent,
   isNumber,
+  describeValue,
   isStruct,
   isText,
   orderValues,
@@ -880,7 +881,10 @@ export class StatementRunner {
     if (expr === undefined) return undefined;
     const value = evaluate(expr, scope, this.#context);
     if (value === MISSING || value.isNull() || value.getType() !== IonTypes.TIMESTAMP) {
-      fail(expr.at, `The ${what} time of history() must be an Ion timestamp, got ${typeOf(value)}`);
+      fail(
+        expr.at,
+        `The ${what} time of history() must be an Ion timestamp such as \`2024-01-02T\`, got ${describeValue(value)}`,
+      );
     }
     const timestamp = value.timestampValue()!;
     return { millis: timestamp.getDate().getTime(), text: timestamp.toString() };

@@ -7,8 +7,10 @@ import {
   NULL,
   TRUE,
   decimalOf,
+  describeValue,
   exactDecimal,
   float,
+  floatText,
   integer,
   isAbsent,
   isNumber,
@@ -37,18 +39,18 @@ function arity(name: string, args: Value[], min: number, max: number, at: Positi
 }
 
 function text(name: string, value: dom.Value, at: Position): string {
-  if (!isText(value)) fail(at, `${name} expects a string, got ${typeOf(value)}`);
+  if (!isText(value)) fail(at, `${name} expects a string, got ${describeValue(value)}`);
   return value.stringValue()!;
 }
 
 function int(name: string, value: dom.Value, at: Position): number {
-  if (!isNumber(value)) fail(at, `${name} expects a number, got ${typeOf(value)}`);
+  if (!isNumber(value)) fail(at, `${name} expects a number, got ${describeValue(value)}`);
   return Math.trunc(toNumber(value));
 }
 
 function timestamp(name: string, value: dom.Value, at: Position): Timestamp {
   if (value.getType() !== IonTypes.TIMESTAMP) {
-    fail(at, `${name} expects a timestamp, got ${typeOf(value)}`);
+    fail(at, `${name} expects a timestamp, got ${describeValue(value)}`);
   }
   return value.timestampValue()!;
 }
@@ -567,7 +569,7 @@ const SCALARS: Record<string, ScalarFunction> = {
     const type = value.getType();
     if (type === IonTypes.LIST || type === IonTypes.SEXP) return integer(value.elements().length);
     if (type === IonTypes.STRUCT) return integer(value.fields().length);
-    return fail(at, `SIZE expects a list, struct or s-expression, got ${typeOf(value)}`);
+    return fail(at, `SIZE expects a list, struct or s-expression, got ${describeValue(value)}`);
   },
   COALESCE(args, at) {
     if (args.length === 0) fail(at, 'COALESCE takes at least 1 argument');
@@ -594,7 +596,7 @@ const SCALARS: Record<string, ScalarFunction> = {
     if (absent !== undefined) return absent;
     const count = args[1] as dom.Value;
     if (count.getType() !== IonTypes.INT) {
-      fail(at, `DATE_ADD expects a whole number of ${part}s, got ${typeOf(count)}`);
+      fail(at, `DATE_ADD expects a whole number of ${part}s, got ${describeValue(count)}`);
     }
     const amount = Number(count.bigIntValue());
     const ts = timestamp('DATE_ADD', args[2] as dom.Value, at);
@@ -655,7 +657,7 @@ const SCALARS: Record<string, ScalarFunction> = {
     const absent = propagate(args);
     if (absent !== undefined) return absent;
     const value = args[0] as dom.Value;
-    if (!isNumber(value)) fail(at, `ABS expects a number, got ${typeOf(value)}`);
+    if (!isNumber(value)) fail(at, `ABS expects a number, got ${describeValue(value)}`);
     if (value.getType() === IonTypes.INT) {
       const big = value.bigIntValue()!;
       return integer(big < 0n ? -big : big);
@@ -708,8 +710,7 @@ export function cast(value: Value, type: string, at: Position): Value {
   if (!CAST_TYPES.includes(type)) {
     fail(at, `Unknown type ${type} in CAST; use one of ${CAST_TYPES.join(', ')}`);
   }
-  const described = (): string =>
-    value === MISSING ? 'missing' : [typeOf(value), describeValue(value)].join(' ').trim();
+  const described = (): string => (value === MISSING ? 'missing' : describeValue(value));
   // As QLDB documents: null and missing cast to NULL and to MISSING, and no other value does.
   if (type === 'NULL' || type === 'MISSING') {
     if (!isAbsent(value)) {
@@ -838,54 +839,4 @@ export function cast(value: Value, type: string, at: Position): Value {
     default:
       return fail(at, `Unknown type ${type} in CAST`);
   }
-}
-
-/**
- * Format a float as QLDB's CAST does, which documents CAST(`1e0` AS string)
- * as "1.0": the form of Java's `Double.toString`. That is the shortest
- * digits that read back as the same float, written plain from 0.001 up to
- * 10^7 with at least one digit after the point (`1.0`, `1234567.0`), and
- * otherwise with an exponent after `E` (`1.0E7`, `1.0E-4`).
- */
-export function floatText(n: number): string {
-  if (Number.isNaN(n)) return 'NaN';
-  if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity';
-  if (n === 0) return Object.is(n, -0) ? '-0.0' : '0.0';
-  const sign = n < 0 ? '-' : '';
-  const magnitude = Math.abs(n);
-  let [mantissa, exponentText] = magnitude.toExponential().split('e') as [string, string];
-  // Java writes at least two digits, so where one digit is the shortest it
-  // takes the two-digit decimal nearest the float when that reads back the
-  // same: 5e-324 is written 4.9E-324.
-  if (!mantissa.includes('.')) {
-    const twoDigits = magnitude.toExponential(1);
-    if (Number(twoDigits) === magnitude) {
-      [mantissa, exponentText] = twoDigits.split('e') as [string, string];
-    }
-  }
-  const digits = mantissa.replace('.', '').replace(/(?<=.)0+$/, '');
-  const exponent = Number(exponentText);
-  if (magnitude >= 1e-3 && magnitude < 1e7) {
-    if (exponent < 0) return `${sign}0.${'0'.repeat(-exponent - 1)}${digits}`;
-    const whole = digits.slice(0, exponent + 1).padEnd(exponent + 1, '0');
-    return `${sign}${whole}.${digits.slice(exponent + 1) || '0'}`;
-  }
-  return `${sign}${digits[0]}.${digits.slice(1) || '0'}E${exponent}`;
-}
-
-function describeValue(value: dom.Value): string {
-  if (isText(value)) return `'${value.stringValue()}'`;
-  switch (value.getType()) {
-    case IonTypes.FLOAT:
-      return floatText(value.numberValue()!);
-    case IonTypes.INT:
-      return value.bigIntValue()!.toString();
-    case IonTypes.DECIMAL:
-      return value.decimalValue()!.toString();
-    case IonTypes.BOOL:
-      return String(value.booleanValue());
-    case IonTypes.TIMESTAMP:
-      return value.timestampValue()!.toString();
-  }
-  return '';
 }

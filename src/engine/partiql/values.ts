@@ -405,3 +405,63 @@ export function valueKey(value: Value): string {
       return `${value.getType().name}:${String(value.booleanValue())}`;
   }
 }
+
+/**
+ * Format a float as QLDB's CAST does, which documents CAST(`1e0` AS string)
+ * as "1.0": the form of Java's `Double.toString`. That is the shortest
+ * digits that read back as the same float, written plain from 0.001 up to
+ * 10^7 with at least one digit after the point (`1.0`, `1234567.0`), and
+ * otherwise with an exponent after `E` (`1.0E7`, `1.0E-4`).
+ */
+export function floatText(n: number): string {
+  if (Number.isNaN(n)) return 'NaN';
+  if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity';
+  if (n === 0) return Object.is(n, -0) ? '-0.0' : '0.0';
+  const sign = n < 0 ? '-' : '';
+  const magnitude = Math.abs(n);
+  let [mantissa, exponentText] = magnitude.toExponential().split('e') as [string, string];
+  // Java writes at least two digits, so where one digit is the shortest it
+  // takes the two-digit decimal nearest the float when that reads back the
+  // same: 5e-324 is written 4.9E-324.
+  if (!mantissa.includes('.')) {
+    const twoDigits = magnitude.toExponential(1);
+    if (Number(twoDigits) === magnitude) {
+      [mantissa, exponentText] = twoDigits.split('e') as [string, string];
+    }
+  }
+  const digits = mantissa.replace('.', '').replace(/(?<=.)0+$/, '');
+  const exponent = Number(exponentText);
+  if (magnitude >= 1e-3 && magnitude < 1e7) {
+    if (exponent < 0) return `${sign}0.${'0'.repeat(-exponent - 1)}${digits}`;
+    const whole = digits.slice(0, exponent + 1).padEnd(exponent + 1, '0');
+    return `${sign}${whole}.${digits.slice(exponent + 1) || '0'}`;
+  }
+  return `${sign}${digits[0]}.${digits.slice(1) || '0'}E${exponent}`;
+}
+
+/**
+ * Describe a value for an error message: its type, then its value where it
+ * is a scalar, as in `string '2010T'`, `int 5`, `bool true`, `null.int`,
+ * `struct` and `missing`.
+ */
+export function describeValue(value: Value): string {
+  if (value === MISSING || value.isNull()) return typeOf(value);
+  const type = typeOf(value);
+  switch (value.getType()) {
+    case IonTypes.STRING:
+    case IonTypes.SYMBOL:
+      return `${type} '${value.stringValue()}'`;
+    case IonTypes.FLOAT:
+      return `${type} ${floatText(value.numberValue()!)}`;
+    case IonTypes.INT:
+      return `${type} ${value.bigIntValue()!.toString()}`;
+    case IonTypes.DECIMAL:
+      return `${type} ${value.decimalValue()!.toString()}`;
+    case IonTypes.BOOL:
+      return `${type} ${String(value.booleanValue())}`;
+    case IonTypes.TIMESTAMP:
+      return `${type} ${value.timestampValue()!.toString()}`;
+    default:
+      return type;
+  }
+}

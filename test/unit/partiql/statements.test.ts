@@ -643,6 +643,23 @@ describe('SELECT over a seeded ledger', () => {
     );
   });
 
+  test('a wrong argument names its value', async () => {
+    for (const [expression, message] of [
+      ["DATE_ADD(year, 1, '2010T')", /^DATE_ADD expects a timestamp, got string '2010T';/],
+      ["TO_STRING('2010', 'y')", /^TO_STRING expects a timestamp, got string '2010';/],
+      ['UPPER(12.50)', /^UPPER expects a string, got decimal 12\.50;/],
+      ['SIZE(`1e0`)', /^SIZE expects a list, struct or s-expression, got float 1\.0;/],
+      ["1 + 'a'", /^\+ expects numbers, got int 1 and string 'a';/],
+      ["'a' || true", /^\|\| joins strings, got string 'a' and bool true;/],
+    ] as const) {
+      await rejects(
+        db.run(`SELECT VALUE ${expression} FROM Shelf AS s WHERE s.row = 1`),
+        'BadRequestException',
+        message,
+      );
+    }
+  });
+
   test('format symbols that are not supported are refused', async () => {
     for (const [call, symbol] of [
       ["TO_STRING(`2021-01-02T`, 'EEEE, MMMM d')", 'EEEE'],
@@ -1377,6 +1394,11 @@ describe('UPDATE, FROM and DELETE', () => {
       db.run('SELECT * FROM history(Car, `2999T`) AS h'),
       'BadRequestException',
       /^The start time of history\(\) must not be in the future, got 2999T;/,
+    );
+    await rejects(
+      db.run("SELECT * FROM history(Car, '2000T') AS h"),
+      'BadRequestException',
+      /^The start time of history\(\) must be an Ion timestamp such as `2024-01-02T`, got string '2000T';/,
     );
     await rejects(
       db.run('SELECT * FROM history(Car, `2001T`, `2000T`) AS h'),
