@@ -439,29 +439,42 @@ export function floatText(n: number): string {
   return `${sign}${digits[0]}.${digits.slice(1) || '0'}E${exponent}`;
 }
 
+/** The most characters of a string or number that an error message quotes. */
+const DESCRIBED_LENGTH = 64;
+
 /**
  * Describe a value for an error message: its type, then its value where it
  * is a scalar, as in `string '2010T'`, `int 5`, `bool true`, `null.int`,
- * `struct` and `missing`.
+ * `struct` and `missing`. A string or number longer than 64 characters is
+ * cut, and the message gives its length.
  */
 export function describeValue(value: Value): string {
-  if (value === MISSING || value.isNull()) return typeOf(value);
-  const type = typeOf(value);
+  const scalar = scalarText(value);
+  if (scalar === undefined) return typeOf(value);
+  const characters = [...scalar];
+  const cut = characters.length > DESCRIBED_LENGTH;
+  const shown = cut ? characters.slice(0, DESCRIBED_LENGTH).join('') : scalar;
+  const quoted = isText(value as dom.Value) ? `'${shown}'` : shown;
+  return `${typeOf(value)} ${quoted}${cut ? `... (${characters.length} characters)` : ''}`;
+}
+
+function scalarText(value: Value): string | undefined {
+  if (value === MISSING || value.isNull()) return undefined;
   switch (value.getType()) {
     case IonTypes.STRING:
     case IonTypes.SYMBOL:
-      return `${type} '${value.stringValue()}'`;
+      return value.stringValue()!;
     case IonTypes.FLOAT:
-      return `${type} ${floatText(value.numberValue()!)}`;
+      return floatText(value.numberValue()!);
     case IonTypes.INT:
-      return `${type} ${value.bigIntValue()!.toString()}`;
+      return value.bigIntValue()!.toString();
     case IonTypes.DECIMAL:
-      return `${type} ${value.decimalValue()!.toString()}`;
+      return value.decimalValue()!.toString();
     case IonTypes.BOOL:
-      return `${type} ${String(value.booleanValue())}`;
+      return String(value.booleanValue());
     case IonTypes.TIMESTAMP:
-      return `${type} ${value.timestampValue()!.toString()}`;
+      return value.timestampValue()!.toString();
     default:
-      return type;
+      return undefined;
   }
 }

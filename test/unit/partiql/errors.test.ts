@@ -140,6 +140,19 @@ describe('statement errors', () => {
     expectBadRequest(error, /@x names no alias of this query/);
   });
 
+  test('a long value is cut in the message', async () => {
+    const long = 'x'.repeat(5000);
+    const error = await db.run(`SELECT VALUE CAST('${long}' AS INT) FROM Item`).then(
+      () => assert.fail('no error for a long text cast to INT'),
+      (caught: unknown) => caught,
+    );
+    const badRequest = expectBadRequest(
+      error,
+      /Cannot cast string 'x{64}'\.\.\. \(5000 characters\) to INT/,
+    );
+    assert.ok(badRequest.message.length < 300, badRequest.message);
+  });
+
   test('IS with a name that is not a type', async () => {
     const error = await db.run('SELECT * FROM Item WHERE sku IS PRICE').then(
       () => assert.fail('no error for IS PRICE'),
