@@ -358,6 +358,45 @@ test('inaccessible keys survive restarts, deleted keys shred', { timeout: 240_00
   }
 });
 
+test('vellum verify leaves a key that is due for deletion', { timeout: 120_000 }, async () => {
+  const dir = tempDir('vellum-verify-due-');
+  const storedKeyIds = async (): Promise<string[]> => {
+    const rootKey = loadOrCreateRootKey(dir.path, false);
+    const keyProvider = offlineKeyProvider(rootKey, () => engine.store);
+    const engine = await Engine.open({ dataDir: dir.path, keyProvider, createRootKey: false });
+    try {
+      return (await engine.store.listState('kms.key')).map((record) => record.key);
+    } finally {
+      keyProvider.close();
+      await engine.close();
+    }
+  };
+  try {
+    const served = await serve(dir.path, '10s', '--kms-day-length', '1s');
+    const key = (await served.kms.send(new CreateKeyCommand({ Policy: KEY_POLICY }))).KeyMetadata!;
+    await served.qldb.send(
+      new CreateLedgerCommand({ Name: 'guarded', PermissionsMode: 'ALLOW_ALL', KmsKey: key.KeyId }),
+    );
+    await fill(served, 'guarded', 3, 'due');
+    // Seven KMS days of a second each: the deletion falls due after the server stops.
+    const { DeletionDate } = await served.kms.send(
+      new ScheduleKeyDeletionCommand({ KeyId: key.KeyId, PendingWindowInDays: 7 }),
+    );
+    await stop(served.server, 'SIGTERM');
+    assert.ok((await storedKeyIds()).includes(key.KeyId!), 'the server stopped before the date');
+    await new Promise((resolve) => setTimeout(resolve, DeletionDate!.getTime() - Date.now() + 500));
+
+    const verified = vellum('verify', '--data-dir', dir.path);
+    assert.equal(verified.status, 2, verified.stderr);
+    assert.match(verified.stderr, /ledger guarded could not be checked/);
+    // Checking the data directory deleted no key; only a server does that.
+    assert.ok((await storedKeyIds()).includes(key.KeyId!), 'the key is still pending deletion');
+  } finally {
+    await stopAll();
+    dir.remove();
+  }
+});
+
 test('an upgraded data directory leaves the root key file', { timeout: 240_000 }, async () => {
   const dir = tempDir('vellum-upgrade-');
   try {

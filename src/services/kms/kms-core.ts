@@ -57,6 +57,11 @@ export interface KmsCoreOptions {
   /** Length of a KMS day in milliseconds; scales deletion windows and rotation periods. */
   dayLength: number;
   logger: Logger;
+  /**
+   * Delete a key whose deletion date has passed when it is read (default
+   * true). When false, such a key reads as absent but stays stored.
+   */
+  deleteDueKeys?: boolean;
 }
 
 /** Extra facts for an authorization decision. */
@@ -90,6 +95,7 @@ export class KmsCore {
   readonly #materials = new Map<string, Buffer>();
   readonly #policies = new Map<string, PolicyDocument>();
   readonly #tokenKey: Buffer;
+  readonly #deleteDueKeys: boolean;
 
   constructor(options: KmsCoreOptions) {
     this.store = options.store;
@@ -98,6 +104,7 @@ export class KmsCore {
     this.now = options.now;
     this.dayLength = options.dayLength;
     this.logger = options.logger;
+    this.#deleteDueKeys = options.deleteDueKeys ?? true;
     this.#cacheMs = options.store.singleWriter ? Number.POSITIVE_INFINITY : SHARED_CACHE_MS;
     this.#tokenKey = options.box.deriveKey('kms grant tokens');
   }
@@ -108,7 +115,10 @@ export class KmsCore {
 
   // ---------------------------------------------------------------- keys
 
-  /** Read a key by id; undefined when absent. A key whose deletion date has passed is deleted here. */
+  /**
+   * Read a key by id; undefined when absent. A key whose deletion date has
+   * passed reads as absent, and is deleted here unless `deleteDueKeys` is off.
+   */
   async getKey(keyId: string): Promise<KeyRecord | undefined> {
     const cached = this.#keys.get(keyId);
     let key: KeyRecord | undefined;
@@ -120,7 +130,7 @@ export class KmsCore {
       this.#keys.set(keyId, { value: key, at: this.now() });
     }
     if (key?.state === 'PendingDeletion' && key.deletionDate! <= this.now()) {
-      await this.deleteKeyNow(key.keyId);
+      if (this.#deleteDueKeys) await this.deleteKeyNow(key.keyId);
       return undefined;
     }
     return key;

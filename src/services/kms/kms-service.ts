@@ -81,6 +81,14 @@ export interface KmsOptions {
   kmsDayLength?: number;
   /** How often deletion and rotation deadlines are checked, in milliseconds; default a 24th of a day, at most 60 s. */
   scheduleInterval?: number;
+  /**
+   * Delete and rotate the keys that are due, when the service opens and when
+   * a key past its deletion date is read (default true). A tool that only
+   * reads a data directory passes false, with `scheduleInterval: 0`, so that
+   * the KMS changes no key; a key past its deletion date then reads as
+   * deleted.
+   */
+  runDueWork?: boolean;
   logger?: Logger;
   /** A YAML seed file of keys and aliases, loaded at start-up (see docs/kms.md). */
   seedFile?: string;
@@ -134,9 +142,10 @@ export class KmsService implements JsonService {
       now: options.now ?? Date.now,
       dayLength,
       logger,
+      deleteDueKeys: options.runDueWork ?? true,
     });
 
-    await core.runDueWork();
+    if (options.runDueWork ?? true) await core.runDueWork();
     if (options.seedFile !== undefined) {
       await loadSeedFile(core, options.seedFile, options.seedRegion ?? 'us-east-1');
     }

@@ -6,9 +6,8 @@
  * that is disabled, pending deletion or deleted, or a revoked grant, still
  * stops the read. The KMS is opened only for the first such data key, so a
  * data directory of the embedded engine alone is not changed.
- *
- * NOTE: opening the KMS runs its due work, as a server start does, so a key
- * whose deletion date has passed is deleted then.
+ * The KMS is opened without its due work: a key whose deletion date has
+ * passed reads as deleted but stays stored, and no key is rotated.
  */
 import { pino } from 'pino';
 import type { KeyProvider } from '../../engine/keyring/key-provider.js';
@@ -39,7 +38,13 @@ export function offlineKeyProvider(rootKey: Uint8Array, store: () => Store): Off
   const open = async (): Promise<LedgerKeyService> => {
     const { accountId, region } = await accountAndRegion(store());
     const identity = await IdentityService.open({ store: store(), accountId, rootKey });
-    kms = await KmsService.open({ store: store(), identity, rootKey, scheduleInterval: 0 });
+    kms = await KmsService.open({
+      store: store(),
+      identity,
+      rootKey,
+      scheduleInterval: 0,
+      runDueWork: false,
+    });
     const keys = new LedgerKeyService({
       store: store(),
       kms,
