@@ -611,7 +611,7 @@ export class StatementRunner {
         if (!source.unpivot && tableSourceOf(source.expr, scope) !== undefined) {
           fail(source.at, 'A subquery can range over values such as lists, not over tables');
         }
-        for (const item of sourceItems(source, evaluate(source.expr, scope, this.#context))) {
+        for (const item of sourceItems(source, scope, this.#context)) {
           next.push(bindItem(row, source, item.value, item.at));
         }
       }
@@ -747,7 +747,7 @@ export class StatementRunner {
         const scope = new Scope(row.names, row.values, row.implicit, outer);
         const table = source.unpivot ? undefined : tableSourceOf(source.expr, scope);
         if (table === undefined) {
-          for (const item of sourceItems(source, evaluate(source.expr, scope, this.#context))) {
+          for (const item of sourceItems(source, scope, this.#context)) {
             next.push(bindItem(row, source, item.value, item.at));
           }
           continue;
@@ -947,8 +947,21 @@ function defaultAlias(expr: Expr): string | undefined {
 }
 
 /** Return the items a value source binds: the elements of a collection, or the fields of an UNPIVOT. */
-function sourceItems(source: FromSource, value: Value): Array<{ value: Value; at?: Value }> {
-  return source.unpivot ? unpivotItems(value) : valueItems(value);
+function sourceItems(
+  source: FromSource,
+  scope: Scope,
+  context: EvalContext,
+): Array<{ value: Value; at?: Value }> {
+  if (!source.unpivot) return valueItems(evaluate(source.expr, scope, context));
+  // A name that is no variable of the query would be read as a table.
+  if (tableSourceOf(source.expr, scope) !== undefined) {
+    const example = source.expr.kind === 'name' ? source.expr.name : 'T';
+    fail(
+      source.at,
+      `UNPIVOT ranges over the fields of a struct, not over a table; for the fields of each document, write FROM ${example} AS d, UNPIVOT d AS v AT k`,
+    );
+  }
+  return unpivotItems(evaluate(source.expr, scope, context));
 }
 
 /**

@@ -78,6 +78,16 @@ describe('statement errors', () => {
         "SELECT * FROM Item WHERE sku ¦LIKE '1%'",
         /LIKE compares strings, got int/,
       ],
+      [
+        'UNPIVOT of a table',
+        'SELECT * FROM ¦UNPIVOT Item AS v AT k',
+        /UNPIVOT ranges over the fields of a struct, not over a table; .* write FROM Item AS d, UNPIVOT d AS v AT k/,
+      ],
+      [
+        'UNPIVOT of a table in a subquery',
+        'SELECT VALUE (SELECT VALUE k FROM ¦UNPIVOT Item AS v AT k) FROM Item AS i',
+        /UNPIVOT ranges over the fields of a struct, not over a table/,
+      ],
       ['comment before the fault', '-- find items\nSELECT * FROM Item WHERE ¦)', /'\)'/],
       [
         'keyword as a field name',
