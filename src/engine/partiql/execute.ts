@@ -214,6 +214,22 @@ export class StatementRunner {
           `{strandId: "<strandId>", sequenceNo: 12}; got ${typeOf(address)}`,
       );
     }
+    // Ion allows repeated field names, but an address with either field twice names no single block.
+    for (const [field, values] of struct!.allFields()) {
+      if (values.length > 1 && (field === 'strandId' || field === 'sequenceNo')) {
+        fail(
+          addressArg!.at,
+          `The block address of redact_revision has ${field} ${values.length} times; give strandId and sequenceNo once each`,
+        );
+      }
+    }
+    const sequence = sequenceNo.bigIntValue()!;
+    if (sequence < 0n || sequence > BigInt(Number.MAX_SAFE_INTEGER)) {
+      fail(
+        addressArg!.at,
+        `The sequenceNo of a block address is a block's position in the journal, got ${sequence}`,
+      );
+    }
     const text = (expr: Expr, what: string): string => {
       const value = evaluate(expr, Scope.EMPTY, this.#context);
       if (value === MISSING || value.getType() !== IonTypes.STRING) {
@@ -228,7 +244,7 @@ export class StatementRunner {
     const documentId = text(documentArg!, 'document id');
     const blockAddress = {
       strandId: strandId.stringValue()!,
-      sequenceNo: Number(sequenceNo.bigIntValue()),
+      sequenceNo: Number(sequence),
     };
     const info = await this.#engineCallAsync(statement.at, () =>
       this.#tx.redactRevision(blockAddress, tableId, documentId),
@@ -953,7 +969,7 @@ function sourceItems(
   context: EvalContext,
 ): Array<{ value: Value; at?: Value }> {
   if (!source.unpivot) return valueItems(evaluate(source.expr, scope, context));
-  // A name that is no variable of the query would be read as a table.
+  // A name that is not a variable of the query would be read as a table.
   if (tableSourceOf(source.expr, scope) !== undefined) {
     const example = source.expr.kind === 'name' ? source.expr.name : 'T';
     fail(

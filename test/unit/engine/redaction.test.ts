@@ -2,7 +2,7 @@ import { describe, test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dom, dumpText } from 'ion-js';
+import { dom, dumpText, load } from 'ion-js';
 import { verifyLedger } from '../../../src/cli/verify-ledger.js';
 import { Engine, executeStatement, type Ledger } from '../../../src/engine/index.js';
 import { ionHash } from '../../../src/engine/ion/index.js';
@@ -183,6 +183,21 @@ describe('redacting revisions', () => {
         'a table id that is not a string',
         [address(0), 7, docId],
         /table id argument .* must be a string, got int/,
+      ],
+      [
+        'an address with sequenceNo twice',
+        [load(`{strandId: "${ledger.id}", sequenceNo: 0, sequenceNo: 1}`)!, tableId, docId],
+        /block address of redact_revision has sequenceNo 2 times/,
+      ],
+      [
+        'a negative sequenceNo',
+        [{ strandId: ledger.id, sequenceNo: -1 }, tableId, docId],
+        /sequenceNo of a block address is a block's position in the journal, got -1/,
+      ],
+      [
+        'a sequenceNo past 2^53',
+        [load(`{strandId: "${ledger.id}", sequenceNo: 9007199254740993}`)!, tableId, docId],
+        /got 9007199254740993/,
       ],
       [
         'an address that is not a struct',
