@@ -518,12 +518,15 @@ function aggregate(expr: Extract<Expr, { kind: 'call' }>, context: EvalContext):
           fail(expr.at, `${expr.name} expects numbers, got ${describeValue(value)}`);
         sum = arithmetic('+', sum, value);
       }
-      if (expr.name === 'SUM') return sum;
-      // QLDB documents AVG as returning a decimal, of floats too: 1 and 2
-      // average to 1.5, and 1.5e0 and 2 to 1.75. A sum that is no finite
-      // number has no decimal, so it stays a float.
-      const divisor = integer(values.length);
+      // QLDB documents SUM and AVG of decimals or floats as decimals: 1.5e0
+      // and 2 sum to 3.5 and average to 1.75. AVG of integers is a decimal
+      // too, so 1 and 2 average to 1.5. A float sum that is not finite has
+      // no decimal, so it stays a float.
       const finite = sum.getType() !== IonTypes.FLOAT || Number.isFinite(sum.numberValue());
+      if (expr.name === 'SUM') {
+        return finite && sum.getType() === IonTypes.FLOAT ? cast(sum, 'DECIMAL', expr.at) : sum;
+      }
+      const divisor = integer(values.length);
       const dividend = finite ? cast(sum, 'DECIMAL', expr.at) : sum;
       return arithmetic('/', dividend as dom.Value, divisor);
     }

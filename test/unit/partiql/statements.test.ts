@@ -750,6 +750,16 @@ describe('SELECT over a seeded ledger', () => {
         expected: '1.25',
       },
       {
+        name: 'SUM of floats is a decimal',
+        statement: 'SELECT VALUE SUM(x) FROM << `1.5e0`, 2, null, `0.25e0` >> AS x',
+        expected: '3.75',
+      },
+      {
+        name: 'SUM of an infinite float',
+        statement: 'SELECT VALUE SUM(x) FROM << `-inf`, 1 >> AS x',
+        expected: '-inf',
+      },
+      {
         name: 'AVG of an infinite float',
         statement: 'SELECT VALUE AVG(x) FROM << `+inf`, 1 >> AS x',
         expected: '+inf',
