@@ -146,8 +146,9 @@ export interface BlockWrite extends StoredBlock {
   removedEntries?: IndexEntry[];
   /**
    * Earlier revisions whose data this block redacts: their payloads are
-   * replaced in the same storage transaction. Everything else of their rows
-   * stays as it is.
+   * replaced in the same storage transaction, and each row records this
+   * block as the one that redacted it, for `changesSince`. Everything else
+   * of their rows stays as it is.
    */
   redactions?: RedactionWrite[];
 }
@@ -171,6 +172,8 @@ export interface JournalChanges {
   revisions: Array<{ docId: string; tableId: string; blockSeq: number }>;
   /** Index entries that those blocks added to or removed from documents. */
   indexEntries: Array<{ entry: IndexEntry; blockSeq: number }>;
+  /** Earlier revisions whose data those blocks redacted, with the redacting block. */
+  redactions: Array<{ docId: string; version: number; blockSeq: number }>;
   /** Catalog objects whose last change is in one of those blocks. */
   catalog: StoredCatalogObject[];
 }

@@ -10,7 +10,14 @@ import {
   KMSClient,
   ListKeysCommand,
 } from '@aws-sdk/client-kms';
-import { CreateLedgerCommand, DescribeLedgerCommand, QLDBClient } from '@aws-sdk/client-qldb';
+import {
+  CreateLedgerCommand,
+  DescribeLedgerCommand,
+  GetBlockCommand,
+  GetDigestCommand,
+  QLDBClient,
+} from '@aws-sdk/client-qldb';
+import { load } from 'ion-js';
 import { QldbDriver, RetryConfig } from 'amazon-qldb-driver-nodejs';
 import { createDatabase, postgresUrl, tempDir } from '../helpers/backends.js';
 import {
@@ -257,6 +264,113 @@ test('operator mistakes with a shared store are refused with the fix', { skip },
       await startError(join(dir.path, 'typo'), '--store', 'postgres:/vellum@127.0.0.1/vellum'),
       /store "postgres:\/vellum@127\.0\.0\.1\/vellum" is not a PostgreSQL URL: write it as postgres:\/\/USER@HOST:PORT\/DATABASE/,
     );
+  } finally {
+    await stopServers(servers);
+    await database.drop();
+    dir.remove();
+  }
+});
+
+test('racing redactions across servers commit once', { skip }, async () => {
+  const database = await createDatabase();
+  const dir = tempDir();
+  const servers: ServeProcess[] = [];
+  try {
+    const { first } = await startServerPair(dir.path, database.url, servers);
+    process.env.AWS_EC2_METADATA_DISABLED = 'true';
+    const config = (url: string) => ({
+      endpoint: url,
+      region: 'us-east-1',
+      credentials: readProfile(first),
+    });
+    const [a, b] = servers.map((server) => server.url) as [string, string];
+    await new QLDBClient({ ...config(a), maxAttempts: 1 }).send(
+      new CreateLedgerCommand({
+        Name: 'redact',
+        PermissionsMode: 'ALLOW_ALL',
+        DeletionProtection: false,
+      }),
+    );
+    // The drivers do not retry, so each transaction's own outcome is reported.
+    const drivers = [a, b].map(
+      (url) => new QldbDriver('redact', config(url), {}, 4, new RetryConfig(0)),
+    ) as [QldbDriver, QldbDriver];
+    try {
+      const tableId = await drivers[0].executeLambda(async (txn) => {
+        const [table] = (await txn.execute('CREATE TABLE People')).getResultList();
+        return table!.get('tableId')!.stringValue()!;
+      });
+      const docId = await drivers[0].executeLambda(async (txn) => {
+        const [inserted] = (
+          await txn.execute('INSERT INTO People ?', { ssn: '123-45-6789' })
+        ).getResultList();
+        return inserted!.get('documentId')!.stringValue()!;
+      });
+      await drivers[0].executeLambda((txn) => txn.execute("UPDATE People SET ssn = 'removed'"));
+      const [address] = await drivers[1].executeLambda(async (txn) =>
+        (
+          await txn.execute(
+            'SELECT VALUE h.blockAddress FROM history(People) AS h WHERE h.metadata.version = 0',
+          )
+        ).getResultList(),
+      );
+
+      // Each server checks the revision before either commits its redaction.
+      let checked = 0;
+      let bothChecked!: () => void;
+      const barrier = new Promise<void>((resolve) => (bothChecked = resolve));
+      const outcomes = await Promise.allSettled(
+        drivers.map((driver) =>
+          driver.executeLambda(async (txn) => {
+            await txn.execute('EXEC redact_revision ?, ?, ?', address, tableId, docId);
+            if (++checked === 2) bothChecked();
+            await barrier;
+          }),
+        ),
+      );
+      assert.equal(
+        outcomes.filter((outcome) => outcome.status === 'fulfilled').length,
+        1,
+        'exactly one redaction commits',
+      );
+      const loser = outcomes.findIndex((outcome) => outcome.status === 'rejected');
+      const reason = (outcomes[loser] as PromiseRejectedResult).reason as Error;
+      assert.equal(reason.name, 'OccConflictException', reason.message);
+
+      // Sent again, it is rejected because the revision is already redacted.
+      await assert.rejects(
+        drivers[loser]!.executeLambda((txn) =>
+          txn.execute('EXEC redact_revision ?, ?, ?', address, tableId, docId),
+        ),
+        /Revision 0 of document \S+ is already redacted/,
+      );
+      const history = await drivers[loser]!.executeLambda(async (txn) =>
+        (await txn.execute('SELECT * FROM history(People)')).getResultList(),
+      );
+      assert.equal(history[0]!.get('data'), null);
+      assert.notEqual(history[0]!.get('dataHash'), null);
+    } finally {
+      for (const driver of drivers) driver.close();
+    }
+
+    // The journal contains one block that redacts the revision.
+    const qldb = new QLDBClient({ ...config(b), maxAttempts: 1 });
+    const tip = load(
+      (await qldb.send(new GetDigestCommand({ Name: 'redact' }))).DigestTipAddress!.IonText!,
+    )!;
+    let redacting = 0;
+    for (let seq = 0; seq <= tip.get('sequenceNo')!.numberValue()!; seq++) {
+      const { Block } = await qldb.send(
+        new GetBlockCommand({
+          Name: 'redact',
+          BlockAddress: {
+            IonText: `{strandId: "${tip.get('strandId')!.stringValue()}", sequenceNo: ${seq}}`,
+          },
+        }),
+      );
+      if (load(Block!.IonText!)!.get('redactionInfo') !== null) redacting += 1;
+    }
+    assert.equal(redacting, 1, 'the journal records the redaction once');
   } finally {
     await stopServers(servers);
     await database.drop();

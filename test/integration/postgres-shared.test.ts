@@ -305,6 +305,57 @@ describe('engines sharing a PostgreSQL store', { skip }, () => {
     }
   });
 
+  test('racing redactions commit once', async () => {
+    const database = await createDatabase();
+    const dir = tempDir();
+    const engines = await Promise.all(
+      [0, 1].map(async () =>
+        Engine.open({
+          dataDir: dir.path,
+          store: await PostgresStore.open({ url: database.url, poolSize: 2 }),
+        }),
+      ),
+    );
+    try {
+      await engines[0]!.createLedger('redact');
+      const [one, two] = await Promise.all(engines.map((engine) => engine.ledger('redact')));
+      const tableId = await one!.run(async (t) => t.createTable('People'));
+      const docId = await one!.run((t) => t.insert('People', ion('{ssn: "123-45-6789"}')));
+      await one!.run((t) => t.update('People', docId, ion('{ssn: "removed"}')));
+      await two!.sync();
+      const [first] = await two!.documentHistory(docId);
+
+      // Both engines check the revision before either commits its redaction.
+      const transactions = [one!.begin(), two!.begin()];
+      for (const transaction of transactions) {
+        await transaction.redactRevision(first!.blockAddress!, tableId, docId);
+      }
+      const outcomes = await Promise.allSettled(transactions.map((t) => t.commit()));
+      const committed = outcomes.filter((outcome) => outcome.status === 'fulfilled');
+      assert.equal(committed.length, 1, 'exactly one redaction commits');
+      const rejected = outcomes.find((outcome) => outcome.status === 'rejected');
+      assert.ok(rejected?.reason instanceof OccConflictError, String(rejected?.reason));
+
+      // A retry of the losing redaction fails because the revision is already redacted.
+      const loser = outcomes[0]!.status === 'rejected' ? one! : two!;
+      await assert.rejects(
+        loser.run((t) => t.redactRevision(first!.blockAddress!, tableId, docId)),
+        /Revision 0 of document \S+ is already redacted/,
+      );
+      await one!.sync();
+      const blocks = await Promise.all(
+        Array.from({ length: one!.tipSeq + 1 }, (_, seq) => one!.getBlock(seq)),
+      );
+      const redactions = blocks.filter(({ block }) => block.get('redactionInfo') !== null);
+      assert.equal(redactions.length, 1, 'the journal records the redaction once');
+      await checkLedgerJournal(one!, engines[0]!);
+    } finally {
+      for (const engine of engines) await engine.close();
+      await database.drop();
+      dir.remove();
+    }
+  });
+
   test('table created by another engine', async () => {
     const database = await createDatabase();
     const dir = tempDir();

@@ -531,6 +531,11 @@ export class Committer {
       const table = this.#tableMarks.get(revision.tableId) ?? -1;
       this.#tableMarks.set(revision.tableId, Math.max(table, revision.blockSeq));
     }
+    // A redaction changes no current document, but a transaction that
+    // checked the revision before it may not redact it again.
+    for (const { docId, blockSeq } of changes.redactions) {
+      this.#documentMarks.set(docId, Math.max(this.#documentMarks.get(docId) ?? -1, blockSeq));
+    }
     for (const { entry, blockSeq } of changes.indexEntries) {
       const key = indexMarkKey(entry);
       this.#indexMarks.set(key, Math.max(this.#indexMarks.get(key) ?? -1, blockSeq));
@@ -672,8 +677,8 @@ export class Committer {
     if (transaction.catalogChanges.size > 0) this.#catalogMark = seq;
     // A redaction read the document to check its revision, so a second
     // redaction of it that read the document before this one conflicts.
-    // NOTE: on a shared store another process's redaction leaves no mark
-    // here, so two servers may both record one; the data is redacted once.
+    // Other processes sharing the store set the same mark when they catch
+    // up with this block (`JournalChanges.redactions`).
     if (transaction.redaction !== undefined) {
       this.#documentMarks.set(transaction.redaction.info.documentId, seq);
     }

@@ -522,6 +522,9 @@ export class Transaction {
       throw new LedgerError('BadRequestException', `No table with id ${tableId} exists`);
     }
     const store = this.#ledger.store;
+    // Read before the revision, so that a redaction committed meanwhile
+    // conflicts with this one.
+    const observed = this.#ledger.durableSeq();
     const stored = isId(docId)
       ? (await store.getBlockRevisions(ledgerId, seq)).find((row) => row.docId === docId)
       : undefined;
@@ -544,7 +547,7 @@ export class Transaction {
         `Revision ${stored.version} of document ${docId} is its deletion and holds no data to redact`,
       );
     }
-    if (!this.reads.has(docId)) this.reads.set(docId, this.#ledger.durableSeq());
+    if (!this.reads.has(docId)) this.reads.set(docId, observed);
     const current = await store.getDocument(ledgerId, docId);
     if (current !== undefined && current.version === stored.version) {
       throw new LedgerError(

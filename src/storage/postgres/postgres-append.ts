@@ -183,7 +183,7 @@ function writeRows(statement: Statement, blocks: BlockWrite[]): void {
   if (redactions.length > 0) {
     statement.part(
       'y',
-      `UPDATE revisions t SET payload = u.payload
+      `UPDATE revisions t SET payload = u.payload, redacted_seq = u.seq
        FROM unnest(${p(redactions.map((r) => r.docId))}::text[], ${p(redactions.map((r) => r.version))}::integer[],
          ${bytes(redactions.map((r) => r.payload))}, ${p(redactions.map((r) => r.seq))}::bigint[])
          AS u (doc_id, version, payload, seq)

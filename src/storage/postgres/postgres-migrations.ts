@@ -119,6 +119,17 @@ export const postgresMigrations: ReadonlyArray<{ version: number; sql: string }>
       CREATE INDEX index_entries_by_generation ON index_entries (ledger, key_gen, doc_id);
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- The block that redacted a revision's data, so that another process
+      -- sharing the ledger can tell which documents a block's redaction
+      -- changed. Revisions redacted before this version have none.
+      ALTER TABLE revisions ADD COLUMN redacted_seq bigint;
+      CREATE INDEX revisions_by_redaction ON revisions (ledger, redacted_seq)
+        WHERE redacted_seq IS NOT NULL;
+    `,
+  },
 ];
 
 export const latestPostgresSchemaVersion =

@@ -895,6 +895,8 @@ function changesQuery(ledger: string, afterSeq: string, maxBlocks: string): stri
          UNION ALL
          SELECT index_id, key_mac, block_seq FROM removed_index_entries
          WHERE ledger = ${ledger} AND block_seq > ${afterSeq} AND ${within}) k) AS entries,
+      (SELECT COALESCE(json_agg(json_build_array(doc_id, version, redacted_seq) ORDER BY redacted_seq), '[]')
+         FROM revisions WHERE ledger = ${ledger} AND redacted_seq > ${afterSeq} AND ${within}) AS redactions,
       (SELECT COALESCE(json_agg(json_build_array(object_id, kind, block_seq, payload) ORDER BY block_seq, object_id COLLATE "C"), '[]')
          FROM catalog WHERE ledger = ${ledger} AND block_seq > ${afterSeq} AND ${within}) AS catalog`;
 }
@@ -925,6 +927,9 @@ function toChanges(row: Row): JournalChanges {
         entry: { indexId, keyMac: hexBytes(keyMac) },
         blockSeq: Number(blockSeq),
       }),
+    ),
+    redactions: (row.redactions as Array<[string, number, number]>).map(
+      ([docId, version, blockSeq]) => ({ docId, version, blockSeq: Number(blockSeq) }),
     ),
     catalog: (row.catalog as Array<[string, string, number, string]>).map(
       ([objectId, kind, blockSeq, payload]) => ({

@@ -122,6 +122,17 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       CREATE INDEX index_entries_by_generation ON index_entries (ledger, key_gen, doc_id);
     `,
   },
+  {
+    version: 5,
+    sql: `
+      -- The block that redacted a revision's data, which changesSince lists
+      -- as PostgreSQL's store does. Revisions redacted before this version
+      -- have none.
+      ALTER TABLE revisions ADD COLUMN redacted_seq INTEGER;
+      CREATE INDEX revisions_by_redaction ON revisions (ledger, redacted_seq)
+        WHERE redacted_seq IS NOT NULL;
+    `,
+  },
 ];
 
 export const latestSchemaVersion = migrations[migrations.length - 1]!.version;

@@ -82,7 +82,8 @@ export function appendBlocks(db: Database.Database, ledger: number, blocks: Bloc
     'INSERT INTO removed_index_entries (ledger, block_seq, index_id, key_mac, key_gen) VALUES (?, ?, ?, ?, ?)',
   );
   const redact = statement(
-    'UPDATE revisions SET payload = ? WHERE ledger = ? AND doc_id = ? AND version = ? AND block_seq < ?',
+    `UPDATE revisions SET payload = ?, redacted_seq = ?
+     WHERE ledger = ? AND doc_id = ? AND version = ? AND block_seq < ?`,
   );
   const upsertCatalog = statement(
     `INSERT INTO catalog (ledger, object_id, kind, block_seq, payload) VALUES (?, ?, ?, ?, ?)
@@ -143,7 +144,14 @@ export function appendBlocks(db: Database.Database, ledger: number, blocks: Bloc
       insertRemoved.run(ledger, block.seq, entry.indexId, entry.keyMac, entry.generation ?? 0);
     }
     for (const redaction of block.redactions ?? []) {
-      redact.run(redaction.payload, ledger, redaction.docId, redaction.version, block.seq);
+      redact.run(
+        redaction.payload,
+        block.seq,
+        ledger,
+        redaction.docId,
+        redaction.version,
+        block.seq,
+      );
     }
     for (const object of block.catalog) {
       upsertCatalog.run(ledger, object.objectId, object.kind, object.blockSeq, object.payload);

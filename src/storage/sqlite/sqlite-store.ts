@@ -384,6 +384,7 @@ export class SqliteStore implements Store {
           blockHashes: [],
           revisions: [],
           indexEntries: [],
+          redactions: [],
           catalog: [],
         };
       }
@@ -402,6 +403,10 @@ export class SqliteStore implements Store {
          SELECT index_id, key_mac, block_seq FROM removed_index_entries
          WHERE ledger = ? AND block_seq > ?`,
       ).all(ledger, afterSeq, ledger, afterSeq) as Row[];
+      const redactions = this.#statement(
+        `SELECT doc_id, version, redacted_seq FROM revisions
+         WHERE ledger = ? AND redacted_seq > ? ORDER BY redacted_seq`,
+      ).all(ledger, afterSeq) as Row[];
       const catalog = this.#statement(
         'SELECT * FROM catalog WHERE ledger = ? AND block_seq > ? ORDER BY block_seq, object_id',
       ).all(ledger, afterSeq) as Row[];
@@ -417,6 +422,11 @@ export class SqliteStore implements Store {
         indexEntries: entries.map((row) => ({
           entry: { indexId: row.index_id as string, keyMac: row.key_mac as Buffer },
           blockSeq: row.block_seq as number,
+        })),
+        redactions: redactions.map((row) => ({
+          docId: row.doc_id as string,
+          version: row.version as number,
+          blockSeq: row.redacted_seq as number,
         })),
         catalog: catalog.map(toCatalogObject),
       };

@@ -300,6 +300,7 @@ for (const backend of backends) {
       assert.equal(none.last?.seq, 2);
       assert.deepEqual(none.revisions, []);
       assert.deepEqual(none.indexEntries, []);
+      assert.deepEqual(none.redactions, []);
       assert.deepEqual(none.catalog, []);
       assert.equal((await store.changesSince('Z'.repeat(22), -1)).last, undefined);
     });
@@ -325,6 +326,7 @@ for (const backend of backends) {
       assert.deepEqual(beyond.blockHashes, []);
       assert.deepEqual(beyond.revisions, []);
       assert.deepEqual(beyond.indexEntries, []);
+      assert.deepEqual(beyond.redactions, []);
       assert.deepEqual(beyond.catalog, []);
 
       const none = await store.changesSince(id, 3, 0);
@@ -738,6 +740,11 @@ for (const backend of backends) {
         Buffer.from((await store.getRevision(id, other, 0))!.payload),
         Buffer.from(written[1]!.payload),
       );
+      // A writer that catches up gets the revision that the block redacted.
+      assert.deepEqual((await store.changesSince(id, 1)).redactions, [
+        { docId: doc, version: 0, blockSeq: 2 },
+      ]);
+      assert.deepEqual((await store.changesSince(id, 2)).redactions, []);
     });
 
     run('block revisions keep their order', async (store) => {
