@@ -25,11 +25,11 @@ export class LedgerError extends Error {
 }
 
 export class OccConflictError extends LedgerError {
-  constructor(readonly transactionId: string) {
-    super(
-      'OccConflictException',
-      'Optimistic concurrency control (OCC) failure encountered while committing the transaction',
-    );
+  constructor(
+    readonly transactionId: string,
+    message = 'Optimistic concurrency control (OCC) failure encountered while committing the transaction',
+  ) {
+    super('OccConflictException', message);
   }
 }
 

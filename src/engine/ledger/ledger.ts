@@ -159,8 +159,9 @@ export class Ledger implements LedgerAccess {
   /**
    * Replace the ledger's keys, as each step of a rekey does. When the key
    * for new writes changes, every open transaction that has read anything
-   * fails at commit with an OCC conflict, since its index reads were MACs
-   * under the old key. Cached reads are dropped either way.
+   * fails with an OCC conflict at its next statement or at commit, since its
+   * index reads were MACs under the old key. Cached reads are dropped either
+   * way.
    */
   useKeys(keyring: LedgerKeyring): void {
     if (keyring === this.#keyring) return;

@@ -2,6 +2,7 @@ import { dom, dumpText, IonTypes, load } from 'ion-js';
 import type { Store, StoredRevision, IndexEntry } from '../../storage/store.js';
 import {
   LedgerError,
+  OccConflictError,
   QuotaExceededError,
   TransactionClosedError,
   TransactionExpiredError,
@@ -693,9 +694,25 @@ export class Transaction {
     return this.#catalog;
   }
 
+  /**
+   * Abort the transaction with an OCC conflict when the ledger's key for new
+   * writes changed after the transaction's first read. Its index keys so far
+   * are MACs under the old key, so its lookups would miss its own writes,
+   * and its commit would fail anyway.
+   */
+  #assertKeyUnchanged(): void {
+    if (this.keyEpochObserved === this.#ledger.keyEpoch()) return;
+    this.#state = 'aborted';
+    throw new OccConflictError(
+      this.id,
+      `The data key of the ledger changed during transaction ${this.id}, so it cannot commit; run it again`,
+    );
+  }
+
   #activeTable(name: string): TableDefinition {
     this.#assertOpen();
     this.#snapshot();
+    this.#assertKeyUnchanged();
     const table = this.#snapshot().activeTable(name);
     if (table === undefined) {
       throw new LedgerError('BadRequestException', `Table ${name} does not exist or is not active`);

@@ -381,6 +381,37 @@ for (const backend of backends) {
       }
     });
 
+    test('rekey ends open transactions early', async () => {
+      const fixture = await engineFixture(backend);
+      const engine = await fixture.open();
+      try {
+        await engine.createLedger('own');
+        const ledger = await engine.ledger('own');
+        await ledger.run(async (t) => {
+          t.createTable('Item');
+          await t.createIndex('Item', 'k');
+        });
+        const transaction = ledger.begin();
+        await transaction.insert('Item', ion('{k: 1}'));
+        await engine.rekeyLedger('own');
+
+        // Its insert was indexed under the old key, so a lookup would miss it.
+        // The next statement fails instead, as the commit would.
+        await assert.rejects(transaction.lookup('Item', 'k', ion('1')), OccConflictError);
+        assert.equal(transaction.state, 'aborted');
+        await engine.waitForRekey('own');
+
+        const found = await ledger.run(async (t) => {
+          const id = await t.insert('Item', ion('{k: 1}'));
+          return { id, ids: (await t.lookup('Item', 'k', ion('1'))).map((r) => r.id) };
+        });
+        assert.deepEqual(found.ids, [found.id]);
+      } finally {
+        await engine.close();
+        await fixture.remove();
+      }
+    });
+
     test('refuses an unknown ledger', async () => {
       const fixture = await engineFixture(backend);
       const engine: Engine = await fixture.open();
