@@ -13,6 +13,7 @@ import {
 } from '../../src/engine/index.js';
 import pg from 'pg';
 import { verifyLedger } from '../../src/cli/verify-ledger.js';
+import { verifyBlock, verifyRevision } from '../../src/verifier/index.js';
 import { APPEND_LOCK_CLASS } from '../../src/storage/postgres/postgres-append.js';
 import { SequenceConflictError } from '../../src/storage/store.js';
 import { createDatabase, postgresUrl, tempDir } from '../helpers/backends.js';
@@ -349,6 +350,42 @@ describe('engines sharing a PostgreSQL store', { skip }, () => {
       const redactions = blocks.filter(({ block }) => block.get('redactionInfo') !== null);
       assert.equal(redactions.length, 1, 'the journal records the redaction once');
       await checkLedgerJournal(one!, engines[0]!);
+    } finally {
+      for (const engine of engines) await engine.close();
+      await database.drop();
+      dir.remove();
+    }
+  });
+
+  test('proofs against another engine digest', async () => {
+    const database = await createDatabase();
+    const dir = tempDir();
+    const engines = await Promise.all(
+      [0, 1].map(async () =>
+        Engine.open({
+          dataDir: dir.path,
+          store: await PostgresStore.open({ url: database.url, poolSize: 2 }),
+        }),
+      ),
+    );
+    try {
+      await engines[0]!.createLedger('proofs');
+      const [writer, reader] = await Promise.all(engines.map((engine) => engine.ledger('proofs')));
+      await writer!.run(async (t) => void t.createTable('Item'));
+      const docId = await writer!.run((t) => t.insert('Item', ion('{n: 1}')));
+      const { digest, tipAddress } = await writer!.digest();
+      const tip = tipAddress.sequenceNo;
+      const [revision] = await writer!.documentHistory(docId);
+      const seq = revision!.blockAddress!.sequenceNo;
+
+      // The reader has not seen the writer's blocks, yet proves them against its digest.
+      assert.ok(reader!.tipSeq < tip);
+      const block = await reader!.getBlock(seq, tip);
+      verifyBlock({ block: block.block, proof: block.proof!, digest, tipAddress });
+      const proved = await reader!.getRevision(seq, docId, tip);
+      verifyRevision({ revision: proved.revision, proof: proved.proof!, digest, tipAddress });
+      assert.deepEqual(await reader!.digestAt(tip), digest);
+      assert.equal((await reader!.consistencyProof(0, tip)).length > 0, true);
     } finally {
       for (const engine of engines) await engine.close();
       await database.drop();

@@ -358,6 +358,7 @@ export class Ledger implements LedgerAccess {
 
   /** Compute the digest as of an earlier tip. */
   async digestAt(tipSeq: number): Promise<Uint8Array> {
+    await this.#reach(tipSeq);
     this.#checkTip(tipSeq);
     return this.#tree.root(tipSeq + 1);
   }
@@ -371,6 +372,7 @@ export class Ledger implements LedgerAccess {
       this.#blockToIon(await this.#storedBlock(seq)),
     );
     if (tipSeq === undefined) return { block };
+    await this.#reach(tipSeq);
     this.#checkTip(tipSeq, seq);
     return { block, proof: await this.#tree.inclusionPath(seq, tipSeq + 1) };
   }
@@ -408,6 +410,7 @@ export class Ledger implements LedgerAccess {
     const revision = revisionToIon(this.toRevision(revisions[position]!));
     if (tipSeq === undefined) return { revision };
 
+    await this.#reach(tipSeq);
     this.#checkTip(tipSeq, seq);
     const body = decodeBlockBody(this.#keyring.open(stored.body, blockContext(stored)));
     const proof = [
@@ -424,6 +427,7 @@ export class Ledger implements LedgerAccess {
 
   /** RFC 9162 consistency proof from the digest at `fromTip` to the one at `toTip`. */
   async consistencyProof(fromTip: number, toTip: number): Promise<Uint8Array[]> {
+    await this.#reach(Math.max(fromTip, toTip));
     this.#checkTip(fromTip);
     this.#checkTip(toTip, fromTip);
     return this.#tree.consistencyProof(fromTip + 1, toTip + 1);
@@ -488,6 +492,18 @@ export class Ledger implements LedgerAccess {
 
   get tipSeq(): number {
     return this.#tree.size - 1;
+  }
+
+  /**
+   * Catch up with other processes sharing the store when block `seq` is past
+   * the last one this process has seen, as for a digest that another server
+   * returned. A catch-up already running may have started before that block,
+   * so a second one follows when the first did not reach it.
+   */
+  async #reach(seq: number): Promise<void> {
+    for (let attempt = 0; attempt < 2 && Number.isInteger(seq) && seq > this.tipSeq; attempt++) {
+      await this.#committer.refresh();
+    }
   }
 
   #checkTip(tipSeq: number, atLeast = 0): void {
