@@ -495,13 +495,29 @@ export class Engine {
 
   /** Return the open ledger with this name, opening it on first use. */
   ledger(name: string): Promise<Ledger> {
-    let ledger = this.#open.get(name);
-    if (ledger === undefined) {
-      ledger = this.#openLedger(name);
+    const opened = this.#open.get(name);
+    if (opened === undefined) {
+      const ledger = this.#openLedger(name);
       this.#open.set(name, ledger);
       ledger.catch(() => this.#open.delete(name));
+      return ledger;
     }
-    return ledger;
+    return this.#store.singleWriter ? opened : this.#stillStored(name, opened);
+  }
+
+  /**
+   * Return `opened` while the store still contains that ledger under its name.
+   * On a shared store another process may have deleted it, and perhaps
+   * created a new ledger of the same name, which is opened instead.
+   */
+  async #stillStored(name: string, opened: Promise<Ledger>): Promise<Ledger> {
+    const [ledger, record] = await Promise.all([opened, this.#store.getLedger(name)]);
+    if (record?.id === ledger.id) return ledger;
+    if (this.#open.get(name) === opened) this.forget(name);
+    if (record === undefined) {
+      throw new LedgerError('ResourceNotFoundException', `Ledger ${name} does not exist`);
+    }
+    return this.ledger(name);
   }
 
   /**

@@ -393,6 +393,39 @@ describe('engines sharing a PostgreSQL store', { skip }, () => {
     }
   });
 
+  test('ledger recreated by another engine', async () => {
+    const database = await createDatabase();
+    const dir = tempDir();
+    const engines = await Promise.all(
+      [0, 1].map(async () =>
+        Engine.open({
+          dataDir: dir.path,
+          store: await PostgresStore.open({ url: database.url, poolSize: 2 }),
+        }),
+      ),
+    );
+    try {
+      const [first, second] = engines as [Engine, Engine];
+      await first.createLedger('again', { deletionProtection: false });
+      const old = await second.ledger('again');
+      await old.run(async (t) => void t.createTable('Item'));
+
+      await first.deleteLedger('again');
+      await assert.rejects(second.ledger('again'), { code: 'ResourceNotFoundException' });
+      await first.createLedger('again', { deletionProtection: false });
+      const current = await second.ledger('again');
+      assert.equal(current.id, (await first.ledger('again')).id);
+      assert.notEqual(current.id, old.id);
+      await current.run(async (t) => void t.createTable('Item'));
+      await current.run((t) => t.insert('Item', ion('{n: 1}')));
+      await checkLedgerJournal(current, second);
+    } finally {
+      for (const engine of engines) await engine.close();
+      await database.drop();
+      dir.remove();
+    }
+  });
+
   test('table created by another engine', async () => {
     const database = await createDatabase();
     const dir = tempDir();
