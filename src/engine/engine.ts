@@ -34,6 +34,13 @@ export { DATABASE_FILE };
 /** QLDB's ledger name rule: 1 to 32 letters, digits and single inner hyphens, not all digits. */
 const LEDGER_NAME_PATTERN = /^(?!.*--)(?![0-9]+$)(?!-)(?!.*-$)[A-Za-z0-9-]{1,32}$/;
 
+/**
+ * How long an open ledger is used without checking that a shared store
+ * still contains it under its name, in milliseconds. Another server's DeleteLedger
+ * reaches this one within that time.
+ */
+const LEDGER_CHECK_MS = 1_000;
+
 export interface EngineOptions {
   /** Directory for the SQLite database and the root key file. */
   dataDir: string;
@@ -91,6 +98,8 @@ export class Engine {
   readonly #keys: KeyProvider;
   readonly #timeoutMs: number;
   readonly #open = new Map<string, Promise<Ledger>>();
+  /** When each open ledger was last found in a shared store under its name. */
+  readonly #checkedAt = new Map<string, number>();
   readonly #unlock: () => void;
   readonly #rekeyOptions: RekeyOptions;
   /** Rekeys this engine runs or ran last, by ledger name. */
@@ -289,6 +298,7 @@ export class Engine {
    */
   forget(name: string): void {
     this.#open.delete(name);
+    this.#checkedAt.delete(name);
     // A running rekey keeps both keys in memory, so it stops here and resumes
     // when the ledger opens again.
     void this.#stopRekey(name);
@@ -502,17 +512,26 @@ export class Engine {
       ledger.catch(() => this.#open.delete(name));
       return ledger;
     }
-    return this.#store.singleWriter ? opened : this.#stillStored(name, opened);
+    if (this.#store.singleWriter) return opened;
+    const checkedAt = this.#checkedAt.get(name);
+    if (checkedAt !== undefined && Date.now() - checkedAt < LEDGER_CHECK_MS) return opened;
+    return this.#stillStored(name, opened);
   }
 
   /**
    * Return `opened` while the store still contains that ledger under its name.
    * On a shared store another process may have deleted it, and perhaps
-   * created a new ledger of the same name, which is opened instead.
+   * created a new ledger of the same name, which is opened instead. The
+   * check runs at most once a second per ledger, so that a transaction does
+   * not pay a store round trip for it.
    */
   async #stillStored(name: string, opened: Promise<Ledger>): Promise<Ledger> {
+    const checkedAt = Date.now();
     const [ledger, record] = await Promise.all([opened, this.#store.getLedger(name)]);
-    if (record?.id === ledger.id) return ledger;
+    if (record?.id === ledger.id) {
+      if (this.#open.get(name) === opened) this.#checkedAt.set(name, checkedAt);
+      return ledger;
+    }
     if (this.#open.get(name) === opened) this.forget(name);
     if (record === undefined) {
       throw new LedgerError('ResourceNotFoundException', `Ledger ${name} does not exist`);

@@ -410,7 +410,10 @@ describe('engines sharing a PostgreSQL store', { skip }, () => {
       const old = await second.ledger('again');
       await old.run(async (t) => void t.createTable('Item'));
 
+      // The other engine checks its open ledger against the store once a second.
+      const checkInterval = () => new Promise((resolve) => setTimeout(resolve, 1_100));
       await first.deleteLedger('again');
+      await checkInterval();
       await assert.rejects(second.ledger('again'), { code: 'ResourceNotFoundException' });
       await first.createLedger('again', { deletionProtection: false });
       const current = await second.ledger('again');
