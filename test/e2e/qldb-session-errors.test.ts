@@ -15,6 +15,8 @@ import {
   SendCommandCommand,
   type SendCommandCommandInput,
 } from '@aws-sdk/client-qldb-session';
+import { QldbDriver, RetryConfig } from 'amazon-qldb-driver-nodejs';
+import { MAX_SESSIONS_PER_LEDGER } from '../../src/services/qldb/session-service.js';
 import { sendSigned } from '../helpers/signed-request.js';
 import {
   clientConfig,
@@ -124,6 +126,75 @@ describe('QLDB session and control plane over HTTP: errors and proofs', () => {
       .TransactionId!;
     assert.equal(again.length, 22);
     await send({ SessionToken: token, EndSession: {} });
+  });
+
+  test('session quota rejects transactions, not sessions', async () => {
+    await qldb.send(new CreateLedgerCommand({ Name: 'crowded', PermissionsMode: 'ALLOW_ALL' }));
+    // Runs `work` over `items` with at most 32 requests at a time.
+    const inPool = async <T, R>(items: T[], work: (item: T) => Promise<R>) => {
+      const results: R[] = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(32, items.length) }, async () => {
+          while (next < items.length) {
+            const i = next++;
+            results[i] = await work(items[i]!);
+          }
+        }),
+      );
+      return results;
+    };
+    const startSessions = (count: number) =>
+      inPool(Array.from({ length: count }), async () => {
+        const reply = await send({ StartSession: { LedgerName: 'crowded' } });
+        return reply.StartSession!.SessionToken!;
+      });
+    // Idle sessions up to the quota, as the pools of crashed applications leave them.
+    const idle = await startSessions(MAX_SESSIONS_PER_LEDGER);
+    const driver = new QldbDriver(
+      'crowded',
+      { ...clientConfig(vellum.url, vellum.rootCredentials), maxAttempts: undefined },
+      {},
+      2,
+      new RetryConfig(0),
+    );
+    const run = () =>
+      driver.executeLambda(async (txn) =>
+        (await txn.execute('SELECT * FROM information_schema.user_tables')).getResultList(),
+      );
+    for (let i = 0; i < 3; i++) await run();
+
+    // The driver's session replaced the idle session used longest ago.
+    const outcomes = await inPool(idle, (token) =>
+      send({ SessionToken: token, StartTransaction: {} }).then(
+        (reply) => ({ token, txId: reply.StartTransaction!.TransactionId! }),
+        (error: Error) => error.name,
+      ),
+    );
+    const running = outcomes.filter((outcome) => typeof outcome !== 'string');
+    assert.deepEqual(
+      outcomes.filter((outcome) => typeof outcome === 'string'),
+      ['InvalidSessionException'],
+    );
+    const [extra] = await startSessions(1);
+    const last = await send({ SessionToken: extra!, StartTransaction: {} });
+    running.push({ token: extra!, txId: last.StartTransaction!.TransactionId! });
+    assert.equal(running.length, MAX_SESSIONS_PER_LEDGER);
+
+    // With every allowed session running a transaction, a new session still starts but its
+    // transaction is rejected. The driver keeps its pool permits, so it recovers.
+    const [late] = await startSessions(1);
+    await rejects(
+      send({ SessionToken: late!, StartTransaction: {} }),
+      'LimitExceededException',
+      /Ledger crowded has 3000 active sessions, each running a transaction, and the limit is 3000/,
+    );
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(run(), (error: Error) => error.name === 'LimitExceededException');
+    }
+    await send({ SessionToken: running[0]!.token, AbortTransaction: {} });
+    assert.deepEqual(await run(), []);
+    driver.close();
   });
 
   test('GetBlock with a proof, GetRevision errors, tags', async () => {

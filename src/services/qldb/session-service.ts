@@ -16,7 +16,10 @@ import { statementAccess } from './statement-access.js';
 export const PAGE_SIZE = 200;
 /** A session ends this long after it started, within QLDB's 13 to 17 minutes. */
 export const DEFAULT_SESSION_LIFETIME_MS = 15 * 60_000;
-/** Sessions per ledger, QLDB's quota. */
+/**
+ * Maximum of active sessions (sessions running a transaction) per ledger, QLDB's quota.
+ * Past this many sessions, a new session on the ledger drops the idle session used longest ago.
+ */
 export const MAX_SESSIONS_PER_LEDGER = 3000;
 
 const TRANSACTION_ID_PATTERN = /^[A-Za-z0-9]{22}$/;
@@ -54,6 +57,8 @@ interface Session {
   ledgerName: string;
   principalArn: string;
   startedAt: number;
+  /** Time of the last command the session received. */
+  lastUsedAt: number;
   transaction: Transaction | undefined;
   /** The id of a transaction that a failed statement aborted, to name the cause later. */
   failedTransaction?: string;
@@ -109,6 +114,7 @@ export class SessionService implements JsonService {
   readonly #engine: Engine;
   readonly #options: SessionServiceOptions;
   readonly #sessions = new Map<string, Session>();
+  readonly #sessionsByLedger = new Map<string, Set<Session>>();
   readonly #cache = new StatementCache();
   readonly #lifetimeMs: number;
   readonly #pageSize: number;
@@ -175,6 +181,7 @@ export class SessionService implements JsonService {
   ): Promise<Record<string, unknown>> {
     if (command === 'StartSession') return this.#startSession(body, context);
     const session = this.#session(input.SessionToken, context);
+    session.lastUsedAt = this.#now();
     if (session.busy) {
       throw badRequest(
         'The session is running another command; send commands of one session in order',
@@ -198,8 +205,7 @@ export class SessionService implements JsonService {
           session.pages.clear();
           return {};
         default:
-          session.transaction?.abort();
-          this.#sessions.delete(session.token);
+          this.#removeSession(session);
           return {};
       }
     } finally {
@@ -228,13 +234,17 @@ export class SessionService implements JsonService {
       throw error;
     }
     this.#expireSessions();
-    let count = 0;
-    for (const session of this.#sessions.values()) if (session.ledgerName === name) count++;
-    if (count >= MAX_SESSIONS_PER_LEDGER) {
-      throw new ServiceError(
-        'LimitExceededException',
-        `Ledger ${name} has ${MAX_SESSIONS_PER_LEDGER} open sessions, the limit; end idle sessions first`,
-      );
+    // The quota applies at StartTransaction, as in QLDB, because the QLDB driver loses a pooled
+    // session for good when StartSession fails. A dropped idle session is replaced by the driver.
+    const peers = this.#sessionsByLedger.get(name);
+    if (peers !== undefined && peers.size >= MAX_SESSIONS_PER_LEDGER) {
+      let leastRecent: Session | undefined;
+      for (const peer of peers) {
+        if (peer.busy || this.#running(peer)) continue;
+        if (leastRecent === undefined || peer.lastUsedAt < leastRecent.lastUsedAt)
+          leastRecent = peer;
+      }
+      if (leastRecent !== undefined) this.#removeSession(leastRecent);
     }
     const token = randomBytes(48).toString('base64');
     const session: Session = {
@@ -243,13 +253,32 @@ export class SessionService implements JsonService {
       ledgerName: name,
       principalArn: context.principal.arn,
       startedAt: this.#now(),
+      lastUsedAt: this.#now(),
       transaction: undefined,
       standardMode: false,
       pages: new Map(),
       busy: false,
     };
     this.#sessions.set(token, session);
+    let sessions = this.#sessionsByLedger.get(name);
+    if (sessions === undefined) this.#sessionsByLedger.set(name, (sessions = new Set()));
+    sessions.add(session);
     return { SessionToken: token };
+  }
+
+  /** Return whether the session has an open transaction that has not expired. */
+  #running(session: Session): boolean {
+    const transaction = session.transaction;
+    return transaction !== undefined && transaction.state === 'open' && !transaction.expired;
+  }
+
+  /** End a session: abort its transaction and remove it. */
+  #removeSession(session: Session): void {
+    session.transaction?.abort();
+    this.#sessions.delete(session.token);
+    const peers = this.#sessionsByLedger.get(session.ledgerName);
+    peers?.delete(session);
+    if (peers?.size === 0) this.#sessionsByLedger.delete(session.ledgerName);
   }
 
   #session(token: unknown, context: RequestContext): Session {
@@ -262,8 +291,7 @@ export class SessionService implements JsonService {
       throw invalidSession('No such session');
     }
     if (this.#now() - session.startedAt > this.#lifetimeMs) {
-      session.transaction?.abort();
-      this.#sessions.delete(token);
+      this.#removeSession(session);
       throw invalidSession(`Session ${session.id} has expired`);
     }
     return session;
@@ -271,11 +299,8 @@ export class SessionService implements JsonService {
 
   #expireSessions(): void {
     const now = this.#now();
-    for (const [token, session] of this.#sessions) {
-      if (now - session.startedAt > this.#lifetimeMs && !session.busy) {
-        session.transaction?.abort();
-        this.#sessions.delete(token);
-      }
+    for (const session of this.#sessions.values()) {
+      if (now - session.startedAt > this.#lifetimeMs && !session.busy) this.#removeSession(session);
     }
   }
 
@@ -287,6 +312,18 @@ export class SessionService implements JsonService {
     if (session.transaction !== undefined && session.transaction.state === 'open') {
       if (!session.transaction.expired) throw badRequest('Transaction already open');
       session.transaction.abort();
+    }
+    const peers = this.#sessionsByLedger.get(session.ledgerName);
+    if (peers !== undefined && peers.size > MAX_SESSIONS_PER_LEDGER) {
+      let running = 0;
+      for (const peer of peers) if (peer !== session && this.#running(peer)) running++;
+      if (running >= MAX_SESSIONS_PER_LEDGER) {
+        throw new ServiceError(
+          'LimitExceededException',
+          `Ledger ${session.ledgerName} has ${running} active sessions, each running a ` +
+            `transaction, and the limit is ${MAX_SESSIONS_PER_LEDGER}; retry when one of them ends`,
+        );
+      }
     }
     session.pages.clear();
     // The ledger is looked up for each transaction: the key guard may have
@@ -322,8 +359,7 @@ export class SessionService implements JsonService {
       throw badRequest(`Transaction ${transactionId} is not the open transaction of this session`);
     }
     if (transaction.expired) {
-      transaction.abort();
-      this.#sessions.delete(session.token);
+      this.#removeSession(session);
       throw invalidSession(`Transaction ${transactionId} has expired`);
     }
     if (transaction.state !== 'open') {
@@ -477,6 +513,7 @@ export class SessionService implements JsonService {
   close(): void {
     for (const session of this.#sessions.values()) session.transaction?.abort();
     this.#sessions.clear();
+    this.#sessionsByLedger.clear();
   }
 }
 
