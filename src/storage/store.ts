@@ -461,6 +461,14 @@ export class RekeyConflictError extends Error {
   }
 }
 
+/** Raised by `appendBlocks` and `lockAppends` when the ledger was deleted. */
+export class LedgerNotFoundError extends Error {
+  constructor(readonly ledgerId: string) {
+    super(`ledger ${ledgerId} does not exist`);
+    this.name = 'LedgerNotFoundError';
+  }
+}
+
 /** Raised by `createLedger` when the name is taken. */
 export class LedgerExistsError extends Error {
   constructor(readonly ledgerName: string) {

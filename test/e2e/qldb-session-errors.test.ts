@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CreateLedgerCommand,
+  DeleteLedgerCommand,
   GetBlockCommand,
   GetDigestCommand,
   GetRevisionCommand,
@@ -194,6 +195,48 @@ describe('QLDB session and control plane over HTTP: errors and proofs', () => {
     }
     await send({ SessionToken: running[0]!.token, AbortTransaction: {} });
     assert.deepEqual(await run(), []);
+    driver.close();
+  });
+
+  test('ledger deleted during a transaction', async () => {
+    await qldb.send(
+      new CreateLedgerCommand({
+        Name: 'doomed',
+        PermissionsMode: 'ALLOW_ALL',
+        DeletionProtection: false,
+      }),
+    );
+    const driver = new QldbDriver(
+      'doomed',
+      { ...clientConfig(vellum.url, vellum.rootCredentials), maxAttempts: undefined },
+      {},
+      2,
+    );
+    await driver.executeLambda((txn) => txn.execute('CREATE TABLE Orders'));
+
+    let attempts = 0;
+    await assert.rejects(
+      driver.executeLambda(async (txn) => {
+        attempts++;
+        await txn.execute('INSERT INTO Orders ?', { id: 1 });
+        if (attempts === 1) await qldb.send(new DeleteLedgerCommand({ Name: 'doomed' }));
+      }),
+      (error: Error) => {
+        assert.equal(error.name, 'BadRequestException');
+        assert.match(error.message, /^The ledger was deleted while the transaction ran/);
+        return true;
+      },
+    );
+    assert.equal(attempts, 1, 'a deleted ledger is not worth a retry');
+
+    await assert.rejects(
+      driver.executeLambda((txn) => txn.execute('SELECT * FROM Orders')),
+      (error: Error) => {
+        assert.equal(error.name, 'BadRequestException');
+        assert.equal(error.message, 'Ledger doomed does not exist');
+        return true;
+      },
+    );
     driver.close();
   });
 

@@ -1,4 +1,5 @@
 import {
+  LedgerNotFoundError,
   SequenceConflictError,
   StoreClosedError,
   type BlockWrite,
@@ -7,7 +8,12 @@ import {
   type Store,
   type StoredBlock,
 } from '../../storage/store.js';
-import { OccConflictError, StorageUnavailableError, TransactionExpiredError } from '../errors.js';
+import {
+  LedgerError,
+  OccConflictError,
+  StorageUnavailableError,
+  TransactionExpiredError,
+} from '../errors.js';
 import { buildBlock } from '../journal/block-builder.js';
 import type { AppendPlan, BlockTree } from '../journal/block-tree.js';
 import type { LedgerKeyring } from '../keyring/ledger-cipher.js';
@@ -728,5 +734,12 @@ function removedEntries(transaction: Transaction): IndexEntry[] {
  */
 function storageFailure(error: unknown): Error {
   if (error instanceof StorageUnavailableError || error instanceof StoreClosedError) return error;
+  // A retry cannot help here either, so the error must not read as a storage failure.
+  if (error instanceof LedgerNotFoundError) {
+    return new LedgerError(
+      'ResourceNotFoundException',
+      'The ledger was deleted while the transaction ran, so nothing was committed',
+    );
+  }
   return new StorageUnavailableError(error);
 }

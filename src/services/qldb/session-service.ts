@@ -100,7 +100,9 @@ export function sessionError(error: unknown): unknown {
   if (error instanceof ServiceError) return error;
   if (error instanceof LedgerError) {
     const status = error.code === 'CapacityExceededException' ? 503 : 400;
-    return new ServiceError(error.code, error.message, status);
+    // QLDBSession's errors have no ResourceNotFoundException, so a missing ledger is a bad request.
+    const code = error.code === 'ResourceNotFoundException' ? 'BadRequestException' : error.code;
+    return new ServiceError(code, error.message, status);
   }
   return error;
 }

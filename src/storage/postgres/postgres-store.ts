@@ -1,6 +1,7 @@
 import pg from 'pg';
 import {
   LedgerExistsError,
+  LedgerNotFoundError,
   type IndexEntryReplacement,
   type SealedReplacements,
   type StoredIndexEntry,
@@ -494,7 +495,7 @@ export class PostgresStore implements Store {
     if (blocks.length === 0) return;
     if (this.#closed) throw new StoreClosedError();
     const ledger = await this.#ledgerNo(ledgerId);
-    if (ledger < 0) throw new Error(`ledger ${ledgerId} does not exist`);
+    if (ledger < 0) throw new LedgerNotFoundError(ledgerId);
 
     // Start after this store's previous append to the ledger has settled,
     // so appends apply in call order even though the pool has several
@@ -516,7 +517,7 @@ export class PostgresStore implements Store {
     catchUp?: { afterSeq: number; maxBlocks: number },
   ): Promise<AppendLock> {
     const ledger = await this.#ledgerNo(ledgerId);
-    if (ledger < 0) throw new Error(`ledger ${ledgerId} does not exist`);
+    if (ledger < 0) throw new LedgerNotFoundError(ledgerId);
     if (
       catchUp !== undefined &&
       !(Number.isSafeInteger(catchUp.afterSeq) && Number.isSafeInteger(catchUp.maxBlocks))

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import {
   LedgerExistsError,
+  LedgerNotFoundError,
   type AppendLock,
   StateConflictError,
   StoreClosedError,
@@ -340,7 +341,7 @@ export class SqliteStore implements Store {
     if (blocks.length === 0) return;
     if (!this.#db.open) throw new StoreClosedError();
     const ledger = this.#ledgerNo(ledgerId);
-    if (ledger < 0) throw new Error(`ledger ${ledgerId} does not exist`);
+    if (ledger < 0) throw new LedgerNotFoundError(ledgerId);
     // A lone block with the thread idle is written here: the hop to the
     // thread and back would only add latency, as nothing could overlap it.
     if (this.#writer !== undefined && !(blocks.length === 1 && this.#writer.idle)) {
