@@ -17,6 +17,7 @@ import {
   type SendCommandCommandInput,
 } from '@aws-sdk/client-qldb-session';
 import { QldbDriver, RetryConfig } from 'amazon-qldb-driver-nodejs';
+import { dom, dumpBinary } from 'ion-js';
 import { MAX_SESSIONS_PER_LEDGER } from '../../src/services/qldb/session-service.js';
 import { sendSigned } from '../helpers/signed-request.js';
 import {
@@ -126,6 +127,43 @@ describe('QLDB session and control plane over HTTP: errors and proofs', () => {
     const again = (await send({ SessionToken: token, StartTransaction: {} })).StartTransaction!
       .TransactionId!;
     assert.equal(again.length, 22);
+    await send({ SessionToken: token, EndSession: {} });
+  });
+
+  test('parameter limits by Ion form', async () => {
+    const token = (await send({ StartSession: { LedgerName: 'errors' } })).StartSession!
+      .SessionToken!;
+    const txId = (await send({ SessionToken: token, StartTransaction: {} })).StartTransaction!
+      .TransactionId!;
+    const select = (parameter: { IonText: string } | { IonBinary: Uint8Array }) =>
+      send({
+        SessionToken: token,
+        ExecuteStatement: {
+          TransactionId: txId,
+          Statement: 'SELECT * FROM information_schema.user_tables WHERE name = ?',
+          Parameters: [parameter],
+        },
+      });
+    const text = (length: number) => `"${'x'.repeat(length - 2)}"`;
+
+    // QLDB allows 1 MB of Ion text, even where the value takes more than 128 KB as Ion binary.
+    const wide = await select({ IonText: text(200_000) });
+    assert.deepEqual(wide.ExecuteStatement!.FirstPage!.Values, []);
+    const atLimit = await select({ IonText: text(1024 * 1024) });
+    assert.deepEqual(atLimit.ExecuteStatement!.FirstPage!.Values, []);
+    await rejects(
+      select({ IonText: text(1024 * 1024 + 1) }),
+      'LimitExceededException',
+      /^Parameters\[0\] is 1048577 bytes of Ion text, more than the limit of 1048576$/,
+    );
+    const binary = dumpBinary(dom.Value.from('x'.repeat(131_072)));
+    await rejects(
+      select({ IonBinary: binary }),
+      'LimitExceededException',
+      new RegExp(
+        `^Parameter 1 is ${binary.length} bytes of Ion binary, more than the limit of 131072$`,
+      ),
+    );
     await send({ SessionToken: token, EndSession: {} });
   });
 

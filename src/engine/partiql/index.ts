@@ -51,8 +51,10 @@ export interface ExecuteOptions {
   /**
    * Ion binary sizes of the parameters when the caller already has them
    * (the session API receives parameters as Ion binary); measured otherwise.
+   * `null` marks a parameter that the caller checked against the limit of
+   * the form it arrived in, such as Ion text.
    */
-  parameterSizes?: ReadonlyArray<number | undefined>;
+  parameterSizes?: ReadonlyArray<number | null | undefined>;
 }
 
 /** Only text, lobs and containers can exceed the parameter limit; numbers and times cannot. */
@@ -109,6 +111,7 @@ export async function executeStatement(
       );
     }
     const known = options.parameterSizes?.[i];
+    if (known === null) return;
     if (known === undefined && !mayBeLarge(parameter)) return;
     const size = known ?? parameterSize(parameter);
     if (size > MAX_PARAMETER_BYTES) {

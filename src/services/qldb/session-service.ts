@@ -12,6 +12,8 @@ import {
 import { ServiceError, type JsonService, type Principal, type RequestContext } from '../types.js';
 import { statementAccess } from './statement-access.js';
 
+/** QLDB's limit on a parameter sent as Ion text; one sent as Ion binary has `MAX_PARAMETER_BYTES`. */
+export const MAX_TEXT_PARAMETER_BYTES = 1024 * 1024;
 /** Values per page of a result; QLDB does not document its own, and pages of 200 were observed. */
 export const PAGE_SIZE = 200;
 /** A session ends this long after it started, within QLDB's 13 to 17 minutes. */
@@ -529,12 +531,12 @@ function decodeBlob(value: unknown, name: string): Buffer {
 /** Decode `Parameters`: each a ValueHolder with `IonBinary` (base64) or `IonText`. */
 function decodeParameters(raw: unknown): {
   values: dom.Value[];
-  sizes: Array<number | undefined>;
+  sizes: Array<number | null>;
 } {
   if (raw === undefined || raw === null) return { values: [], sizes: [] };
   if (!Array.isArray(raw)) throw badRequest('Parameters must be a list of value holders');
   const values: dom.Value[] = [];
-  const sizes: Array<number | undefined> = [];
+  const sizes: Array<number | null> = [];
   raw.forEach((holder: unknown, i) => {
     const where = `Parameters[${i}]`;
     if (typeof holder !== 'object' || holder === null) {
@@ -545,6 +547,15 @@ function decodeParameters(raw: unknown): {
     if (binary !== undefined) source = decodeBlob(binary, `${where}.IonBinary`);
     else if (typeof text === 'string') source = text;
     else throw badRequest(`${where} needs IonBinary or IonText`);
+    if (typeof source === 'string') {
+      const bytes = Buffer.byteLength(source, 'utf8');
+      if (bytes > MAX_TEXT_PARAMETER_BYTES) {
+        throw new ServiceError(
+          'LimitExceededException',
+          `${where} is ${bytes} bytes of Ion text, more than the limit of ${MAX_TEXT_PARAMETER_BYTES}`,
+        );
+      }
+    }
     let loaded: dom.Value[];
     try {
       loaded = loadAll(source);
@@ -555,8 +566,8 @@ function decodeParameters(raw: unknown): {
       throw badRequest(`${where} must hold exactly one Ion value, got ${loaded.length}`);
     }
     values.push(loaded[0]!);
-    // Binary arrives measured; text is measured as binary, the form QLDB's limit names.
-    sizes.push(typeof source === 'string' ? undefined : source.length);
+    // executeStatement checks the binary size against its limit. Text was checked above.
+    sizes.push(typeof source === 'string' ? null : source.length);
   });
   return { values, sizes };
 }
