@@ -46,7 +46,7 @@ export class IamQueryService {
     }
     const identity = this.#identity;
     const principal = context.principal;
-    const resource = handler.resource(params, identity, principal);
+    const resource = await handler.resource(params, identity, principal);
     if (principal.accountId !== identity.accountId) {
       throw accessDenied(principal.arn, `iam:${action}`, resource);
     }
@@ -56,8 +56,8 @@ export class IamQueryService {
 }
 
 interface ActionHandler {
-  /** The ARN the action applies to, for the permission check. */
-  resource(params: Params, identity: IdentityService, caller: Principal): string;
+  /** The ARN the action applies to, for the permission check, with the user's or role's path. */
+  resource(params: Params, identity: IdentityService, caller: Principal): string | Promise<string>;
   run(params: Params, identity: IdentityService, caller: Principal): Promise<Result>;
 }
 
@@ -79,19 +79,49 @@ function callerUserName(identity: IdentityService, caller: Principal): string | 
   return match[1];
 }
 
-const byUser = (params: Params, identity: IdentityService, caller: Principal): string => {
-  if (params.UserName !== undefined) return userArn(identity, params.UserName);
+/**
+ * Return the ARN of the user an action names, with the user's path, because
+ * IAM checks policies against `user/<path><name>`. A user that does not exist
+ * gets path `/`, and the action then fails after the check.
+ */
+const byUser = async (
+  params: Params,
+  identity: IdentityService,
+  caller: Principal,
+): Promise<string> => {
+  if (params.UserName !== undefined) {
+    const user = await identity.getUser(params.UserName).catch(missingAsUndefined);
+    return user?.arn ?? userArn(identity, params.UserName);
+  }
   // Without UserName the caller itself is meant, which only a user or root can be.
   callerUserName(identity, caller);
   return identity.isRoot(caller) ? identity.rootArn : caller.arn;
 };
 
-const byRole = (params: Params, identity: IdentityService): string =>
-  roleArn(identity, params.RoleName);
+/** Return the ARN of the role an action names, with the role's path, as `byUser` does for users. */
+const byRole = async (params: Params, identity: IdentityService): Promise<string> => {
+  if (params.RoleName === undefined) return roleArn(identity, undefined);
+  const role = await identity.getRole(params.RoleName).catch(missingAsUndefined);
+  return role?.arn ?? roleArn(identity, params.RoleName);
+};
+
+/** Map a missing or invalid name to undefined, so the action reports it after the check. */
+function missingAsUndefined(error: unknown): undefined {
+  if (error instanceof ServiceError && error.status < 500) return undefined;
+  throw error;
+}
+
+/** Return the ARN that CreateUser or CreateRole gives the new user or role: its path and name. */
+const newEntity =
+  (kind: 'user' | 'role') =>
+  (params: Params, identity: IdentityService): string => {
+    const name = kind === 'user' ? params.UserName : params.RoleName;
+    return `arn:aws:iam::${identity.accountId}:${kind}${params.Path ?? '/'}${name ?? '*'}`;
+  };
 
 const IAM_ACTIONS: Record<string, ActionHandler> = {
   CreateUser: {
-    resource: byUser,
+    resource: newEntity('user'),
     run: async (params, identity) => ({
       User: userShape(
         await identity.createUser(checkRequired('userName', params.UserName), params.Path),
@@ -127,7 +157,7 @@ const IAM_ACTIONS: Record<string, ActionHandler> = {
     },
   },
   CreateRole: {
-    resource: byRole,
+    resource: newEntity('role'),
     run: async (params, identity) => {
       const input: Parameters<IdentityService['createRole']>[0] = {
         roleName: checkRequired('roleName', params.RoleName),

@@ -1,0 +1,129 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  CreateAccessKeyCommand,
+  CreateRoleCommand,
+  CreateUserCommand,
+  GetUserCommand,
+  IAMClient,
+  PutRolePolicyCommand,
+  PutUserPolicyCommand,
+} from '@aws-sdk/client-iam';
+import {
+  clientConfig,
+  startVellumInstance,
+  type VellumInstance,
+} from '../../helpers/vellum-instance.js';
+
+const ACCOUNT = '000000000000';
+
+function policy(...statements: unknown[]): string {
+  return JSON.stringify({ Version: '2012-10-17', Statement: statements });
+}
+
+describe('IAM and STS authorization through the AWS SDK', () => {
+  let vellum: VellumInstance;
+  let iam: IAMClient;
+
+  /** Create a user with an inline policy and return a client signed with its access key. */
+  async function userClient(name: string, document: string, path?: string) {
+    await iam.send(new CreateUserCommand({ UserName: name, ...(path ? { Path: path } : {}) }));
+    await iam.send(
+      new PutUserPolicyCommand({ UserName: name, PolicyName: 'inline', PolicyDocument: document }),
+    );
+    const key = (await iam.send(new CreateAccessKeyCommand({ UserName: name }))).AccessKey!;
+    return {
+      accessKeyId: key.AccessKeyId!,
+      secretAccessKey: key.SecretAccessKey!,
+    };
+  }
+
+  async function denied(promise: Promise<unknown>, code = 'AccessDenied'): Promise<void> {
+    await assert.rejects(promise, (error: Error) => {
+      assert.equal(error.name, code);
+      return true;
+    });
+  }
+
+  before(async () => {
+    vellum = await startVellumInstance();
+    iam = new IAMClient(clientConfig(vellum.url, vellum.rootCredentials));
+  });
+  after(async () => {
+    await vellum.dispose();
+  });
+
+  test('IAM actions: resource ARN has path', async () => {
+    await iam.send(new CreateUserCommand({ UserName: 'chief', Path: '/admins/' }));
+    await iam.send(
+      new CreateRoleCommand({
+        RoleName: 'break-glass',
+        Path: '/admins/',
+        AssumeRolePolicyDocument: policy({
+          Effect: 'Allow',
+          Principal: { AWS: ACCOUNT },
+          Action: 'sts:AssumeRole',
+        }),
+      }),
+    );
+    const helpdesk = new IAMClient(
+      clientConfig(
+        vellum.url,
+        await userClient(
+          'helpdesk',
+          policy(
+            { Effect: 'Allow', Action: 'iam:*', Resource: '*' },
+            {
+              Effect: 'Deny',
+              Action: 'iam:*',
+              Resource: [
+                `arn:aws:iam::${ACCOUNT}:user/admins/*`,
+                `arn:aws:iam::${ACCOUNT}:role/admins/*`,
+              ],
+            },
+          ),
+        ),
+      ),
+    );
+    const everything = policy({ Effect: 'Allow', Action: '*', Resource: '*' });
+    await denied(
+      helpdesk.send(
+        new PutUserPolicyCommand({
+          UserName: 'chief',
+          PolicyName: 'x',
+          PolicyDocument: everything,
+        }),
+      ),
+    );
+    await denied(helpdesk.send(new CreateAccessKeyCommand({ UserName: 'chief' })));
+    await denied(
+      helpdesk.send(
+        new PutRolePolicyCommand({
+          RoleName: 'break-glass',
+          PolicyName: 'x',
+          PolicyDocument: everything,
+        }),
+      ),
+    );
+    await denied(helpdesk.send(new CreateUserCommand({ UserName: 'deputy', Path: '/admins/' })));
+    // Outside the denied path the allow applies.
+    await helpdesk.send(new CreateUserCommand({ UserName: 'intern', Path: '/staff/' }));
+
+    const auditor = new IAMClient(
+      clientConfig(
+        vellum.url,
+        await userClient(
+          'auditor',
+          policy({
+            Effect: 'Allow',
+            Action: 'iam:GetUser',
+            Resource: `arn:aws:iam::${ACCOUNT}:user/admins/*`,
+          }),
+        ),
+      ),
+    );
+    const chief = await auditor.send(new GetUserCommand({ UserName: 'chief' }));
+    assert.equal(chief.User?.Arn, `arn:aws:iam::${ACCOUNT}:user/admins/chief`);
+    await denied(auditor.send(new GetUserCommand({ UserName: 'intern' })));
+  });
+});
