@@ -745,9 +745,12 @@ export class IdentityService implements CredentialResolver {
     const request = { principal: caller, action: 'sts:AssumeRole', resource: role.arn };
     const verdict = evaluatePolicies([trust], request, 'trust');
     if (verdict.denied) throw accessDenied(caller.arn, 'sts:AssumeRole', role.arn);
+    // An explicit Deny in the caller's own policies wins even over a trust
+    // policy that names the caller.
+    const own = evaluatePolicies(await this.identityPolicies(caller), request, 'identity');
+    if (own.denied) throw accessDenied(caller.arn, 'sts:AssumeRole', role.arn);
     if (verdict.allowed) return;
-    if (verdict.accountAllowed && (await this.authorize(caller, 'sts:AssumeRole', role.arn)))
-      return;
+    if (verdict.accountAllowed && (own.allowed || this.isRoot(caller))) return;
     throw accessDenied(caller.arn, 'sts:AssumeRole', role.arn);
   }
 

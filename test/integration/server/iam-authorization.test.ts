@@ -9,6 +9,7 @@ import {
   PutRolePolicyCommand,
   PutUserPolicyCommand,
 } from '@aws-sdk/client-iam';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import {
   clientConfig,
   startVellumInstance,
@@ -125,5 +126,38 @@ describe('IAM and STS authorization through the AWS SDK', () => {
     const chief = await auditor.send(new GetUserCommand({ UserName: 'chief' }));
     assert.equal(chief.User?.Arn, `arn:aws:iam::${ACCOUNT}:user/admins/chief`);
     await denied(auditor.send(new GetUserCommand({ UserName: 'intern' })));
+  });
+
+  test('AssumeRole: own Deny beats trust', async () => {
+    const denyAll = policy({ Effect: 'Deny', Action: 'sts:AssumeRole', Resource: '*' });
+    const credentials = await userClient('grounded', denyAll);
+    const trusted = await iam.send(
+      new CreateRoleCommand({
+        RoleName: 'names-grounded',
+        AssumeRolePolicyDocument: policy({
+          Effect: 'Allow',
+          Principal: { AWS: `arn:aws:iam::${ACCOUNT}:user/grounded` },
+          Action: 'sts:AssumeRole',
+        }),
+      }),
+    );
+    const sts = new STSClient(clientConfig(vellum.url, credentials));
+    const assume = () =>
+      sts.send(new AssumeRoleCommand({ RoleArn: trusted.Role!.Arn!, RoleSessionName: 'attempt' }));
+    await denied(assume());
+
+    // Without the Deny the trust policy alone lets the user in.
+    await iam.send(
+      new PutUserPolicyCommand({
+        UserName: 'grounded',
+        PolicyName: 'inline',
+        PolicyDocument: policy({ Effect: 'Allow', Action: 'kms:ListKeys', Resource: '*' }),
+      }),
+    );
+    const assumed = await assume();
+    assert.equal(
+      assumed.AssumedRoleUser?.Arn,
+      `arn:aws:sts::${ACCOUNT}:assumed-role/names-grounded/attempt`,
+    );
   });
 });
