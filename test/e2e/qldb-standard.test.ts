@@ -1,6 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import {
+  CreateRoleCommand,
+  DeleteRolePolicyCommand,
+  IAMClient,
+  PutRolePolicyCommand,
+} from '@aws-sdk/client-iam';
 import { CreateLedgerCommand, QLDBClient } from '@aws-sdk/client-qldb';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { QldbDriver, RetryConfig } from 'amazon-qldb-driver-nodejs';
@@ -172,6 +177,36 @@ describe('STANDARD permissions mode with the reference roles', () => {
           `qldb:PartiQLUndropTable on resource: ${LEDGER_ARN}/table/${droppedTableId}`,
         ),
     );
+  });
+
+  test('a Deny applies to an open session', async () => {
+    const iam = new IAMClient(clientConfig(vellum.url, vellum.rootCredentials));
+    const rows = () =>
+      drivers.get!.executeLambda(async (txn) =>
+        (await txn.execute('SELECT * FROM Test')).getResultList(),
+      );
+    await rows();
+
+    await iam.send(
+      new PutRolePolicyCommand({
+        RoleName: 'get',
+        PolicyName: 'lockout',
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Deny', Action: 'qldb:SendCommand', Resource: LEDGER_ARN }],
+        }),
+      }),
+    );
+    try {
+      await assert.rejects(rows(), (error: Error) => {
+        assert.equal(error.name, 'AccessDeniedException');
+        assert.match(error.message, /is not authorized to perform: qldb:SendCommand on resource/);
+        return true;
+      });
+    } finally {
+      await iam.send(new DeleteRolePolicyCommand({ RoleName: 'get', PolicyName: 'lockout' }));
+    }
+    await rows();
   });
 
   async function testTableId(): Promise<string> {

@@ -186,6 +186,13 @@ export class SessionService implements JsonService {
     if (command === 'StartSession') return this.#startSession(body, context);
     const session = this.#session(input.SessionToken, context);
     session.lastUsedAt = this.#now();
+    // Every SendCommand call is authorized, as in QLDB, so a Deny added while
+    // a session is open applies to its next command.
+    await this.#authorize(
+      context.principal,
+      'qldb:SendCommand',
+      this.#ledgerArn(session.ledgerName),
+    );
     if (session.busy) {
       throw badRequest(
         'The session is running another command; send commands of one session in order',
