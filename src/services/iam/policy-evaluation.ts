@@ -91,7 +91,9 @@ function statementPrincipalMatch(
 ): PrincipalMatch {
   if (statement.principal) return principalMatch(statement.principal, principal, ids);
   if (statement.notPrincipal) {
-    return principalMatch(statement.notPrincipal, principal, ids) === 'none' ? 'direct' : 'none';
+    // Only a principal the element names itself is exempt. The account's
+    // ARN exempts the account root, not every user and role of the account.
+    return principalMatch(statement.notPrincipal, principal, ids) === 'direct' ? 'none' : 'direct';
   }
   return 'none';
 }

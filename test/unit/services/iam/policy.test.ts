@@ -375,6 +375,22 @@ test('NotPrincipal matches everyone else', () => {
   );
 });
 
+test('NotPrincipal account exempts only root', () => {
+  const policy = keyPolicy({
+    Effect: 'Deny',
+    NotPrincipal: { AWS: [`arn:aws:iam::${ACCOUNT}:root`, alice.arn] },
+    Action: 'kms:*',
+    Resource: '*',
+  });
+  const denied = (principal: Principal) =>
+    evaluatePolicies([policy], { principal, action: 'kms:Decrypt', resource: '*' }, 'resource')
+      .denied;
+  assert.equal(denied(root), false);
+  assert.equal(denied(alice), false);
+  assert.equal(denied(session), true, 'a role session of the account is not exempt');
+  assert.equal(denied(stranger), true);
+});
+
 test('string conditions with OR values and AND keys', () => {
   const policy = keyPolicy({
     Effect: 'Allow',
