@@ -149,8 +149,13 @@ function clauseHolds(clause: ConditionClause, requestValues: string[] | undefine
     if (!present) return true;
     return requestValues.every((value) => valueMatches(clause, value));
   }
+  // ForAnyValue needs a request value that matches, so an absent key fails
+  // it even with a negated operator or IfExists.
+  if (clause.set === 'ForAnyValue') {
+    return present && requestValues.some((value) => valueMatches(clause, value));
+  }
   if (!present) return clause.ifExists || NEGATED.has(clause.operator);
-  if (clause.set === 'ForAnyValue' || !NEGATED.has(clause.operator)) {
+  if (!NEGATED.has(clause.operator)) {
     return requestValues.some((value) => valueMatches(clause, value));
   }
   return requestValues.every((value) => valueMatches(clause, value));

@@ -491,6 +491,11 @@ test('every condition operator', () => {
     [{ Null: { 'a:k': 'true' } }, {}, true],
     [{ Null: { 'a:k': 'false' } }, {}, false],
     [{ 'ForAnyValue:StringEquals': { 'a:k': ['x', 'y'] } }, { 'a:k': ['z', 'y'] }, true],
+    [{ 'ForAnyValue:StringNotEquals': { 'a:k': 'x' } }, {}, false],
+    [{ 'ForAnyValue:StringNotEquals': { 'a:k': 'x' } }, { 'a:k': ['x', 'y'] }, true],
+    [{ 'ForAnyValue:StringNotEquals': { 'a:k': 'x' } }, { 'a:k': ['x'] }, false],
+    [{ 'ForAnyValue:StringEqualsIfExists': { 'a:k': 'x' } }, {}, false],
+    [{ 'ForAllValues:StringNotEquals': { 'a:k': 'x' } }, {}, true],
     [{ 'ForAllValues:StringEquals': { 'a:k': ['x', 'y'] } }, { 'a:k': ['x', 'z'] }, false],
     [{ 'ForAllValues:StringEquals': { 'a:k': ['x', 'y'] } }, { 'a:k': ['x', 'y'] }, true],
     [
