@@ -68,6 +68,20 @@ export function checkSessionName(value: string | undefined): string {
   return name;
 }
 
+const EXTERNAL_ID_PATTERN = /^[\w+=,.@:/-]*$/;
+
+/** Check an AssumeRole `ExternalId`: 2 to 1224 characters of `[\w+=,.@:/-]`. */
+export function checkExternalId(id: string): string {
+  if (id.length < 2)
+    throw memberInvalid('externalId', id, 'have length greater than or equal to 2');
+  if (id.length > 1224)
+    throw memberInvalid('externalId', id, 'have length less than or equal to 1224');
+  if (!EXTERNAL_ID_PATTERN.test(id)) {
+    throw memberInvalid('externalId', id, 'satisfy regular expression pattern: [\\w+=,.@:/-]*');
+  }
+  return id;
+}
+
 export function checkAccessKeyId(value: string | undefined): string {
   const id = checkRequired('accessKeyId', value);
   if (id.length < 16)

@@ -434,6 +434,7 @@ export class StsQueryService {
     };
     const duration = checkInteger('durationSeconds', params.DurationSeconds, 900, 43200);
     if (duration !== undefined) input.durationSeconds = duration;
+    if (params.ExternalId !== undefined) input.externalId = params.ExternalId;
 
     const session = await this.#identity.assumeRole(caller, input);
     return {

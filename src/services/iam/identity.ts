@@ -28,6 +28,7 @@ import {
 } from './iam-errors.js';
 import {
   checkAccessKeyId,
+  checkExternalId,
   checkPath,
   checkPolicyDocument,
   checkPolicyName,
@@ -676,9 +677,16 @@ export class IdentityService implements CredentialResolver {
    */
   async assumeRole(
     caller: Principal,
-    input: { roleArn: string; roleSessionName: string; durationSeconds?: number },
+    input: {
+      roleArn: string;
+      roleSessionName: string;
+      durationSeconds?: number;
+      /** The `ExternalId` of the request, which trust policies test as `sts:ExternalId`. */
+      externalId?: string;
+    },
   ): Promise<SessionCredentials> {
     const sessionName = checkSessionName(input.roleSessionName);
+    if (input.externalId !== undefined) checkExternalId(input.externalId);
     const roleArn = input.roleArn;
     if (roleArn.length < 20 || roleArn.length > 2048) {
       throw memberInvalid('roleArn', roleArn, 'have length between 20 and 2048');
@@ -699,7 +707,11 @@ export class IdentityService implements CredentialResolver {
         ? await this.getRole(parsed.name).catch(() => undefined)
         : undefined;
     if (!role || role.arn !== roleArn) throw accessDenied(caller.arn, 'sts:AssumeRole', roleArn);
-    await this.#checkTrust(caller, role);
+    const conditionKeys: ConditionValues = {
+      'sts:RoleSessionName': sessionName,
+      'sts:ExternalId': input.externalId,
+    };
+    await this.#checkTrust(caller, role, conditionKeys);
     if (caller.roleArn !== undefined && duration > 3600) {
       throw validationError(
         'The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining. Ask for at most 3600 seconds.',
@@ -737,12 +749,21 @@ export class IdentityService implements CredentialResolver {
     };
   }
 
-  async #checkTrust(caller: Principal, role: RoleRecord): Promise<void> {
+  async #checkTrust(
+    caller: Principal,
+    role: RoleRecord,
+    conditionKeys: ConditionValues,
+  ): Promise<void> {
     const trust = withPrincipalIds(
       this.#parseCached(role.trustPolicy, 'trust'),
       role.trustPrincipalIds,
     );
-    const request = { principal: caller, action: 'sts:AssumeRole', resource: role.arn };
+    const request = {
+      principal: caller,
+      action: 'sts:AssumeRole',
+      resource: role.arn,
+      conditionKeys,
+    };
     const verdict = evaluatePolicies([trust], request, 'trust');
     if (verdict.denied) throw accessDenied(caller.arn, 'sts:AssumeRole', role.arn);
     // An explicit Deny in the caller's own policies wins even over a trust

@@ -160,4 +160,39 @@ describe('IAM and STS authorization through the AWS SDK', () => {
       `arn:aws:sts::${ACCOUNT}:assumed-role/names-grounded/attempt`,
     );
   });
+
+  test('AssumeRole: ExternalId and session name', async () => {
+    const credentials = await userClient(
+      'vendor',
+      policy({ Effect: 'Allow', Action: 'kms:ListKeys', Resource: '*' }),
+    );
+    const role = await iam.send(
+      new CreateRoleCommand({
+        RoleName: 'vendor-access',
+        AssumeRolePolicyDocument: policy({
+          Effect: 'Allow',
+          Principal: { AWS: `arn:aws:iam::${ACCOUNT}:user/vendor` },
+          Action: 'sts:AssumeRole',
+          Condition: {
+            StringEquals: { 'sts:ExternalId': 'tenant-42' },
+            StringLike: { 'sts:RoleSessionName': 'vendor-*' },
+          },
+        }),
+      }),
+    );
+    const sts = new STSClient(clientConfig(vellum.url, credentials));
+    const assume = (RoleSessionName: string, ExternalId?: string) =>
+      sts.send(new AssumeRoleCommand({ RoleArn: role.Role!.Arn!, RoleSessionName, ExternalId }));
+
+    const assumed = await assume('vendor-1', 'tenant-42');
+    assert.equal(
+      assumed.AssumedRoleUser?.Arn,
+      `arn:aws:sts::${ACCOUNT}:assumed-role/vendor-access/vendor-1`,
+    );
+    await denied(assume('vendor-1', 'tenant-43'));
+    await denied(assume('vendor-1'));
+    await denied(assume('other-1', 'tenant-42'));
+    await denied(assume('vendor-1', 'x'), 'ValidationError');
+    await denied(assume('vendor-1', 'has space'), 'ValidationError');
+  });
 });
