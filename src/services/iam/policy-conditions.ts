@@ -6,6 +6,7 @@
  * without regard to case.
  */
 import { isObject, MalformedPolicyError } from './policy.js';
+import { resolveVariables } from './policy-variables.js';
 import { matchesWildcard } from './wildcard.js';
 
 type BaseOperator =
@@ -54,6 +55,10 @@ export interface ConditionClause {
   /** The condition key in lower case, such as `kms:encryptioncontext:purpose`. */
   key: string;
   values: string[];
+  /** True when the values contain policy variables, resolved for each request. */
+  variables?: boolean;
+  /** True when the values are resolved patterns whose `${*}`-style escapes are literal. */
+  escapes?: boolean;
 }
 
 /** Condition keys of a request; a list for multi-valued keys. */
@@ -134,9 +139,40 @@ export function conditionsHold(
   lookup: (key: string) => string[] | undefined,
 ): boolean {
   for (const clause of clauses) {
-    if (!clauseHolds(clause, lookup(clause.key))) return false;
+    const resolved = clause.variables ? withVariablesResolved(clause, lookup) : clause;
+    if (resolved === undefined || !clauseHolds(resolved, lookup(clause.key))) return false;
   }
   return true;
+}
+
+const PATTERN_OPERATORS = new Set<BaseOperator>([
+  'StringLike',
+  'StringNotLike',
+  'ArnEquals',
+  'ArnLike',
+  'ArnNotEquals',
+  'ArnNotLike',
+]);
+
+/**
+ * Resolve the policy variables of a clause's values for one request. A value
+ * whose variable has no value in the request is dropped, and a clause left
+ * with no value is false (returned as undefined), whatever its operator.
+ * NOTE: AWS documents only that an unresolved variable may make the statement
+ * invalid, so the false result for negated operators is an estimate.
+ */
+function withVariablesResolved(
+  clause: ConditionClause,
+  lookup: (key: string) => string[] | undefined,
+): ConditionClause | undefined {
+  const mode = PATTERN_OPERATORS.has(clause.operator) ? 'pattern' : 'exact';
+  const values: string[] = [];
+  for (const value of clause.values) {
+    const resolved = resolveVariables(value, lookup, mode);
+    if (resolved !== undefined) values.push(resolved);
+  }
+  if (values.length === 0) return undefined;
+  return { ...clause, values, escapes: mode === 'pattern' };
 }
 
 function clauseHolds(clause: ConditionClause, requestValues: string[] | undefined): boolean {
@@ -176,11 +212,11 @@ function valueMatches(clause: ConditionClause, value: string): boolean {
     case 'StringLike':
     case 'ArnEquals':
     case 'ArnLike':
-      return values.some((pattern) => matchesWildcard(pattern, value));
+      return values.some((pattern) => matchesWildcard(pattern, value, false, clause.escapes));
     case 'StringNotLike':
     case 'ArnNotEquals':
     case 'ArnNotLike':
-      return !values.some((pattern) => matchesWildcard(pattern, value));
+      return !values.some((pattern) => matchesWildcard(pattern, value, false, clause.escapes));
     case 'Bool':
       return values.some((expected) => expected.toLowerCase() === value.toLowerCase());
     case 'Null':

@@ -7,6 +7,7 @@
 import type { Principal } from '../types.js';
 import type { PolicyDocument, PolicyStatement, PrincipalSet } from './policy.js';
 import { conditionsHold, type ConditionValues } from './policy-conditions.js';
+import { resolveVariables } from './policy-variables.js';
 import { callerUniqueId } from './principal-ids.js';
 import { matchesWildcard } from './wildcard.js';
 
@@ -67,7 +68,8 @@ export function evaluatePolicies(
           : statementPrincipalMatch(statement, request.principal, policy.principalIds);
       if (match === 'none') continue;
       if (!actionMatches(statement, request.action)) continue;
-      if (!resourceMatches(statement, request.resource, kind === 'trust')) continue;
+      if (statement.resourceVariables) lookup ??= conditionLookup(request);
+      if (!resourceMatches(statement, request.resource, kind === 'trust', lookup)) continue;
       if (statement.conditions.length > 0) {
         lookup ??= conditionLookup(request);
         if (!conditionsHold(statement.conditions, lookup)) continue;
@@ -149,13 +151,18 @@ function resourceMatches(
   statement: PolicyStatement,
   resource: string,
   missingMatches: boolean,
+  lookup: ((key: string) => string[] | undefined) | undefined,
 ): boolean {
-  if (statement.resource) {
-    return statement.resource.some((pattern) => matchesWildcard(pattern, resource));
-  }
-  if (statement.notResource) {
-    return !statement.notResource.some((pattern) => matchesWildcard(pattern, resource));
-  }
+  const matches = (pattern: string): boolean => {
+    if (!statement.resourceVariables || lookup === undefined) {
+      return matchesWildcard(pattern, resource);
+    }
+    // A pattern whose variable has no value in the request matches nothing.
+    const resolved = resolveVariables(pattern, lookup, 'pattern');
+    return resolved !== undefined && matchesWildcard(resolved, resource, false, true);
+  };
+  if (statement.resource) return statement.resource.some(matches);
+  if (statement.notResource) return !statement.notResource.some(matches);
   return missingMatches;
 }
 
@@ -165,10 +172,23 @@ function conditionLookup(request: AuthorizationRequest): (key: string) => string
   values.set('aws:principalarn', [principal.roleArn ?? principal.arn]);
   values.set('aws:principalaccount', [principal.accountId]);
   values.set('aws:userid', [principal.userId]);
+  const type = principalType(principal);
+  if (type !== undefined) values.set('aws:principaltype', [type]);
+  // Only IAM users have a user name; roles, sessions and root have none.
+  const user = /^arn:aws:iam::\d{12}:user\/(?:.*\/)?([^/]+)$/.exec(principal.arn);
+  if (user) values.set('aws:username', [user[1]!]);
 
   for (const [key, value] of Object.entries(request.conditionKeys ?? {})) {
     if (value === undefined) continue;
     values.set(key.toLowerCase(), Array.isArray(value) ? value : [value]);
   }
   return (key) => values.get(key);
+}
+
+/** Return the `aws:PrincipalType` of a principal: `Account`, `User` or `AssumedRole`. */
+function principalType(principal: Principal): string | undefined {
+  if (principal.roleArn !== undefined) return 'AssumedRole';
+  if (/^arn:aws:iam::\d{12}:root$/.test(principal.arn)) return 'Account';
+  if (/^arn:aws:iam::\d{12}:user\//.test(principal.arn)) return 'User';
+  return undefined;
 }

@@ -5,6 +5,7 @@
  * Evaluation is in `policy-evaluation.ts`.
  */
 import { parseConditionBlock, type ConditionClause } from './policy-conditions.js';
+import { hasVariables } from './policy-variables.js';
 
 export const POLICY_VERSIONS = ['2012-10-17', '2008-10-17'] as const;
 
@@ -29,6 +30,8 @@ export interface PolicyStatement {
   resource?: string[];
   notResource?: string[];
   conditions: ConditionClause[];
+  /** True when Resource or NotResource contains policy variables to resolve per request. */
+  resourceVariables?: boolean;
 }
 
 export interface PolicyDocument {
@@ -133,11 +136,25 @@ export function parsePolicy(text: string, rules: PolicyRules): PolicyDocument {
     throw new MalformedPolicyError('Syntax errors in policy: Statement must not be empty.');
   }
   const statements = list.map((statement, index) => parseStatement(statement, index, rules));
+  // Only the 2012-10-17 policy language has variables. Older policies keep
+  // `${...}` as literal text.
+  if (version === '2012-10-17') statements.forEach(markVariables);
 
   const document: PolicyDocument = { statements };
   if (typeof version === 'string') document.version = version;
   if (typeof json.Id === 'string') document.id = json.Id;
   return document;
+}
+
+/** Flag the resources and string or ARN conditions of a statement that contain policy variables. */
+function markVariables(statement: PolicyStatement): void {
+  const resources = statement.resource ?? statement.notResource ?? [];
+  if (resources.some(hasVariables)) statement.resourceVariables = true;
+  for (const clause of statement.conditions) {
+    const takesVariables =
+      clause.operator.startsWith('String') || clause.operator.startsWith('Arn');
+    if (takesVariables && clause.values.some(hasVariables)) clause.variables = true;
+  }
 }
 
 function parseStatement(raw: unknown, index: number, rules: PolicyRules): PolicyStatement {

@@ -6,6 +6,7 @@ import {
   CreateUserCommand,
   GetUserCommand,
   IAMClient,
+  ListAccessKeysCommand,
   PutRolePolicyCommand,
   PutUserPolicyCommand,
 } from '@aws-sdk/client-iam';
@@ -194,5 +195,33 @@ describe('IAM and STS authorization through the AWS SDK', () => {
     await denied(assume('other-1', 'tenant-42'));
     await denied(assume('vendor-1', 'x'), 'ValidationError');
     await denied(assume('vendor-1', 'has space'), 'ValidationError');
+  });
+
+  test('policy variables: ${aws:username}', async () => {
+    const selfService = policy(
+      {
+        Effect: 'Allow',
+        Action: ['iam:ListAccessKeys', 'iam:GetUser'],
+        Resource: 'arn:aws:iam::*:user/${aws:username}',
+      },
+      {
+        Effect: 'Deny',
+        Action: 'iam:GetUser',
+        Resource: '*',
+        Condition: { StringLike: { 'aws:username': 'locked-*' } },
+      },
+    );
+    const ana = new IAMClient(clientConfig(vellum.url, await userClient('ana', selfService)));
+    const own = await ana.send(new ListAccessKeysCommand({}));
+    assert.equal(own.AccessKeyMetadata?.[0]?.UserName, 'ana');
+    const user = await ana.send(new GetUserCommand({}));
+    assert.equal(user.User?.UserName, 'ana');
+    await denied(ana.send(new ListAccessKeysCommand({ UserName: 'helpdesk' })));
+
+    const locked = new IAMClient(
+      clientConfig(vellum.url, await userClient('locked-out', selfService)),
+    );
+    await locked.send(new ListAccessKeysCommand({}));
+    await denied(locked.send(new GetUserCommand({})));
   });
 });

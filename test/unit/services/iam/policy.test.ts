@@ -526,6 +526,94 @@ test('every condition operator', () => {
   }
 });
 
+test('policy variables resolve per request', () => {
+  const allowed = (
+    statement: Record<string, unknown>,
+    principal: Principal,
+    resource: string,
+    conditionKeys: Record<string, string> = {},
+    version = '2012-10-17',
+  ) => {
+    const scope = 'NotResource' in statement ? {} : { Resource: '*' };
+    const policy = parsePolicy(
+      JSON.stringify({
+        Version: version,
+        Statement: { Effect: 'Allow', Action: 'iam:*', ...scope, ...statement },
+      }),
+      IDENTITY_POLICY,
+    );
+    return evaluatePolicies(
+      [policy],
+      { principal, action: 'iam:GetUser', resource, conditionKeys },
+      'identity',
+    ).allowed;
+  };
+  const own = `arn:aws:iam::${ACCOUNT}:user/alice`;
+  const other = `arn:aws:iam::${ACCOUNT}:user/bob`;
+  const self = { Resource: 'arn:aws:iam::*:user/${aws:username}' };
+
+  assert.equal(allowed(self, alice, own), true);
+  assert.equal(allowed(self, alice, other), false);
+  assert.equal(allowed(self, session, own), false, 'a role session has no user name');
+  assert.equal(allowed(self, alice, own, {}, '2008-10-17'), false, 'older policies are literal');
+  assert.equal(
+    allowed({ Resource: "arn:aws:iam::*:user/${aws:username, 'bob'}" }, session, other),
+    true,
+    'the default stands in for a missing value',
+  );
+  assert.equal(allowed({ NotResource: 'arn:aws:iam::*:user/${aws:username}' }, alice, other), true);
+  assert.equal(allowed({ NotResource: 'arn:aws:iam::*:user/${aws:username}' }, alice, own), false);
+
+  const owner = (operator: string, value: string) => ({
+    Condition: { [operator]: { 'a:owner': value } },
+  });
+  assert.equal(
+    allowed(owner('StringEquals', '${aws:username}'), alice, own, { 'a:owner': 'alice' }),
+    true,
+  );
+  assert.equal(
+    allowed(owner('StringEquals', '${aws:username}'), alice, own, { 'a:owner': 'bob' }),
+    false,
+  );
+  assert.equal(
+    allowed(owner('StringNotEquals', '${aws:username}'), alice, own, { 'a:owner': 'alice' }),
+    false,
+  );
+  assert.equal(
+    allowed(owner('StringNotEquals', '${aws:username}'), alice, own, { 'a:owner': 'bob' }),
+    true,
+  );
+  assert.equal(
+    allowed(owner('StringNotEquals', '${aws:username}'), session, own, { 'a:owner': 'bob' }),
+    false,
+    'a condition whose variable has no value is false',
+  );
+  assert.equal(
+    allowed(owner('StringLike', 'team-${a:team}'), alice, own, {
+      'a:owner': 'team-x',
+      'a:team': '*',
+    }),
+    false,
+    'a substituted * is literal',
+  );
+  assert.equal(
+    allowed(owner('StringLike', 'team-${a:team}'), alice, own, {
+      'a:owner': 'team-*',
+      'a:team': '*',
+    }),
+    true,
+  );
+  assert.equal(allowed(owner('StringLike', 'a${*}'), alice, own, { 'a:owner': 'a*' }), true);
+  assert.equal(allowed(owner('StringLike', 'a${*}'), alice, own, { 'a:owner': 'ab' }), false);
+  assert.equal(allowed(owner('StringEquals', 'a${*}'), alice, own, { 'a:owner': 'a*' }), true);
+
+  const type = (value: string) => ({ Condition: { StringEquals: { 'aws:PrincipalType': value } } });
+  assert.equal(allowed(type('User'), alice, own), true);
+  assert.equal(allowed(type('AssumedRole'), session, own), true);
+  assert.equal(allowed(type('Account'), root, own), true);
+  assert.equal(allowed(type('User'), session, own), false);
+});
+
 test('key policy statement without Resource matches nothing', () => {
   const policy = keyPolicy({ Effect: 'Allow', Principal: { AWS: '*' }, Action: 'kms:*' });
   assert.equal(
