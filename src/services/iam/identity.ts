@@ -62,6 +62,9 @@ const NS = {
 } as const;
 
 const ACCESS_KEYS_PER_USER = 2;
+/** IAM's quotas, in characters other than whitespace: all inline policies of a user or role, and a trust policy. */
+const INLINE_POLICY_QUOTA = { user: 2048, role: 10240 } as const;
+const TRUST_POLICY_QUOTA = 2048;
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 /** Cache lifetime for records that another process may change (shared stores). */
 const SHARED_CACHE_MS = 2_000;
@@ -358,6 +361,12 @@ export class IdentityService implements CredentialResolver {
   ): Promise<{ text: string; ids: PrincipalIds | undefined }> {
     const text = checkPolicyDocument(member, document);
     const trust = this.#parseOrReject(text, 'trust');
+    const size = policySize(text);
+    if (size > TRUST_POLICY_QUOTA) {
+      throw limitExceeded(
+        `Cannot exceed quota for ACLSizePerRole: ${TRUST_POLICY_QUOTA}. The trust policy has ${size} characters other than whitespace.`,
+      );
+    }
     const ids = await this.principalIds(trust, (entry) =>
       malformedPolicy(
         `Invalid principal in policy: "AWS":"${entry}"; name an existing user or role, or the account root.`,
@@ -458,6 +467,22 @@ export class IdentityService implements CredentialResolver {
     const name = checkPolicyName(policyName);
     const text = checkPolicyDocument('policyDocument', document);
     this.#parseOrReject(text, 'identity');
+
+    // The quota covers all inline policies of the owner; the one replaced does not count.
+    let total = policySize(text);
+    for (const record of await this.#store.listState(
+      NS.policy,
+      `${kind}/${owner.toLowerCase()}/`,
+    )) {
+      const stored = decode<{ name: string; document: string }>(record.value);
+      if (stored.name !== name) total += policySize(stored.document);
+    }
+    const quota = INLINE_POLICY_QUOTA[kind];
+    if (total > quota) {
+      throw limitExceeded(
+        `Maximum policy size of ${quota} bytes exceeded for ${kind} ${owner}. Its inline policies would have ${total} characters other than whitespace.`,
+      );
+    }
 
     const key = `${kind}/${owner.toLowerCase()}/${name}`;
     const value = encode({ name, document: text });
@@ -969,6 +994,11 @@ export class IdentityService implements CredentialResolver {
       }
     }
   }
+}
+
+/** Count a policy's characters as IAM's size quotas do, without whitespace. */
+function policySize(text: string): number {
+  return text.replace(/\s/g, '').length;
 }
 
 function assumedRoleArn(accountId: string, roleName: string, sessionName: string): string {

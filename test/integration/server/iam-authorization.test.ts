@@ -9,6 +9,7 @@ import {
   ListAccessKeysCommand,
   PutRolePolicyCommand,
   PutUserPolicyCommand,
+  UpdateAssumeRolePolicyCommand,
 } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import {
@@ -223,5 +224,67 @@ describe('IAM and STS authorization through the AWS SDK', () => {
     );
     await locked.send(new ListAccessKeysCommand({}));
     await denied(locked.send(new GetUserCommand({})));
+  });
+
+  test('policy size quotas: LimitExceeded', async () => {
+    // Build a policy of exactly `size` characters other than whitespace.
+    const sized = (size: number, principal?: unknown) => {
+      const statement: Record<string, unknown> = principal
+        ? { Sid: '', Effect: 'Allow', Principal: principal, Action: 'sts:AssumeRole' }
+        : { Sid: '', Effect: 'Allow', Action: 'kms:ListKeys', Resource: '*' };
+      const base = policy(statement).length;
+      statement.Sid = 'S'.repeat(size - base);
+      return policy(statement);
+    };
+    const limited = async (promise: Promise<unknown>, pattern: RegExp) => {
+      await assert.rejects(
+        promise,
+        (error: Error & { $metadata?: { httpStatusCode?: number } }) => {
+          assert.equal(error.name, 'LimitExceededException');
+          assert.equal(error.$metadata?.httpStatusCode, 409);
+          assert.match(error.message, pattern);
+          return true;
+        },
+      );
+    };
+    const putUserPolicy = (PolicyName: string, PolicyDocument: string) =>
+      iam.send(new PutUserPolicyCommand({ UserName: 'sized', PolicyName, PolicyDocument }));
+
+    await iam.send(new CreateUserCommand({ UserName: 'sized' }));
+    await putUserPolicy('first', sized(1500));
+    await limited(
+      putUserPolicy('second', sized(549)),
+      /^Maximum policy size of 2048 bytes exceeded for user sized\. .* 2049 characters/,
+    );
+    await putUserPolicy('second', sized(548));
+    // Replacing a policy counts its new text only, and whitespace is free.
+    await putUserPolicy('first', JSON.stringify(JSON.parse(sized(1500)), null, 8));
+    await limited(putUserPolicy('first', sized(1501)), /exceeded for user sized/);
+
+    const trust = (size: number) => sized(size, { AWS: ACCOUNT });
+    await limited(
+      iam.send(
+        new CreateRoleCommand({ RoleName: 'sized-role', AssumeRolePolicyDocument: trust(2049) }),
+      ),
+      /^Cannot exceed quota for ACLSizePerRole: 2048\. The trust policy has 2049 characters/,
+    );
+    await iam.send(
+      new CreateRoleCommand({ RoleName: 'sized-role', AssumeRolePolicyDocument: trust(2048) }),
+    );
+    await limited(
+      iam.send(
+        new UpdateAssumeRolePolicyCommand({ RoleName: 'sized-role', PolicyDocument: trust(2049) }),
+      ),
+      /ACLSizePerRole/,
+    );
+    const putRolePolicy = (PolicyDocument: string) =>
+      iam.send(
+        new PutRolePolicyCommand({ RoleName: 'sized-role', PolicyName: 'p', PolicyDocument }),
+      );
+    await putRolePolicy(sized(10240));
+    await limited(
+      putRolePolicy(sized(10241)),
+      /^Maximum policy size of 10240 bytes exceeded for role sized-role\./,
+    );
   });
 });
