@@ -38,6 +38,7 @@ import {
   parseRoleArn,
 } from './iam-names.js';
 import {
+  checkIamPolicyRules,
   IDENTITY_POLICY,
   MalformedPolicyError,
   parsePolicy,
@@ -963,7 +964,9 @@ export class IdentityService implements CredentialResolver {
 
   #parseOrReject(text: string, kind: 'identity' | 'trust'): PolicyDocument {
     try {
-      return this.#parseCached(text, kind);
+      const document = this.#parseCached(text, kind);
+      checkIamPolicyRules(document, kind);
+      return document;
     } catch (error) {
       if (error instanceof MalformedPolicyError) throw malformedPolicy(error.message);
       throw error;

@@ -329,6 +329,37 @@ function isAwsPrincipal(entry: string): boolean {
   return AWS_PRINCIPAL_PATTERN.test(entry);
 }
 
+/**
+ * Check the rules IAM adds for the policies it stores (inline and trust
+ * policies), beyond the grammar: unique alphanumeric statement ids, and no
+ * NotPrincipal in a trust policy. Key policies allow both. Stored policies
+ * are not checked again when they are evaluated.
+ */
+export function checkIamPolicyRules(document: PolicyDocument, kind: 'identity' | 'trust'): void {
+  const seen = new Set<string>();
+  document.statements.forEach((statement, index) => {
+    const where = `statement ${index + 1}`;
+    if (statement.sid !== undefined) {
+      if (!/^[0-9A-Za-z]*$/.test(statement.sid)) {
+        throw new MalformedPolicyError(
+          `Statement IDs (SID) must be alpha-numeric: ${JSON.stringify(statement.sid)} in ${where} has other characters; use only [0-9A-Za-z].`,
+        );
+      }
+      if (statement.sid !== '' && seen.has(statement.sid)) {
+        throw new MalformedPolicyError(
+          `Statement IDs (SID) in a single policy must be unique: ${JSON.stringify(statement.sid)} appears again in ${where}.`,
+        );
+      }
+      seen.add(statement.sid);
+    }
+    if (kind === 'trust' && statement.notPrincipal !== undefined) {
+      throw new MalformedPolicyError(
+        `Trust policies do not support NotPrincipal (${where}); name the principals in Principal, or test aws:PrincipalArn in a Condition.`,
+      );
+    }
+  });
+}
+
 /** Read a string or a non-empty list of strings as a list. */
 export function stringList(value: unknown, what: string): string[] {
   const list = Array.isArray(value) ? value : [value];

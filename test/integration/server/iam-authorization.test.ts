@@ -287,4 +287,52 @@ describe('IAM and STS authorization through the AWS SDK', () => {
       /^Maximum policy size of 10240 bytes exceeded for role sized-role\./,
     );
   });
+
+  test('IAM policy rules: Sid and NotPrincipal', async () => {
+    await iam.send(new CreateUserCommand({ UserName: 'strict' }));
+    const put = (statements: unknown[]) =>
+      iam.send(
+        new PutUserPolicyCommand({
+          UserName: 'strict',
+          PolicyName: 'p',
+          PolicyDocument: policy(...statements),
+        }),
+      );
+    const malformed = async (promise: Promise<unknown>, pattern: RegExp) => {
+      await assert.rejects(promise, (error: Error) => {
+        assert.equal(error.name, 'MalformedPolicyDocumentException');
+        assert.match(error.message, pattern);
+        return true;
+      });
+    };
+    const statement = { Effect: 'Allow', Action: 'kms:ListKeys', Resource: '*' };
+
+    await malformed(
+      put([
+        { Sid: 'Same', ...statement },
+        { Sid: 'Same', ...statement },
+      ]),
+      /must be unique: "Same" appears again in statement 2/,
+    );
+    await malformed(put([{ Sid: 'with space', ...statement }]), /must be alpha-numeric/);
+    await put([
+      { Sid: 'One', ...statement },
+      { Sid: '', ...statement },
+      { Sid: '', ...statement },
+    ]);
+
+    await malformed(
+      iam.send(
+        new CreateRoleCommand({
+          RoleName: 'not-principal',
+          AssumeRolePolicyDocument: policy({
+            Effect: 'Deny',
+            NotPrincipal: { AWS: ACCOUNT },
+            Action: 'sts:AssumeRole',
+          }),
+        }),
+      ),
+      /Trust policies do not support NotPrincipal \(statement 1\)/,
+    );
+  });
 });
