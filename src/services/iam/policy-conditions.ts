@@ -38,6 +38,10 @@ const BASE_OPERATORS = new Set<string>([
   'Null',
 ]);
 
+/** AWS's numeric, date, binary and IP address operators, which Vellum does not evaluate. */
+const UNSUPPORTED_OPERATORS =
+  /^((Numeric|Date)(Equals|NotEquals|LessThan|LessThanEquals|GreaterThan|GreaterThanEquals)|BinaryEquals|IpAddress|NotIpAddress)$/;
+
 /** Operators that hold when none of the values match, including when the key is absent. */
 const NEGATED = new Set<BaseOperator>([
   'StringNotEquals',
@@ -107,6 +111,11 @@ function parseOperator(
   const ifExists = rest.endsWith('IfExists') && rest !== 'IfExists';
   if (ifExists) rest = rest.slice(0, -'IfExists'.length);
 
+  if (UNSUPPORTED_OPERATORS.test(rest)) {
+    throw new MalformedPolicyError(
+      `Condition operator ${name} in ${where} is valid in AWS policies but not supported by Vellum. Supported: String(Not)Equals, String(Not)EqualsIgnoreCase, String(Not)Like, Arn(Not)Equals, Arn(Not)Like, Bool and Null, with an optional IfExists suffix.`,
+    );
+  }
   if (!BASE_OPERATORS.has(rest) || (ifExists && rest === 'Null')) {
     throw new MalformedPolicyError(
       `Invalid Condition type: ${name} in ${where}. Supported: String(Not)Equals, String(Not)EqualsIgnoreCase, String(Not)Like, Arn(Not)Equals, Arn(Not)Like, Bool and Null, with an optional IfExists suffix.`,

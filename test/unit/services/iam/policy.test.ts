@@ -77,6 +77,14 @@ test('malformed policies name the fault', () => {
       /Invalid Condition type: NumberWobbly/,
     ],
     [
+      '{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*","Condition":{"DateLessThanIfExists":{"aws:CurrentTime":"2030-01-01T00:00:00Z"}}}}',
+      /operator DateLessThanIfExists in statement 1 is valid in AWS policies but not supported by Vellum/,
+    ],
+    [
+      '{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*","Condition":{"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}}',
+      /operator NotIpAddress .* not supported by Vellum/,
+    ],
+    [
       '{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*","Bogus":1}}',
       /unknown field Bogus/,
     ],
