@@ -141,7 +141,9 @@ export async function startVellum(options: ServeOptions): Promise<RunningVellum>
     await ledgerKeys.start(engine);
     const authorizer: QldbAuthorizer = {
       isAllowed: (principal, action, resource) =>
-        identity.authorize(principal, action, resource, {}),
+        identity.authorize(principal, action, resource, {
+          'aws:RequestedRegion': options.region,
+        }),
     };
     sessions = new SessionService({
       engine,

@@ -50,7 +50,10 @@ export class IamQueryService {
     if (principal.accountId !== identity.accountId) {
       throw accessDenied(principal.arn, `iam:${action}`, resource);
     }
-    await identity.requireAuthorized(principal, `iam:${action}`, resource);
+    // IAM is a global service, which AWS reports as us-east-1 whatever the endpoint.
+    await identity.requireAuthorized(principal, `iam:${action}`, resource, {
+      'aws:RequestedRegion': 'us-east-1',
+    });
     return handler.run(params, identity, principal);
   }
 }
@@ -431,6 +434,7 @@ export class StsQueryService {
     const input: Parameters<IdentityService['assumeRole']>[1] = {
       roleArn: checkRequired('roleArn', params.RoleArn),
       roleSessionName: checkRequired('roleSessionName', params.RoleSessionName),
+      region: context.region,
     };
     const duration = checkInteger('durationSeconds', params.DurationSeconds, 900, 43200);
     if (duration !== undefined) input.durationSeconds = duration;

@@ -709,6 +709,8 @@ export class IdentityService implements CredentialResolver {
       durationSeconds?: number;
       /** The `ExternalId` of the request, which trust policies test as `sts:ExternalId`. */
       externalId?: string;
+      /** The region of the request's credential scope, for `aws:RequestedRegion`. */
+      region?: string;
     },
   ): Promise<SessionCredentials> {
     const sessionName = checkSessionName(input.roleSessionName);
@@ -736,6 +738,7 @@ export class IdentityService implements CredentialResolver {
     const conditionKeys: ConditionValues = {
       'sts:RoleSessionName': sessionName,
       'sts:ExternalId': input.externalId,
+      'aws:RequestedRegion': input.region,
     };
     await this.#checkTrust(caller, role, conditionKeys);
     if (caller.roleArn !== undefined && duration > 3600) {
@@ -872,8 +875,13 @@ export class IdentityService implements CredentialResolver {
   }
 
   /** Check like `authorize`, raising IAM's `AccessDenied` when the request is not allowed. */
-  async requireAuthorized(principal: Principal, action: string, resource: string): Promise<void> {
-    if (!(await this.authorize(principal, action, resource))) {
+  async requireAuthorized(
+    principal: Principal,
+    action: string,
+    resource: string,
+    conditionKeys?: ConditionValues,
+  ): Promise<void> {
+    if (!(await this.authorize(principal, action, resource, conditionKeys))) {
       throw accessDenied(principal.arn, action, resource);
     }
   }

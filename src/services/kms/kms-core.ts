@@ -392,6 +392,7 @@ export class KmsCore {
     const keys: ConditionValues = {
       'kms:CallerAccount': context.principal.accountId,
       'kms:ViaService': context.viaService,
+      'aws:RequestedRegion': context.region,
       ...extra,
     };
     if (encryptionContext) {

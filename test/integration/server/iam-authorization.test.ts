@@ -11,6 +11,7 @@ import {
   PutUserPolicyCommand,
   UpdateAssumeRolePolicyCommand,
 } from '@aws-sdk/client-iam';
+import { KMSClient, ListKeysCommand } from '@aws-sdk/client-kms';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import {
   clientConfig,
@@ -333,6 +334,26 @@ describe('IAM and STS authorization through the AWS SDK', () => {
         }),
       ),
       /Trust policies do not support NotPrincipal \(statement 1\)/,
+    );
+  });
+
+  test('aws:RequestedRegion in conditions', async () => {
+    const inRegion = (region: string) =>
+      policy({
+        Effect: 'Allow',
+        Action: ['iam:GetUser', 'kms:ListKeys'],
+        Resource: '*',
+        Condition: { StringEquals: { 'aws:RequestedRegion': region } },
+      });
+    const home = await userClient('home-region', inRegion('us-east-1'));
+    await new IAMClient(clientConfig(vellum.url, home)).send(new GetUserCommand({}));
+    await new KMSClient(clientConfig(vellum.url, home)).send(new ListKeysCommand({}));
+
+    const away = await userClient('away-region', inRegion('eu-west-1'));
+    await denied(new IAMClient(clientConfig(vellum.url, away)).send(new GetUserCommand({})));
+    await denied(
+      new KMSClient(clientConfig(vellum.url, away)).send(new ListKeysCommand({})),
+      'AccessDeniedException',
     );
   });
 });
