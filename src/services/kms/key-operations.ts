@@ -13,7 +13,7 @@ import {
   type KeyRecord,
   type Tag,
 } from './key-records.js';
-import type { KmsCore } from './kms-core.js';
+import { requestTagKeys, type KmsCore } from './kms-core.js';
 import {
   disabled,
   kmsError,
@@ -284,7 +284,7 @@ export const createKey: Operation = async (core, input, context) => {
     throw unsupported('Multi-Region keys are not supported; omit MultiRegion or set it to false.');
   checkTagRules(tags);
   if (tags.length > MAX_TAGS) throw tagError('Too many tags');
-  await core.authorizeIdentityOnly(context, 'kms:CreateKey');
+  await core.authorizeIdentityOnly(context, 'kms:CreateKey', '*', requestTagKeys(tags));
 
   const keyId = core.newKeyId();
   const key: KeyRecord = {
@@ -459,7 +459,9 @@ export const tagResource: Operation = async (core, input, context) => {
   input.finish();
   checkTagRules(tags!);
   const key = await core.resolveKey(keyId, context, { aliases: false });
-  await core.authorize(context, key, 'kms:TagResource');
+  await core.authorize(context, key, 'kms:TagResource', {
+    extraConditionKeys: requestTagKeys(tags!),
+  });
   await core.updateKey(key.keyId, (current) => {
     core.requireNotPendingDeletion(current);
     current.tags = mergeTags(current.tags, tags!);
@@ -472,7 +474,9 @@ export const untagResource: Operation = async (core, input, context) => {
   const tagKeys = input.stringList('TagKeys', { required: true, member: { min: 1, max: 128 } });
   input.finish();
   const key = await core.resolveKey(keyId, context, { aliases: false });
-  await core.authorize(context, key, 'kms:UntagResource');
+  await core.authorize(context, key, 'kms:UntagResource', {
+    extraConditionKeys: { 'aws:TagKeys': tagKeys! },
+  });
   await core.updateKey(key.keyId, (current) => {
     core.requireNotPendingDeletion(current);
     current.tags = current.tags.filter((tag) => !tagKeys!.includes(tag.TagKey));

@@ -29,6 +29,7 @@ import {
   type GrantRecord,
   type KeyRecord,
   type MaterialRecord,
+  type Tag,
 } from './key-records.js';
 import {
   accessDenied,
@@ -338,11 +339,10 @@ export class KmsCore {
   ): Promise<void> {
     const principal = context.principal;
     const resource = keyArn(key);
-    const conditionKeys = this.conditionKeys(
-      context,
-      options.encryptionContext,
-      options.extraConditionKeys,
-    );
+    const conditionKeys = this.conditionKeys(context, options.encryptionContext, {
+      ...resourceTagKeys(key.tags),
+      ...options.extraConditionKeys,
+    });
     const request = { principal, action, resource, conditionKeys };
     const deny = (reason: Parameters<typeof accessDenied>[3]) =>
       options.ciphertextDenial
@@ -377,8 +377,9 @@ export class KmsCore {
     context: RequestContext,
     action: string,
     resource = '*',
+    extra?: ConditionValues,
   ): Promise<void> {
-    const conditionKeys = this.conditionKeys(context, undefined);
+    const conditionKeys = this.conditionKeys(context, undefined, extra);
     if (!(await this.identity.authorize(context.principal, action, resource, conditionKeys))) {
       throw accessDenied(context.principal.arn, action, resource, 'identity-only');
     }
@@ -585,6 +586,23 @@ function rejectOverlyPermissiveConditions(policy: PolicyDocument): void {
       }
     }
   }
+}
+
+/** Return the `aws:ResourceTag/<key>` condition keys of a key's tags. */
+function resourceTagKeys(tags: readonly Tag[]): ConditionValues {
+  const keys: ConditionValues = {};
+  for (const tag of tags) keys[`aws:ResourceTag/${tag.TagKey}`] = tag.TagValue;
+  return keys;
+}
+
+/**
+ * Return the condition keys of tags in a request: `aws:RequestTag/<key>` for
+ * each tag and `aws:TagKeys` for their keys.
+ */
+export function requestTagKeys(tags: readonly Tag[]): ConditionValues {
+  const keys: ConditionValues = { 'aws:TagKeys': tags.map((tag) => tag.TagKey) };
+  for (const tag of tags) keys[`aws:RequestTag/${tag.TagKey}`] = tag.TagValue;
+  return keys;
 }
 
 export function materialPurpose(keyId: string, version: number): string {

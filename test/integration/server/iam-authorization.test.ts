@@ -11,7 +11,14 @@ import {
   PutUserPolicyCommand,
   UpdateAssumeRolePolicyCommand,
 } from '@aws-sdk/client-iam';
-import { KMSClient, ListKeysCommand } from '@aws-sdk/client-kms';
+import {
+  CreateKeyCommand,
+  EncryptCommand,
+  KMSClient,
+  ListKeysCommand,
+  TagResourceCommand,
+  UntagResourceCommand,
+} from '@aws-sdk/client-kms';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import {
   clientConfig,
@@ -355,5 +362,60 @@ describe('IAM and STS authorization through the AWS SDK', () => {
       new KMSClient(clientConfig(vellum.url, away)).send(new ListKeysCommand({})),
       'AccessDeniedException',
     );
+  });
+
+  test('KMS tag conditions: ResourceTag, RequestTag', async () => {
+    const rootKms = new KMSClient(clientConfig(vellum.url, vellum.rootCredentials));
+    const created = (Tags?: Array<{ TagKey: string; TagValue: string }>) =>
+      rootKms.send(new CreateKeyCommand({ Tags })).then((out) => out.KeyMetadata!.KeyId!);
+    const prod = await created([{ TagKey: 'env', TagValue: 'prod' }]);
+    const dev = await created([{ TagKey: 'env', TagValue: 'dev' }]);
+
+    const kms = new KMSClient(
+      clientConfig(
+        vellum.url,
+        await userClient(
+          'tagged-dev',
+          policy(
+            { Effect: 'Allow', Action: 'kms:*', Resource: '*' },
+            {
+              Effect: 'Deny',
+              Action: 'kms:Encrypt',
+              Resource: '*',
+              Condition: { StringEquals: { 'aws:ResourceTag/env': 'prod' } },
+            },
+            {
+              Effect: 'Deny',
+              Action: ['kms:TagResource', 'kms:CreateKey'],
+              Resource: '*',
+              Condition: { StringEquals: { 'aws:RequestTag/env': 'prod' } },
+            },
+            {
+              Effect: 'Deny',
+              Action: 'kms:UntagResource',
+              Resource: '*',
+              Condition: { 'ForAnyValue:StringEquals': { 'aws:TagKeys': 'env' } },
+            },
+          ),
+        ),
+      ),
+    );
+    const encrypt = (KeyId: string) =>
+      kms.send(new EncryptCommand({ KeyId, Plaintext: Buffer.from('x') }));
+    const prodTag = [{ TagKey: 'env', TagValue: 'prod' }];
+
+    await encrypt(dev);
+    await denied(encrypt(prod), 'AccessDeniedException');
+    await denied(
+      kms.send(new TagResourceCommand({ KeyId: dev, Tags: prodTag })),
+      'AccessDeniedException',
+    );
+    await denied(kms.send(new CreateKeyCommand({ Tags: prodTag })), 'AccessDeniedException');
+    await kms.send(new CreateKeyCommand({ Tags: [{ TagKey: 'env', TagValue: 'dev' }] }));
+    await denied(
+      kms.send(new UntagResourceCommand({ KeyId: prod, TagKeys: ['env'] })),
+      'AccessDeniedException',
+    );
+    await kms.send(new UntagResourceCommand({ KeyId: dev, TagKeys: ['team'] }));
   });
 });
