@@ -1,10 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  CreateAccessKeyCommand,
   CreateRoleCommand,
+  CreateUserCommand,
   DeleteRolePolicyCommand,
   IAMClient,
   PutRolePolicyCommand,
+  PutUserPolicyCommand,
 } from '@aws-sdk/client-iam';
 import { CreateLedgerCommand, QLDBClient } from '@aws-sdk/client-qldb';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
@@ -177,6 +180,59 @@ describe('STANDARD permissions mode with the reference roles', () => {
           `qldb:PartiQLUndropTable on resource: ${LEDGER_ARN}/table/${droppedTableId}`,
         ),
     );
+  });
+
+  test('history by table id needs the id', async () => {
+    const iam = new IAMClient(clientConfig(vellum.url, vellum.rootCredentials));
+    const testId = await testTableId();
+    await iam.send(new CreateUserCommand({ UserName: 'test-historian' }));
+    await iam.send(
+      new PutUserPolicyCommand({
+        UserName: 'test-historian',
+        PolicyName: 'ledger',
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            { Effect: 'Allow', Action: 'qldb:SendCommand', Resource: LEDGER_ARN },
+            {
+              Effect: 'Allow',
+              Action: 'qldb:PartiQLHistoryFunction',
+              Resource: `${LEDGER_ARN}/table/${testId}`,
+            },
+          ],
+        }),
+      }),
+    );
+    const key = (await iam.send(new CreateAccessKeyCommand({ UserName: 'test-historian' })))
+      .AccessKey!;
+    const historian = new QldbDriver(
+      'standard',
+      {
+        ...clientConfig(vellum.url, {
+          accessKeyId: key.AccessKeyId!,
+          secretAccessKey: key.SecretAccessKey!,
+        }),
+        maxAttempts: undefined,
+      },
+      {},
+      1,
+      new RetryConfig(0),
+    );
+    const history = (statement: string) =>
+      historian.executeLambda(async (txn) => (await txn.execute(statement)).getResultList());
+    try {
+      assert.ok((await history(`SELECT * FROM history('${testId}')`)).length > 0);
+      await assert.rejects(
+        history(`SELECT * FROM history('${droppedTableId}')`),
+        (error: Error) =>
+          denied(error) &&
+          error.message.endsWith(
+            `qldb:PartiQLHistoryFunction on resource: ${LEDGER_ARN}/table/${droppedTableId}`,
+          ),
+      );
+    } finally {
+      historian.close();
+    }
   });
 
   test('a Deny applies to an open session', async () => {

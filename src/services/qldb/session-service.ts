@@ -508,9 +508,16 @@ export class SessionService implements JsonService {
         resource = `${ledgerArn}/table/*`;
       else {
         const table = transaction.findTable(access.table);
-        // An alias or a missing table: the statement itself reports it.
-        if (table === undefined) continue;
-        resource = `${ledgerArn}/table/${table.tableId}`;
+        if (table !== undefined) {
+          resource = `${ledgerArn}/table/${table.tableId}`;
+        } else if (access.action === 'qldb:PartiQLHistoryFunction') {
+          // history() takes a table id where no active table has the name,
+          // dropped tables included, so the id is the resource.
+          resource = `${ledgerArn}/table/${access.table}`;
+        } else {
+          // An alias or a missing table: the statement itself reports it.
+          continue;
+        }
       }
       await this.#authorize(context.principal, access.action, resource);
     }
