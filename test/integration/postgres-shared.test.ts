@@ -61,6 +61,27 @@ async function checkLedgerJournal(ledger: Ledger, engine: Engine): Promise<void>
   assert.equal(verified.tipAddress.sequenceNo, tip);
 }
 
+/** Run `body` with two engines on one new database, closing both and dropping it after. */
+async function withTwoEngines(
+  poolSize: number,
+  body: (first: Engine, second: Engine) => Promise<void>,
+): Promise<void> {
+  const database = await createDatabase();
+  const dir = tempDir();
+  const engines: Engine[] = [];
+  try {
+    for (let i = 0; i < 2; i++) {
+      const store = await PostgresStore.open({ url: database.url, poolSize });
+      engines.push(await Engine.open({ dataDir: dir.path, store }));
+    }
+    await body(engines[0]!, engines[1]!);
+  } finally {
+    for (const engine of engines) await engine.close();
+    await database.drop();
+    dir.remove();
+  }
+}
+
 function runChild(url: string, dataDir: string, increments: number): Promise<WorkloadResult> {
   const script = fileURLToPath(new URL('../helpers/shared-writer.ts', import.meta.url));
   const child = spawn(
@@ -83,18 +104,8 @@ function runChild(url: string, dataDir: string, increments: number): Promise<Wor
 }
 
 describe('engines sharing a PostgreSQL store', { skip }, () => {
-  test('two engines in one process', async () => {
-    const database = await createDatabase();
-    const dir = tempDir();
-    const first = await Engine.open({
-      dataDir: dir.path,
-      store: await PostgresStore.open({ url: database.url, poolSize: 4 }),
-    });
-    const second = await Engine.open({
-      dataDir: dir.path,
-      store: await PostgresStore.open({ url: database.url, poolSize: 4 }),
-    });
-    try {
+  test('two engines in one process', () =>
+    withTwoEngines(4, async (first, second) => {
       await first.createLedger('shared');
       const one = await first.ledger('shared');
       await prepareLedger(one);
@@ -107,13 +118,7 @@ describe('engines sharing a PostgreSQL store', { skip }, () => {
       await checkLedger(one, first, INCREMENTS);
       await checkLedger(two, second, INCREMENTS);
       assert.equal(one.tipSeq, two.tipSeq, 'both engines reach the same tip');
-    } finally {
-      await first.close();
-      await second.close();
-      await database.drop();
-      dir.remove();
-    }
-  });
+    }));
 
   test('two processes', async () => {
     const database = await createDatabase();
@@ -306,18 +311,8 @@ describe('engines sharing a PostgreSQL store', { skip }, () => {
     }
   });
 
-  test('racing redactions commit once', async () => {
-    const database = await createDatabase();
-    const dir = tempDir();
-    const engines = await Promise.all(
-      [0, 1].map(async () =>
-        Engine.open({
-          dataDir: dir.path,
-          store: await PostgresStore.open({ url: database.url, poolSize: 2 }),
-        }),
-      ),
-    );
-    try {
+  test('racing redactions commit once', () =>
+    withTwoEngines(2, async (...engines) => {
       await engines[0]!.createLedger('redact');
       const [one, two] = await Promise.all(engines.map((engine) => engine.ledger('redact')));
       const tableId = await one!.run(async (t) => t.createTable('People'));
@@ -350,25 +345,10 @@ describe('engines sharing a PostgreSQL store', { skip }, () => {
       const redactions = blocks.filter(({ block }) => block.get('redactionInfo') !== null);
       assert.equal(redactions.length, 1, 'the journal records the redaction once');
       await checkLedgerJournal(one!, engines[0]!);
-    } finally {
-      for (const engine of engines) await engine.close();
-      await database.drop();
-      dir.remove();
-    }
-  });
+    }));
 
-  test('proofs against another engine digest', async () => {
-    const database = await createDatabase();
-    const dir = tempDir();
-    const engines = await Promise.all(
-      [0, 1].map(async () =>
-        Engine.open({
-          dataDir: dir.path,
-          store: await PostgresStore.open({ url: database.url, poolSize: 2 }),
-        }),
-      ),
-    );
-    try {
+  test('proofs against another engine digest', () =>
+    withTwoEngines(2, async (...engines) => {
       await engines[0]!.createLedger('proofs');
       const [writer, reader] = await Promise.all(engines.map((engine) => engine.ledger('proofs')));
       await writer!.run(async (t) => void t.createTable('Item'));
@@ -386,26 +366,11 @@ describe('engines sharing a PostgreSQL store', { skip }, () => {
       verifyRevision({ revision: proved.revision, proof: proved.proof!, digest, tipAddress });
       assert.deepEqual(await reader!.digestAt(tip), digest);
       assert.equal((await reader!.consistencyProof(0, tip)).length > 0, true);
-    } finally {
-      for (const engine of engines) await engine.close();
-      await database.drop();
-      dir.remove();
-    }
-  });
+    }));
 
-  test('ledger recreated by another engine', async () => {
-    const database = await createDatabase();
-    const dir = tempDir();
-    const engines = await Promise.all(
-      [0, 1].map(async () =>
-        Engine.open({
-          dataDir: dir.path,
-          store: await PostgresStore.open({ url: database.url, poolSize: 2 }),
-        }),
-      ),
-    );
-    try {
-      const [first, second] = engines as [Engine, Engine];
+  test('ledger recreated by another engine', () =>
+    withTwoEngines(2, async (...engines) => {
+      const [first, second] = engines;
       await first.createLedger('again', { deletionProtection: false });
       const old = await second.ledger('again');
       await old.run(async (t) => void t.createTable('Item'));
@@ -422,25 +387,10 @@ describe('engines sharing a PostgreSQL store', { skip }, () => {
       await current.run(async (t) => void t.createTable('Item'));
       await current.run((t) => t.insert('Item', ion('{n: 1}')));
       await checkLedgerJournal(current, second);
-    } finally {
-      for (const engine of engines) await engine.close();
-      await database.drop();
-      dir.remove();
-    }
-  });
+    }));
 
-  test('table created by another engine', async () => {
-    const database = await createDatabase();
-    const dir = tempDir();
-    const first = await Engine.open({
-      dataDir: dir.path,
-      store: await PostgresStore.open({ url: database.url, poolSize: 2 }),
-    });
-    const second = await Engine.open({
-      dataDir: dir.path,
-      store: await PostgresStore.open({ url: database.url, poolSize: 2 }),
-    });
-    try {
+  test('table created by another engine', () =>
+    withTwoEngines(2, async (first, second) => {
       await first.createLedger('ddl');
       const one = await first.ledger('ddl');
       const two = await second.ledger('ddl');
@@ -449,11 +399,5 @@ describe('engines sharing a PostgreSQL store', { skip }, () => {
       const id = await two.run((t) => t.insert('Late', ion('{x: 1}')));
       const read = await one.run((t) => t.get('Late', id));
       assert.equal(read?.data?.get('x')?.numberValue(), 1);
-    } finally {
-      await first.close();
-      await second.close();
-      await database.drop();
-      dir.remove();
-    }
-  });
+    }));
 });
