@@ -609,7 +609,6 @@ export function materialPurpose(keyId: string, version: number): string {
   return `vellum kms key material ${keyId} ${version}`;
 }
 
-/** True when a grantee or retiring principal entry names the caller by its ARN or, for a role session, its role's ARN. */
 /**
  * True when a grant's principal entry names the caller: its ARN or, for a
  * role session, its role's ARN. When the grant recorded the unique id of the
