@@ -219,16 +219,42 @@ function valueMatches(clause: ConditionClause, value: string): boolean {
     case 'StringNotEqualsIgnoreCase':
       return !values.some((expected) => expected.toLowerCase() === value.toLowerCase());
     case 'StringLike':
-    case 'ArnEquals':
-    case 'ArnLike':
       return values.some((pattern) => matchesWildcard(pattern, value, false, clause.escapes));
     case 'StringNotLike':
+      return !values.some((pattern) => matchesWildcard(pattern, value, false, clause.escapes));
+    case 'ArnEquals':
+    case 'ArnLike':
+      return values.some((pattern) => arnMatches(pattern, value, clause.escapes));
     case 'ArnNotEquals':
     case 'ArnNotLike':
-      return !values.some((pattern) => matchesWildcard(pattern, value, false, clause.escapes));
+      return !values.some((pattern) => arnMatches(pattern, value, clause.escapes));
     case 'Bool':
       return values.some((expected) => expected.toLowerCase() === value.toLowerCase());
     case 'Null':
       return false;
   }
+}
+
+/**
+ * Match an ARN against an ARN pattern part by part, as the Arn operators do:
+ * the six colon-separated parts (the last one keeps any further colons) are
+ * compared separately, so a wildcard does not reach across a colon. A
+ * pattern with fewer parts is matched against the whole value.
+ *
+ * @example arnMatches('arn:aws:iam::*:role/app', 'arn:aws:iam::111122223333:role/app') // => true
+ * @example arnMatches('arn:aws:iam::*:role/app', 'arn:aws:iam::1:x:role/app') // => false
+ */
+function arnMatches(pattern: string, value: string, escapes: boolean | undefined): boolean {
+  const patternParts = arnParts(pattern);
+  if (patternParts === undefined) return matchesWildcard(pattern, value, false, escapes);
+  const valueParts = arnParts(value);
+  if (valueParts === undefined) return false;
+  return patternParts.every((part, i) => matchesWildcard(part, valueParts[i]!, false, escapes));
+}
+
+/** Split an ARN into its six parts, or return undefined when it has fewer. */
+function arnParts(arn: string): string[] | undefined {
+  const parts = arn.split(':');
+  if (parts.length < 6) return undefined;
+  return [...parts.slice(0, 5), parts.slice(5).join(':')];
 }

@@ -478,6 +478,21 @@ test('every condition operator', () => {
       true,
     ],
     [
+      { ArnLike: { 'aws:PrincipalArn': 'arn:aws:iam::*:role/app' } },
+      { 'aws:PrincipalArn': 'arn:aws:iam::1:x:role/app' },
+      false,
+    ],
+    [
+      { ArnLike: { 'aws:PrincipalArn': 'arn:aws:iam::*:role/*' } },
+      { 'aws:PrincipalArn': 'arn:aws:iam::1:role/a:b' },
+      true,
+    ],
+    [
+      { ArnLike: { 'aws:SourceArn': 'arn:aws:qldb:us-east-1:1:ledger/x' } },
+      { 'aws:SourceArn': 'not an arn' },
+      false,
+    ],
+    [
       { ArnNotLike: { 'aws:SourceArn': 'arn:aws:qldb:*' } },
       { 'aws:SourceArn': 'arn:aws:qldb:us-east-1:1:ledger/y' },
       false,
