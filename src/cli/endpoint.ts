@@ -180,6 +180,18 @@ export function explainAccessError(
       { cause: error },
     );
   }
+  // A TLS handshake that got a plain HTTP response, because vellum serve speaks HTTP only.
+  if (
+    url.startsWith('https:') &&
+    code !== undefined &&
+    (code === 'EPROTO' || code.startsWith('ERR_SSL_'))
+  ) {
+    return new Error(
+      `Vellum at ${url} did not respond over TLS (${code}): vellum serve listens on plain HTTP, ` +
+        `so use ${url.replace(/^https:/, 'http:')}, the address it printed ("Vellum is listening on ...")`,
+      { cause: error },
+    );
+  }
   if (error.name === 'TimeoutError' || error.name === 'AbortError') {
     return new Error(
       `Vellum at ${url} did not respond in time; check that --endpoint is the address vellum serve printed`,

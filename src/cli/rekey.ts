@@ -166,6 +166,13 @@ class RestClient {
         body: method === 'POST' ? body : undefined,
       });
     } catch (error) {
+      const explained = explainAccessError(
+        error as Error,
+        this.endpoint.origin,
+        this.accessKey,
+        this.region,
+      );
+      if (explained !== undefined) throw explained;
       const cause = (error as { cause?: { message?: string } }).cause?.message;
       throw new Error(
         `cannot reach ${this.endpoint.origin}${cause === undefined ? '' : ` (${cause})`}; is vellum serve running there?`,

@@ -148,6 +148,17 @@ test('vellum ledger rekey against vellum serve', async () => {
     );
     assert.equal(unreachable.status, 1);
     assert.match(unreachable.stderr, /cannot reach http:\/\/127\.0\.0\.1:9/);
+    // https:// on the server's plain HTTP port.
+    const tls = serve.url.replace(/^http:/, 'https:');
+    const https = await vellum(dir.path, 'ledger', 'rekey', 'books', '--endpoint', tls);
+    assert.equal(https.status, 1);
+    assert.match(
+      https.stderr,
+      new RegExp(
+        `Vellum at ${tls.replace(/\./g, '\\.')} did not respond over TLS \\(ERR_SSL_\\w+\\): ` +
+          `vellum serve listens on plain HTTP, so use ${serve.url.replace(/\./g, '\\.')},`,
+      ),
+    );
 
     // A ledger under a customer managed key gets its new data key from the KMS.
     const kms = new KMSClient(config);

@@ -174,6 +174,19 @@ describe('shell on vellum serve', () => {
     assert.match(untouched.stdout, /0 documents/);
   });
 
+  test('shell explains an https endpoint', () => {
+    const tls = serve.url.replace(/^http:/, 'https:');
+    const result = shell('', '--endpoint', tls, '-e', 'SELECT 1 FROM Test;');
+    assert.equal(result.status, 1);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `Vellum at ${tls.replace(/\./g, '\\.')} did not respond over TLS \\(EPROTO\\): ` +
+          `vellum serve listens on plain HTTP, so use ${serve.url.replace(/\./g, '\\.')},`,
+      ),
+    );
+  });
+
   test('shell exits at exit and quit', async () => {
     for (const command of ['exit', 'quit', 'EXIT;']) {
       const tty = terminal();
