@@ -103,10 +103,20 @@ export async function resolveRegion(
 
 /** Describe where the SDK looks for credentials, for error messages. */
 export function credentialSource(): string {
-  if ((process.env.AWS_ACCESS_KEY_ID ?? '') !== '') return 'AWS_ACCESS_KEY_ID in the environment';
+  // The SDKs take keys from the environment only when both are set.
+  if (!accessKeyWithoutSecret() && (process.env.AWS_ACCESS_KEY_ID ?? '') !== '') {
+    return 'AWS_ACCESS_KEY_ID in the environment';
+  }
   const profile = process.env.AWS_PROFILE || 'default';
   const file = process.env.AWS_SHARED_CREDENTIALS_FILE ?? join(homedir(), '.aws', 'credentials');
   return `profile ${profile} in ${file}${existsSync(file) ? '' : ' (no such file)'}`;
+}
+
+/** Return whether the environment sets an access key id without its secret key. */
+function accessKeyWithoutSecret(): boolean {
+  return (
+    (process.env.AWS_ACCESS_KEY_ID ?? '') !== '' && (process.env.AWS_SECRET_ACCESS_KEY ?? '') === ''
+  );
 }
 
 /** Load credentials through an SDK client's chain, or fail naming where it looked and the fix. */
@@ -118,6 +128,14 @@ export async function requireCredentials(
   try {
     return await provider();
   } catch (error) {
+    if (accessKeyWithoutSecret()) {
+      throw new Error(
+        `no AWS credentials for ${url}: AWS_ACCESS_KEY_ID is set in the environment but ` +
+          `AWS_SECRET_ACCESS_KEY is not; set both, or unset AWS_ACCESS_KEY_ID to use a profile ` +
+          `(${(error as Error).message}). ${PROFILE_FIX}${moreFix}`,
+        { cause: error },
+      );
+    }
     throw new Error(
       `no AWS credentials for ${url}: the SDK found none in the environment (AWS_ACCESS_KEY_ID) ` +
         `or in ${credentialSource()} (${(error as Error).message}). ${PROFILE_FIX}${moreFix}`,

@@ -187,6 +187,32 @@ describe('shell on vellum serve', () => {
     );
   });
 
+  test('shell names a missing secret key', () => {
+    const { accessKeyId } = readProfile(dir.path);
+    const result = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', VELLUM_MAIN, 'shell', '--ledger', 'shell', '--endpoint', serve.url],
+      {
+        input: 'SELECT 1 FROM Test;\n',
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: {
+          ...Object.fromEntries(
+            Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_')),
+          ),
+          HOME: dir.path,
+          AWS_ACCESS_KEY_ID: accessKeyId,
+        },
+      },
+    );
+    assert.equal(result.status, 1);
+    assert.match(
+      result.stderr,
+      /no AWS credentials for http:.*: AWS_ACCESS_KEY_ID is set in the environment but AWS_SECRET_ACCESS_KEY is not; set both, or unset AWS_ACCESS_KEY_ID to use a profile/,
+    );
+    assert.doesNotMatch(result.stderr, /or in AWS_ACCESS_KEY_ID in the environment/);
+  });
+
   test('shell exits at exit and quit', async () => {
     for (const command of ['exit', 'quit', 'EXIT;']) {
       const tty = terminal();
