@@ -26,7 +26,7 @@ export interface Credentials {
  * Without AWS credentials in the environment, use the profile that
  * `vellum serve` wrote into its data directory, when there is one.
  */
-function useServeProfile(dataDir: string): void {
+export function useServeProfile(dataDir: string): void {
   const credentials = join(resolve(dataDir), 'credentials');
   if (
     (process.env.AWS_ACCESS_KEY_ID ?? '') === '' &&

@@ -55,7 +55,8 @@ program
   .option(
     '--endpoint <url>',
     'run against this running vellum serve instead of an embedded one, with the credentials ' +
-      'of the AWS profile or environment; it must not have the stage, its ledger, alias or roles yet',
+      'of the AWS profile or environment, else the profile in ./.vellum; it must not have the ' +
+      'stage, its ledger, alias or roles yet',
   )
   .option('--region <region>', "with --endpoint, the server's region (default: the profile region)")
   .option(

@@ -12,7 +12,12 @@ import {
   type RequestSample,
   type StatusPeriod,
 } from './demo-report.js';
-import { explainAccessError, requireCredentials, resolveRegion } from './endpoint.js';
+import {
+  explainAccessError,
+  requireCredentials,
+  resolveRegion,
+  useServeProfile,
+} from './endpoint.js';
 import { runLoad } from './load.js';
 import { formatElapsed, withProgress, type ProgressOptions } from './progress.js';
 import { startVellum } from './serve.js';
@@ -689,6 +694,9 @@ async function startEmbedded(options: ScenarioDemoOptions): Promise<Target> {
  */
 async function connect(sdk: Clients, url: string, regionOption?: string): Promise<Target> {
   process.env.AWS_EC2_METADATA_DISABLED ??= 'true';
+  // As the other commands do, use the profile that `vellum serve` wrote into
+  // ./.vellum when the environment configures no credentials.
+  useServeProfile('./.vellum');
   const probe = new sdk.sts.STSClient({ endpoint: url });
   const region = await resolveRegion(regionOption, () => probe.config.region());
   probe.destroy();

@@ -38,8 +38,12 @@ function demo(
   env: Record<string, string>,
   args: string[],
   onStdout?: (output: string, child: ReturnType<typeof spawn>) => void,
+  cwd?: string,
 ): Promise<DemoRun> {
-  const child = spawn(process.execPath, ['--import', 'tsx', VELLUM_MAIN, 'demo', ...args], {
+  // Load tsx by its resolved URL, which works in any working directory.
+  const tsx = import.meta.resolve('tsx');
+  const child = spawn(process.execPath, ['--import', tsx, VELLUM_MAIN, 'demo', ...args], {
+    cwd,
     env: {
       PATH: process.env.PATH,
       HOME: env.HOME ?? '/nonexistent',
@@ -289,6 +293,34 @@ test('demo --endpoint explains connection failures', async () => {
     assert.match(
       portClash.stderr,
       /--port does not go with --endpoint: .*--service-port still applies/,
+    );
+  } finally {
+    serve.child.kill('SIGTERM');
+    await serve.exited;
+    dir.remove();
+  }
+});
+
+test('demo --endpoint uses ./.vellum profile', async () => {
+  // vellum serve with its default data directory, ./.vellum, below the working directory.
+  const dir = tempDir();
+  const dataDir = join(dir.path, '.vellum');
+  const serve = await startServe(dataDir, '--log-level', 'warn');
+  try {
+    // A ledger that stops the run once the demo has checked the caller.
+    await createNeighbour(clients(serve, dataDir).config, 'qldb-kms-ledger-taken');
+    // The runner's NODE_OPTIONS load tsx by a name that resolves only in the repository.
+    const run = await demo(
+      { NODE_OPTIONS: '' },
+      ['--endpoint', serve.url, '--stage', 'taken'],
+      undefined,
+      dir.path,
+    );
+    assert.equal(run.status, 1);
+    assert.doesNotMatch(run.stderr, /no AWS credentials/);
+    assert.match(
+      run.stderr,
+      /stage taken cannot be deployed .*ledger qldb-kms-ledger-taken already exists/,
     );
   } finally {
     serve.child.kill('SIGTERM');
