@@ -10,6 +10,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DATABASE_FILE, Engine } from '../engine/engine.js';
+import { DataDirInUseError } from '../engine/data-dir-lock.js';
 import { loadOrCreateRootKey } from '../engine/keyring/root-key-file.js';
 import { openStore, withoutPassword } from '../storage/open-store.js';
 import type { Store } from '../storage/store.js';
@@ -95,7 +96,14 @@ async function verifyEngine(
     });
   } catch (error) {
     if (engine === undefined) await store?.close();
-    return fail(messageOf(error), VERIFY_UNUSABLE);
+    // A running vellum serve keeps its directory locked, but a copy can be checked.
+    const fix =
+      error instanceof DataDirInUseError
+        ? `. Stop process ${error.owner} first, or verify a copy taken while it runs ` +
+          `(sqlite3 ${join(options.dataDir, DATABASE_FILE)} ".backup COPY/${DATABASE_FILE}", ` +
+          'and root.key beside it; see Backups in the README)'
+        : '';
+    return fail(`${messageOf(error)}${fix}`, VERIFY_UNUSABLE);
   }
   try {
     const names = (await engine.listLedgers()).map((ledger) => ledger.name);

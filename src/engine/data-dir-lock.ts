@@ -11,6 +11,19 @@ import { join } from 'node:path';
 
 export const LOCK_FILE = 'vellum.lock';
 
+/** The error for a data directory that another running process has open. */
+export class DataDirInUseError extends Error {
+  constructor(
+    readonly dataDir: string,
+    readonly owner: number,
+  ) {
+    super(
+      `data directory ${dataDir} is in use by process ${owner}; only one Vellum process may open it at a time`,
+    );
+    this.name = 'DataDirInUseError';
+  }
+}
+
 /** Data directories locked by this process, since a lock file cannot tell two engines of one process apart. */
 const lockedHere = new Set<string>();
 
@@ -58,9 +71,7 @@ export function lockDataDir(dataDir: string): () => void {
   const { pid: owner, directory: locked } = readLock(path);
   const copied = locked !== undefined && locked !== directory;
   if (owner !== undefined && owner !== process.pid && !copied && isRunning(owner)) {
-    throw new Error(
-      `data directory ${dataDir} is in use by process ${owner}; only one Vellum process may open it at a time`,
-    );
+    throw new DataDirInUseError(dataDir, owner);
   }
 
   let fd: number;

@@ -7,6 +7,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/backends.js';
+import { startServe } from '../helpers/serve-process.js';
 
 const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
@@ -198,6 +199,24 @@ test('verify reads a read-only data directory', (t) => {
   } finally {
     dir.remove();
     scratch.remove();
+  }
+});
+
+test('verify explains a running server directory', async () => {
+  const dir = tempDir();
+  const serve = await startServe(dir.path, '--log-level', 'warn');
+  try {
+    const result = vellum('verify', '--data-dir', dir.path);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /data directory .* is in use by process \d+/);
+    assert.match(
+      result.stderr,
+      /Stop process \d+ first, or verify a copy taken while it runs \(sqlite3 .*vellum\.db "\.backup COPY\/vellum\.db"/,
+    );
+  } finally {
+    serve.child.kill('SIGTERM');
+    await serve.exited;
+    dir.remove();
   }
 });
 
