@@ -23,6 +23,21 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const program = new Command();
 
+/**
+ * Add a mandatory option, checked just before the action, so that a misspelt
+ * `--ledgr` gets commander's unknown-option error and not a missing `--ledger`.
+ */
+function requiredOption(command: Command, flags: string, description: string): Command {
+  const option = new Option(flags, description);
+  return command.addOption(option).hook('preAction', (self) => {
+    if (self.getOptionValue(option.attributeName()) === undefined) {
+      self.error(`error: required option '${option.flags}' not specified`, {
+        code: 'commander.missingMandatoryOptionValue',
+      });
+    }
+  });
+}
+
 const ENDPOINT_HELP = `Vellum's endpoint (default: the AWS profile's endpoint_url, else ${DEFAULT_ENDPOINT})`;
 const REGION_HELP = `region (default: the AWS profile's region, else ${DEFAULT_REGION})`;
 const PROFILE_DIR_HELP =
@@ -173,14 +188,17 @@ program
     },
   );
 
-program
-  .command('shell')
-  .description(
-    'A PartiQL shell on a ledger over the QLDB session API, with the AWS profile credentials. ' +
-      'Statements end with ";"; each runs in its own transaction unless "start transaction;" opened one, ' +
-      'which "commit;" or "abort;" ends. Reads statements from -e, stdin, or a prompt',
-  )
-  .requiredOption('--ledger <name>', 'the ledger to open a session on')
+requiredOption(
+  program
+    .command('shell')
+    .description(
+      'A PartiQL shell on a ledger over the QLDB session API, with the AWS profile credentials. ' +
+        'Statements end with ";"; each runs in its own transaction unless "start transaction;" opened one, ' +
+        'which "commit;" or "abort;" ends. Reads statements from -e, stdin, or a prompt',
+    ),
+  '--ledger <name>',
+  'the ledger to open a session on',
+)
   .option('--endpoint <url>', ENDPOINT_HELP)
   .option('--region <region>', REGION_HELP)
   .option('--data-dir <dir>', PROFILE_DIR_HELP, './.vellum')
@@ -224,10 +242,11 @@ ledgerCommand
   );
 
 const stackCommand = (name: string, description: string) =>
-  program
-    .command(name)
-    .description(description)
-    .requiredOption('--stage <stage>', 'the stage; the stack is named <file name>-<stage>')
+  requiredOption(
+    program.command(name).description(description),
+    '--stage <stage>',
+    'the stage; the stack is named <file name>-<stage>',
+  )
     .option('--file <path>', 'the stack file', 'stacks/qldb-kms.yml')
     .option('--endpoint <url>', ENDPOINT_HELP)
     .option('--region <region>', REGION_HELP)

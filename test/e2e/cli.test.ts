@@ -220,6 +220,24 @@ test('verify explains a running server directory', async () => {
   }
 });
 
+test('misspelt required options are named', () => {
+  const shell = vellum('shell', '--ledgr', 'people');
+  assert.equal(shell.status, 1);
+  assert.match(shell.stderr, /unknown option '--ledgr'\n\(Did you mean --ledger\?\)/);
+
+  const deploy = vellum('deploy', '--stag', 'dev');
+  assert.equal(deploy.status, 1);
+  assert.match(deploy.stderr, /unknown option '--stag'\n\(Did you mean --stage\?\)/);
+
+  // Without the options, each is still required.
+  const noLedger = vellum('shell', '-e', 'SELECT 1 FROM t;');
+  assert.equal(noLedger.status, 1);
+  assert.match(noLedger.stderr, /required option '--ledger <name>' not specified/);
+  const noStage = vellum('outputs');
+  assert.equal(noStage.status, 1);
+  assert.match(noStage.stderr, /required option '--stage <stage>' not specified/);
+});
+
 test('demo rejects a bad count', () => {
   const result = vellum('demo', '--engine-only', '--records', 'many');
   assert.notEqual(result.status, 0);
