@@ -245,5 +245,23 @@ export function explainAccessError(
         { cause: error },
       );
   }
+  // Vellum sends a request id with every response, so a response without one came from another server.
+  const metadata = (error as { $metadata?: { httpStatusCode?: number; requestId?: string } })
+    .$metadata;
+  if (metadata?.httpStatusCode !== undefined && metadata.requestId === undefined) {
+    return notVellumError(url, metadata.httpStatusCode, error);
+  }
   return undefined;
+}
+
+/**
+ * Return the error for a response from `url` that has no `x-amzn-RequestId`
+ * header, which Vellum sends with every response.
+ */
+export function notVellumError(url: string, status: number, cause?: unknown): Error {
+  return new Error(
+    `the server at ${url} is not Vellum: it responded with HTTP ${status} and no request id. ` +
+      `Pass the address vellum serve printed ("Vellum is listening on ..."), or set endpoint_url in the profile`,
+    { cause },
+  );
 }

@@ -1,6 +1,6 @@
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../server/sigv4/node-sha256.js';
-import { explainAccessError, resolveConnection } from './endpoint.js';
+import { explainAccessError, notVellumError, resolveConnection } from './endpoint.js';
 
 export interface RekeyCommandOptions {
   ledger: string;
@@ -180,6 +180,9 @@ class RestClient {
       );
     }
     const text = await response.text();
+    if (!response.headers.has('x-amzn-requestid')) {
+      throw notVellumError(this.endpoint.origin, response.status);
+    }
     let reply: Record<string, unknown>;
     try {
       reply = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -236,6 +237,54 @@ test('misspelt required options are named', () => {
   const noStage = vellum('outputs');
   assert.equal(noStage.status, 1);
   assert.match(noStage.stderr, /required option '--stage <stage>' not specified/);
+});
+
+test('commands name a server that is not Vellum', async () => {
+  // Another HTTP service, such as the record service, where Vellum was expected.
+  const other = createHttpServer((_request, response) => {
+    response.writeHead(404, { 'content-type': 'application/json' });
+    response.end('{"status":404,"title":"Not Found"}');
+  });
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+  const run = (...args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = execFile(
+        process.execPath,
+        ['--import', 'tsx', main, ...args, '--endpoint', url],
+        {
+          timeout: 60_000,
+          env: {
+            ...process.env,
+            AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEEXAMPLE12',
+            AWS_SECRET_ACCESS_KEY: 'secret',
+            AWS_PROFILE: '',
+          },
+        },
+        (_error, _stdout, stderr) => resolve({ code: child.exitCode, stderr }),
+      );
+    });
+  try {
+    const commands = [
+      ['shell', '--ledger', 'people', '-e', 'SELECT 1 FROM t;'],
+      ['outputs', '--stage', 'dev'],
+      ['ledger', 'rekey', 'people'],
+    ];
+    for (const command of commands) {
+      const result = await run(...command);
+      assert.equal(result.code, 1, command.join(' '));
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `the server at ${url.replace(/\./g, '\\.')} is not Vellum: it responded with HTTP 404 and no request id\\. ` +
+            'Pass the address vellum serve printed',
+        ),
+        command.join(' '),
+      );
+    }
+  } finally {
+    other.close();
+  }
 });
 
 test('demo rejects a bad count', () => {
