@@ -116,7 +116,7 @@ program
   .option('--report <file>', 'where to write the HTML report', 'vellum-report.html')
   .option(
     '--seed-timing',
-    "run scenario 1 at the original scripts' rates: 5 creates a second for 300 s, then 10 reads a second for 150 s",
+    "run phase 1 at the original scripts' rates: 5 creates a second for 300 s, then 10 reads a second for 150 s",
     false,
   )
   .option('--engine-only', 'run the embedded engine workload only, without a server', false)

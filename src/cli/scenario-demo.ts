@@ -38,7 +38,7 @@ export interface ScenarioDemoOptions {
   /** The path of the HTML report; `vellum-report.html` by default. */
   report?: string;
   /**
-   * Run scenario 1 at the original scripts' rates (5 creates a second for
+   * Run phase 1 at the original scripts' rates (5 creates a second for
    * 300 s, 10 reads a second for 150 s) instead of compressed.
    */
   seedTiming?: boolean;
