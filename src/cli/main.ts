@@ -9,12 +9,9 @@ import { runVerify } from './verify.js';
 import { parseDuration } from './duration.js';
 import { runServe, type ServeOptions } from './serve.js';
 import { DEFAULT_ENDPOINT, DEFAULT_REGION } from './endpoint.js';
+import { watchStdout } from './stdout-closed.js';
 
-// A reader that stops early, as `vellum outputs | head -1` does, is not an error.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw error;
-});
+watchStdout();
 
 // The AWS SDK warns on every run that its releases from 2027 need Node.js 22.
 // The versions in the lockfile support Node.js 20, so the CLI and the

@@ -21,6 +21,7 @@ import {
 import { runLoad } from './load.js';
 import { formatElapsed, withProgress, type ProgressOptions } from './progress.js';
 import { startVellum } from './serve.js';
+import { onStdoutClosed } from './stdout-closed.js';
 
 export interface ScenarioDemoOptions {
   dataDir?: string;
@@ -316,6 +317,13 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A reader of the output that went away, as in `vellum demo | head`, stops the demo as a signal does.
+  const stopWatchingStdout = onStdoutClosed(() => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write('standard output was closed: stopping the demo\n');
+    void cleanUp('after standard output was closed').finally(() => process.exit(1));
+  });
 
   const results: PhaseResult[] = [];
   // The ledger status poller runs until the table is printed, or until the run fails.
@@ -556,6 +564,7 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
     await cleanUp('after the failure');
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    stopWatchingStdout();
   }
 }
 

@@ -387,6 +387,41 @@ test('demo --endpoint leaves existing resources alone', async () => {
   }
 });
 
+test('demo removes its stage when stdout closes', async () => {
+  const dir = tempDir();
+  const serve = await startServe(dir.path, '--key-check-interval', '300ms', '--log-level', 'warn');
+  try {
+    const aws = clients(serve, dir.path);
+    // The reader of the output goes away once the record service runs, as `| head -3` does.
+    let servicePort: number | undefined;
+    const run = await demo(
+      profileEnv(dir.path),
+      ['--endpoint', serve.url, '--records', '50'],
+      (output, child) => {
+        const port = /2\. record service on http:\/\/127\.0\.0\.1:(\d+)\//.exec(output)?.[1];
+        if (servicePort === undefined && port !== undefined) {
+          servicePort = Number(port);
+          child.stdout!.destroy();
+        }
+      },
+    );
+    assert.ok(servicePort !== undefined, run.stdout + run.stderr);
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stderr, /standard output was closed: stopping the demo/);
+    assert.match(run.stderr, /removing stack qldb-kms-demo after standard output was closed/);
+    await assert.rejects(
+      aws.cloudformation.send(new DescribeStacksCommand({ StackName: 'qldb-kms-demo' })),
+      /does not exist/,
+    );
+    // The record service stopped with the demo.
+    await assert.rejects(fetch(`http://127.0.0.1:${servicePort}/demo/record/1`), /fetch failed/);
+  } finally {
+    serve.child.kill('SIGTERM');
+    await serve.exited;
+    dir.remove();
+  }
+});
+
 test('demo --endpoint wait timeout', async () => {
   const dir = tempDir();
   // The key guard checks once an hour, so the ledger never follows the alias during the run.
