@@ -172,17 +172,28 @@ function conditionLookup(request: AuthorizationRequest): (key: string) => string
   values.set('aws:principalarn', [principal.roleArn ?? principal.arn]);
   values.set('aws:principalaccount', [principal.accountId]);
   values.set('aws:userid', [principal.userId]);
-  const type = principalType(principal);
-  if (type !== undefined) values.set('aws:principaltype', [type]);
-  // Only IAM users have a user name; roles, sessions and root have none.
-  const user = /^arn:aws:iam::\d{12}:user\/(?:.*\/)?([^/]+)$/.exec(principal.arn);
-  if (user) values.set('aws:username', [user[1]!]);
 
   for (const [key, value] of Object.entries(request.conditionKeys ?? {})) {
     if (value === undefined) continue;
     values.set(key.toLowerCase(), Array.isArray(value) ? value : [value]);
   }
-  return (key) => values.get(key);
+  // The principal's type and user name are worked out only when a policy
+  // reads them, as few do and this runs for most requests.
+  return (key) => values.get(key) ?? principalKey(key, principal);
+}
+
+/** Return `aws:PrincipalType` or `aws:username` of a principal, when it has one. */
+function principalKey(key: string, principal: Principal): string[] | undefined {
+  if (key === 'aws:principaltype') {
+    const type = principalType(principal);
+    return type === undefined ? undefined : [type];
+  }
+  if (key === 'aws:username') {
+    // Only IAM users have a user name; roles, sessions and root have none.
+    const user = /^arn:aws:iam::\d{12}:user\/(?:.*\/)?([^/]+)$/.exec(principal.arn);
+    return user ? [user[1]!] : undefined;
+  }
+  return undefined;
 }
 
 /** Return the `aws:PrincipalType` of a principal: `Account`, `User` or `AssumedRole`. */
