@@ -1,4 +1,5 @@
 import { SignatureV4 } from '@smithy/signature-v4';
+import { request, type Dispatcher } from 'undici';
 import { NodeSha256 } from '../server/sigv4/node-sha256.js';
 import { explainAccessError, notVellumError, resolveConnection } from './endpoint.js';
 
@@ -158,9 +159,11 @@ class RestClient {
       headers,
       body,
     });
-    let response: Response;
+    // undici's request, unlike fetch, reaches a server on any port: fetch
+    // refuses the ports of its blocked list, such as 6000.
+    let response: Dispatcher.ResponseData;
     try {
-      response = await fetch(url, {
+      response = await request(url, {
         method,
         headers: signed.headers as Record<string, string>,
         body: method === 'POST' ? body : undefined,
@@ -179,24 +182,26 @@ class RestClient {
         { cause: error },
       );
     }
-    const text = await response.text();
-    if (!response.headers.has('x-amzn-requestid')) {
-      throw notVellumError(this.endpoint.origin, response.status);
+    const status = response.statusCode;
+    const text = await response.body.text();
+    const header = (name: string): string | undefined => {
+      const value = response.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    };
+    if (header('x-amzn-requestid') === undefined) {
+      throw notVellumError(this.endpoint.origin, status);
     }
     let reply: Record<string, unknown>;
     try {
       reply = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
     } catch (error) {
-      throw new RequestFailed(
-        `${this.endpoint.origin} responded with ${response.status}: ${text}`,
-        {
-          cause: error,
-        },
-      );
+      throw new RequestFailed(`${this.endpoint.origin} responded with ${status}: ${text}`, {
+        cause: error,
+      });
     }
-    if (!response.ok) {
-      const type = String(reply.__type ?? response.headers.get('x-amzn-errortype') ?? '');
-      const code = type.split(/[#:]/).filter((part) => part !== '')[0] ?? `HTTP ${response.status}`;
+    if (status < 200 || status > 299) {
+      const type = String(reply.__type ?? header('x-amzn-errortype') ?? '');
+      const code = type.split(/[#:]/).filter((part) => part !== '')[0] ?? `HTTP ${status}`;
       const message = String(reply.message ?? reply.Message ?? text);
       const failure = Object.assign(new Error(message), { name: code });
       throw (

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { CreateKeyCommand, DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateLedgerCommand, DescribeLedgerCommand, QLDBClient } from '@aws-sdk/client-qldb';
@@ -147,7 +148,11 @@ test('vellum ledger rekey against vellum serve', async () => {
       'http://127.0.0.1:9',
     );
     assert.equal(unreachable.status, 1);
-    assert.match(unreachable.stderr, /cannot reach http:\/\/127\.0\.0\.1:9/);
+    // Port 9 is also on fetch's blocked list; the message names the refused connection.
+    assert.match(
+      unreachable.stderr,
+      /cannot reach Vellum at http:\/\/127\.0\.0\.1:9 \(ECONNREFUSED\): start it with vellum serve/,
+    );
     // https:// on the server's plain HTTP port.
     const tls = serve.url.replace(/^http:/, 'https:');
     const https = await vellum(dir.path, 'ledger', 'rekey', 'books', '--endpoint', tls);
@@ -194,4 +199,44 @@ test('vellum ledger rekey against vellum serve', async () => {
   const verify = await vellum(dir.path, 'verify', '--data-dir', dir.path, '--ledger', 'books');
   assert.equal(verify.status, 0, verify.stdout + verify.stderr);
   dir.remove();
+});
+
+/** Return whether 127.0.0.1:`port` can be listened on now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+// Port 6000 is on fetch's list of blocked ports, which a rekey client built on
+// fetch refused to reach ("bad port") while every other command worked.
+const BLOCKED_BY_FETCH = 6000;
+
+test('vellum ledger rekey on a port fetch blocks', async (t) => {
+  if (!(await portFree(BLOCKED_BY_FETCH))) {
+    t.skip(`127.0.0.1:${BLOCKED_BY_FETCH} is in use`);
+    return;
+  }
+  const dir = tempDir();
+  const serve = await startServe(dir.path, '--port', String(BLOCKED_BY_FETCH));
+  try {
+    const credentials = readProfile(dir.path);
+    process.env.AWS_EC2_METADATA_DISABLED = 'true';
+    const qldb = new QLDBClient({
+      endpoint: serve.url,
+      region: 'us-east-1',
+      credentials,
+      maxAttempts: 1,
+    });
+    await qldb.send(new CreateLedgerCommand({ Name: 'ports', PermissionsMode: 'ALLOW_ALL' }));
+    const rekey = await vellum(dir.path, 'ledger', 'rekey', 'ports', '--endpoint', serve.url);
+    assert.equal(rekey.status, 0, rekey.stderr);
+    assert.match(rekey.stdout, /rekey of ledger ports done: data key generation 1/);
+  } finally {
+    serve.child.kill('SIGTERM');
+    await serve.exited;
+    dir.remove();
+  }
 });
