@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { request } from 'undici';
 import {
   writeDemoReport,
   type KeyEvent,
@@ -350,7 +351,11 @@ export async function runScenarioDemo(options: ScenarioDemoOptions): Promise<boo
     print(`2. record service on ${base}`);
 
     const ids = Array.from({ length: options.records }, (_, i) => i + 1);
-    const read = (id: number) => fetch(`${base}/${id}`);
+    // undici's request, unlike fetch, reaches a record service on any port.
+    const read = async (id: number): Promise<Reply> => {
+      const response = await request(`${base}/${id}`);
+      return { status: response.statusCode, body: await response.body.text() };
+    };
     const keyNames = new Map(
       Object.entries(stack.keys).map(([name, keyId]) => [stack.arn(keyId), name]),
     );
@@ -1153,7 +1158,7 @@ async function readAll(
   run: Run,
   result: PhaseResult,
   ids: number[],
-  send: (id: number) => Promise<Response>,
+  send: (id: number) => Promise<Reply>,
   concurrency: number,
 ): Promise<void> {
   let next = 0;
@@ -1165,17 +1170,16 @@ async function readAll(
       const response = await send(id).catch((error: Error) => error);
       const elapsed = performance.now() - started;
       result.latencies.push(elapsed);
-      const ok = response instanceof Response && response.status === 200;
+      const ok = !(response instanceof Error) && response.status === 200;
       run.timeline.samples.push({ t: run.timeline.now(), ms: elapsed, ok, phase: result.phase });
       if (ok) {
         result.succeeded++;
-        await response.arrayBuffer();
       } else {
         result.failed++;
         const error =
-          response instanceof Response
-            ? `${response.status} ${problemText(await response.text())}`
-            : response.message;
+          response instanceof Error
+            ? response.message
+            : `${response.status} ${problemText(response.body)}`;
         result.errors.push(error);
         if (result.firstError === '') result.firstError = error;
       }
@@ -1184,12 +1188,18 @@ async function readAll(
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
+/** A record service's answer to a read: its status and body. */
+interface Reply {
+  status: number;
+  body: string;
+}
+
 /** Read each id once, `concurrency` at a time, with progress lines. */
 async function load(
   run: Run,
   phase: string,
   ids: number[],
-  send: (id: number) => Promise<Response>,
+  send: (id: number) => Promise<Reply>,
   concurrency: number,
 ): Promise<PhaseResult> {
   const result = emptyResult(phase);
@@ -1210,7 +1220,7 @@ async function loadWhile(
   run: Run,
   phase: string,
   ids: number[],
-  read: (id: number) => Promise<Response>,
+  read: (id: number) => Promise<Reply>,
   concurrency: number,
   change: (live: PhaseResult) => Promise<void>,
   extra: () => string,
