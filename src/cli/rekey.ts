@@ -159,8 +159,8 @@ class RestClient {
       headers,
       body,
     });
-    // undici's request, unlike fetch, reaches a server on any port: fetch
-    // refuses the ports of its blocked list, such as 6000.
+    // undici's request reaches a server on any port, whereas fetch rejects
+    // the ports of its blocked list, such as 6000.
     let response: Dispatcher.ResponseData;
     try {
       response = await request(url, {

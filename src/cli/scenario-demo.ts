@@ -1188,7 +1188,7 @@ async function readAll(
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
-/** A record service's answer to a read: its status and body. */
+/** Response of the record service to a read: its status and body. */
 interface Reply {
   status: number;
   body: string;

@@ -1,6 +1,6 @@
 /**
  * Handlers for a standard output whose reader went away, as in `vellum outputs | head -1`.
- * Without one, the command exits at once; the demo registers one to remove its stage first.
+ * Without a handler the command exits at once. The demo registers one to remove its stage first.
  */
 const handlers = new Set<() => void>();
 

@@ -521,9 +521,9 @@ export class Engine {
   /**
    * Return `opened` while the store still contains that ledger under its name.
    * On a shared store another process may have deleted it, and perhaps
-   * created a new ledger of the same name, which is opened instead. The
-   * check runs at most once a second per ledger, so that a transaction does
-   * not pay a store round trip for it.
+   * created a new ledger of the same name, which is opened instead.
+   * `ledger()` calls this at most once per `LEDGER_CHECK_MS` for each ledger,
+   * so that a transaction does not pay a store round trip for it.
    */
   async #stillStored(name: string, opened: Promise<Ledger>): Promise<Ledger> {
     const checkedAt = Date.now();

@@ -439,7 +439,7 @@ export function floatText(n: number): string {
   return `${sign}${digits[0]}.${digits.slice(1) || '0'}E${exponent}`;
 }
 
-/** The most characters of a string or number that an error message quotes. */
+/** Maximum number of characters of a string or number that an error message quotes. */
 const DESCRIBED_LENGTH = 64;
 
 /**
@@ -453,8 +453,8 @@ export function describeValue(value: Value): string {
   if (scalar === undefined) return typeOf(value);
   const characters = [...scalar];
   const cut = characters.length > DESCRIBED_LENGTH;
-  const shown = cut ? characters.slice(0, DESCRIBED_LENGTH).join('') : scalar;
-  const quoted = isText(value as dom.Value) ? `'${shown}'` : shown;
+  const excerpt = cut ? characters.slice(0, DESCRIBED_LENGTH).join('') : scalar;
+  const quoted = isText(value as dom.Value) ? `'${excerpt}'` : excerpt;
   return `${typeOf(value)} ${quoted}${cut ? `... (${characters.length} characters)` : ''}`;
 }
 

@@ -887,11 +887,11 @@ export class IdentityService implements CredentialResolver {
   }
 
   /**
-   * Look up what an AWS principal entry names: `none` when nothing, the
-   * unique id when it is a user or role of this account, and `exists` for
-   * anything else that exists (this account, its root, a session of one of
-   * its roles). Entries of other accounts cannot be checked and count as
-   * existing.
+   * Look up what an AWS principal entry names. A user or role of this account
+   * gives its unique id, and an entry that names nothing gives `none`. Anything
+   * else that exists gives `exists`: this account, its root, or a session of
+   * one of its roles. Entries of other accounts cannot be checked, so they
+   * count as existing.
    */
   async principalId(entry: string): Promise<{ id: string } | 'exists' | 'none'> {
     return this.#resolvePrincipal(entry);

@@ -189,7 +189,7 @@ function principalKey(key: string, principal: Principal): string[] | undefined {
     return type === undefined ? undefined : [type];
   }
   if (key === 'aws:username') {
-    // Only IAM users have a user name; roles, sessions and root have none.
+    // Only IAM users have a user name. Roles, sessions and root have none.
     const user = /^arn:aws:iam::\d{12}:user\/(?:.*\/)?([^/]+)$/.exec(principal.arn);
     return user ? [user[1]!] : undefined;
   }

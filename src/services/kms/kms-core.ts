@@ -117,8 +117,9 @@ export class KmsCore {
   // ---------------------------------------------------------------- keys
 
   /**
-   * Read a key by id; undefined when absent. A key whose deletion date has
-   * passed reads as absent, and is deleted here unless `deleteDueKeys` is off.
+   * Read a key by id, or return undefined when it is absent. A key whose
+   * deletion date has passed reads as absent, and is deleted here unless
+   * `deleteDueKeys` is off.
    */
   async getKey(keyId: string): Promise<KeyRecord | undefined> {
     const cached = this.#keys.get(keyId);

@@ -85,8 +85,8 @@ export interface KmsOptions {
    * Delete and rotate the keys that are due, when the service opens and when
    * a key past its deletion date is read (default true). A tool that only
    * reads a data directory passes false, with `scheduleInterval: 0`, so that
-   * the KMS changes no key; a key past its deletion date then reads as
-   * deleted.
+   * the KMS changes no key. A key past its deletion date then reads as
+   * deleted but stays stored.
    */
   runDueWork?: boolean;
   logger?: Logger;

@@ -439,7 +439,7 @@ export class ControlPlaneService {
     const name = this.#name(request);
     await this.#authorize(context.principal, 'qldb:GetDigest', this.ledgerArn(name));
     await this.#describe(name);
-    // A digest holds no document data, so it needs no kms:Decrypt of the caller.
+    // A digest contains no document data, so the caller needs no kms:Decrypt.
     await this.#checkKey(name);
     const ledger = await this.#engine.ledger(name);
     const digest = await ledger.digest();

@@ -19,8 +19,9 @@ export const PAGE_SIZE = 200;
 /** A session ends this long after it started, within QLDB's 13 to 17 minutes. */
 export const DEFAULT_SESSION_LIFETIME_MS = 15 * 60_000;
 /**
- * Maximum of active sessions (sessions running a transaction) per ledger, QLDB's quota.
- * Past this many sessions, a new session on the ledger drops the idle session used longest ago.
+ * Maximum number of active sessions (sessions running a transaction) per
+ * ledger, QLDB's quota. Past this many sessions, a new session on the ledger
+ * ends the idle session used longest ago.
  */
 export const MAX_SESSIONS_PER_LEDGER = 3000;
 
